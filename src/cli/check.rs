@@ -1,0 +1,93 @@
+//! `leadsite check`: validate the config and every lead file, and report every problem at once.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::cli::{Outcome, Ui};
+use crate::config::Config;
+use crate::error::{Error, InputError, Location};
+use crate::lead;
+use crate::pipeline::validate;
+
+/// Check the config and all lead files; report every problem in one run.
+///
+/// Exits 0 when everything is valid and 3 when a problem was found.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args, config_path: &Path, explicit: bool, ui: &Ui) -> anyhow::Result<Outcome> {
+    let mut problems: Vec<InputError> = Vec::new();
+    let config = match Config::load(config_path, explicit) {
+        Ok(c) => c,
+        Err(Error::Config(errs)) => {
+            problems.extend(errs);
+            let root = config_path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| ".".into());
+            Config {
+                root,
+                ..Config::default()
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let loaded = lead::load_dir(&config.leads_dir());
+    problems.extend(loaded.errors.iter().cloned());
+    let mut seen: HashMap<&str, &Path> = HashMap::new();
+    for (path, l) in loaded.leads() {
+        for issue in validate::problems(l) {
+            let msg = if issue.value.is_empty() {
+                issue.reason.to_string()
+            } else {
+                format!("{}: {:?}", issue.reason, issue.value)
+            };
+            problems.push(
+                InputError::new(Location::file(path), msg)
+                    .with_lead(l.label())
+                    .with_field(issue.field),
+            );
+        }
+        if l.route.is_none() {
+            problems.push(
+                InputError::new(
+                    Location::file(path),
+                    "no route: run `leadsite ingest` or set TARGET, NURTURE or REJECT",
+                )
+                .with_lead(l.label())
+                .with_field("route"),
+            );
+        }
+        if let Some(first) = seen.insert(&l.dedup_key, path) {
+            let msg = format!("dedup_key is also used in {}", first.display());
+            problems.push(
+                InputError::new(Location::file(path), msg)
+                    .with_lead(l.label())
+                    .with_field("dedup_key"),
+            );
+        }
+    }
+    for p in &problems {
+        ui.problem(p);
+    }
+    let files = loaded.files.len();
+    let leads = loaded.count();
+    let config_name = config
+        .file
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "built-in defaults".into());
+    if problems.is_empty() {
+        ui.info(&format!(
+            "ok: config ({config_name}), {leads} leads in {files} files"
+        ));
+        Ok(Outcome::Success)
+    } else {
+        ui.info(&format!(
+            "{} problems: config ({config_name}), {leads} leads in {files} files",
+            problems.len()
+        ));
+        Ok(Outcome::Partial)
+    }
+}

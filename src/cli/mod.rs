@@ -1,0 +1,93 @@
+//! The command line: one file per subcommand, each with its `Args` and a `run`.
+
+mod check;
+mod export;
+mod ingest;
+mod ui;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+pub use ui::Ui;
+
+/// Clean and route local-business leads, build them landing pages, and reach out to them.
+#[derive(Debug, Parser)]
+#[command(
+    name = "leadsite",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Exit status: 0 all done, 1 error, 2 bad usage, 3 done but some input was skipped (see the messages)."
+)]
+pub struct Cli {
+    /// Say more (-v: timings and every merge).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// The project's config file; its folder is the project root.
+    #[arg(long, global = true, value_name = "PATH", default_value = config::DEFAULT_FILE)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Ingest(ingest::Args),
+    Check(check::Args),
+    Export(export::Args),
+}
+
+/// How a command ended, as an exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// The work was done, but some input was skipped or is invalid.
+    Partial,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Outcome::Success => ExitCode::SUCCESS,
+            Outcome::Partial => ExitCode::from(3),
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let ui = Ui::new(cli.verbose, cli.quiet);
+    let explicit = cli.config.as_os_str() != config::DEFAULT_FILE;
+    let load = || -> anyhow::Result<Config> {
+        let c = Config::load(&cli.config, explicit)?;
+        if c.file.is_none() {
+            ui.detail(&format!(
+                "no {} here: using the built-in defaults",
+                cli.config.display()
+            ));
+        }
+        Ok(c)
+    };
+    match cli.command {
+        Command::Ingest(args) => ingest::run(args, &load()?, &ui),
+        Command::Check(args) => check::run(args, &cli.config, explicit, &ui),
+        Command::Export(args) => export::run(args, &load()?, &ui),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_sound() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,94 @@
+//! What the commands print: results to stdout, messages to stderr, as loud as `-v`/`-q` say.
+
+use crate::error::InputError;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Ui {
+    verbose: u8,
+    quiet: bool,
+}
+
+impl Ui {
+    pub fn new(verbose: u8, quiet: bool) -> Self {
+        Ui { verbose, quiet }
+    }
+
+    pub fn verbose(&self) -> bool {
+        self.verbose > 0
+    }
+
+    /// A command's result (stdout), silenced by `-q`.
+    pub fn result(&self, text: &str) {
+        if !self.quiet {
+            print!("{text}");
+        }
+    }
+
+    /// A normal message (stderr), silenced by `-q`.
+    pub fn info(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("{msg}");
+        }
+    }
+
+    /// A message shown only with `-v`.
+    pub fn detail(&self, msg: &str) {
+        if self.verbose > 0 {
+            eprintln!("{msg}");
+        }
+    }
+
+    /// A problem with the input; always shown.
+    pub fn problem(&self, e: &InputError) {
+        eprintln!("warning: {e}");
+    }
+
+    /// Shows at most `limit` problems (all with `-v`) and says how many more there were.
+    pub fn problems(&self, errors: &[InputError], limit: usize) {
+        let shown = if self.verbose > 0 {
+            errors.len()
+        } else {
+            limit.min(errors.len())
+        };
+        for e in &errors[..shown] {
+            self.problem(e);
+        }
+        if errors.len() > shown {
+            eprintln!(
+                "warning: … and {} more problems (-v shows all)",
+                errors.len() - shown
+            );
+        }
+    }
+}
+
+/// Lays out rows of cells as a plain text table, the first column left-aligned, numbers right.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| {
+                if i == 0 {
+                    format!("{cell:<w$}", w = widths[i])
+                } else {
+                    format!("{cell:>w$}", w = widths[i])
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

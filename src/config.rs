@@ -1,0 +1,334 @@
+//! `leadsite.yaml`: the project's settings, with a documented default for every key. Paths in it
+//! are relative to the folder the config file is in. Secrets never live here (environment only).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{yaml_error, Error, InputError, Location, Result};
+use crate::fsutil;
+use crate::lead::Route;
+
+pub const DEFAULT_FILE: &str = "leadsite.yaml";
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub site: Site,
+    pub paths: Paths,
+    pub ingest: Ingest,
+    pub routing: Routing,
+    /// The folder the config file is in; every relative path is taken from here.
+    #[serde(skip)]
+    pub root: PathBuf,
+    /// Where the config was read from; `None` when the built-in defaults are used.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Site {
+    /// Absolute URL the site is served from; canonical URLs start with it.
+    pub base_url: String,
+    pub title: String,
+    /// The pages' `lang` (BCP 47).
+    pub language: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paths {
+    /// Routed lead files (`*.yaml`).
+    pub leads: PathBuf,
+    /// Private build artefacts and reports; never uploaded.
+    pub work: PathBuf,
+    /// The public site.
+    pub site: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ingest {
+    /// ISO 3166-1 alpha-2 region for phone numbers and addresses that do not say their country.
+    pub default_region: String,
+    /// Source columns/keys not to keep on the lead (bulky scraper output). Other unknown columns
+    /// are kept as fields of the lead.
+    pub drop_columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Routing {
+    /// Tried in order; the first rule whose conditions all hold decides.
+    pub rules: Vec<Rule>,
+    /// The route of a lead no rule matched.
+    pub default: Decision,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    pub route: Route,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// One routing rule: every condition given must hold.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rule {
+    pub route: Option<Route>,
+    pub reason: Option<String>,
+    /// The lead's category contains one of these (case-insensitive).
+    pub category: Vec<String>,
+    /// All these fields have a value.
+    pub present: Vec<String>,
+    /// None of these fields has a value.
+    pub missing: Vec<String>,
+    pub min_rating: Option<f64>,
+    pub max_rating: Option<f64>,
+    pub min_reviews: Option<u64>,
+    pub max_reviews: Option<u64>,
+    /// The address country is one of these (ISO codes).
+    pub country: Vec<String>,
+    /// The address city is one of these (case-insensitive).
+    pub city: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            site: Site::default(),
+            paths: Paths::default(),
+            ingest: Ingest::default(),
+            routing: Routing::default(),
+            root: PathBuf::from("."),
+            file: None,
+        }
+    }
+}
+
+impl Default for Site {
+    fn default() -> Self {
+        Site {
+            base_url: "http://127.0.0.1:1111/".into(),
+            title: "Local businesses".into(),
+            language: "en".into(),
+        }
+    }
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            leads: "leads".into(),
+            work: ".leadsite".into(),
+            site: "site".into(),
+        }
+    }
+}
+
+impl Default for Ingest {
+    fn default() -> Self {
+        let drop = [
+            "input_id",
+            "link",
+            "popular_times",
+            "reviews_per_rating",
+            "reviews_link",
+            "thumbnail",
+            "images",
+            "user_reviews",
+            "user_reviews_extended",
+        ];
+        Ingest {
+            default_region: "US".into(),
+            drop_columns: drop.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Routing {
+            rules: vec![
+                Rule {
+                    route: Some(Route::Reject),
+                    reason: Some("no phone, email or website to reach them".into()),
+                    missing: vec!["phone".into(), "email".into(), "website".into()],
+                    ..Rule::default()
+                },
+                Rule {
+                    route: Some(Route::Target),
+                    reason: Some("no website yet".into()),
+                    missing: vec!["website".into()],
+                    ..Rule::default()
+                },
+            ],
+            default: Decision {
+                route: Route::Nurture,
+                reason: Some("has a website already".into()),
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Parses config text; `path` is only for messages. Reports every problem found.
+    pub fn parse(text: &str, path: &Path) -> std::result::Result<Config, Vec<InputError>> {
+        let config: Config = if text.trim().is_empty() {
+            Config::default()
+        } else {
+            serde_yaml_ng::from_str(text).map_err(|e| vec![yaml_error(path, &e)])?
+        };
+        let problems = config.problems(path);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Reads the config at `path`. A missing file is an error only when `required` (the user
+    /// named it); otherwise the defaults are used, rooted at the file's folder.
+    pub fn load(path: &Path, required: bool) -> Result<Config> {
+        let root = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut config = if path.exists() || required {
+            let text = fsutil::read_to_string(path)?;
+            let mut c = Config::parse(&text, path).map_err(Error::Config)?;
+            c.file = Some(path.to_path_buf());
+            c
+        } else {
+            Config::default()
+        };
+        config.root = root;
+        Ok(config)
+    }
+
+    /// A path from the config, resolved against the project root.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.root.join(p)
+        }
+    }
+
+    pub fn leads_dir(&self) -> PathBuf {
+        self.resolve(&self.paths.leads)
+    }
+
+    pub fn work_dir(&self) -> PathBuf {
+        self.resolve(&self.paths.work)
+    }
+
+    /// Semantic checks serde cannot make. Each problem names its key.
+    fn problems(&self, path: &Path) -> Vec<InputError> {
+        let mut out = Vec::new();
+        let mut bad = |field: String, msg: String| {
+            out.push(InputError::new(Location::file(path), msg).with_field(field))
+        };
+        match url::Url::parse(&self.site.base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => bad(
+                "site.base_url".into(),
+                format!("{:?} is not an absolute http(s) URL", self.site.base_url),
+            ),
+        }
+        if crate::pipeline::normalize::country_code(&self.ingest.default_region).is_none() {
+            bad(
+                "ingest.default_region".into(),
+                format!(
+                    "{:?} is not an ISO 3166-1 alpha-2 region such as US or GB",
+                    self.ingest.default_region
+                ),
+            );
+        }
+        for (i, rule) in self.routing.rules.iter().enumerate() {
+            let at = format!("routing.rules[{i}]");
+            if rule.route.is_none() {
+                bad(
+                    format!("{at}.route"),
+                    "missing: every rule says its route (TARGET, NURTURE or REJECT)".into(),
+                );
+            }
+            for (key, fields) in [("present", &rule.present), ("missing", &rule.missing)] {
+                for (j, f) in fields.iter().enumerate() {
+                    if !is_field_name(f) {
+                        bad(
+                            format!("{at}.{key}[{j}]"),
+                            format!("{f:?} is not a field name"),
+                        );
+                    }
+                }
+            }
+            for (j, c) in rule.country.iter().enumerate() {
+                if crate::pipeline::normalize::country_code(c).is_none() {
+                    bad(
+                        format!("{at}.country[{j}]"),
+                        format!("{c:?} is not a country code"),
+                    );
+                }
+            }
+        }
+        out
+    }
+}
+
+fn is_field_name(f: &str) -> bool {
+    !f.is_empty()
+        && f.split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || "_-:".contains(c)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_the_defaults() {
+        let c = Config::parse("", Path::new("leadsite.yaml")).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.routing.rules.len(), 2);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_its_line() {
+        let e = Config::parse(
+            "site:\n  title: X\n  colour: red\n",
+            Path::new("leadsite.yaml"),
+        )
+        .unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].location.line, Some(3), "{}", e[0]);
+        assert!(e[0].to_string().contains("colour"), "{}", e[0]);
+    }
+
+    #[test]
+    fn every_semantic_problem_is_reported_at_once() {
+        let text = "site: {base_url: nope}\ningest: {default_region: XX}\nrouting:\n  rules:\n    - {present: ['bad field']}\n";
+        let e = Config::parse(text, Path::new("leadsite.yaml")).unwrap_err();
+        let fields: Vec<_> = e.iter().filter_map(|e| e.field.clone()).collect();
+        assert_eq!(
+            fields,
+            [
+                "site.base_url",
+                "ingest.default_region",
+                "routing.rules[0].route",
+                "routing.rules[0].present[0]"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_default_config_means_defaults_rooted_at_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(&dir.path().join(DEFAULT_FILE), false).unwrap();
+        assert_eq!(c.leads_dir(), dir.path().join("leads"));
+        assert!(Config::load(&dir.path().join("other.yaml"), true).is_err());
+    }
+}

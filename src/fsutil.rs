@@ -1,0 +1,98 @@
+//! All file I/O that others may read while we write goes through here: errors carry the path, and
+//! writes are atomic (a temp file in the same folder, then a rename), so a reader never sees half
+//! a file.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+pub fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub fn read_to_string(path: &Path) -> Result<String> {
+    fs::read_to_string(path).map_err(|e| io_error(path, e))
+}
+
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|e| io_error(path, e))
+}
+
+pub fn create_dir_all(path: &Path) -> Result<()> {
+    fs::create_dir_all(path).map_err(|e| io_error(path, e))
+}
+
+/// Writes `bytes` to `path` atomically. With `durable`, the data is fsync'd before the rename.
+pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| io_error(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| io_error(tmp.path(), e))?;
+    if durable {
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| io_error(tmp.path(), e))?;
+    }
+    tmp.persist(path).map_err(|e| io_error(path, e.error))?;
+    Ok(())
+}
+
+/// What [`write_if_changed`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// Writes only when the bytes differ from what is on disk, so unchanged files keep their mtime.
+pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<WriteOutcome> {
+    let outcome = match fs::read(path) {
+        Ok(old) if old == bytes => return Ok(WriteOutcome::Unchanged),
+        Ok(_) => WriteOutcome::Updated,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => WriteOutcome::Created,
+        Err(e) => return Err(io_error(path, e)),
+    };
+    write_atomic(path, bytes, false)?;
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_if_changed_reports_what_it_did() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/a.txt");
+        assert_eq!(write_if_changed(&p, b"one").unwrap(), WriteOutcome::Created);
+        assert_eq!(
+            write_if_changed(&p, b"one").unwrap(),
+            WriteOutcome::Unchanged
+        );
+        assert_eq!(write_if_changed(&p, b"two").unwrap(), WriteOutcome::Updated);
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let leftovers: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp file is left behind");
+    }
+
+    #[test]
+    fn io_errors_name_the_path() {
+        let err = read_to_string(Path::new("/nonexistent/x.yaml")).unwrap_err();
+        assert!(
+            err.to_string().starts_with("/nonexistent/x.yaml: "),
+            "{err}"
+        );
+    }
+}

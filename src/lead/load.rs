@@ -1,0 +1,351 @@
+//! Reading lead files. A file under `leads/` holds one lead (a mapping), a list of leads, or
+//! several `---` documents of either. A broken file or lead is reported with its line and column
+//! and never stops the others: the good leads of a file with one bad lead still load.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_yaml_ng::Value;
+
+use super::Lead;
+use crate::error::{yaml_error, InputError, Location};
+use crate::fsutil;
+
+/// How a file lays out its leads, so a rewrite keeps the same shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One mapping.
+    Single,
+    /// One sequence of mappings.
+    List,
+    /// Several `---` documents.
+    Documents,
+}
+
+/// The leads of one file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadFile {
+    pub path: PathBuf,
+    pub shape: Shape,
+    pub leads: Vec<Lead>,
+}
+
+/// Every lead under a folder, and every problem met on the way.
+#[derive(Debug, Default)]
+pub struct LoadedLeads {
+    pub files: Vec<LeadFile>,
+    pub errors: Vec<InputError>,
+}
+
+impl LoadedLeads {
+    pub fn leads(&self) -> impl Iterator<Item = (&Path, &Lead)> {
+        self.files
+            .iter()
+            .flat_map(|f| f.leads.iter().map(move |l| (f.path.as_path(), l)))
+    }
+
+    pub fn count(&self) -> usize {
+        self.files.iter().map(|f| f.leads.len()).sum()
+    }
+}
+
+/// Loads every `*.yaml` / `*.yml` file under `dir`, in sorted path order, in parallel. A missing
+/// folder holds no leads.
+pub fn load_dir(dir: &Path) -> LoadedLeads {
+    let mut paths = Vec::new();
+    let mut errors = Vec::new();
+    if dir.exists() {
+        for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+            match entry {
+                Ok(e) if e.file_type().is_file() && is_lead_file(e.path()) => {
+                    paths.push(e.into_path())
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let path = e
+                        .path()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| dir.to_path_buf());
+                    errors.push(InputError::new(Location::file(path), e.to_string()));
+                }
+            }
+        }
+    }
+    let results: Vec<_> = paths.par_iter().map(|p| load_file(p)).collect();
+    let mut loaded = LoadedLeads {
+        files: Vec::with_capacity(results.len()),
+        errors,
+    };
+    for (file, errs) in results {
+        loaded.files.extend(file);
+        loaded.errors.extend(errs);
+    }
+    loaded
+}
+
+fn is_lead_file(path: &Path) -> bool {
+    let hidden = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'));
+    let ext = path.extension().and_then(|e| e.to_str());
+    !hidden && matches!(ext, Some("yaml") | Some("yml"))
+}
+
+/// Reads and parses one lead file.
+pub fn load_file(path: &Path) -> (Option<LeadFile>, Vec<InputError>) {
+    match fsutil::read_to_string(path) {
+        Ok(text) => {
+            let (file, errors) = parse_str(&text, path);
+            (Some(file), errors)
+        }
+        Err(e) => (
+            None,
+            vec![InputError::new(Location::file(path), e.to_string())],
+        ),
+    }
+}
+
+/// Parses the text of a lead file. Returns the leads that parsed and an error for each that did
+/// not.
+pub fn parse_str(text: &str, path: &Path) -> (LeadFile, Vec<InputError>) {
+    let mut leads = Vec::new();
+    let mut errors = Vec::new();
+    let mut docs = 0;
+    let mut shape = Shape::Single;
+    for (index, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        docs += 1;
+        match DocLeads::deserialize(doc) {
+            Ok(DocLeads { leads: found, list }) => {
+                if list {
+                    shape = Shape::List;
+                }
+                leads.extend(found);
+            }
+            Err(err) => {
+                let located = yaml_error(path, &err);
+                match salvage(text, index, path, located) {
+                    Salvaged::Syntax(e) => {
+                        errors.push(e);
+                        break;
+                    }
+                    Salvaged::Leads { good, bad, list } => {
+                        if list {
+                            shape = Shape::List;
+                        }
+                        leads.extend(good);
+                        errors.extend(bad);
+                    }
+                }
+            }
+        }
+    }
+    if docs > 1 {
+        shape = Shape::Documents;
+    }
+    (
+        LeadFile {
+            path: path.to_path_buf(),
+            shape,
+            leads,
+        },
+        errors,
+    )
+}
+
+enum Salvaged {
+    Syntax(InputError),
+    Leads {
+        good: Vec<Lead>,
+        bad: Vec<InputError>,
+        list: bool,
+    },
+}
+
+/// A document failed to load as typed leads. Load it as plain YAML to find out whether the file is
+/// broken (syntax) or only some leads in it are, and keep the good ones.
+fn salvage(text: &str, index: usize, path: &Path, located: InputError) -> Salvaged {
+    let value = match serde_yaml_ng::Deserializer::from_str(text)
+        .nth(index)
+        .map(Value::deserialize)
+    {
+        Some(Ok(v)) => v,
+        Some(Err(e)) => return Salvaged::Syntax(yaml_error(path, &e)),
+        None => return Salvaged::Syntax(located),
+    };
+    let (items, list) = match value {
+        Value::Sequence(items) => (items, true),
+        Value::Mapping(_) => (vec![value], false),
+        other => {
+            let e = InputError::new(
+                located.location,
+                format!(
+                    "expected a lead (a mapping) or a list of leads, found {}",
+                    kind(&other)
+                ),
+            );
+            return Salvaged::Syntax(e);
+        }
+    };
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    let mut first = Some(located);
+    for (i, item) in items.into_iter().enumerate() {
+        let label = item_label(&item);
+        match Lead::deserialize(item) {
+            Ok(lead) => good.push(lead),
+            Err(e) => {
+                // The first bad lead is the one the typed pass stopped at, with its line.
+                let err = match first.take() {
+                    Some(located) => located,
+                    None => {
+                        let mut loc = Location::file(path);
+                        loc.item = Some(i);
+                        yaml_error(path, &e).with_location(loc)
+                    }
+                };
+                bad.push(err.with_lead(label));
+            }
+        }
+    }
+    bad.extend(first);
+    Salvaged::Leads { good, bad, list }
+}
+
+fn item_label(item: &Value) -> String {
+    let get = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
+    get("dedup_key").or_else(|| get("name")).unwrap_or_default()
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+impl InputError {
+    fn with_location(mut self, location: Location) -> Self {
+        self.location = location;
+        self
+    }
+}
+
+/// One YAML document of a lead file: a lead, a list of leads, or nothing.
+struct DocLeads {
+    leads: Vec<Lead>,
+    list: bool,
+}
+
+impl<'de> Deserialize<'de> for DocLeads {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(DocVisitor)
+    }
+}
+
+struct DocVisitor;
+
+impl<'de> Visitor<'de> for DocVisitor {
+    type Value = DocLeads;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a lead (a mapping) or a list of leads")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<DocLeads, E> {
+        Ok(DocLeads {
+            leads: Vec::new(),
+            list: false,
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<DocLeads, A::Error> {
+        let lead = Lead::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(DocLeads {
+            leads: vec![lead],
+            list: false,
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DocLeads, A::Error> {
+        let mut leads = Vec::new();
+        while let Some(lead) = seq.next_element::<Lead>()? {
+            leads.push(lead);
+        }
+        Ok(DocLeads { leads, list: true })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> (LeadFile, Vec<InputError>) {
+        parse_str(text, Path::new("leads/t.yaml"))
+    }
+
+    #[test]
+    fn one_lead_a_list_and_documents() {
+        let (f, e) = parse("dedup_key: a\nname: A\n");
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!((f.shape, f.leads.len()), (Shape::Single, 1));
+
+        let (f, e) = parse("- dedup_key: a\n  name: A\n- dedup_key: b\n  name: B\n");
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!((f.shape, f.leads.len()), (Shape::List, 2));
+
+        let (f, e) = parse("dedup_key: a\nname: A\n---\ndedup_key: b\nname: B\n---\n");
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!((f.shape, f.leads.len()), (Shape::Documents, 2));
+    }
+
+    #[test]
+    fn type_error_names_line_column_and_field() {
+        let (f, e) = parse("dedup_key: a\nname: A\nrating: lots\n");
+        assert!(f.leads.is_empty());
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].location.line, Some(3), "{}", e[0]);
+        assert_eq!(e[0].field.as_deref(), Some("rating"), "{}", e[0]);
+        assert_eq!(e[0].lead.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn good_leads_of_a_list_survive_a_bad_one() {
+        let text = "- dedup_key: a\n  name: A\n- dedup_key: b\n  name: B\n  review_count: many\n- dedup_key: c\n  name: C\n";
+        let (f, e) = parse(text);
+        let keys: Vec<_> = f.leads.iter().map(|l| l.dedup_key.as_str()).collect();
+        assert_eq!(keys, ["a", "c"]);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].location.line, Some(5), "{}", e[0]);
+        assert_eq!(e[0].lead.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn syntax_error_has_a_location() {
+        let (f, e) = parse("dedup_key: a\nname: [unclosed\n");
+        assert!(f.leads.is_empty());
+        assert_eq!(e.len(), 1);
+        assert!(e[0].location.line.is_some(), "{}", e[0]);
+    }
+
+    #[test]
+    fn missing_required_field_is_reported() {
+        let (_, e) = parse("name: A\n");
+        assert_eq!(e.len(), 1);
+        assert!(e[0].message.contains("dedup_key"), "{}", e[0]);
+    }
+
+    #[test]
+    fn a_scalar_document_is_an_error_not_a_panic() {
+        let (f, e) = parse("just a string\n");
+        assert!(f.leads.is_empty());
+        assert_eq!(e.len(), 1, "{e:?}");
+    }
+}

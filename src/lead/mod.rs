@@ -1,0 +1,360 @@
+//! The lead record of DESIGN.md §2: typed known fields, the `enrichment` and `quality`
+//! namespaces, and every unknown field kept in `extra` so that it survives load → save → load.
+
+mod de;
+pub mod load;
+pub mod save;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_yaml_ng::Mapping;
+
+pub use load::{load_dir, parse_str, LeadFile, LoadedLeads, Shape};
+
+/// One local business.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Lead {
+    /// Unique, stable across re-ingests, `[a-z0-9-]`; also the page slug and the file name.
+    pub dedup_key: String,
+    pub name: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// E.164 after normalization.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
+    pub phone: Option<String>,
+    /// Absolute URL after normalization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Markdown written for this lead, shown on its page in place of the industry's copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<Route>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_reason: Option<String>,
+    /// Written only by the EnrichmentAggregator (Phase 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrichment: Option<Enrichment>,
+    /// Written only by LeadScoring (Phase 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<Quality>,
+    /// Every field leadsite does not know, kept as it was.
+    #[serde(flatten)]
+    pub extra: Mapping,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Address {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
+    pub street: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
+    pub city: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
+    pub region: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2 after normalization.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
+    pub country: Option<String>,
+    #[serde(flatten)]
+    pub extra: Mapping,
+}
+
+impl Address {
+    pub fn is_empty(&self) -> bool {
+        self.street.is_none()
+            && self.city.is_none()
+            && self.region.is_none()
+            && self.postal_code.is_none()
+            && self.country.is_none()
+            && self.extra.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Location {
+    pub lat: f64,
+    pub lng: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<Accuracy>,
+    #[serde(flatten)]
+    pub extra: Mapping,
+}
+
+/// How precise a geocode is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accuracy {
+    Rooftop,
+    Range,
+    Centroid,
+    Approximate,
+}
+
+/// Where the lead came from.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Source {
+    /// `google_maps`, `osm`, `csv`, `json`, `yaml`.
+    pub kind: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de::opt_string"
+    )]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetched_at: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    pub extra: Mapping,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Route {
+    Target,
+    Nurture,
+    Reject,
+}
+
+impl Route {
+    pub const ALL: [Route; 3] = [Route::Target, Route::Nurture, Route::Reject];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Target => "TARGET",
+            Route::Nurture => "NURTURE",
+            Route::Reject => "REJECT",
+        }
+    }
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Route {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "TARGET" => Ok(Route::Target),
+            "NURTURE" => Ok(Route::Nurture),
+            "REJECT" => Ok(Route::Reject),
+            other => Err(format!(
+                "unknown route {other:?} (expected TARGET, NURTURE or REJECT)"
+            )),
+        }
+    }
+}
+
+/// The EnrichmentAggregator's namespace (Phase 4).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Enrichment {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Mapping::is_empty")]
+    pub other_ids: Mapping,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub industry_category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Mapping::is_empty")]
+    pub sources: Mapping,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enriched_at: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    pub extra: Mapping,
+}
+
+/// LeadScoring's namespace (Phase 4).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Quality {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completeness_score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence_score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category_score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualified: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Mapping,
+}
+
+/// The names of the top-level fields the record schema knows; everything else is `extra`.
+pub const KNOWN_FIELDS: &[&str] = &[
+    "dedup_key",
+    "name",
+    "category",
+    "address",
+    "location",
+    "phone",
+    "website",
+    "email",
+    "rating",
+    "review_count",
+    "timezone",
+    "description",
+    "about",
+    "source",
+    "route",
+    "route_reason",
+    "enrichment",
+    "quality",
+];
+
+impl Lead {
+    /// The lead as a YAML mapping of its top-level fields (what a contract check compares).
+    pub fn to_mapping(&self) -> Mapping {
+        match serde_yaml_ng::to_value(self) {
+            Ok(serde_yaml_ng::Value::Mapping(m)) => m,
+            _ => Mapping::new(),
+        }
+    }
+
+    /// How a lead is named in messages: its key, else its name.
+    pub fn label(&self) -> &str {
+        if self.dedup_key.is_empty() {
+            &self.name
+        } else {
+            &self.dedup_key
+        }
+    }
+
+    pub fn city(&self) -> Option<&str> {
+        self.address.as_ref().and_then(|a| a.city.as_deref())
+    }
+
+    pub fn country(&self) -> Option<&str> {
+        self.address.as_ref().and_then(|a| a.country.as_deref())
+    }
+
+    /// Whether a field named as in config (`phone`, `address.city`, an extra's key) has a value.
+    pub fn has_field(&self, field: &str) -> bool {
+        let text = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.trim().is_empty());
+        let addr =
+            |f: fn(&Address) -> &Option<String>| self.address.as_ref().is_some_and(|a| text(f(a)));
+        match field {
+            "dedup_key" => !self.dedup_key.is_empty(),
+            "name" => !self.name.trim().is_empty(),
+            "category" => text(&self.category),
+            "address" => self.address.as_ref().is_some_and(|a| !a.is_empty()),
+            "address.street" => addr(|a| &a.street),
+            "address.city" => addr(|a| &a.city),
+            "address.region" => addr(|a| &a.region),
+            "address.postal_code" => addr(|a| &a.postal_code),
+            "address.country" => addr(|a| &a.country),
+            "location" => self.location.is_some(),
+            "phone" => text(&self.phone),
+            "website" => text(&self.website),
+            "email" => text(&self.email),
+            "rating" => self.rating.is_some(),
+            "review_count" => self.review_count.is_some(),
+            "timezone" => text(&self.timezone),
+            "description" => text(&self.description),
+            "about" => text(&self.about),
+            "source" => self.source.is_some(),
+            "route" => self.route.is_some(),
+            "route_reason" => text(&self.route_reason),
+            "enrichment" => self.enrichment.is_some(),
+            "quality" => self.quality.is_some(),
+            other => {
+                let map = self.to_mapping();
+                let (head, rest) = other.split_once('.').unwrap_or((other, ""));
+                let value = map.get(head).and_then(|v| {
+                    if rest.is_empty() {
+                        Some(v)
+                    } else {
+                        lookup(v, rest)
+                    }
+                });
+                value.is_some_and(|v| !is_empty_value(v))
+            }
+        }
+    }
+}
+
+fn lookup<'a>(value: &'a serde_yaml_ng::Value, path: &str) -> Option<&'a serde_yaml_ng::Value> {
+    let mut v = value;
+    for part in path.split('.') {
+        v = v.as_mapping()?.get(part)?;
+    }
+    Some(v)
+}
+
+/// Null, empty string, empty sequence and empty mapping count as "no value".
+pub fn is_empty_value(v: &serde_yaml_ng::Value) -> bool {
+    match v {
+        serde_yaml_ng::Value::Null => true,
+        serde_yaml_ng::Value::String(s) => s.trim().is_empty(),
+        serde_yaml_ng::Value::Sequence(s) => s.is_empty(),
+        serde_yaml_ng::Value::Mapping(m) => m.is_empty(),
+        _ => false,
+    }
+}
+
+/// Whether `key` is a valid dedup_key: non-empty, `[a-z0-9-]`, no leading or trailing hyphen.
+pub fn is_valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 120
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !key.starts_with('-')
+        && !key.ends_with('-')
+}

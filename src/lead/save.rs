@@ -1,0 +1,83 @@
+//! Writing lead files: the same shape the file had (one lead, a list, documents), the known
+//! fields in schema order, then the unknown ones in the order they came.
+
+use std::path::Path;
+
+use super::{Lead, LeadFile, Shape};
+use crate::error::{Error, Result};
+use crate::fsutil::{self, WriteOutcome};
+
+/// One lead as a YAML document.
+pub fn to_yaml(lead: &Lead) -> String {
+    // A Lead serializes to a mapping of strings, numbers and nested mappings: this cannot fail.
+    serde_yaml_ng::to_string(lead).expect("a lead always serializes")
+}
+
+/// The text of a lead file in its shape.
+pub fn file_to_yaml(file: &LeadFile) -> String {
+    match (file.shape, file.leads.as_slice()) {
+        (Shape::Single, [lead]) => to_yaml(lead),
+        (Shape::Documents, leads) | (Shape::Single, leads) => {
+            leads.iter().map(to_yaml).collect::<Vec<_>>().join("---\n")
+        }
+        (Shape::List, leads) => serde_yaml_ng::to_string(leads).expect("leads always serialize"),
+    }
+}
+
+/// Writes a lead file if its text changed.
+pub fn write_file(file: &LeadFile) -> Result<WriteOutcome> {
+    fsutil::write_if_changed(&file.path, file_to_yaml(file).as_bytes())
+}
+
+/// The file a new lead is written to: `<dir>/<dedup_key>.yaml`. The key is checked again here,
+/// so no key can name a path outside `dir`.
+pub fn path_for(dir: &Path, lead: &Lead) -> Result<std::path::PathBuf> {
+    if !super::is_valid_key(&lead.dedup_key) {
+        return Err(Error::Usage(format!(
+            "refusing to write lead {:?}: its dedup_key is not [a-z0-9-]",
+            lead.dedup_key
+        )));
+    }
+    Ok(dir.join(format!("{}.yaml", lead.dedup_key)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lead::parse_str;
+
+    #[test]
+    fn unknown_fields_survive_a_round_trip() {
+        let text = "dedup_key: a\nname: A\ncustom: {x: 1}\nflag: no\nzip: '01234'\naddress: {city: X, floor: 3}\n";
+        let (file, errs) = parse_str(text, Path::new("a.yaml"));
+        assert!(errs.is_empty());
+        let out = file_to_yaml(&file);
+        let (again, errs) = parse_str(&out, Path::new("a.yaml"));
+        assert!(errs.is_empty());
+        assert_eq!(again.leads, file.leads);
+        assert!(out.contains("zip: '01234'"), "{out}");
+        assert!(out.contains("floor: 3"), "{out}");
+    }
+
+    #[test]
+    fn shapes_are_kept() {
+        for text in [
+            "- dedup_key: a\n  name: A\n- dedup_key: b\n  name: B\n",
+            "dedup_key: a\nname: A\n---\ndedup_key: b\nname: B\n",
+        ] {
+            let (file, _) = parse_str(text, Path::new("a.yaml"));
+            let (again, _) = parse_str(&file_to_yaml(&file), Path::new("a.yaml"));
+            assert_eq!(again, file);
+        }
+    }
+
+    #[test]
+    fn a_hostile_key_cannot_leave_the_folder() {
+        let lead = Lead {
+            dedup_key: "../../x".into(),
+            name: "X".into(),
+            ..Default::default()
+        };
+        assert!(path_for(Path::new("leads"), &lead).is_err());
+    }
+}

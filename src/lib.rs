@@ -1,0 +1,18 @@
+//! leadsite: clean and route local-business leads, build each good lead a landing page, and reach
+//! out to it. This crate is the library behind the `leadsite` binary; DESIGN.md says how the
+//! parts fit.
+
+// InputError carries a path, line, lead and field; it is returned once per file or row, never on a
+// hot path, so its size is not worth a Box at every call site.
+#![allow(clippy::result_large_err)]
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod fsutil;
+pub mod lead;
+pub mod pipeline;
+
+pub use config::Config;
+pub use error::{Error, InputError, Location, Result};
+pub use lead::Lead;

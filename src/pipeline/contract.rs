@@ -1,0 +1,241 @@
+//! Stage contracts: each stage names its input key, its output key and the fields it may write.
+//! After a stage runs, its output is compared with its input lead by lead; a field outside the
+//! stage's namespace that was removed, changed or added stops the run, naming the lead and field.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use serde_yaml_ng::{Mapping, Value};
+
+use super::Record;
+use crate::error::ContractViolation;
+
+/// What a stage reads, what it produces, and which top-level fields it may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contract {
+    pub stage: &'static str,
+    pub input: &'static str,
+    pub output: &'static str,
+    /// Top-level fields (a namespace such as `enrichment` is one field) the stage may add or
+    /// change. Every other field must come out as it went in.
+    pub writes: &'static [&'static str],
+}
+
+impl Contract {
+    fn may_write(&self, field: &str) -> bool {
+        self.writes.contains(&field)
+    }
+
+    /// Checks a stage that maps each lead to one lead, or drops some (a filter): every output
+    /// record must match the input record with its id outside the stage's namespace.
+    pub fn check(&self, before: &[Record], after: &[Record]) -> Result<(), ContractViolation> {
+        let index: HashMap<usize, &Record> = before.iter().map(|r| (r.id, r)).collect();
+        after
+            .par_iter()
+            .try_for_each(|out| match index.get(&out.id) {
+                Some(input) => self.compare(
+                    &input.lead.to_mapping(),
+                    &out.lead.to_mapping(),
+                    out.lead.label(),
+                    false,
+                ),
+                None => Err(self.violation(
+                    out.lead.label(),
+                    "(whole lead)",
+                    "added outside the stage's namespace",
+                )),
+            })
+    }
+
+    /// Checks a stage that merges leads (Dedup): the output keeps every field of its primary input
+    /// unchanged (it may fill fields the primary lacked), and holds every field of every lead merged
+    /// into it.
+    pub fn check_merge(
+        &self,
+        primary: &Record,
+        merged: &[&Record],
+        out: &Record,
+    ) -> Result<(), ContractViolation> {
+        let out_map = out.lead.to_mapping();
+        self.compare(&primary.lead.to_mapping(), &out_map, out.lead.label(), true)?;
+        for other in merged {
+            for (k, _) in other.lead.to_mapping() {
+                let key = key_str(&k);
+                if !self.may_write(&key) && !out_map.contains_key(&k) {
+                    return Err(self.violation(out.lead.label(), &key, "removed"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn compare(
+        &self,
+        before: &Mapping,
+        after: &Mapping,
+        lead: &str,
+        may_fill: bool,
+    ) -> Result<(), ContractViolation> {
+        for (k, v) in before {
+            let key = key_str(k);
+            if self.may_write(&key) {
+                continue;
+            }
+            match after.get(k) {
+                None => return Err(self.violation(lead, &key, "removed")),
+                Some(w) if w != v => {
+                    let filled = may_fill && superset(w, v);
+                    if !filled {
+                        return Err(self.violation(lead, &key, "changed"));
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        if !may_fill {
+            if let Some(k) = after
+                .keys()
+                .find(|k| !before.contains_key(*k) && !self.may_write(&key_str(k)))
+            {
+                return Err(self.violation(
+                    lead,
+                    &key_str(k),
+                    "added outside the stage's namespace",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn violation(&self, lead: &str, field: &str, what: &'static str) -> ContractViolation {
+        ContractViolation {
+            stage: self.stage,
+            lead: lead.to_string(),
+            field: field.to_string(),
+            what,
+        }
+    }
+}
+
+/// Whether `bigger` holds everything `smaller` does: a nested mapping that only gained keys.
+fn superset(bigger: &Value, smaller: &Value) -> bool {
+    match (bigger, smaller) {
+        (Value::Mapping(b), Value::Mapping(s)) => s
+            .iter()
+            .all(|(k, v)| b.get(k).is_some_and(|w| w == v || superset(w, v))),
+        _ => false,
+    }
+}
+
+fn key_str(k: &Value) -> String {
+    match k {
+        Value::String(s) => s.clone(),
+        other => serde_yaml_ng::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lead::{Lead, Route};
+
+    const ROUTE: Contract = Contract {
+        stage: "route",
+        input: "unique_leads",
+        output: "routed_leads",
+        writes: &["route", "route_reason"],
+    };
+
+    fn rec(id: usize, lead: Lead) -> Record {
+        Record::new(id, Default::default(), lead)
+    }
+
+    fn lead() -> Lead {
+        let mut l = Lead {
+            dedup_key: "acme".into(),
+            name: "Acme".into(),
+            phone: Some("+12175550134".into()),
+            ..Default::default()
+        };
+        l.extra.insert("crm_id".into(), 42.into());
+        l
+    }
+
+    #[test]
+    fn a_stage_that_writes_its_namespace_passes() {
+        let before = vec![rec(0, lead())];
+        let mut after = before.clone();
+        after[0].lead.route = Some(Route::Target);
+        after[0].lead.route_reason = Some("x".into());
+        ROUTE.check(&before, &after).unwrap();
+    }
+
+    #[test]
+    fn a_stage_that_changes_another_field_is_caught() {
+        let before = vec![rec(0, lead())];
+        let mut after = before.clone();
+        after[0].lead.phone = Some("+10000000000".into());
+        let v = ROUTE.check(&before, &after).unwrap_err();
+        assert_eq!(
+            (v.stage, v.lead.as_str(), v.field.as_str(), v.what),
+            ("route", "acme", "phone", "changed")
+        );
+        assert_eq!(
+            v.to_string(),
+            "stage route broke its contract on lead acme: field phone was changed"
+        );
+    }
+
+    #[test]
+    fn a_stage_that_drops_an_unknown_field_is_caught() {
+        let before = vec![rec(0, lead())];
+        let mut after = before.clone();
+        after[0].lead.extra.clear();
+        let v = ROUTE.check(&before, &after).unwrap_err();
+        assert_eq!((v.field.as_str(), v.what), ("crm_id", "removed"));
+    }
+
+    #[test]
+    fn a_stage_that_writes_outside_its_namespace_is_caught() {
+        let before = vec![rec(0, lead())];
+        let mut after = before.clone();
+        after[0].lead.quality = Some(Default::default());
+        let v = ROUTE.check(&before, &after).unwrap_err();
+        assert_eq!(
+            (v.field.as_str(), v.what),
+            ("quality", "added outside the stage's namespace")
+        );
+    }
+
+    #[test]
+    fn a_filter_may_drop_whole_leads_but_not_invent_them() {
+        let before = vec![rec(0, lead()), rec(1, lead())];
+        ROUTE.check(&before, &before[1..]).unwrap();
+        let v = ROUTE.check(&before[..1], &before[1..]).unwrap_err();
+        assert_eq!(v.field, "(whole lead)");
+    }
+
+    #[test]
+    fn a_merge_may_fill_but_not_lose() {
+        let dedup = Contract {
+            stage: "dedup",
+            input: "valid_leads",
+            output: "unique_leads",
+            writes: &["dedup_key"],
+        };
+        let primary = rec(0, lead());
+        let mut other = lead();
+        other.website = Some("https://acme.example/".into());
+        let other = rec(1, other);
+        let mut out = primary.clone();
+        out.lead.website = other.lead.website.clone();
+        dedup.check_merge(&primary, &[&other], &out).unwrap();
+        let v = dedup
+            .check_merge(&primary, &[&other], &primary)
+            .unwrap_err();
+        assert_eq!((v.field.as_str(), v.what), ("website", "removed"));
+    }
+}

@@ -1,0 +1,248 @@
+//! MapsSearch import: reads an export file into raw leads. Formats are chosen with `--format` or
+//! detected from the content: Google-Maps scraper CSV/JSON, OpenStreetMap Overpass JSON and
+//! overpass-turbo GeoJSON, and leadsite's own schema as CSV, JSON or YAML.
+
+mod osm;
+mod table;
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value as Json;
+
+use super::Record;
+use crate::error::{InputError, Location};
+use crate::fsutil;
+
+/// An export format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// google-maps-scraper CSV (title, complete_address, review_rating, place_id, …)
+    GoogleMapsCsv,
+    /// google-maps-scraper JSON (one object per place, in an array or one per line)
+    GoogleMapsJson,
+    /// Overpass API JSON (`elements[].tags`)
+    Overpass,
+    /// GeoJSON as overpass-turbo exports it (`features[].properties`)
+    Geojson,
+    /// leadsite's own schema as CSV (`name`, `address.city`, …; what `export` writes)
+    Csv,
+    /// leadsite's own schema as a JSON array
+    Json,
+    /// leadsite's own schema as YAML (one lead, a list, or documents)
+    Yaml,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::GoogleMapsCsv => "google-maps-csv",
+            Format::GoogleMapsJson => "google-maps-json",
+            Format::Overpass => "overpass",
+            Format::Geojson => "geojson",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Yaml => "yaml",
+        }
+    }
+}
+
+/// Settings for import.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Columns not to keep on the lead.
+    pub drop_columns: Vec<String>,
+    /// When the data was fetched, if the file does not say.
+    pub fetched_at: Option<DateTime<Utc>>,
+}
+
+/// The raw leads of one file.
+#[derive(Debug)]
+pub struct Imported {
+    pub format: Format,
+    pub records: Vec<Record>,
+    /// Rows or records that could not be read at all; the others still came through.
+    pub errors: Vec<InputError>,
+}
+
+/// Reads one export file. `first_id` numbers its records. A file that cannot be read or parsed
+/// is one error with its location; a row with unusable values still becomes a record, with issues.
+pub fn read_file(
+    path: &Path,
+    format: Option<Format>,
+    opts: &Options,
+    first_id: usize,
+) -> Result<Imported, InputError> {
+    let bytes =
+        fsutil::read(path).map_err(|e| InputError::new(Location::file(path), e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        InputError::new(
+            Location::at_line(path, line as u64),
+            "the file is not UTF-8 text",
+        )
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let format = match format {
+        Some(f) => f,
+        None => detect(text, path)?,
+    };
+    let (rows, errors) = match format {
+        Format::GoogleMapsCsv | Format::Csv => table::read_csv(text, path)?,
+        Format::GoogleMapsJson | Format::Json => table::read_json(text, path)?,
+        Format::Yaml => table::read_yaml(text, path)?,
+        Format::Overpass => osm::read_overpass(text, path)?,
+        Format::Geojson => osm::read_geojson(text, path)?,
+    };
+    let records = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let mut rec = match &row.data {
+                RowData::Table(map) => table::to_record(map, format, opts),
+                RowData::Osm {
+                    tags,
+                    geometry,
+                    kind,
+                } => osm::to_record(tags, geometry.as_ref(), kind, opts),
+            };
+            rec.id = first_id + i;
+            rec.origin = row.location;
+            if rec
+                .lead
+                .source
+                .as_ref()
+                .is_some_and(|s| s.fetched_at.is_none())
+            {
+                let s = rec.lead.source.as_mut().expect("checked");
+                s.fetched_at = opts.fetched_at.or(row.fetched_at);
+            }
+            rec
+        })
+        .collect();
+    Ok(Imported {
+        format,
+        records,
+        errors,
+    })
+}
+
+/// One record of an export, before it is mapped to a lead.
+pub(crate) struct Row {
+    pub location: Location,
+    pub data: RowData,
+    pub fetched_at: Option<DateTime<Utc>>,
+}
+
+pub(crate) enum RowData {
+    /// A flat or nested record (CSV row, JSON object, YAML mapping).
+    Table(serde_json::Map<String, Json>),
+    /// OpenStreetMap tags, the geometry, and the element's id (`node/123`).
+    Osm {
+        tags: serde_json::Map<String, Json>,
+        geometry: Option<Json>,
+        kind: String,
+    },
+}
+
+/// Which format a file is in, from its content (its name only breaks a tie).
+pub fn detect(text: &str, path: &Path) -> Result<Format, InputError> {
+    let head = text.trim_start();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if head.starts_with('{') || head.starts_with('[') {
+        if head.starts_with('{') {
+            // A FeatureCollection or an Overpass answer says so near its top.
+            let window: String = head.chars().take(4096).collect();
+            if window.contains("\"FeatureCollection\"") || window.contains("\"features\"") {
+                return Ok(Format::Geojson);
+            }
+            if window.contains("\"elements\"") || window.contains("\"osm3s\"") {
+                return Ok(Format::Overpass);
+            }
+        }
+        if ext == "yaml" || ext == "yml" {
+            return Ok(Format::Yaml);
+        }
+        let window: String = head.chars().take(8192).collect();
+        let gmaps = [
+            "\"title\"",
+            "\"place_id\"",
+            "\"complete_address\"",
+            "\"review_rating\"",
+            "\"cid\"",
+        ];
+        return Ok(if gmaps.iter().any(|k| window.contains(k)) {
+            Format::GoogleMapsJson
+        } else {
+            Format::Json
+        });
+    }
+    if ext == "yaml" || ext == "yml" || head.starts_with("---") {
+        return Ok(Format::Yaml);
+    }
+    let header = head.lines().next().unwrap_or("");
+    if header.contains(',') || header.contains(';') || header.contains('\t') || ext == "csv" {
+        let cols: Vec<String> = header
+            .split([',', ';', '\t'])
+            .map(|c| c.trim().trim_matches('"').to_ascii_lowercase())
+            .collect();
+        let gmaps = [
+            "title",
+            "place_id",
+            "complete_address",
+            "review_rating",
+            "cid",
+            "data_id",
+            "plus_code",
+        ];
+        return Ok(if cols.iter().any(|c| gmaps.contains(&c.as_str())) {
+            Format::GoogleMapsCsv
+        } else {
+            Format::Csv
+        });
+    }
+    if head.contains(": ") {
+        return Ok(Format::Yaml);
+    }
+    Err(InputError::new(
+        Location::file(path),
+        "cannot tell the format from the content; name it with --format (google-maps-csv, google-maps-json, overpass, geojson, csv, json, yaml)",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_detected_from_content() {
+        let p = Path::new("x.txt");
+        assert_eq!(
+            detect("title,address,phone\n", p).unwrap(),
+            Format::GoogleMapsCsv
+        );
+        assert_eq!(detect("name,address.city,phone\n", p).unwrap(), Format::Csv);
+        assert_eq!(
+            detect("{\"version\":0.6,\"elements\":[]}", p).unwrap(),
+            Format::Overpass
+        );
+        assert_eq!(
+            detect("{\"type\":\"FeatureCollection\",\"features\":[]}", p).unwrap(),
+            Format::Geojson
+        );
+        assert_eq!(
+            detect("[{\"title\":\"A\"}]", p).unwrap(),
+            Format::GoogleMapsJson
+        );
+        assert_eq!(detect("[{\"name\":\"A\"}]", p).unwrap(), Format::Json);
+        assert_eq!(detect("name: A\n", p).unwrap(), Format::Yaml);
+        assert!(detect("hello", p).is_err());
+    }
+}

@@ -1,0 +1,337 @@
+//! OpenStreetMap importers: Overpass API JSON (`elements[].tags`) and the GeoJSON that
+//! overpass-turbo exports (`features[].properties`, Point and Polygon geometries). Tags that are
+//! not mapped to a field are kept under the lead's `osm` field.
+
+use std::path::Path;
+
+use serde_json::{Map, Value as Json};
+
+use super::table::{json_error, number, text, to_yaml};
+use super::{Options, Row, RowData};
+use crate::error::{InputError, Location};
+use crate::lead::{Accuracy, Address, Lead, Location as Geo, Source};
+use crate::pipeline::Record;
+
+/// The tags whose value is the kind of place, in the order they are looked at.
+const CATEGORY_TAGS: &[&str] = &[
+    "shop",
+    "craft",
+    "amenity",
+    "office",
+    "healthcare",
+    "tourism",
+    "leisure",
+];
+
+/// Countries that write the house number after the street.
+const NUMBER_AFTER_STREET: &[&str] = &[
+    "DE", "AT", "CH", "NL", "BE", "IT", "ES", "PT", "PL", "CZ", "DK", "SE", "NO", "FI", "HU", "SK",
+    "SI", "HR", "GR", "TR", "BR", "AR", "MX",
+];
+
+type Rows = (Vec<Row>, Vec<InputError>);
+
+pub(super) fn read_overpass(input: &str, path: &Path) -> Result<Rows, InputError> {
+    let root: Json = serde_json::from_str(input).map_err(|e| json_error(path, &e))?;
+    let fetched_at = root
+        .pointer("/osm3s/timestamp_osm_base")
+        .and_then(Json::as_str)
+        .and_then(|t| t.parse().ok());
+    let elements = root
+        .get("elements")
+        .and_then(Json::as_array)
+        .ok_or_else(|| {
+            InputError::new(
+                Location::file(path),
+                "an Overpass answer has an `elements` list; this file has none",
+            )
+            .with_field("elements")
+        })?;
+    let mut rows = Vec::new();
+    for (i, el) in elements.iter().enumerate() {
+        let Some(tags) = el
+            .get("tags")
+            .and_then(Json::as_object)
+            .filter(|t| !t.is_empty())
+        else {
+            continue; // geometry-only nodes of ways carry no business
+        };
+        let kind = format!(
+            "{}/{}",
+            el.get("type").and_then(Json::as_str).unwrap_or("node"),
+            el.get("id").map(|v| v.to_string()).unwrap_or_default()
+        );
+        let point = match (el.get("lat"), el.get("lon")) {
+            (Some(lat), Some(lon)) => Some(serde_json::json!({"type": "Point", "coordinates": [lon, lat]})),
+            _ => el.get("center").map(|c| serde_json::json!({"type": "Polygon-center", "coordinates": [c.get("lon"), c.get("lat")]})),
+        };
+        rows.push(Row {
+            location: Location::at_item(path, i),
+            data: RowData::Osm {
+                tags: tags.clone(),
+                geometry: point,
+                kind,
+            },
+            fetched_at,
+        });
+    }
+    Ok((rows, Vec::new()))
+}
+
+pub(super) fn read_geojson(input: &str, path: &Path) -> Result<Rows, InputError> {
+    let root: Json = serde_json::from_str(input).map_err(|e| json_error(path, &e))?;
+    let fetched_at = root
+        .get("timestamp")
+        .and_then(Json::as_str)
+        .and_then(|t| t.parse().ok());
+    let features = root
+        .get("features")
+        .and_then(Json::as_array)
+        .ok_or_else(|| {
+            InputError::new(
+                Location::file(path),
+                "a GeoJSON FeatureCollection has a `features` list; this file has none",
+            )
+            .with_field("features")
+        })?;
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for (i, f) in features.iter().enumerate() {
+        let Some(props) = f.get("properties").and_then(Json::as_object) else {
+            errors.push(
+                InputError::new(
+                    Location::at_item(path, i),
+                    "this feature has no properties; it is skipped",
+                )
+                .with_field("properties"),
+            );
+            continue;
+        };
+        let kind = props
+            .get("@id")
+            .or(f.get("id"))
+            .and_then(text)
+            .unwrap_or_default();
+        let mut tags = props.clone();
+        tags.remove("@id");
+        rows.push(Row {
+            location: Location::at_item(path, i),
+            data: RowData::Osm {
+                tags,
+                geometry: f.get("geometry").cloned(),
+                kind,
+            },
+            fetched_at,
+        });
+    }
+    Ok((rows, errors))
+}
+
+/// Maps one OSM object to a raw lead.
+pub(super) fn to_record(
+    tags: &Map<String, Json>,
+    geometry: Option<&Json>,
+    id: &str,
+    opts: &Options,
+) -> Record {
+    let tag = |k: &str| tags.get(k).and_then(text);
+    let first_of = |keys: &[&str]| keys.iter().find_map(|k| tag(k));
+    let mut lead = Lead {
+        name: tag("name").unwrap_or_default(),
+        ..Default::default()
+    };
+    let country = tag("addr:country");
+    let street = match (
+        tag("addr:street").or(tag("addr:place")),
+        tag("addr:housenumber"),
+    ) {
+        (Some(s), Some(n))
+            if country.as_deref().is_some_and(|c| {
+                NUMBER_AFTER_STREET.contains(&c.to_ascii_uppercase().as_str())
+            }) =>
+        {
+            Some(format!("{s} {n}"))
+        }
+        (Some(s), Some(n)) => Some(format!("{n} {s}")),
+        (s, _) => s,
+    };
+    let address = Address {
+        street,
+        city: tag("addr:city"),
+        region: first_of(&["addr:state", "addr:province"]),
+        postal_code: tag("addr:postcode"),
+        country,
+        extra: Default::default(),
+    };
+    if !address.is_empty() {
+        lead.address = Some(address);
+    }
+    lead.phone =
+        first_of(&["phone", "contact:phone", "contact:mobile", "mobile"]).map(|p| first_value(&p));
+    lead.website = first_of(&["website", "contact:website", "url"]).map(|p| first_value(&p));
+    lead.email = first_of(&["email", "contact:email"]).map(|e| e.replace(';', ","));
+    lead.category = CATEGORY_TAGS
+        .iter()
+        .find_map(|k| tag(k))
+        .map(|v| humanize(&v));
+    lead.description = tag("description");
+    lead.location = geometry.and_then(location);
+    lead.source = Some(Source {
+        kind: "osm".into(),
+        id: (!id.is_empty()).then(|| id.to_string()),
+        ..Default::default()
+    });
+
+    let mapped = [
+        "name",
+        "addr:street",
+        "addr:place",
+        "addr:housenumber",
+        "addr:city",
+        "addr:state",
+        "addr:province",
+        "addr:postcode",
+        "addr:country",
+        "phone",
+        "contact:phone",
+        "contact:mobile",
+        "mobile",
+        "website",
+        "contact:website",
+        "url",
+        "email",
+        "contact:email",
+        "description",
+    ];
+    let mut rest = serde_yaml_ng::Mapping::new();
+    for (k, v) in tags {
+        if !mapped.contains(&k.as_str()) && !opts.drop_columns.iter().any(|d| d == k) {
+            rest.insert(k.clone().into(), to_yaml(v.clone()));
+        }
+    }
+    // A phone or website tag with several values (`a;b`) keeps them all.
+    for (key, field) in [
+        ("other_phones", &["phone", "contact:phone"][..]),
+        ("other_websites", &["website", "contact:website"][..]),
+    ] {
+        let extra: Vec<String> = field
+            .iter()
+            .filter_map(|k| tag(k))
+            .flat_map(|v| {
+                v.split(';')
+                    .skip(1)
+                    .map(|s| s.trim().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if !extra.is_empty() {
+            lead.extra.insert(key.into(), to_yaml(Json::from(extra)));
+        }
+    }
+    if !rest.is_empty() {
+        lead.extra
+            .insert("osm".into(), serde_yaml_ng::Value::Mapping(rest));
+    }
+    Record::new(0, Location::default(), lead)
+}
+
+fn first_value(v: &str) -> String {
+    v.split(';').next().unwrap_or(v).trim().to_string()
+}
+
+/// `car_repair` → `Car repair`.
+fn humanize(v: &str) -> String {
+    let s = v.replace('_', " ");
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => s,
+    }
+}
+
+/// A point for a Point, the mean of the outer ring for a Polygon (or MultiPolygon's first).
+fn location(geometry: &Json) -> Option<Geo> {
+    let coords = geometry.get("coordinates")?;
+    let (lng, lat, accuracy) = match geometry.get("type")?.as_str()? {
+        "Point" => (
+            number(coords.get(0)?)?,
+            number(coords.get(1)?)?,
+            Accuracy::Rooftop,
+        ),
+        "Polygon-center" => (
+            number(coords.get(0)?)?,
+            number(coords.get(1)?)?,
+            Accuracy::Centroid,
+        ),
+        "Polygon" => centroid(coords.get(0)?)?,
+        "MultiPolygon" => centroid(coords.get(0)?.get(0)?)?,
+        _ => return None,
+    };
+    Some(Geo {
+        lat,
+        lng,
+        accuracy: Some(accuracy),
+        extra: Default::default(),
+    })
+}
+
+fn centroid(ring: &Json) -> Option<(f64, f64, Accuracy)> {
+    let mut points: Vec<(f64, f64)> = ring
+        .as_array()?
+        .iter()
+        .filter_map(|p| Some((number(p.get(0)?)?, number(p.get(1)?)?)))
+        .collect();
+    if points.len() > 1 && points.first() == points.last() {
+        points.pop();
+    }
+    if points.is_empty() {
+        return None;
+    }
+    let n = points.len() as f64;
+    let (x, y) = points
+        .iter()
+        .fold((0.0, 0.0), |(x, y), p| (x + p.0, y + p.1));
+    Some((x / n, y / n, Accuracy::Centroid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_map_to_fields_and_the_rest_is_kept() {
+        let tags: Map<String, Json> = serde_json::from_str(
+            r#"{"name":"Shezan","addr:housenumber":"25","addr:street":"Union Place","addr:city":"Edinburgh","addr:postcode":"EH1 3NQ",
+                "contact:phone":"+44 131 557 5098;+44 7700 900123","amenity":"restaurant","cuisine":"indian","website":"https://www.shezanedinburgh.com/"}"#,
+        )
+        .unwrap();
+        let geo = serde_json::json!({"type": "Polygon", "coordinates": [[[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0], [0.0, 0.0]]]});
+        let rec = to_record(&tags, Some(&geo), "way/1", &Options::default());
+        let l = rec.lead;
+        assert_eq!(
+            l.address.as_ref().unwrap().street.as_deref(),
+            Some("25 Union Place")
+        );
+        assert_eq!(l.phone.as_deref(), Some("+44 131 557 5098"));
+        assert_eq!(l.category.as_deref(), Some("Restaurant"));
+        let g = l.location.unwrap();
+        assert_eq!(
+            (g.lat, g.lng, g.accuracy),
+            (1.0, 1.0, Some(Accuracy::Centroid))
+        );
+        let osm = l.extra.get("osm").and_then(|v| v.as_mapping()).unwrap();
+        assert!(
+            osm.contains_key("cuisine") && osm.contains_key("amenity") && !osm.contains_key("name")
+        );
+        assert!(l.extra.contains_key("other_phones"));
+        assert_eq!(l.source.unwrap().id.as_deref(), Some("way/1"));
+    }
+
+    #[test]
+    fn german_streets_put_the_number_last() {
+        let tags: Map<String, Json> = serde_json::from_str(r#"{"name":"K","addr:street":"Hauptstraße","addr:housenumber":"5","addr:country":"DE","shop":"car_repair"}"#).unwrap();
+        let l = to_record(&tags, None, "node/2", &Options::default()).lead;
+        assert_eq!(l.address.unwrap().street.as_deref(), Some("Hauptstraße 5"));
+        assert_eq!(l.category.as_deref(), Some("Car repair"));
+    }
+}

@@ -1,0 +1,253 @@
+//! `ingest`: MapsSearch import → Normalize → Validate → Dedup → Route → Format/Export into
+//! `leads/`, with a contract check after each stage and a report of what happened to every row.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::dedup::{self, Merge};
+use super::import::{self, Format};
+use super::validate::{self, Reject};
+use super::{normalize, route, Record};
+use crate::config::Config;
+use crate::error::{InputError, Location, Result};
+use crate::fsutil::WriteOutcome;
+use crate::lead::{self, save, LeadFile, Route, Shape};
+
+/// Settings of one ingest run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub format: Option<Format>,
+    pub fetched_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Overrides the config's `ingest.default_region`.
+    pub region: Option<String>,
+    /// Run every stage and report, but write nothing.
+    pub dry_run: bool,
+}
+
+/// What happened to the rows of one input file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileSummary {
+    pub path: PathBuf,
+    pub format: Option<Format>,
+    pub read: usize,
+    pub valid: usize,
+    pub rejected: usize,
+    pub merged: usize,
+    /// Distinct leads the file's rows ended up in, by route.
+    pub routes: BTreeMap<Route, usize>,
+    /// The file could not be read at all.
+    pub failed: bool,
+}
+
+/// Everything an ingest run did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub files: Vec<FileSummary>,
+    /// Files and rows that were skipped, and lead files in `leads/` that could not be read.
+    pub errors: Vec<InputError>,
+    pub rejects: Vec<Reject>,
+    pub merges: Vec<Merge>,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Where the rejects and merges reports were written.
+    pub reports: Option<(PathBuf, PathBuf)>,
+    /// Distinct leads the run touched, by route.
+    pub route_totals: BTreeMap<Route, usize>,
+}
+
+impl Report {
+    pub fn total(&self) -> FileSummary {
+        let mut t = FileSummary {
+            path: PathBuf::from("total"),
+            ..Default::default()
+        };
+        for f in &self.files {
+            t.read += f.read;
+            t.valid += f.valid;
+            t.rejected += f.rejected;
+            t.merged += f.merged;
+        }
+        t.routes = self.route_totals.clone();
+        t
+    }
+}
+
+/// Runs the whole ingest.
+pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report> {
+    let mut report = Report::default();
+    let import_opts = import::Options {
+        drop_columns: config.ingest.drop_columns.clone(),
+        fetched_at: opts.fetched_at,
+    };
+
+    // MapsSearch import.
+    let mut raw: Vec<Record> = Vec::new();
+    for path in inputs {
+        let mut summary = FileSummary {
+            path: path.clone(),
+            ..Default::default()
+        };
+        match import::read_file(path, opts.format, &import_opts, raw.len()) {
+            Ok(imported) => {
+                summary.format = Some(imported.format);
+                summary.read = imported.records.len() + imported.errors.len();
+                report.errors.extend(imported.errors);
+                raw.extend(imported.records);
+            }
+            Err(e) => {
+                summary.failed = true;
+                report.errors.push(e);
+            }
+        }
+        report.files.push(summary);
+    }
+
+    // Normalize.
+    let region = opts
+        .region
+        .clone()
+        .unwrap_or_else(|| config.ingest.default_region.clone());
+    let normalized = normalize::run(
+        raw.clone(),
+        &normalize::Options {
+            default_region: region,
+        },
+    );
+    normalize::CONTRACT.check(&raw, &normalized)?;
+    drop(raw);
+
+    // Validate.
+    let (valid, rejects) = validate::run(normalized.clone());
+    validate::CONTRACT.check(&normalized, &valid)?;
+    drop(normalized);
+    report.rejects = rejects;
+
+    // Dedup, against the leads already written too.
+    let leads_dir = config.leads_dir();
+    let loaded = lead::load_dir(&leads_dir);
+    let broken: HashSet<PathBuf> = loaded
+        .errors
+        .iter()
+        .map(|e| e.location.path.clone())
+        .collect();
+    report.errors.extend(loaded.errors);
+    let mut files = loaded.files;
+    let first_existing = valid.iter().map(|r| r.id + 1).max().unwrap_or(0);
+    let mut home: HashMap<usize, (usize, usize)> = HashMap::new();
+    let mut existing = Vec::new();
+    for (fi, file) in files.iter().enumerate() {
+        for (li, l) in file.leads.iter().enumerate() {
+            let id = first_existing + existing.len();
+            home.insert(id, (fi, li));
+            existing.push(Record::new(id, Location::file(&file.path), l.clone()));
+        }
+    }
+    let row_files: HashMap<usize, PathBuf> = valid
+        .iter()
+        .map(|r| (r.id, r.origin.path.clone()))
+        .collect();
+    let outcome = dedup::run(existing, valid)?;
+    report.merges = outcome.merges;
+
+    // Route.
+    let unique = outcome.leads;
+    let routed = route::run(unique.clone(), &config.routing);
+    route::CONTRACT.check(&unique, &routed)?;
+    drop(unique);
+
+    summarize(&mut report, &routed, &outcome.assignments, &row_files);
+
+    // Format/Export.
+    if opts.dry_run {
+        return Ok(report);
+    }
+    let taken: HashSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+    let mut dirty: HashSet<usize> = HashSet::new();
+    let mut new_files = Vec::new();
+    for rec in routed {
+        if let Some(&(fi, li)) = home.get(&rec.id) {
+            files[fi].leads[li] = rec.lead;
+            dirty.insert(fi);
+            continue;
+        }
+        let path = save::path_for(&leads_dir, &rec.lead)?;
+        if broken.contains(&path) || taken.contains(&path) {
+            report.errors.push(InputError::new(Location::file(&path), "this file holds other leads or could not be read; the new lead was not written").with_lead(rec.lead.dedup_key));
+            continue;
+        }
+        new_files.push(LeadFile {
+            path,
+            shape: Shape::Single,
+            leads: vec![rec.lead],
+        });
+    }
+    let mut to_write: Vec<&LeadFile> = dirty.iter().map(|&i| &files[i]).collect();
+    to_write.extend(new_files.iter());
+    let outcomes: Vec<WriteOutcome> = to_write
+        .par_iter()
+        .map(|f| save::write_file(f))
+        .collect::<Result<_>>()?;
+    for o in outcomes {
+        match o {
+            WriteOutcome::Created => report.created += 1,
+            WriteOutcome::Updated => report.updated += 1,
+            WriteOutcome::Unchanged => report.unchanged += 1,
+        }
+    }
+    report.reports = Some(super::export::write_reports(
+        &config.work_dir(),
+        &report.rejects,
+        &report.merges,
+    )?);
+    Ok(report)
+}
+
+/// Per input file: valid, rejected and merged rows, and the routes of the leads its rows became.
+fn summarize(
+    report: &mut Report,
+    routed: &[Record],
+    assignments: &[(usize, usize)],
+    row_files: &HashMap<usize, PathBuf>,
+) {
+    let route_of: HashMap<usize, Route> = routed
+        .iter()
+        .filter_map(|r| Some((r.id, r.lead.route?)))
+        .collect();
+    let mut per_file: HashMap<&Path, HashSet<usize>> = HashMap::new();
+    for (row, lead) in assignments {
+        if let Some(path) = row_files.get(row) {
+            per_file.entry(path.as_path()).or_default().insert(*lead);
+        }
+    }
+    for f in &mut report.files {
+        f.rejected = report
+            .rejects
+            .iter()
+            .filter(|r| r.origin.path == f.path)
+            .count();
+        f.merged = report
+            .merges
+            .iter()
+            .filter(|m| m.from.path == f.path)
+            .count();
+        f.valid = f.read.saturating_sub(f.rejected).saturating_sub(
+            report
+                .errors
+                .iter()
+                .filter(|e| e.location.path == f.path && !f.failed)
+                .count(),
+        );
+        for lead in per_file.get(f.path.as_path()).into_iter().flatten() {
+            if let Some(route) = route_of.get(lead) {
+                *f.routes.entry(*route).or_default() += 1;
+            }
+        }
+    }
+    report.route_totals = BTreeMap::new();
+    for route in route_of.values() {
+        *report.route_totals.entry(*route).or_default() += 1;
+    }
+}

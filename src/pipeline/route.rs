@@ -1,0 +1,193 @@
+//! Route: the config's rules, tried in order, send each lead to TARGET, NURTURE or REJECT, and
+//! say why.
+
+use rayon::prelude::*;
+
+use super::contract::Contract;
+use super::Record;
+use crate::config::{Routing, Rule};
+use crate::lead::{Lead, Route};
+
+pub const CONTRACT: Contract = Contract {
+    stage: "route",
+    input: "unique_leads",
+    output: "routed_leads",
+    writes: &["route", "route_reason"],
+};
+
+pub fn run(records: Vec<Record>, routing: &Routing) -> Vec<Record> {
+    records
+        .into_par_iter()
+        .map(|mut r| {
+            let (route, reason) = decide(&r.lead, routing);
+            r.lead.route = Some(route);
+            r.lead.route_reason = Some(reason);
+            r
+        })
+        .collect()
+}
+
+/// The route of a lead and the reason: the first rule that matches, else the default.
+pub fn decide(lead: &Lead, routing: &Routing) -> (Route, String) {
+    for (i, rule) in routing.rules.iter().enumerate() {
+        if let Some(route) = rule.route {
+            if rule.matches(lead) {
+                let reason = rule
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| format!("rule {}: {}", i + 1, rule.describe()));
+                return (route, reason);
+            }
+        }
+    }
+    let d = &routing.default;
+    (
+        d.route,
+        d.reason.clone().unwrap_or_else(|| "no rule matched".into()),
+    )
+}
+
+impl Rule {
+    pub fn matches(&self, lead: &Lead) -> bool {
+        let lower = |s: &str| s.to_lowercase();
+        let category = lead.category.as_deref().map(lower).unwrap_or_default();
+        let city = lead.city().map(lower).unwrap_or_default();
+        let country = lead.country().unwrap_or_default();
+        (self.category.is_empty() || self.category.iter().any(|c| category.contains(&lower(c))))
+            && self.present.iter().all(|f| lead.has_field(f))
+            && self.missing.iter().all(|f| !lead.has_field(f))
+            && self
+                .min_rating
+                .is_none_or(|m| lead.rating.is_some_and(|r| r >= m))
+            && self
+                .max_rating
+                .is_none_or(|m| lead.rating.is_some_and(|r| r <= m))
+            && self
+                .min_reviews
+                .is_none_or(|m| lead.review_count.is_some_and(|r| r >= m))
+            && self
+                .max_reviews
+                .is_none_or(|m| lead.review_count.is_none_or(|r| r <= m))
+            && (self.country.is_empty()
+                || self.country.iter().any(|c| c.eq_ignore_ascii_case(country)))
+            && (self.city.is_empty() || self.city.iter().any(|c| lower(c) == city))
+    }
+
+    /// The rule's conditions in words, the reason of a rule that gives none.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.category.is_empty() {
+            parts.push(format!("category {}", self.category.join(" or ")));
+        }
+        if !self.present.is_empty() {
+            parts.push(format!("has {}", self.present.join(", ")));
+        }
+        if !self.missing.is_empty() {
+            parts.push(format!("no {}", self.missing.join(", ")));
+        }
+        if let Some(m) = self.min_rating {
+            parts.push(format!("rating ≥ {m}"));
+        }
+        if let Some(m) = self.max_rating {
+            parts.push(format!("rating ≤ {m}"));
+        }
+        if let Some(m) = self.min_reviews {
+            parts.push(format!("≥ {m} reviews"));
+        }
+        if let Some(m) = self.max_reviews {
+            parts.push(format!("≤ {m} reviews"));
+        }
+        if !self.country.is_empty() {
+            parts.push(format!("in {}", self.country.join(" or ")));
+        }
+        if !self.city.is_empty() {
+            parts.push(format!("in {}", self.city.join(" or ")));
+        }
+        if parts.is_empty() {
+            "any lead".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Decision;
+
+    fn lead(category: &str, website: Option<&str>) -> Lead {
+        Lead {
+            dedup_key: "a".into(),
+            name: "A".into(),
+            category: Some(category.into()),
+            phone: Some("+14692872159".into()),
+            website: website.map(Into::into),
+            rating: Some(4.2),
+            review_count: Some(30),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn first_matching_rule_wins() {
+        let routing = Routing {
+            rules: vec![
+                Rule {
+                    route: Some(Route::Reject),
+                    category: vec!["bank".into()],
+                    ..Default::default()
+                },
+                Rule {
+                    route: Some(Route::Target),
+                    category: vec!["Auto Repair".into()],
+                    missing: vec!["website".into()],
+                    min_rating: Some(4.0),
+                    ..Default::default()
+                },
+                Rule {
+                    route: Some(Route::Nurture),
+                    reason: Some("repair shop with a site".into()),
+                    category: vec!["repair".into()],
+                    ..Default::default()
+                },
+            ],
+            default: Decision {
+                route: Route::Reject,
+                reason: None,
+            },
+        };
+        assert_eq!(
+            decide(&lead("Auto repair shop", None), &routing),
+            (
+                Route::Target,
+                "rule 2: category Auto Repair, no website, rating ≥ 4".into()
+            )
+        );
+        assert_eq!(
+            decide(
+                &lead("Auto repair shop", Some("https://a.example/")),
+                &routing
+            ),
+            (Route::Nurture, "repair shop with a site".into())
+        );
+        assert_eq!(decide(&lead("Bank", None), &routing).0, Route::Reject);
+        assert_eq!(
+            decide(&lead("Florist", None), &routing),
+            (Route::Reject, "no rule matched".into())
+        );
+    }
+
+    #[test]
+    fn default_rules_reject_the_unreachable() {
+        let routing = Routing::default();
+        let mut l = lead("Cafe", None);
+        l.phone = None;
+        assert_eq!(decide(&l, &routing).0, Route::Reject);
+        assert_eq!(decide(&lead("Cafe", None), &routing).0, Route::Target);
+        assert_eq!(
+            decide(&lead("Cafe", Some("https://c.example/")), &routing).0,
+            Route::Nurture
+        );
+    }
+}
