@@ -162,9 +162,10 @@ pub fn yaml_error(path: &std::path::Path, err: &serde_yaml_ng::Error) -> InputEr
         location.column = Some(loc.column() as u64);
     }
     let text = err.to_string();
-    let text = match text.rfind(" at line ") {
-        Some(i) if location.line.is_some() => text[..i].to_string(),
-        _ => text,
+    let text = if location.line.is_some() {
+        strip_positions(&text)
+    } else {
+        text
     };
     let (field, message) = split_field_path(&text);
     let mut e = InputError::new(location, message);
@@ -172,6 +173,27 @@ pub fn yaml_error(path: &std::path::Path, err: &serde_yaml_ng::Error) -> InputEr
         e = e.with_field(field);
     }
     e
+}
+
+/// Removes the ` at line N column M` parts of a parser message: the location is printed in front.
+fn strip_positions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(" at line ") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + " at line ".len()..];
+        let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let n = digits(after);
+        match after[n..].strip_prefix(" column ") {
+            Some(col) if n > 0 => rest = &col[digits(col)..],
+            _ => {
+                out.push_str(" at line ");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// serde_yaml_ng writes `path.to.field: message`; a path never contains spaces, a message does.
@@ -216,6 +238,15 @@ mod tests {
             e.to_string(),
             "leads/a.yaml:4: lead acme: field rating: not a number"
         );
+    }
+
+    #[test]
+    fn positions_are_taken_out_of_messages() {
+        assert_eq!(
+            strip_positions("did not find expected ',' at line 3 column 7, while parsing a flow sequence at line 2 column 10"),
+            "did not find expected ',', while parsing a flow sequence"
+        );
+        assert_eq!(strip_positions("at line one"), "at line one");
     }
 
     #[test]

@@ -117,6 +117,73 @@ fn normalize_address(a: &mut Address) {
             a.country = Some(country_code(c).unwrap_or_else(|| c.to_string()));
         }
     }
+    if a.country.as_deref().is_none_or(|c| c == "US") {
+        if let Some(code) = a.region.as_deref().and_then(us_state_code) {
+            a.region = Some(code.to_string());
+        }
+    }
+}
+
+/// US states are written both ways (`Texas`, `TX`); keys and routing want one.
+fn us_state_code(name: &str) -> Option<&'static str> {
+    const STATES: &[(&str, &str)] = &[
+        ("AL", "alabama"),
+        ("AK", "alaska"),
+        ("AZ", "arizona"),
+        ("AR", "arkansas"),
+        ("CA", "california"),
+        ("CO", "colorado"),
+        ("CT", "connecticut"),
+        ("DE", "delaware"),
+        ("DC", "district of columbia"),
+        ("FL", "florida"),
+        ("GA", "georgia"),
+        ("HI", "hawaii"),
+        ("ID", "idaho"),
+        ("IL", "illinois"),
+        ("IN", "indiana"),
+        ("IA", "iowa"),
+        ("KS", "kansas"),
+        ("KY", "kentucky"),
+        ("LA", "louisiana"),
+        ("ME", "maine"),
+        ("MD", "maryland"),
+        ("MA", "massachusetts"),
+        ("MI", "michigan"),
+        ("MN", "minnesota"),
+        ("MS", "mississippi"),
+        ("MO", "missouri"),
+        ("MT", "montana"),
+        ("NE", "nebraska"),
+        ("NV", "nevada"),
+        ("NH", "new hampshire"),
+        ("NJ", "new jersey"),
+        ("NM", "new mexico"),
+        ("NY", "new york"),
+        ("NC", "north carolina"),
+        ("ND", "north dakota"),
+        ("OH", "ohio"),
+        ("OK", "oklahoma"),
+        ("OR", "oregon"),
+        ("PA", "pennsylvania"),
+        ("RI", "rhode island"),
+        ("SC", "south carolina"),
+        ("SD", "south dakota"),
+        ("TN", "tennessee"),
+        ("TX", "texas"),
+        ("UT", "utah"),
+        ("VT", "vermont"),
+        ("VA", "virginia"),
+        ("WA", "washington"),
+        ("WV", "west virginia"),
+        ("WI", "wisconsin"),
+        ("WY", "wyoming"),
+    ];
+    let lower = name.trim().to_lowercase();
+    STATES
+        .iter()
+        .find(|(code, full)| *full == lower || code.eq_ignore_ascii_case(&lower))
+        .map(|(code, _)| *code)
 }
 
 /// The first valid address becomes `email`; further valid ones go to `other_emails`, and invalid
@@ -428,6 +495,14 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(make_key(&lead), "shamis-restaurant-grill-plano-texas");
+        let mut rec = Record::new(0, Default::default(), lead);
+        rec = normalize_record(
+            rec,
+            &Options {
+                default_region: "US".into(),
+            },
+        );
+        assert_eq!(rec.lead.dedup_key, "shamis-restaurant-grill-plano-tx");
         assert_eq!(slug("Café Zürich"), "cafe-zurich");
         let long = join_key(&["a".repeat(50), "b".repeat(50)]);
         assert!(

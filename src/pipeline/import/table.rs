@@ -229,7 +229,7 @@ impl Mapper {
             "phone" | "phone_number" | "telephone" | "international_phone_number" | "tel" => {
                 set(&mut self.lead.phone, text())
             }
-            "site" | "website" | "url" | "web" => set(&mut self.lead.website, text()),
+            "site" | "website" | "web_site" | "url" | "web" => set(&mut self.lead.website, text()),
             "email" | "emails" | "e_mail" => {
                 let joined = match parse_json(value) {
                     Json::Array(items) => items
@@ -254,7 +254,10 @@ impl Mapper {
                 }
             }
             "latitude" | "lat" | "location.lat" => self.lat = Some(value.clone()),
-            "longitude" | "lng" | "lon" | "long" | "location.lng" => self.lng = Some(value.clone()),
+            // google-maps-scraper's JSON spells it `longtitude` (and, lately, also `longitude`).
+            "longitude" | "longtitude" | "lng" | "lon" | "long" | "location.lng" => {
+                self.lng = Some(value.clone())
+            }
             "location.accuracy" => self.accuracy = text(),
             "location" => match parse_json(value) {
                 Json::Object(o) => {
@@ -437,7 +440,9 @@ pub fn parse_address_line(line: &str) -> Address {
         .filter(|s| !s.is_empty())
         .collect();
     let mut a = Address::default();
-    if parts.len() > 1 {
+    // A last part that names a country (`USA`, `Germany`); a two-letter one is more often a
+    // state (`IL` is Illinois here, not Israel).
+    if parts.len() > 1 && parts[parts.len() - 1].chars().count() > 2 {
         if let Some(cc) = crate::pipeline::normalize::country_code(parts[parts.len() - 1]) {
             a.country = Some(cc);
             parts.pop();
@@ -453,8 +458,10 @@ pub fn parse_address_line(line: &str) -> Address {
     let lead_names = words.iter().take_while(|w| !has_digit(w)).count();
     let lead_codes = words.iter().take_while(|w| has_digit(w)).count();
     // What is left before `last` is the street, and the city when there are two parts or more.
+    let is_region_code =
+        |s: &str| (2..=3).contains(&s.len()) && s.chars().all(|c| c.is_ascii_uppercase());
     let place = |name: String, a: &mut Address, parts: &mut Vec<&str>| {
-        if parts.len() >= 2 {
+        if parts.len() >= 2 || is_region_code(&name) {
             a.region = Some(name);
             a.city = parts.pop().map(str::to_string);
         } else {
@@ -470,7 +477,9 @@ pub fn parse_address_line(line: &str) -> Address {
     } else {
         place(last.to_string(), &mut a, &mut parts);
     }
-    a.street = Some(parts.join(", "));
+    if !parts.is_empty() {
+        a.street = Some(parts.join(", "));
+    }
     a
 }
 
@@ -577,6 +586,16 @@ mod tests {
         assert_eq!(
             (a.city.as_deref(), a.postal_code.as_deref(), a.region),
             (Some("Edinburgh"), Some("EH2 2PF"), None)
+        );
+        let a = parse_address_line("Springfield, IL");
+        assert_eq!(
+            (a.street, a.city.as_deref(), a.region.as_deref(), a.country),
+            (None, Some("Springfield"), Some("IL"), None)
+        );
+        let a = parse_address_line("1 Main St, Springfield, IL");
+        assert_eq!(
+            (a.street.as_deref(), a.city.as_deref(), a.region.as_deref()),
+            (Some("1 Main St"), Some("Springfield"), Some("IL"))
         );
         let a = parse_address_line("somewhere odd");
         assert_eq!(a.street.as_deref(), Some("somewhere odd"));

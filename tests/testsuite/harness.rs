@@ -1,0 +1,126 @@
+//! `Project`: a leadsite project in a temp folder, and the binary run inside it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+pub struct Project {
+    dir: tempfile::TempDir,
+}
+
+/// What one run of the binary printed and how it exited.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Project {
+    /// An empty project: no config (the built-in defaults), no leads.
+    pub fn new() -> Self {
+        Project {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn with_config(yaml: &str) -> Self {
+        let p = Project::new();
+        p.write("leadsite.yaml", yaml);
+        p
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let path = self.path(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    /// Copies a fixture from `tests/fixtures/` into the project and returns its relative path.
+    pub fn fixture(&self, name: &str) -> String {
+        let from = fixture_path(name);
+        let to = self.path(&format!("in/{name}"));
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::copy(&from, &to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        format!("in/{name}")
+    }
+
+    /// The lead files under `leads/`, sorted.
+    pub fn lead_files(&self) -> Vec<String> {
+        let dir = self.path("leads");
+        let mut names: Vec<String> = match fs::read_dir(&dir) {
+            Ok(rd) => rd
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => vec![],
+        };
+        names.sort();
+        names
+    }
+
+    /// One lead file, parsed.
+    pub fn lead(&self, key: &str) -> leadsite::Lead {
+        let path = self.path(&format!("leads/{key}.yaml"));
+        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let (file, errors) = leadsite::lead::parse_str(&text, &path);
+        assert!(errors.is_empty(), "{errors:?}");
+        file.leads.into_iter().next().unwrap()
+    }
+
+    /// Runs `leadsite ARGS…` in the project folder.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = Command::cargo_bin("leadsite")
+            .unwrap()
+            .current_dir(self.dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Asserts the exit code, showing the output when it is not the expected one.
+    pub fn code(&self, expected: i32) -> &Self {
+        assert_eq!(
+            self.code, expected,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+pub fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The data rows of a CSV report (the header dropped), as maps of column to value.
+pub fn csv_rows(text: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            headers
+                .iter()
+                .zip(rec.unwrap().iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}

@@ -1,0 +1,9 @@
+//! The integration tests: each drives the real `leadsite` binary on a project in a temp folder.
+
+mod check;
+mod cli;
+mod export;
+mod harness;
+mod ingest;
+mod malformed;
+mod properties;

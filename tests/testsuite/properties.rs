@@ -1,0 +1,173 @@
+//! Properties over generated input: every field, known or not, survives load → save → load, and
+//! no input makes a loader panic.
+
+use std::path::Path;
+
+use leadsite::lead::{
+    parse_str, save, Address, Lead, LeadFile, Location, Route, Shape, Source, KNOWN_FIELDS,
+};
+use leadsite::pipeline::import::{self, Format};
+use proptest::prelude::*;
+use serde_yaml_ng::{Mapping, Value};
+
+/// Text that YAML likes to misread: booleans, numbers with zeros, nulls, colons, quotes, lines.
+fn tricky_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("no".to_string()),
+        Just("yes".to_string()),
+        Just("01234".to_string()),
+        Just("1e3".to_string()),
+        Just("~".to_string()),
+        Just("null".to_string()),
+        Just("- item".to_string()),
+        Just("a: b".to_string()),
+        Just("  leading space".to_string()),
+        Just("multi\nline\n".to_string()),
+        Just("</script><script>alert(1)</script>".to_string()),
+        "\\PC{0,20}",
+    ]
+}
+
+fn scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| Value::Number(n.into())),
+        (-1e9f64..1e9).prop_map(|f| Value::Number(f.into())),
+        tricky_text().prop_map(Value::String),
+    ]
+}
+
+fn value() -> impl Strategy<Value = Value> {
+    scalar().prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Sequence),
+            prop::collection::vec(("[a-z_]{1,8}", inner), 0..4).prop_map(|kv| Value::Mapping(
+                kv.into_iter().map(|(k, v)| (Value::String(k), v)).collect()
+            )),
+        ]
+    })
+}
+
+/// Unknown fields: names that are not the schema's, with any value.
+fn extras() -> impl Strategy<Value = Mapping> {
+    prop::collection::vec(("[a-z][a-z0-9_:]{0,10}", value()), 0..5).prop_map(|kv| {
+        kv.into_iter()
+            .filter(|(k, _)| !KNOWN_FIELDS.contains(&k.as_str()))
+            .map(|(k, v)| (Value::String(k), v))
+            .collect()
+    })
+}
+
+fn opt_text() -> impl Strategy<Value = Option<String>> {
+    prop::option::of(tricky_text())
+}
+
+fn lead() -> impl Strategy<Value = Lead> {
+    (
+        (
+            "[a-z0-9]{1,8}(-[a-z0-9]{1,8}){0,3}",
+            tricky_text(),
+            opt_text(),
+            opt_text(),
+        ),
+        prop::option::of((opt_text(), opt_text(), opt_text(), extras())),
+        prop::option::of((-90.0f64..90.0, -180.0f64..180.0)),
+        (
+            prop::option::of(0.0f64..5.0),
+            prop::option::of(any::<u32>()),
+            opt_text(),
+        ),
+        (
+            prop::option::of(prop_oneof![
+                Just(Route::Target),
+                Just(Route::Nurture),
+                Just(Route::Reject)
+            ]),
+            opt_text(),
+        ),
+        extras(),
+    )
+        .prop_map(
+            |(
+                (key, name, phone, about),
+                addr,
+                loc,
+                (rating, reviews, source_id),
+                (route, reason),
+                extra,
+            )| Lead {
+                dedup_key: key,
+                name,
+                phone,
+                about,
+                address: addr.map(|(street, city, postal_code, extra)| Address {
+                    street,
+                    city,
+                    postal_code,
+                    extra,
+                    ..Default::default()
+                }),
+                location: loc.map(|(lat, lng)| Location {
+                    lat,
+                    lng,
+                    ..Default::default()
+                }),
+                rating,
+                review_count: reviews.map(u64::from),
+                source: source_id.map(|id| Source {
+                    kind: "csv".into(),
+                    id: Some(id),
+                    ..Default::default()
+                }),
+                route,
+                route_reason: reason,
+                extra,
+                ..Default::default()
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_field_survives_save_and_load(leads in prop::collection::vec(lead(), 1..4), shape in prop_oneof![Just(Shape::Single), Just(Shape::List), Just(Shape::Documents)]) {
+        let leads = if shape == Shape::Single { leads[..1].to_vec() } else { leads };
+        let file = LeadFile { path: "leads/x.yaml".into(), shape, leads };
+        let text = save::file_to_yaml(&file);
+        let (again, errors) = parse_str(&text, Path::new("leads/x.yaml"));
+        prop_assert!(errors.is_empty(), "{:?}\n{}", errors, text);
+        prop_assert_eq!(&again.leads, &file.leads, "{}", text);
+        // And once more: what was saved from a load is the same text.
+        prop_assert_eq!(save::file_to_yaml(&again), text);
+    }
+
+    #[test]
+    fn loading_any_text_never_panics(text in "\\PC{0,200}") {
+        let _ = parse_str(&text, Path::new("leads/x.yaml"));
+    }
+
+    #[test]
+    fn loading_yaml_shaped_text_never_panics(lines in prop::collection::vec(prop_oneof![
+        Just("- ".to_string()), Just("---".to_string()), Just("dedup_key: a".to_string()), Just("name: [".to_string()),
+        Just("  city: 5".to_string()), Just("rating: x".to_string()), Just("address:".to_string()), Just("&a *a".to_string()),
+        "[a-z_]{1,6}: \\PC{0,10}",
+    ], 0..12)) {
+        let _ = parse_str(&lines.join("\n"), Path::new("leads/x.yaml"));
+    }
+
+    #[test]
+    fn importing_any_text_never_panics(text in prop_oneof![
+        "\\PC{0,200}",
+        "\\{\"(elements|features|type)\": \\PC{0,60}\\}",
+        "(title|name),(address|phone|rating|latitude)\n\\PC{0,80}",
+    ]) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("input");
+        std::fs::write(&path, &text).unwrap();
+        for format in [None, Some(Format::GoogleMapsCsv), Some(Format::GoogleMapsJson), Some(Format::Overpass), Some(Format::Geojson), Some(Format::Csv), Some(Format::Json), Some(Format::Yaml)] {
+            let _ = import::read_file(&path, format, &import::Options::default(), 0);
+        }
+    }
+}
