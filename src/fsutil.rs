@@ -68,6 +68,14 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<WriteOutcome> {
     Ok(outcome)
 }
 
+/// The process's resident memory in MiB (Linux: /proc/self/status), for `-v` reports.
+pub fn resident_mib() -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,7 +37,7 @@ pub fn run(_args: Args, config_path: &Path, explicit: bool, ui: &Ui) -> anyhow::
     problems.extend(loaded.errors.iter().cloned());
     let mut seen: HashMap<&str, &Path> = HashMap::new();
     for (path, l) in loaded.leads() {
-        for issue in validate::problems(l) {
+        for issue in validate::problems(l, validate::Depth::Full) {
             let msg = if issue.value.is_empty() {
                 issue.reason.to_string()
             } else {

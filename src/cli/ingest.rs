@@ -117,6 +117,13 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
             ui.detail(&format!("merges: {}", merges.display()));
         }
     }
+    for t in &report.timings {
+        let rss = t
+            .rss_mib
+            .map(|m| format!("  {m:>5} MiB resident"))
+            .unwrap_or_default();
+        ui.detail(&format!("  {:<16} {:>10.2?}{rss}", t.step, t.took));
+    }
     ui.detail(&format!("took {:.2?}", started.elapsed()));
     Ok(if report.errors.is_empty() {
         Outcome::Success

@@ -58,10 +58,10 @@ pub struct Lead {
     pub route_reason: Option<String>,
     /// Written only by the EnrichmentAggregator (Phase 4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enrichment: Option<Enrichment>,
+    pub enrichment: Option<Box<Enrichment>>,
     /// Written only by LeadScoring (Phase 4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quality: Option<Quality>,
+    pub quality: Option<Box<Quality>>,
     /// Every field leadsite does not know, kept as it was.
     #[serde(flatten)]
     pub extra: Mapping,
@@ -326,6 +326,113 @@ impl Lead {
                 value.is_some_and(|v| !is_empty_value(v))
             }
         }
+    }
+}
+
+/// How a top-level field differs between two versions of a lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Removed,
+    Changed,
+    Added,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Removed => "removed",
+            Change::Changed => "changed",
+            Change::Added => "added outside the stage's namespace",
+        }
+    }
+}
+
+impl Lead {
+    /// The top-level fields (unknown ones by name) in which `after` differs from `self`, compared
+    /// as typed values: no serialization, so a contract check costs little.
+    pub fn changes(&self, after: &Lead) -> Vec<(String, Change)> {
+        // Destructured so that a new field cannot be forgotten here.
+        let Lead {
+            dedup_key,
+            name,
+            category,
+            address,
+            location,
+            phone,
+            website,
+            email,
+            rating,
+            review_count,
+            timezone,
+            description,
+            about,
+            source,
+            route,
+            route_reason,
+            enrichment,
+            quality,
+            extra,
+        } = self;
+        let mut out = Vec::new();
+        let mut text = |field: &str, a: &String, b: &String| {
+            let c = match (a.is_empty(), b.is_empty()) {
+                (false, true) => Some(Change::Removed),
+                (true, false) => Some(Change::Added),
+                _ if a != b => Some(Change::Changed),
+                _ => None,
+            };
+            out.extend(c.map(|c| (field.to_string(), c)));
+        };
+        text("dedup_key", dedup_key, &after.dedup_key);
+        text("name", name, &after.name);
+        diff(&mut out, "category", category, &after.category);
+        diff(&mut out, "address", address, &after.address);
+        diff(&mut out, "location", location, &after.location);
+        diff(&mut out, "phone", phone, &after.phone);
+        diff(&mut out, "website", website, &after.website);
+        diff(&mut out, "email", email, &after.email);
+        diff(&mut out, "rating", rating, &after.rating);
+        diff(&mut out, "review_count", review_count, &after.review_count);
+        diff(&mut out, "timezone", timezone, &after.timezone);
+        diff(&mut out, "description", description, &after.description);
+        diff(&mut out, "about", about, &after.about);
+        diff(&mut out, "source", source, &after.source);
+        diff(&mut out, "route", route, &after.route);
+        diff(&mut out, "route_reason", route_reason, &after.route_reason);
+        diff(&mut out, "enrichment", enrichment, &after.enrichment);
+        diff(&mut out, "quality", quality, &after.quality);
+        for (k, v) in extra {
+            match after.extra.get(k) {
+                None => out.push((key_name(k), Change::Removed)),
+                Some(w) if w != v => out.push((key_name(k), Change::Changed)),
+                Some(_) => {}
+            }
+        }
+        for k in after.extra.keys().filter(|k| !extra.contains_key(*k)) {
+            out.push((key_name(k), Change::Added));
+        }
+        out
+    }
+}
+
+fn diff<T: PartialEq>(out: &mut Vec<(String, Change)>, field: &str, a: &Option<T>, b: &Option<T>) {
+    let c = match (a, b) {
+        (Some(_), None) => Some(Change::Removed),
+        (None, Some(_)) => Some(Change::Added),
+        (Some(x), Some(y)) if x != y => Some(Change::Changed),
+        _ => None,
+    };
+    out.extend(c.map(|c| (field.to_string(), c)));
+}
+
+/// A mapping key as a field name.
+pub fn key_name(k: &serde_yaml_ng::Value) -> String {
+    match k {
+        serde_yaml_ng::Value::String(s) => s.clone(),
+        other => serde_yaml_ng::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
     }
 }
 

@@ -9,6 +9,7 @@ use serde_yaml_ng::{Mapping, Value};
 
 use super::Record;
 use crate::error::ContractViolation;
+use crate::lead::{key_name, Lead};
 
 /// What a stage reads, what it produces, and which top-level fields it may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,19 +27,43 @@ impl Contract {
         self.writes.contains(&field)
     }
 
-    /// Checks a stage that maps each lead to one lead, or drops some (a filter): every output
-    /// record must match the input record with its id outside the stage's namespace.
+    /// Runs a stage that maps each record to one record (Normalize, Route, and the Phase 4
+    /// stages), in parallel, checking each output lead against its input as it goes.
+    pub fn map<F>(&self, records: Vec<Record>, stage: F) -> Result<Vec<Record>, ContractViolation>
+    where
+        F: Fn(Record) -> Record + Sync + Send,
+    {
+        records
+            .into_par_iter()
+            .map(|rec| {
+                let before = rec.lead.clone();
+                let out = stage(rec);
+                self.check_lead(&before, &out.lead)?;
+                Ok(out)
+            })
+            .collect()
+    }
+
+    /// Checks one lead after a stage: every field outside the stage's namespace is as it was.
+    pub fn check_lead(&self, before: &Lead, after: &Lead) -> Result<(), ContractViolation> {
+        match before
+            .changes(after)
+            .into_iter()
+            .find(|(f, _)| !self.may_write(f))
+        {
+            Some((field, change)) => Err(self.violation(after.label(), &field, change.as_str())),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks a stage's whole output against its input, pairing records by id: a filter may drop
+    /// records but not invent them.
     pub fn check(&self, before: &[Record], after: &[Record]) -> Result<(), ContractViolation> {
         let index: HashMap<usize, &Record> = before.iter().map(|r| (r.id, r)).collect();
         after
             .par_iter()
             .try_for_each(|out| match index.get(&out.id) {
-                Some(input) => self.compare(
-                    &input.lead.to_mapping(),
-                    &out.lead.to_mapping(),
-                    out.lead.label(),
-                    false,
-                ),
+                Some(input) => self.check_lead(&input.lead, &out.lead),
                 None => Err(self.violation(
                     out.lead.label(),
                     "(whole lead)",
@@ -60,7 +85,7 @@ impl Contract {
         self.compare(&primary.lead.to_mapping(), &out_map, out.lead.label(), true)?;
         for other in merged {
             for (k, _) in other.lead.to_mapping() {
-                let key = key_str(&k);
+                let key = key_name(&k);
                 if !self.may_write(&key) && !out_map.contains_key(&k) {
                     return Err(self.violation(out.lead.label(), &key, "removed"));
                 }
@@ -77,7 +102,7 @@ impl Contract {
         may_fill: bool,
     ) -> Result<(), ContractViolation> {
         for (k, v) in before {
-            let key = key_str(k);
+            let key = key_name(k);
             if self.may_write(&key) {
                 continue;
             }
@@ -95,11 +120,11 @@ impl Contract {
         if !may_fill {
             if let Some(k) = after
                 .keys()
-                .find(|k| !before.contains_key(*k) && !self.may_write(&key_str(k)))
+                .find(|k| !before.contains_key(*k) && !self.may_write(&key_name(k)))
             {
                 return Err(self.violation(
                     lead,
-                    &key_str(k),
+                    &key_name(k),
                     "added outside the stage's namespace",
                 ));
             }
@@ -124,16 +149,6 @@ fn superset(bigger: &Value, smaller: &Value) -> bool {
             .iter()
             .all(|(k, v)| b.get(k).is_some_and(|w| w == v || superset(w, v))),
         _ => false,
-    }
-}
-
-fn key_str(k: &Value) -> String {
-    match k {
-        Value::String(s) => s.clone(),
-        other => serde_yaml_ng::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
     }
 }
 
@@ -207,6 +222,25 @@ mod tests {
         assert_eq!(
             (v.field.as_str(), v.what),
             ("quality", "added outside the stage's namespace")
+        );
+    }
+
+    #[test]
+    fn map_runs_the_stage_and_checks_each_lead() {
+        let out = ROUTE.map(vec![rec(0, lead())], |mut r| {
+            r.lead.route = Some(Route::Nurture);
+            r
+        });
+        assert_eq!(out.unwrap()[0].lead.route, Some(Route::Nurture));
+        let v = ROUTE
+            .map(vec![rec(0, lead())], |mut r| {
+                r.lead.name = "Renamed".into();
+                r
+            })
+            .unwrap_err();
+        assert_eq!(
+            (v.lead.as_str(), v.field.as_str(), v.what),
+            ("acme", "name", "changed")
         );
     }
 

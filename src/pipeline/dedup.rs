@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
+
 use serde_yaml_ng::{Mapping, Value};
 
 use super::contract::Contract;
@@ -61,6 +63,8 @@ pub struct Merge {
 pub struct Outcome {
     /// New leads, and existing leads the batch merged into (with the existing lead's id).
     pub leads: Vec<Record>,
+    /// The existing leads the batch did not touch, given back as they came.
+    pub untouched: Vec<Record>,
     pub merges: Vec<Merge>,
     /// Which output lead (by id) each batch row (by id) ended up in.
     pub assignments: Vec<(usize, usize)>,
@@ -80,23 +84,27 @@ struct Index {
 }
 
 impl Index {
-    fn add(&mut self, lead: &Lead, cluster: usize) {
+    /// Points a record's key, phone and website at a cluster, where nothing points yet.
+    fn add(&mut self, lead: &Lead, site: Option<&str>, cluster: usize) {
         self.key.entry(lead.dedup_key.clone()).or_insert(cluster);
         if let Some(p) = &lead.phone {
             self.phone.entry(p.clone()).or_insert(cluster);
         }
-        if let Some(s) = lead.website.as_deref().and_then(site_identity) {
-            self.site.entry(s).or_insert(cluster);
+        if let Some(s) = site {
+            self.site.entry(s.to_string()).or_insert(cluster);
         }
     }
 }
 
 /// Merges `batch` into itself and into `existing` (the leads already written).
 pub fn run(existing: Vec<Record>, batch: Vec<Record>) -> Result<Outcome, ContractViolation> {
+    let site = |r: &Record| r.lead.website.as_deref().and_then(site_identity);
+    let existing_sites: Vec<Option<String>> = existing.par_iter().map(site).collect();
+    let batch_sites: Vec<Option<String>> = batch.par_iter().map(site).collect();
     let mut clusters: Vec<Cluster> = Vec::with_capacity(existing.len() + batch.len());
     let mut index = Index::default();
-    for rec in existing {
-        index.add(&rec.lead, clusters.len());
+    for (rec, site) in existing.into_iter().zip(existing_sites) {
+        index.add(&rec.lead, site.as_deref(), clusters.len());
         clusters.push(Cluster {
             record: rec,
             existing: true,
@@ -105,9 +113,9 @@ pub fn run(existing: Vec<Record>, batch: Vec<Record>) -> Result<Outcome, Contrac
     }
     let mut merges = Vec::new();
     let mut assignments = Vec::with_capacity(batch.len());
-    for mut rec in batch {
+    for (mut rec, site) in batch.into_iter().zip(batch_sites) {
         let row = rec.id;
-        let mut found = find(&index, &clusters, &rec.lead);
+        let mut found = find(&index, &clusters, &rec.lead, site.as_deref());
         if found.is_none() && index.key.contains_key(&rec.lead.dedup_key) {
             // Another business holds this key: try the key with the street, then with a counter.
             let base = join_key(&[rec.lead.dedup_key.clone(), key_suffix(&rec.lead)]);
@@ -130,13 +138,13 @@ pub fn run(existing: Vec<Record>, batch: Vec<Record>) -> Result<Outcome, Contrac
         }
         match found {
             Some((c, kind)) => {
+                index.add(&rec.lead, site.as_deref(), c);
                 let merge = merge_into(&mut clusters[c], rec, kind)?;
-                index.add(&clusters[c].record.lead, c);
                 assignments.push((row, clusters[c].record.id));
                 merges.push(merge);
             }
             None => {
-                index.add(&rec.lead, clusters.len());
+                index.add(&rec.lead, site.as_deref(), clusters.len());
                 assignments.push((row, rec.id));
                 clusters.push(Cluster {
                     record: rec,
@@ -146,30 +154,30 @@ pub fn run(existing: Vec<Record>, batch: Vec<Record>) -> Result<Outcome, Contrac
             }
         }
     }
-    let leads = clusters
-        .into_iter()
-        .filter(|c| c.touched)
-        .map(|c| c.record)
-        .collect();
+    let (touched, untouched): (Vec<Cluster>, Vec<Cluster>) =
+        clusters.into_iter().partition(|c| c.touched);
     Ok(Outcome {
-        leads,
+        leads: touched.into_iter().map(|c| c.record).collect(),
+        untouched: untouched.into_iter().map(|c| c.record).collect(),
         merges,
         assignments,
     })
 }
 
-fn find(index: &Index, clusters: &[Cluster], lead: &Lead) -> Option<(usize, MatchKind)> {
+fn find(
+    index: &Index,
+    clusters: &[Cluster],
+    lead: &Lead,
+    site: Option<&str>,
+) -> Option<(usize, MatchKind)> {
     let by_key = index.key.get(&lead.dedup_key).map(|c| (*c, MatchKind::Key));
     let by_phone = lead
         .phone
         .as_ref()
         .and_then(|p| index.phone.get(p))
         .map(|c| (*c, MatchKind::Phone));
-    let by_site = lead
-        .website
-        .as_deref()
-        .and_then(site_identity)
-        .and_then(|s| index.site.get(&s))
+    let by_site = site
+        .and_then(|s| index.site.get(s))
         .map(|c| (*c, MatchKind::Website));
     [by_key, by_phone, by_site]
         .into_iter()
@@ -199,7 +207,7 @@ fn merge_into(
     let into = cluster.record.origin.clone();
     let from = rec.origin.clone();
     cluster.touched = true;
-    if cluster.record.lead == rec.lead {
+    if same_but_route(&cluster.record.lead, &rec.lead) {
         return Ok(Merge {
             key: rec.lead.dedup_key,
             into,
@@ -247,6 +255,14 @@ fn merge_into(
         conflicts,
         existing: cluster.existing,
     })
+}
+
+/// Whether two leads are equal but for the route, which Route sets again anyway: a re-ingest of
+/// an unchanged row.
+fn same_but_route(a: &Lead, b: &Lead) -> bool {
+    a.changes(b)
+        .iter()
+        .all(|(f, _)| f == "route" || f == "route_reason")
 }
 
 /// Fills `into` with what only `other` has, recursing into nested mappings; notes differences.

@@ -56,6 +56,31 @@ pub struct Report {
     pub reports: Option<(PathBuf, PathBuf)>,
     /// Distinct leads the run touched, by route.
     pub route_totals: BTreeMap<Route, usize>,
+    /// How long each step took, in order.
+    pub timings: Vec<Timing>,
+}
+
+/// Times the steps of a run.
+struct Clock(std::time::Instant);
+
+impl Clock {
+    fn lap(&mut self, report: &mut Report, step: &'static str) {
+        report.timings.push(Timing {
+            step,
+            took: self.0.elapsed(),
+            rss_mib: crate::fsutil::resident_mib(),
+        });
+        self.0 = std::time::Instant::now();
+    }
+}
+
+/// One step of a run: how long it took and the process's memory after it.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    pub step: &'static str,
+    pub took: std::time::Duration,
+    /// Resident memory after the step, in MiB, where the system says.
+    pub rss_mib: Option<u64>,
 }
 
 impl Report {
@@ -78,6 +103,7 @@ impl Report {
 /// Runs the whole ingest.
 pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report> {
     let mut report = Report::default();
+    let mut clock = Clock(std::time::Instant::now());
     let import_opts = import::Options {
         drop_columns: config.ingest.drop_columns.clone(),
         fetched_at: opts.fetched_at,
@@ -104,6 +130,7 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
         }
         report.files.push(summary);
     }
+    clock.lap(&mut report, "import");
 
     // Normalize.
     let region = opts
@@ -111,23 +138,22 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
         .clone()
         .unwrap_or_else(|| config.ingest.default_region.clone());
     let normalized = normalize::run(
-        raw.clone(),
+        raw,
         &normalize::Options {
             default_region: region,
         },
-    );
-    normalize::CONTRACT.check(&raw, &normalized)?;
-    drop(raw);
+    )?;
+    clock.lap(&mut report, "normalize");
 
     // Validate.
-    let (valid, rejects) = validate::run(normalized.clone());
-    validate::CONTRACT.check(&normalized, &valid)?;
-    drop(normalized);
+    let (valid, rejects) = validate::run(normalized);
     report.rejects = rejects;
+    clock.lap(&mut report, "validate");
 
     // Dedup, against the leads already written too.
     let leads_dir = config.leads_dir();
     let loaded = lead::load_dir(&leads_dir);
+    clock.lap(&mut report, "load leads/");
     let broken: HashSet<PathBuf> = loaded
         .errors
         .iter()
@@ -135,14 +161,19 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
         .collect();
     report.errors.extend(loaded.errors);
     let mut files = loaded.files;
+    // The existing leads go to Dedup and come back; their files keep a placeholder meanwhile.
     let first_existing = valid.iter().map(|r| r.id + 1).max().unwrap_or(0);
     let mut home: HashMap<usize, (usize, usize)> = HashMap::new();
     let mut existing = Vec::new();
-    for (fi, file) in files.iter().enumerate() {
-        for (li, l) in file.leads.iter().enumerate() {
+    for (fi, file) in files.iter_mut().enumerate() {
+        let count = file.leads.len();
+        for (li, l) in std::mem::replace(&mut file.leads, vec![crate::lead::Lead::default(); count])
+            .into_iter()
+            .enumerate()
+        {
             let id = first_existing + existing.len();
             home.insert(id, (fi, li));
-            existing.push(Record::new(id, Location::file(&file.path), l.clone()));
+            existing.push(Record::new(id, Location::file(&file.path), l));
         }
     }
     let row_files: HashMap<usize, PathBuf> = valid
@@ -151,18 +182,21 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
         .collect();
     let outcome = dedup::run(existing, valid)?;
     report.merges = outcome.merges;
+    clock.lap(&mut report, "dedup");
 
     // Route.
-    let unique = outcome.leads;
-    let routed = route::run(unique.clone(), &config.routing);
-    route::CONTRACT.check(&unique, &routed)?;
-    drop(unique);
+    let routed = route::run(outcome.leads, &config.routing)?;
+    clock.lap(&mut report, "route");
 
     summarize(&mut report, &routed, &outcome.assignments, &row_files);
 
     // Format/Export.
     if opts.dry_run {
         return Ok(report);
+    }
+    for rec in outcome.untouched {
+        let (fi, li) = home[&rec.id];
+        files[fi].leads[li] = rec.lead;
     }
     let taken: HashSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
     let mut dirty: HashSet<usize> = HashSet::new();
@@ -197,11 +231,13 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
             WriteOutcome::Unchanged => report.unchanged += 1,
         }
     }
+    clock.lap(&mut report, "write leads/");
     report.reports = Some(super::export::write_reports(
         &config.work_dir(),
         &report.rejects,
         &report.merges,
     )?);
+    clock.lap(&mut report, "write reports");
     Ok(report)
 }
 

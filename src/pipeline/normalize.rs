@@ -2,11 +2,11 @@
 //! valid emails, and a stable `dedup_key`. A value that cannot be normalized is left as it was
 //! and reported as an [`Issue`] for Validate.
 
-use rayon::prelude::*;
 use serde_yaml_ng::Value;
 
 use super::contract::Contract;
 use super::{Issue, Record, RejectReason};
+use crate::error::ContractViolation;
 use crate::lead::{Address, Lead};
 
 pub const CONTRACT: Contract = Contract {
@@ -35,11 +35,9 @@ pub struct Options {
     pub default_region: String,
 }
 
-pub fn run(records: Vec<Record>, opts: &Options) -> Vec<Record> {
-    records
-        .into_par_iter()
-        .map(|r| normalize_record(r, opts))
-        .collect()
+/// Normalizes every record in parallel; the contract is checked on each lead.
+pub fn run(records: Vec<Record>, opts: &Options) -> Result<Vec<Record>, ContractViolation> {
+    CONTRACT.map(records, |r| normalize_record(r, opts))
 }
 
 pub fn normalize_record(mut rec: Record, opts: &Options) -> Record {

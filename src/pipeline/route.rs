@@ -1,11 +1,10 @@
 //! Route: the config's rules, tried in order, send each lead to TARGET, NURTURE or REJECT, and
 //! say why.
 
-use rayon::prelude::*;
-
 use super::contract::Contract;
 use super::Record;
 use crate::config::{Routing, Rule};
+use crate::error::ContractViolation;
 use crate::lead::{Lead, Route};
 
 pub const CONTRACT: Contract = Contract {
@@ -15,16 +14,14 @@ pub const CONTRACT: Contract = Contract {
     writes: &["route", "route_reason"],
 };
 
-pub fn run(records: Vec<Record>, routing: &Routing) -> Vec<Record> {
-    records
-        .into_par_iter()
-        .map(|mut r| {
-            let (route, reason) = decide(&r.lead, routing);
-            r.lead.route = Some(route);
-            r.lead.route_reason = Some(reason);
-            r
-        })
-        .collect()
+/// Routes every record in parallel; the contract is checked on each lead.
+pub fn run(records: Vec<Record>, routing: &Routing) -> Result<Vec<Record>, ContractViolation> {
+    CONTRACT.map(records, |mut r| {
+        let (route, reason) = decide(&r.lead, routing);
+        r.lead.route = Some(route);
+        r.lead.route_reason = Some(reason);
+        r
+    })
 }
 
 /// The route of a lead and the reason: the first rule that matches, else the default.

@@ -1,12 +1,16 @@
 //! Validate: a row becomes a lead only if it names the business, says where it is, and every
 //! value it gives is usable. Each rejected row keeps every reason, for the rejects report.
 
+use rayon::prelude::*;
+
 use super::contract::Contract;
 use super::normalize::{canonical_email, canonical_url, phone_e164};
 use super::{Issue, Record, RejectReason};
 use crate::error::Location;
 use crate::lead::{is_valid_key, Lead};
 
+/// Validate writes nothing, and holds its contract by construction: it sees each record only by
+/// shared reference, and passes it on or rejects it whole.
 pub const CONTRACT: Contract = Contract {
     stage: "validate",
     input: "normalized_leads",
@@ -22,20 +26,19 @@ pub struct Reject {
     pub issues: Vec<Issue>,
 }
 
+/// Splits normalized records into valid ones and rejects. Phones, websites and emails were
+/// checked by Normalize when it parsed them (its issues are kept); the rest is checked here.
 pub fn run(records: Vec<Record>) -> (Vec<Record>, Vec<Reject>) {
+    let verdicts: Vec<Vec<Issue>> = records
+        .par_iter()
+        .map(|r| verdict(r, Depth::Structure))
+        .collect();
     let mut valid = Vec::with_capacity(records.len());
     let mut rejects = Vec::new();
-    for rec in records {
-        let mut issues = rec.issues.clone();
-        for p in problems(&rec.lead) {
-            if !issues.iter().any(|i| i.reason == p.reason) {
-                issues.push(p);
-            }
-        }
+    for (rec, issues) in records.into_iter().zip(verdicts) {
         if issues.is_empty() {
             valid.push(rec);
         } else {
-            issues.sort_by_key(|i| i.reason);
             rejects.push(Reject {
                 origin: rec.origin,
                 name: rec.lead.name,
@@ -46,8 +49,28 @@ pub fn run(records: Vec<Record>) -> (Vec<Record>, Vec<Reject>) {
     (valid, rejects)
 }
 
+fn verdict(rec: &Record, depth: Depth) -> Vec<Issue> {
+    let mut issues = rec.issues.clone();
+    for p in problems(&rec.lead, depth) {
+        if !issues.iter().any(|i| i.reason == p.reason) {
+            issues.push(p);
+        }
+    }
+    issues.sort_by_key(|i| i.reason);
+    issues
+}
+
+/// How deep [`problems`] looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// Names, places, numbers and keys; not phones, websites and emails (Normalize parsed those).
+    Structure,
+    /// Everything, phones, websites and emails parsed again: for lead files written by hand.
+    Full,
+}
+
 /// Every problem of one lead, as a routed lead must not have them.
-pub fn problems(lead: &Lead) -> Vec<Issue> {
+pub fn problems(lead: &Lead, depth: Depth) -> Vec<Issue> {
     let mut out = Vec::new();
     let mut bad = |reason, field, value: &str| out.push(Issue::new(reason, field, value));
     if lead.name.trim().is_empty() {
@@ -81,6 +104,14 @@ pub fn problems(lead: &Lead) -> Vec<Issue> {
     if !lead.dedup_key.is_empty() && !is_valid_key(&lead.dedup_key) {
         bad(RejectReason::InvalidDedupKey, "dedup_key", &lead.dedup_key);
     }
+    if depth == Depth::Full {
+        contact_problems(lead, &mut bad);
+    }
+    out
+}
+
+/// Phones, websites and emails that are not in their normal form.
+fn contact_problems(lead: &Lead, bad: &mut impl FnMut(RejectReason, &'static str, &str)) {
     if let Some(p) = lead.phone.as_deref() {
         let e164 = p.starts_with('+') && phone_e164(p, "US").as_deref() == Some(p);
         if !e164 {
@@ -97,7 +128,6 @@ pub fn problems(lead: &Lead) -> Vec<Issue> {
             bad(RejectReason::InvalidEmail, "email", e);
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -123,7 +153,7 @@ mod tests {
 
     #[test]
     fn a_good_lead_has_no_problems() {
-        assert_eq!(problems(&good()), vec![]);
+        assert_eq!(problems(&good(), Depth::Full), vec![]);
     }
 
     #[test]
@@ -160,7 +190,7 @@ mod tests {
         for (break_it, reason) in cases {
             let mut l = good();
             break_it(&mut l);
-            let found: Vec<_> = problems(&l).iter().map(|i| i.reason).collect();
+            let found: Vec<_> = problems(&l, Depth::Full).iter().map(|i| i.reason).collect();
             assert_eq!(found, vec![reason]);
         }
     }

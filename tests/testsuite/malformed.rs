@@ -79,20 +79,29 @@ fn broken_yaml_names_line_and_column() {
 }
 
 #[test]
-fn a_file_that_is_not_utf8_is_reported() {
+fn text_that_is_not_utf8_is_reported() {
     let p = Project::new();
     let path = p.path("in/latin1.csv");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(
-        &path,
-        b"name,address\nCaf\xe9,\"1 Main St, Springfield, IL\"\n",
-    )
-    .unwrap();
+    let rows = b"name,address\nCaf\xe9,\"1 Main St, Springfield, IL\"\nDeli,\"2 Main St, Springfield, IL\"\n";
+    std::fs::write(&path, rows).unwrap();
     let run = p.run(&["ingest", path.to_str().unwrap()]);
+    run.code(3);
+    let expected = "in/latin1.csv:2: this row is not UTF-8 text; the row is skipped";
+    assert!(run.stderr.contains(expected), "{}", run.stderr);
+    assert_eq!(
+        p.lead_files(),
+        ["deli-springfield-il.yaml"],
+        "the next row still comes through"
+    );
+
+    let json = p.path("in/latin1.json");
+    std::fs::write(&json, b"[{\"name\": \"Caf\xe9\"}]").unwrap();
+    let run = p.run(&["ingest", json.to_str().unwrap()]);
     run.code(3);
     assert!(
         run.stderr
-            .contains("in/latin1.csv:2: the file is not UTF-8 text"),
+            .contains("in/latin1.json:1: the file is not UTF-8 text"),
         "{}",
         run.stderr
     );

@@ -12,7 +12,6 @@ use serde_json::Value as Json;
 
 use super::Record;
 use crate::error::{InputError, Location};
-use crate::fsutil;
 
 /// An export format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -73,8 +72,39 @@ pub fn read_file(
     opts: &Options,
     first_id: usize,
 ) -> Result<Imported, InputError> {
-    let bytes =
-        fsutil::read(path).map_err(|e| InputError::new(Location::file(path), e.to_string()))?;
+    use std::io::{Read, Seek};
+    let io_error = |e: std::io::Error| InputError::new(Location::file(path), e.to_string());
+    let mut file = std::fs::File::open(path).map_err(io_error)?;
+    // The head of the file tells its format; a CSV is then read as a stream, the rest whole.
+    let mut head = Vec::with_capacity(HEAD);
+    file.by_ref()
+        .take(HEAD as u64)
+        .read_to_end(&mut head)
+        .map_err(io_error)?;
+    let head_text = String::from_utf8_lossy(&head);
+    let head_text = head_text.strip_prefix('\u{feff}').unwrap_or(&head_text);
+    let format = match format {
+        Some(f) => f,
+        None => detect(head_text, path)?,
+    };
+    file.rewind().map_err(io_error)?;
+    if matches!(format, Format::GoogleMapsCsv | Format::Csv) {
+        let (records, errors) = table::import_csv(
+            std::io::BufReader::new(file),
+            head_text,
+            path,
+            format,
+            opts,
+            first_id,
+        )?;
+        return Ok(Imported {
+            format,
+            records,
+            errors,
+        });
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io_error)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
             .iter()
@@ -86,48 +116,69 @@ pub fn read_file(
         )
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let format = match format {
-        Some(f) => f,
-        None => detect(text, path)?,
-    };
     let (rows, errors) = match format {
-        Format::GoogleMapsCsv | Format::Csv => table::read_csv(text, path)?,
         Format::GoogleMapsJson | Format::Json => table::read_json(text, path)?,
         Format::Yaml => table::read_yaml(text, path)?,
         Format::Overpass => osm::read_overpass(text, path)?,
         Format::Geojson => osm::read_geojson(text, path)?,
+        Format::GoogleMapsCsv | Format::Csv => unreachable!("streamed above"),
     };
-    let records = rows
-        .into_iter()
-        .enumerate()
-        .map(|(i, row)| {
-            let mut rec = match &row.data {
-                RowData::Table(map) => table::to_record(map, format, opts),
-                RowData::Osm {
-                    tags,
-                    geometry,
-                    kind,
-                } => osm::to_record(tags, geometry.as_ref(), kind, opts),
-            };
-            rec.id = first_id + i;
-            rec.origin = row.location;
-            if rec
-                .lead
-                .source
-                .as_ref()
-                .is_some_and(|s| s.fetched_at.is_none())
-            {
-                let s = rec.lead.source.as_mut().expect("checked");
-                s.fetched_at = opts.fetched_at.or(row.fetched_at);
-            }
-            rec
-        })
-        .collect();
+    let records = to_records(rows, format, opts, first_id);
     Ok(Imported {
         format,
         records,
         errors,
     })
+}
+
+/// How much of a file is read to tell its format.
+const HEAD: usize = 64 * 1024;
+
+/// Rows are mapped to leads this many at a time, in parallel.
+pub(crate) const CHUNK: usize = 4096;
+
+/// Sets what every record gets whatever its format: its id, origin and fetch time.
+pub(crate) fn finish(
+    mut rec: Record,
+    id: usize,
+    origin: Location,
+    fetched_at: Option<DateTime<Utc>>,
+    opts: &Options,
+) -> Record {
+    rec.id = id;
+    rec.origin = origin;
+    if let Some(s) = rec.lead.source.as_mut() {
+        s.fetched_at = s.fetched_at.or(opts.fetched_at).or(fetched_at);
+    }
+    rec
+}
+
+/// Maps rows to raw leads in parallel, a chunk at a time, so the rows' memory is given back as
+/// the leads are made.
+fn to_records(mut rows: Vec<Row>, format: Format, opts: &Options, first_id: usize) -> Vec<Record> {
+    use rayon::prelude::*;
+    let mut records = Vec::with_capacity(rows.len());
+    while !rows.is_empty() {
+        let chunk: Vec<Row> = rows.drain(..CHUNK.min(rows.len())).collect();
+        let base = first_id + records.len();
+        let mapped: Vec<Record> = chunk
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let rec = match &row.data {
+                    RowData::Table(map) => table::to_record(map, format, opts),
+                    RowData::Osm {
+                        tags,
+                        geometry,
+                        kind,
+                    } => osm::to_record(tags, geometry.as_ref(), kind, opts),
+                };
+                finish(rec, base + i, row.location, row.fetched_at, opts)
+            })
+            .collect();
+        records.extend(mapped);
+    }
+    records
 }
 
 /// One record of an export, before it is mapped to a lead.
@@ -138,7 +189,7 @@ pub(crate) struct Row {
 }
 
 pub(crate) enum RowData {
-    /// A flat or nested record (CSV row, JSON object, YAML mapping).
+    /// A flat or nested record (JSON object, YAML mapping).
     Table(serde_json::Map<String, Json>),
     /// OpenStreetMap tags, the geometry, and the element's id (`node/123`).
     Osm {

@@ -6,16 +6,26 @@
 use std::path::Path;
 
 use serde_json::{Map, Value as Json};
+use serde_yaml_ng::Value as YValue;
 
 use super::{Format, Options, Row, RowData};
 use crate::error::{InputError, Location};
 use crate::lead::{Accuracy, Address, Lead, Location as Geo, Source};
 use crate::pipeline::{Issue, Record, RejectReason};
 
-/// Reads CSV (`,`, `;` or tab separated, detected from the header). A row that cannot be read is
-/// an error with its line; the other rows still come through.
-pub(super) fn read_csv(text: &str, path: &Path) -> Result<(Vec<Row>, Vec<InputError>), InputError> {
-    let header = text.lines().next().unwrap_or("");
+/// Reads CSV (`,`, `;` or tab separated, detected from the header) as a stream, mapping rows to
+/// raw leads a chunk at a time. A row that cannot be read is an error with its line; the other
+/// rows still come through.
+pub(super) fn import_csv<R: std::io::Read>(
+    input: R,
+    head: &str,
+    path: &Path,
+    format: Format,
+    opts: &Options,
+    first_id: usize,
+) -> Result<(Vec<Record>, Vec<InputError>), InputError> {
+    use rayon::prelude::*;
+    let header = head.lines().next().unwrap_or("");
     let delimiter = [b',', b';', b'\t']
         .into_iter()
         .max_by_key(|d| header.bytes().filter(|b| b == d).count())
@@ -23,32 +33,41 @@ pub(super) fn read_csv(text: &str, path: &Path) -> Result<(Vec<Row>, Vec<InputEr
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(false)
-        .from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| csv_error(path, &e))?.clone();
-    let names: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
-    let mut rows = Vec::new();
+        .from_reader(input);
+    let headers = reader.headers().map_err(|e| csv_error(path, &e))?;
+    let names: Vec<(String, String)> = headers
+        .iter()
+        .map(|h| (h.trim().to_string(), match_key(h)))
+        .collect();
+    let mut records = Vec::new();
     let mut errors = Vec::new();
-    for result in reader.records() {
+    let mut chunk = Vec::with_capacity(super::CHUNK);
+    let flush = |chunk: &mut Vec<csv::StringRecord>, records: &mut Vec<Record>| {
+        let base = first_id + records.len();
+        let mapped: Vec<Record> = chunk
+            .par_drain(..)
+            .enumerate()
+            .map(|(i, cells)| {
+                let line = cells.position().map(|p| p.line()).unwrap_or(0);
+                let rec = csv_to_record(&names, &cells, format, opts);
+                super::finish(rec, base + i, Location::at_line(path, line), None, opts)
+            })
+            .collect();
+        records.extend(mapped);
+    };
+    for result in reader.into_records() {
         match result {
-            Ok(record) => {
-                let line = record.position().map(|p| p.line()).unwrap_or(0);
-                let mut map = Map::new();
-                for (name, cell) in names.iter().zip(record.iter()) {
-                    let cell = cell.trim();
-                    if !cell.is_empty() && !name.is_empty() {
-                        map.insert(name.clone(), Json::String(cell.to_string()));
-                    }
+            Ok(cells) => {
+                chunk.push(cells);
+                if chunk.len() == super::CHUNK {
+                    flush(&mut chunk, &mut records);
                 }
-                rows.push(Row {
-                    location: Location::at_line(path, line),
-                    data: RowData::Table(map),
-                    fetched_at: None,
-                });
             }
             Err(e) => errors.push(csv_error(path, &e)),
         }
     }
-    Ok((rows, errors))
+    flush(&mut chunk, &mut records);
+    Ok((records, errors))
 }
 
 fn csv_error(path: &Path, e: &csv::Error) -> InputError {
@@ -143,33 +162,62 @@ fn objects(values: Vec<Json>, path: &Path) -> (Vec<Row>, Vec<InputError>) {
 
 /// Maps one tabular record to a raw lead.
 pub(super) fn to_record(map: &Map<String, Json>, format: Format, opts: &Options) -> Record {
-    let gmaps = matches!(format, Format::GoogleMapsCsv | Format::GoogleMapsJson);
-    let mut m = Mapper {
-        lead: Lead::default(),
-        address: Address::default(),
-        address_line: None,
-        lat: None,
-        lng: None,
-        accuracy: None,
-        source: Source::default(),
-        issues: Vec::new(),
-    };
+    let mut m = Mapper::new(format);
     for (raw_key, value) in map {
-        let key = raw_key.trim().to_lowercase().replace([' ', '-'], "_");
-        if is_blank(value)
-            || opts
-                .drop_columns
-                .iter()
-                .any(|d| d.eq_ignore_ascii_case(&key))
-        {
-            continue;
+        let key = match_key(raw_key);
+        if !is_blank(value) && !dropped(&key, opts) {
+            m.take(raw_key, &key, value);
         }
-        m.take(raw_key, &key, value, gmaps);
     }
     m.finish(format)
 }
 
+/// Maps one CSV row to a raw lead.
+pub(super) fn csv_to_record(
+    names: &[(String, String)],
+    cells: &csv::StringRecord,
+    format: Format,
+    opts: &Options,
+) -> Record {
+    let mut m = Mapper::new(format);
+    for ((raw_key, key), cell) in names.iter().zip(cells.iter()) {
+        let cell = cell.trim();
+        if !raw_key.is_empty() && !is_blank_text(cell) && !dropped(key, opts) {
+            m.take(raw_key, key, &Json::String(cell.to_string()));
+        }
+    }
+    m.finish(format)
+}
+
+/// The form a column name is matched in: lower case, `_` for spaces and hyphens.
+fn match_key(raw: &str) -> String {
+    raw.trim().to_lowercase().replace([' ', '-'], "_")
+}
+
+fn dropped(key: &str, opts: &Options) -> bool {
+    opts.drop_columns
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(key))
+}
+
+impl Mapper {
+    fn new(format: Format) -> Self {
+        Mapper {
+            gmaps: matches!(format, Format::GoogleMapsCsv | Format::GoogleMapsJson),
+            lead: Lead::default(),
+            address: Address::default(),
+            address_line: None,
+            lat: None,
+            lng: None,
+            accuracy: None,
+            source: Source::default(),
+            issues: Vec::new(),
+        }
+    }
+}
+
 struct Mapper {
+    gmaps: bool,
     lead: Lead,
     address: Address,
     address_line: Option<String>,
@@ -181,7 +229,8 @@ struct Mapper {
 }
 
 impl Mapper {
-    fn take(&mut self, raw_key: &str, key: &str, value: &Json, gmaps: bool) {
+    fn take(&mut self, raw_key: &str, key: &str, value: &Json) {
+        let gmaps = self.gmaps;
         let text = || text(value);
         let set = |slot: &mut Option<String>, v: Option<String>| {
             if slot.is_none() {
@@ -205,7 +254,7 @@ impl Mapper {
                     _ => text().and_then(|t| t.split(',').next().map(|s| s.trim().to_string())),
                 };
                 set(&mut self.lead.category, first);
-                self.keep(raw_key, v);
+                self.keep(raw_key, value);
             }
             "address" | "full_address" | "complete_address" | "formatted_address" => {
                 match parse_json(value) {
@@ -268,7 +317,7 @@ impl Mapper {
                         .and_then(crate::pipeline::import::table::text)
                         .or(self.accuracy.take());
                 }
-                other => self.keep(raw_key, other),
+                _ => self.keep(raw_key, value),
             },
             "place_id" if gmaps => self.source.id = text(),
             "source.id" => self.source.id = text(),
@@ -281,11 +330,11 @@ impl Mapper {
             }
             "timezone" | "time_zone" => set(&mut self.lead.timezone, text()),
             "description" | "descriptions" => set(&mut self.lead.description, text()),
-            "about" if gmaps => self.keep("attributes", parse_json(value)),
+            "about" if gmaps => self.keep("attributes", value),
             "about" => set(&mut self.lead.about, text()),
             "route" => self.lead.route = text().and_then(|t| t.parse().ok()),
             "route_reason" => self.lead.route_reason = text(),
-            _ => self.keep(raw_key, parse_json(value)),
+            _ => self.keep(raw_key, value),
         }
     }
 
@@ -335,13 +384,19 @@ impl Mapper {
         }
     }
 
-    /// An unknown column: kept on the lead, dotted names nested under their head.
-    fn keep(&mut self, raw_key: &str, value: Json) {
+    /// An unknown column: kept on the lead, dotted names nested under their head. A cell that
+    /// holds JSON (`open_hours`) is kept as the structure it holds, blank members left out.
+    fn keep(&mut self, raw_key: &str, value: &Json) {
+        let value = match value {
+            Json::String(s) if s.starts_with('{') || s.starts_with('[') => {
+                serde_json::from_str::<YValue>(s).unwrap_or_else(|_| YValue::String(s.clone()))
+            }
+            other => to_yaml(other.clone()),
+        };
         let value = prune(value);
-        if is_blank(&value) {
+        if crate::lead::is_empty_value(&value) {
             return;
         }
-        let value = to_yaml(value);
         match raw_key.split_once('.') {
             Some(("address", rest)) => {
                 self.address.extra.insert(rest.into(), value);
@@ -424,6 +479,10 @@ impl Mapper {
             .into();
         }
         self.lead.source = Some(self.source);
+        self.lead.extra.shrink_to_fit();
+        if let Some(a) = self.lead.address.as_mut() {
+            a.extra.shrink_to_fit();
+        }
         let mut rec = Record::new(0, Location::default(), self.lead);
         rec.issues = self.issues;
         rec
@@ -487,25 +546,45 @@ pub fn parse_address_line(line: &str) -> Address {
 fn is_blank(v: &Json) -> bool {
     match v {
         Json::Null => true,
-        Json::String(s) => s.trim().is_empty() || s.trim().eq_ignore_ascii_case("null"),
+        Json::String(s) => is_blank_text(s),
         Json::Array(a) => a.is_empty(),
         Json::Object(o) => o.is_empty(),
         _ => false,
     }
 }
 
-/// Drops blank members of objects, recursively (`{"link": "", "source": ""}` is blank).
-fn prune(v: Json) -> Json {
+/// Drops blank members of mappings, recursively (`{"link": "", "source": ""}` is blank), and
+/// gives back the room the parser left: a hundred thousand leads hold many small mappings.
+fn prune(v: YValue) -> YValue {
     match v {
-        Json::Object(map) => Json::Object(
-            map.into_iter()
+        YValue::Mapping(map) => {
+            let mut map: serde_yaml_ng::Mapping = map
+                .into_iter()
                 .map(|(k, v)| (k, prune(v)))
-                .filter(|(_, v)| !is_blank(v))
-                .collect(),
-        ),
-        Json::Array(items) => Json::Array(items.into_iter().map(prune).collect()),
+                .filter(|(_, v)| !is_blank_yaml(v))
+                .collect();
+            map.shrink_to_fit();
+            YValue::Mapping(map)
+        }
+        YValue::Sequence(items) => {
+            let mut items: Vec<YValue> = items.into_iter().map(prune).collect();
+            items.shrink_to_fit();
+            YValue::Sequence(items)
+        }
         other => other,
     }
+}
+
+fn is_blank_yaml(v: &YValue) -> bool {
+    match v {
+        YValue::String(s) => is_blank_text(s),
+        other => crate::lead::is_empty_value(other),
+    }
+}
+
+fn is_blank_text(s: &str) -> bool {
+    let t = s.trim();
+    t.is_empty() || t.eq_ignore_ascii_case("null")
 }
 
 /// A value as trimmed text; numbers print as they are.
