@@ -27,25 +27,51 @@ pub fn create_dir_all(path: &Path) -> Result<()> {
     fs::create_dir_all(path).map_err(|e| io_error(path, e))
 }
 
-/// Writes `bytes` to `path` atomically. With `durable`, the data is fsync'd before the rename.
+/// Writes `bytes` to `path` atomically: to a temp file in the same folder (created when missing),
+/// then renamed over `path`. With `durable`, the data is fsync'd before the rename.
 pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| io_error(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| io_error(tmp.path(), e))?;
-    if durable {
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| io_error(tmp.path(), e))?;
+    let tmp = temp_path(path);
+    let mut file = match create_new(&tmp) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create_dir_all(dir)?;
+            create_new(&tmp)
+        }
+        other => other,
     }
-    tmp.persist(path).map_err(|e| io_error(path, e.error))?;
+    .map_err(|e| io_error(&tmp, e))?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| if durable { file.sync_all() } else { Ok(()) });
+    drop(file);
+    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_error(path, e));
+    }
     Ok(())
+}
+
+fn create_new(path: &Path) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+/// A temp name beside `path`, unique within this machine's running processes: `.NAME.PID.N.tmp`.
+/// Hidden, so lead loaders and watchers pass over it.
+fn temp_path(path: &Path) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
 /// What [`write_if_changed`] did.

@@ -145,6 +145,7 @@ pub fn parse_str(text: &str, path: &Path) -> (LeadFile, Vec<InputError>) {
     if docs > 1 {
         shape = Shape::Documents;
     }
+    leads.iter_mut().for_each(Lead::shrink_to_fit);
     (
         LeadFile {
             path: path.to_path_buf(),

@@ -329,6 +329,39 @@ impl Lead {
     }
 }
 
+impl Lead {
+    /// Gives back the room parsers leave in the unknown fields' mappings and lists: a hundred
+    /// thousand leads hold many small ones.
+    pub fn shrink_to_fit(&mut self) {
+        shrink_mapping(&mut self.extra);
+        if let Some(a) = self.address.as_mut() {
+            shrink_mapping(&mut a.extra);
+        }
+        if let Some(s) = self.source.as_mut() {
+            shrink_mapping(&mut s.extra);
+        }
+    }
+}
+
+fn shrink_mapping(m: &mut Mapping) {
+    for v in m.values_mut() {
+        shrink_value(v);
+    }
+    m.shrink_to_fit();
+}
+
+fn shrink_value(v: &mut serde_yaml_ng::Value) {
+    match v {
+        serde_yaml_ng::Value::Mapping(m) => shrink_mapping(m),
+        serde_yaml_ng::Value::Sequence(items) => {
+            items.iter_mut().for_each(shrink_value);
+            items.shrink_to_fit();
+        }
+        serde_yaml_ng::Value::String(s) => s.shrink_to_fit(),
+        _ => {}
+    }
+}
+
 /// How a top-level field differs between two versions of a lead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {

@@ -24,6 +24,12 @@ pub fn file_to_yaml(file: &LeadFile) -> String {
     }
 }
 
+/// Writes a new lead file (nothing is at its path).
+pub fn create_file(file: &LeadFile) -> Result<WriteOutcome> {
+    fsutil::write_atomic(&file.path, file_to_yaml(file).as_bytes(), false)?;
+    Ok(WriteOutcome::Created)
+}
+
 /// Writes a lead file if its text changed.
 pub fn write_file(file: &LeadFile) -> Result<WriteOutcome> {
     fsutil::write_if_changed(&file.path, file_to_yaml(file).as_bytes())

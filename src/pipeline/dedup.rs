@@ -98,24 +98,56 @@ impl Index {
 
 /// Merges `batch` into itself and into `existing` (the leads already written).
 pub fn run(existing: Vec<Record>, batch: Vec<Record>) -> Result<Outcome, ContractViolation> {
-    let site = |r: &Record| r.lead.website.as_deref().and_then(site_identity);
-    let existing_sites: Vec<Option<String>> = existing.par_iter().map(site).collect();
-    let batch_sites: Vec<Option<String>> = batch.par_iter().map(site).collect();
-    let mut clusters: Vec<Cluster> = Vec::with_capacity(existing.len() + batch.len());
-    let mut index = Index::default();
-    for (rec, site) in existing.into_iter().zip(existing_sites) {
-        index.add(&rec.lead, site.as_deref(), clusters.len());
-        clusters.push(Cluster {
-            record: rec,
-            existing: true,
-            touched: false,
-        });
+    let mut dedup = Dedup::new(existing);
+    dedup.add(batch)?;
+    Ok(dedup.finish())
+}
+
+/// Dedup fed a batch at a time: the leads so far stay indexed between batches, so an export can
+/// stream through import, normalize and validate in chunks.
+pub struct Dedup {
+    clusters: Vec<Cluster>,
+    index: Index,
+    merges: Vec<Merge>,
+    assignments: Vec<(usize, usize)>,
+}
+
+impl Dedup {
+    /// Starts from the leads already written.
+    pub fn new(existing: Vec<Record>) -> Self {
+        let sites: Vec<Option<String>> = existing.par_iter().map(site_of).collect();
+        let mut dedup = Dedup {
+            clusters: Vec::with_capacity(existing.len()),
+            index: Index::default(),
+            merges: Vec::new(),
+            assignments: Vec::new(),
+        };
+        for (rec, site) in existing.into_iter().zip(sites) {
+            dedup
+                .index
+                .add(&rec.lead, site.as_deref(), dedup.clusters.len());
+            dedup.clusters.push(Cluster {
+                record: rec,
+                existing: true,
+                touched: false,
+            });
+        }
+        dedup
     }
-    let mut merges = Vec::new();
-    let mut assignments = Vec::with_capacity(batch.len());
-    for (mut rec, site) in batch.into_iter().zip(batch_sites) {
+
+    /// Merges a batch of records into what came before.
+    pub fn add(&mut self, batch: Vec<Record>) -> Result<(), ContractViolation> {
+        let sites: Vec<Option<String>> = batch.par_iter().map(site_of).collect();
+        for (rec, site) in batch.into_iter().zip(sites) {
+            self.add_one(rec, site)?;
+        }
+        Ok(())
+    }
+
+    fn add_one(&mut self, mut rec: Record, site: Option<String>) -> Result<(), ContractViolation> {
+        let (index, clusters) = (&mut self.index, &mut self.clusters);
         let row = rec.id;
-        let mut found = find(&index, &clusters, &rec.lead, site.as_deref());
+        let mut found = find(index, clusters, &rec.lead, site.as_deref());
         if found.is_none() && index.key.contains_key(&rec.lead.dedup_key) {
             // Another business holds this key: try the key with the street, then with a counter.
             let base = join_key(&[rec.lead.dedup_key.clone(), key_suffix(&rec.lead)]);
@@ -140,12 +172,12 @@ pub fn run(existing: Vec<Record>, batch: Vec<Record>) -> Result<Outcome, Contrac
             Some((c, kind)) => {
                 index.add(&rec.lead, site.as_deref(), c);
                 let merge = merge_into(&mut clusters[c], rec, kind)?;
-                assignments.push((row, clusters[c].record.id));
-                merges.push(merge);
+                self.assignments.push((row, clusters[c].record.id));
+                self.merges.push(merge);
             }
             None => {
                 index.add(&rec.lead, site.as_deref(), clusters.len());
-                assignments.push((row, rec.id));
+                self.assignments.push((row, rec.id));
                 clusters.push(Cluster {
                     record: rec,
                     existing: false,
@@ -153,15 +185,24 @@ pub fn run(existing: Vec<Record>, batch: Vec<Record>) -> Result<Outcome, Contrac
                 });
             }
         }
+        Ok(())
     }
-    let (touched, untouched): (Vec<Cluster>, Vec<Cluster>) =
-        clusters.into_iter().partition(|c| c.touched);
-    Ok(Outcome {
-        leads: touched.into_iter().map(|c| c.record).collect(),
-        untouched: untouched.into_iter().map(|c| c.record).collect(),
-        merges,
-        assignments,
-    })
+
+    /// The unique leads: those the batches touched, and the existing ones they did not.
+    pub fn finish(self) -> Outcome {
+        let (touched, untouched): (Vec<Cluster>, Vec<Cluster>) =
+            self.clusters.into_iter().partition(|c| c.touched);
+        Outcome {
+            leads: touched.into_iter().map(|c| c.record).collect(),
+            untouched: untouched.into_iter().map(|c| c.record).collect(),
+            merges: self.merges,
+            assignments: self.assignments,
+        }
+    }
+}
+
+fn site_of(r: &Record) -> Option<String> {
+    r.lead.website.as_deref().and_then(site_identity)
 }
 
 fn find(

@@ -64,12 +64,21 @@ pub struct Report {
 struct Clock(std::time::Instant);
 
 impl Clock {
+    /// Adds the time since the last lap to `step` (a step that runs once per chunk adds up).
     fn lap(&mut self, report: &mut Report, step: &'static str) {
-        report.timings.push(Timing {
-            step,
-            took: self.0.elapsed(),
-            rss_mib: crate::fsutil::resident_mib(),
-        });
+        let took = self.0.elapsed();
+        let rss_mib = crate::fsutil::resident_mib();
+        match report.timings.iter_mut().find(|t| t.step == step) {
+            Some(t) => {
+                t.took += took;
+                t.rss_mib = t.rss_mib.max(rss_mib);
+            }
+            None => report.timings.push(Timing {
+                step,
+                took,
+                rss_mib,
+            }),
+        }
         self.0 = std::time::Instant::now();
     }
 }
@@ -79,7 +88,7 @@ impl Clock {
 pub struct Timing {
     pub step: &'static str,
     pub took: std::time::Duration,
-    /// Resident memory after the step, in MiB, where the system says.
+    /// The most resident memory seen after the step, in MiB, where the system says.
     pub rss_mib: Option<u64>,
 }
 
@@ -104,56 +113,11 @@ impl Report {
 pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report> {
     let mut report = Report::default();
     let mut clock = Clock(std::time::Instant::now());
-    let import_opts = import::Options {
-        drop_columns: config.ingest.drop_columns.clone(),
-        fetched_at: opts.fetched_at,
-    };
 
-    // MapsSearch import.
-    let mut raw: Vec<Record> = Vec::new();
-    for path in inputs {
-        let mut summary = FileSummary {
-            path: path.clone(),
-            ..Default::default()
-        };
-        match import::read_file(path, opts.format, &import_opts, raw.len()) {
-            Ok(imported) => {
-                summary.format = Some(imported.format);
-                summary.read = imported.records.len() + imported.errors.len();
-                report.errors.extend(imported.errors);
-                raw.extend(imported.records);
-            }
-            Err(e) => {
-                summary.failed = true;
-                report.errors.push(e);
-            }
-        }
-        report.files.push(summary);
-    }
-    clock.lap(&mut report, "import");
-
-    // Normalize.
-    let region = opts
-        .region
-        .clone()
-        .unwrap_or_else(|| config.ingest.default_region.clone());
-    let normalized = normalize::run(
-        raw,
-        &normalize::Options {
-            default_region: region,
-        },
-    )?;
-    clock.lap(&mut report, "normalize");
-
-    // Validate.
-    let (valid, rejects) = validate::run(normalized);
-    report.rejects = rejects;
-    clock.lap(&mut report, "validate");
-
-    // Dedup, against the leads already written too.
+    // The leads already written: Dedup starts from them. They go to Dedup and come back; their
+    // files keep a placeholder meanwhile.
     let leads_dir = config.leads_dir();
     let loaded = lead::load_dir(&leads_dir);
-    clock.lap(&mut report, "load leads/");
     let broken: HashSet<PathBuf> = loaded
         .errors
         .iter()
@@ -161,28 +125,69 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
         .collect();
     report.errors.extend(loaded.errors);
     let mut files = loaded.files;
-    // The existing leads go to Dedup and come back; their files keep a placeholder meanwhile.
-    let first_existing = valid.iter().map(|r| r.id + 1).max().unwrap_or(0);
     let mut home: HashMap<usize, (usize, usize)> = HashMap::new();
     let mut existing = Vec::new();
     for (fi, file) in files.iter_mut().enumerate() {
-        let count = file.leads.len();
-        for (li, l) in std::mem::replace(&mut file.leads, vec![crate::lead::Lead::default(); count])
+        let placeholders = vec![crate::lead::Lead::default(); file.leads.len()];
+        for (li, l) in std::mem::replace(&mut file.leads, placeholders)
             .into_iter()
             .enumerate()
         {
-            let id = first_existing + existing.len();
-            home.insert(id, (fi, li));
-            existing.push(Record::new(id, Location::file(&file.path), l));
+            home.insert(existing.len(), (fi, li));
+            existing.push(Record::new(existing.len(), Location::file(&file.path), l));
         }
     }
-    let row_files: HashMap<usize, PathBuf> = valid
-        .iter()
-        .map(|r| (r.id, r.origin.path.clone()))
-        .collect();
-    let outcome = dedup::run(existing, valid)?;
+    let mut next_id = existing.len();
+    let mut dedup = dedup::Dedup::new(existing);
+    clock.lap(&mut report, "load leads/");
+
+    // MapsSearch import → Normalize → Validate → Dedup, a chunk of rows at a time.
+    let import_opts = import::Options {
+        drop_columns: config.ingest.drop_columns.clone(),
+        fetched_at: opts.fetched_at,
+    };
+    let region = opts
+        .region
+        .clone()
+        .unwrap_or_else(|| config.ingest.default_region.clone());
+    let normalize_opts = normalize::Options {
+        default_region: region,
+    };
+    let mut row_files: HashMap<usize, PathBuf> = HashMap::new();
+    for path in inputs {
+        let mut summary = FileSummary {
+            path: path.clone(),
+            ..Default::default()
+        };
+        let mut stage = |chunk: Vec<Record>| -> Result<()> {
+            clock.lap(&mut report, "import");
+            let normalized = normalize::run(chunk, &normalize_opts)?;
+            clock.lap(&mut report, "normalize");
+            let (valid, rejects) = validate::run(normalized);
+            report.rejects.extend(rejects);
+            clock.lap(&mut report, "validate");
+            row_files.extend(valid.iter().map(|r| (r.id, r.origin.path.clone())));
+            dedup.add(valid)?;
+            clock.lap(&mut report, "dedup");
+            Ok(())
+        };
+        match import::read_chunks(path, opts.format, &import_opts, next_id, &mut stage) {
+            Ok(done) => {
+                summary.format = Some(done.format);
+                summary.read = done.records + done.errors.len();
+                next_id += done.records;
+                report.errors.extend(done.errors);
+            }
+            Err(crate::Error::Input(e)) => {
+                summary.failed = true;
+                report.errors.push(*e);
+            }
+            Err(other) => return Err(other),
+        }
+        report.files.push(summary);
+    }
+    let outcome = dedup.finish();
     report.merges = outcome.merges;
-    clock.lap(&mut report, "dedup");
 
     // Route.
     let routed = route::run(outcome.leads, &config.routing)?;
@@ -218,12 +223,18 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
             leads: vec![rec.lead],
         });
     }
-    let mut to_write: Vec<&LeadFile> = dirty.iter().map(|&i| &files[i]).collect();
-    to_write.extend(new_files.iter());
-    let outcomes: Vec<WriteOutcome> = to_write
+    crate::fsutil::create_dir_all(&leads_dir)?;
+    let changed: Vec<&LeadFile> = dirty.iter().map(|&i| &files[i]).collect();
+    let mut outcomes: Vec<WriteOutcome> = changed
         .par_iter()
         .map(|f| save::write_file(f))
         .collect::<Result<_>>()?;
+    // New leads go to paths nothing holds: no need to read what is there first.
+    let created: Vec<WriteOutcome> = new_files
+        .par_iter()
+        .map(save::create_file)
+        .collect::<Result<_>>()?;
+    outcomes.extend(created);
     for o in outcomes {
         match o {
             WriteOutcome::Created => report.created += 1,

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
 use super::Record;
-use crate::error::{InputError, Location};
+use crate::error::{InputError, Location, Result};
 
 /// An export format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -64,18 +64,53 @@ pub struct Imported {
     pub errors: Vec<InputError>,
 }
 
-/// Reads one export file. `first_id` numbers its records. A file that cannot be read or parsed
-/// is one error with its location; a row with unusable values still becomes a record, with issues.
+/// What reading one file in chunks came to.
+#[derive(Debug)]
+pub struct Summary {
+    pub format: Format,
+    /// Records handed to the sink.
+    pub records: usize,
+    /// Rows or records that could not be read at all.
+    pub errors: Vec<InputError>,
+}
+
+/// Where [`read_chunks`] sends the raw leads, a chunk at a time.
+pub type Sink<'a> = dyn FnMut(Vec<Record>) -> Result<()> + 'a;
+
+/// Reads one export file whole. `first_id` numbers its records.
 pub fn read_file(
     path: &Path,
     format: Option<Format>,
     opts: &Options,
     first_id: usize,
-) -> Result<Imported, InputError> {
+) -> Result<Imported> {
+    let mut records = Vec::new();
+    let summary = read_chunks(path, format, opts, first_id, &mut |chunk| {
+        records.extend(chunk);
+        Ok(())
+    })?;
+    Ok(Imported {
+        format: summary.format,
+        records,
+        errors: summary.errors,
+    })
+}
+
+/// Reads one export file and hands its raw leads to `sink` a chunk at a time, so a large export
+/// never sits in memory whole (a CSV is read as a stream). A file that cannot be read or parsed is
+/// an [`crate::Error::Input`] with its location; a row with unusable values still becomes a record, with
+/// issues; an error from the sink stops the read.
+pub fn read_chunks(
+    path: &Path,
+    format: Option<Format>,
+    opts: &Options,
+    first_id: usize,
+    sink: &mut Sink,
+) -> Result<Summary> {
     use std::io::{Read, Seek};
     let io_error = |e: std::io::Error| InputError::new(Location::file(path), e.to_string());
     let mut file = std::fs::File::open(path).map_err(io_error)?;
-    // The head of the file tells its format; a CSV is then read as a stream, the rest whole.
+    // The head of the file tells its format.
     let mut head = Vec::with_capacity(HEAD);
     file.by_ref()
         .take(HEAD as u64)
@@ -89,15 +124,10 @@ pub fn read_file(
     };
     file.rewind().map_err(io_error)?;
     if matches!(format, Format::GoogleMapsCsv | Format::Csv) {
-        let (records, errors) = table::import_csv(
-            std::io::BufReader::new(file),
-            head_text,
-            path,
-            format,
-            opts,
-            first_id,
-        )?;
-        return Ok(Imported {
+        let input = std::io::BufReader::new(file);
+        let (records, errors) =
+            table::import_csv(input, head_text, path, format, opts, first_id, sink)?;
+        return Ok(Summary {
             format,
             records,
             errors,
@@ -123,8 +153,8 @@ pub fn read_file(
         Format::Geojson => osm::read_geojson(text, path)?,
         Format::GoogleMapsCsv | Format::Csv => unreachable!("streamed above"),
     };
-    let records = to_records(rows, format, opts, first_id);
-    Ok(Imported {
+    let records = to_records(rows, format, opts, first_id, sink)?;
+    Ok(Summary {
         format,
         records,
         errors,
@@ -153,14 +183,19 @@ pub(crate) fn finish(
     rec
 }
 
-/// Maps rows to raw leads in parallel, a chunk at a time, so the rows' memory is given back as
-/// the leads are made.
-fn to_records(mut rows: Vec<Row>, format: Format, opts: &Options, first_id: usize) -> Vec<Record> {
+/// Maps rows to raw leads in parallel and hands them on a chunk at a time.
+fn to_records(
+    mut rows: Vec<Row>,
+    format: Format,
+    opts: &Options,
+    first_id: usize,
+    sink: &mut Sink,
+) -> Result<usize> {
     use rayon::prelude::*;
-    let mut records = Vec::with_capacity(rows.len());
+    let mut count = 0;
     while !rows.is_empty() {
         let chunk: Vec<Row> = rows.drain(..CHUNK.min(rows.len())).collect();
-        let base = first_id + records.len();
+        let base = first_id + count;
         let mapped: Vec<Record> = chunk
             .into_par_iter()
             .enumerate()
@@ -176,9 +211,10 @@ fn to_records(mut rows: Vec<Row>, format: Format, opts: &Options, first_id: usiz
                 finish(rec, base + i, row.location, row.fetched_at, opts)
             })
             .collect();
-        records.extend(mapped);
+        count += mapped.len();
+        sink(mapped)?;
     }
-    records
+    Ok(count)
 }
 
 /// One record of an export, before it is mapped to a lead.

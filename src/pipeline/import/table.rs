@@ -23,7 +23,8 @@ pub(super) fn import_csv<R: std::io::Read>(
     format: Format,
     opts: &Options,
     first_id: usize,
-) -> Result<(Vec<Record>, Vec<InputError>), InputError> {
+    sink: &mut super::Sink,
+) -> crate::error::Result<(usize, Vec<InputError>)> {
     use rayon::prelude::*;
     let header = head.lines().next().unwrap_or("");
     let delimiter = [b',', b';', b'\t']
@@ -39,11 +40,11 @@ pub(super) fn import_csv<R: std::io::Read>(
         .iter()
         .map(|h| (h.trim().to_string(), match_key(h)))
         .collect();
-    let mut records = Vec::new();
+    let mut count = 0;
     let mut errors = Vec::new();
     let mut chunk = Vec::with_capacity(super::CHUNK);
-    let flush = |chunk: &mut Vec<csv::StringRecord>, records: &mut Vec<Record>| {
-        let base = first_id + records.len();
+    let mut flush = |chunk: &mut Vec<csv::StringRecord>, count: &mut usize| {
+        let base = first_id + *count;
         let mapped: Vec<Record> = chunk
             .par_drain(..)
             .enumerate()
@@ -53,21 +54,22 @@ pub(super) fn import_csv<R: std::io::Read>(
                 super::finish(rec, base + i, Location::at_line(path, line), None, opts)
             })
             .collect();
-        records.extend(mapped);
+        *count += mapped.len();
+        sink(mapped)
     };
     for result in reader.into_records() {
         match result {
             Ok(cells) => {
                 chunk.push(cells);
                 if chunk.len() == super::CHUNK {
-                    flush(&mut chunk, &mut records);
+                    flush(&mut chunk, &mut count)?;
                 }
             }
             Err(e) => errors.push(csv_error(path, &e)),
         }
     }
-    flush(&mut chunk, &mut records);
-    Ok((records, errors))
+    flush(&mut chunk, &mut count)?;
+    Ok((count, errors))
 }
 
 fn csv_error(path: &Path, e: &csv::Error) -> InputError {
@@ -479,10 +481,7 @@ impl Mapper {
             .into();
         }
         self.lead.source = Some(self.source);
-        self.lead.extra.shrink_to_fit();
-        if let Some(a) = self.lead.address.as_mut() {
-            a.extra.shrink_to_fit();
-        }
+        self.lead.shrink_to_fit();
         let mut rec = Record::new(0, Location::default(), self.lead);
         rec.issues = self.issues;
         rec
