@@ -18,6 +18,8 @@ pub struct Config {
     pub paths: Paths,
     pub ingest: Ingest,
     pub routing: Routing,
+    pub enrichment: Enrichment,
+    pub scoring: Scoring,
     /// The folder the config file is in; every relative path is taken from here.
     #[serde(skip)]
     pub root: PathBuf,
@@ -96,6 +98,167 @@ pub struct Rule {
     pub city: Vec<String>,
 }
 
+/// Phase 4, EnrichmentAggregator: the providers and the cache.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Enrichment {
+    /// Leads of these routes are enriched and scored; the others are left as they are.
+    pub routes: Vec<Route>,
+    /// How long a cached website result is used before the site is read again.
+    pub cache_ttl_days: f64,
+    pub website: WebsiteProvider,
+    pub files: FilesProvider,
+    pub taxonomy: TaxonomyProvider,
+}
+
+/// The `website` provider: reads each lead's own site.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebsiteProvider {
+    pub enabled: bool,
+    /// Sent with every request; its first word is the token robots.txt rules are matched with.
+    pub user_agent: String,
+    /// The time budget of one site (robots.txt and every page), in seconds.
+    pub timeout_secs: f64,
+    /// Bytes read of one page at most; the rest is not read.
+    pub max_bytes: u64,
+    /// Pages read of one site at most: the home page and same-host contact/about pages.
+    pub max_pages: usize,
+    pub max_redirects: u32,
+    /// Sites read at the same time (threads of the I/O pool).
+    pub concurrency: usize,
+}
+
+/// The `files` provider: local CSV/YAML data keyed by dedup_key, website host or phone.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesProvider {
+    pub enabled: bool,
+    pub paths: Vec<PathBuf>,
+}
+
+/// The `taxonomy` provider: category → industry key.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TaxonomyProvider {
+    pub enabled: bool,
+    /// Industry key → words that mark it in a category; tried before the built-in table.
+    pub industries: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Phase 4, LeadScoring.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scoring {
+    /// Fields whose share present is the completeness score.
+    pub required_fields: Vec<String>,
+    /// Industries the agency builds pages for; a lead in one scores 1 on category.
+    pub target_industries: Vec<String>,
+    pub weights: Weights,
+    /// A lead qualifies with a score at least this, and a way to reach it.
+    pub threshold: f64,
+    /// Reviews at which the size score's review part is one half (it saturates towards 1).
+    pub reviews_half: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Weights {
+    pub completeness: f64,
+    pub confidence: f64,
+    pub category: f64,
+    pub size: f64,
+}
+
+impl Default for Enrichment {
+    fn default() -> Self {
+        Enrichment {
+            routes: vec![Route::Target, Route::Nurture],
+            cache_ttl_days: 30.0,
+            website: WebsiteProvider::default(),
+            files: FilesProvider::default(),
+            taxonomy: TaxonomyProvider::default(),
+        }
+    }
+}
+
+impl Default for WebsiteProvider {
+    fn default() -> Self {
+        WebsiteProvider {
+            enabled: true,
+            user_agent: concat!(
+                "leadsite/",
+                env!("CARGO_PKG_VERSION"),
+                " (reads public contact details once a month)"
+            )
+            .into(),
+            timeout_secs: 10.0,
+            max_bytes: 1_000_000,
+            max_pages: 4,
+            max_redirects: 5,
+            concurrency: 64,
+        }
+    }
+}
+
+impl Default for FilesProvider {
+    fn default() -> Self {
+        FilesProvider {
+            enabled: true,
+            paths: Vec::new(),
+        }
+    }
+}
+
+impl Default for TaxonomyProvider {
+    fn default() -> Self {
+        TaxonomyProvider {
+            enabled: true,
+            industries: Default::default(),
+        }
+    }
+}
+
+impl Default for Scoring {
+    fn default() -> Self {
+        Scoring {
+            required_fields: [
+                "name",
+                "category",
+                "phone",
+                "address.street",
+                "address.city",
+            ]
+            .map(String::from)
+            .to_vec(),
+            target_industries: [
+                "auto-repair",
+                "real-estate",
+                "restaurant",
+                "plumbing",
+                "hair-salon",
+                "dentist",
+            ]
+            .map(String::from)
+            .to_vec(),
+            weights: Weights::default(),
+            threshold: 0.5,
+            reviews_half: 50.0,
+        }
+    }
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            completeness: 0.3,
+            confidence: 0.2,
+            category: 0.3,
+            size: 0.2,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -103,6 +266,8 @@ impl Default for Config {
             paths: Paths::default(),
             ingest: Ingest::default(),
             routing: Routing::default(),
+            enrichment: Enrichment::default(),
+            scoring: Scoring::default(),
             root: PathBuf::from("."),
             file: None,
         }
@@ -248,6 +413,7 @@ impl Config {
                 ),
             );
         }
+        self.phase4_problems(&mut bad);
         for (i, rule) in self.routing.rules.iter().enumerate() {
             let at = format!("routing.rules[{i}]");
             if rule.route.is_none() {
@@ -276,6 +442,88 @@ impl Config {
             }
         }
         out
+    }
+}
+
+impl Config {
+    fn phase4_problems(&self, bad: &mut impl FnMut(String, String)) {
+        let w = &self.enrichment.website;
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !positive(self.enrichment.cache_ttl_days) {
+            bad(
+                "enrichment.cache_ttl_days".into(),
+                "must be more than 0".into(),
+            );
+        }
+        if !positive(w.timeout_secs) {
+            bad(
+                "enrichment.website.timeout_secs".into(),
+                "must be more than 0".into(),
+            );
+        }
+        for (key, value, max) in [
+            ("concurrency", w.concurrency, 1024),
+            ("max_pages", w.max_pages, 100),
+        ] {
+            if value == 0 || value > max {
+                bad(
+                    format!("enrichment.website.{key}"),
+                    format!("{value} is not between 1 and {max}"),
+                );
+            }
+        }
+        if w.user_agent.trim().is_empty() {
+            bad(
+                "enrichment.website.user_agent".into(),
+                "must say who is asking".into(),
+            );
+        }
+        for industry in self.enrichment.taxonomy.industries.keys() {
+            if !crate::lead::is_valid_key(industry) {
+                bad(
+                    format!("enrichment.taxonomy.industries.{industry}"),
+                    "an industry key is lower-case letters, digits and '-'".into(),
+                );
+            }
+        }
+        let s = &self.scoring;
+        for (j, f) in s.required_fields.iter().enumerate() {
+            if !is_field_name(f) {
+                bad(
+                    format!("scoring.required_fields[{j}]"),
+                    format!("{f:?} is not a field name"),
+                );
+            }
+        }
+        let weights = [
+            ("completeness", s.weights.completeness),
+            ("confidence", s.weights.confidence),
+            ("category", s.weights.category),
+            ("size", s.weights.size),
+        ];
+        for (name, v) in weights {
+            if !(v.is_finite() && v >= 0.0) {
+                bad(
+                    format!("scoring.weights.{name}"),
+                    format!("{v} is not a weight (0 or more)"),
+                );
+            }
+        }
+        if weights.iter().map(|(_, v)| v).sum::<f64>() <= 0.0 {
+            bad(
+                "scoring.weights".into(),
+                "at least one weight must be more than 0".into(),
+            );
+        }
+        if !(0.0..=1.0).contains(&s.threshold) {
+            bad(
+                "scoring.threshold".into(),
+                format!("{} is not between 0 and 1", s.threshold),
+            );
+        }
+        if !positive(s.reviews_half) {
+            bad("scoring.reviews_half".into(), "must be more than 0".into());
+        }
     }
 }
 

@@ -137,6 +137,9 @@ pub enum Error {
     Contract(Box<ContractViolation>),
     #[error("{0}")]
     Usage(String),
+    /// The machine refused something the run needs (threads, say).
+    #[error("{0}")]
+    System(String),
 }
 
 impl From<InputError> for Error {

@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each with its `Args` and a `run`.
 
+mod build;
 mod check;
 mod export;
 mod ingest;
@@ -41,6 +42,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Ingest(ingest::Args),
+    Build(build::Args),
     Check(check::Args),
     Export(export::Args),
 }
@@ -77,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     };
     match cli.command {
         Command::Ingest(args) => ingest::run(args, &load()?, &ui),
+        Command::Build(args) => build::run(args, &load()?, &ui),
         Command::Check(args) => check::run(args, &cli.config, explicit, &ui),
         Command::Export(args) => export::run(args, &load()?, &ui),
     }

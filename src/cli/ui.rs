@@ -13,6 +13,10 @@ impl Ui {
         Ui { verbose, quiet }
     }
 
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     pub fn verbose(&self) -> bool {
         self.verbose > 0
     }

@@ -3,13 +3,16 @@
 //! `ingest` runs MapsSearch import → Normalize → Validate → Dedup → Route → Format/Export; the
 //! contract of each stage (see [`contract`]) is checked after it runs.
 
+pub mod build;
 pub mod contract;
 pub mod dedup;
+pub mod enrich;
 pub mod export;
 pub mod import;
 pub mod ingest;
 pub mod normalize;
 pub mod route;
+pub mod score;
 pub mod validate;
 
 use std::fmt;

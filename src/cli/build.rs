@@ -1,0 +1,134 @@
+//! `leadsite build`: enrich and score the routed leads (Phase 4).
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{Outcome, Ui};
+use crate::config::Config;
+use crate::pipeline::build::{self, Options, Until};
+use crate::pipeline::enrich::Progress;
+use crate::pipeline::score;
+
+/// Enrich and score the routed leads.
+///
+/// Enrichment reads each TARGET and NURTURE lead's own website (robots.txt honoured, through the
+/// cache under <work>/cache/), local data files and the category taxonomy; scoring rates
+/// completeness, confidence, category and size. Results go to <work>/build/enriched_leads.jsonl
+/// and scored_leads.jsonl, never into site/.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The last stage to run.
+    #[arg(long, value_enum, default_value = "score")]
+    pub until: Until,
+    /// Read no website: use only what the cache holds, however old.
+    #[arg(long)]
+    pub offline: bool,
+    /// Print how this lead's score was made (repeatable).
+    #[arg(long, value_name = "DEDUP_KEY")]
+    pub explain: Vec<String>,
+}
+
+/// The progress bar of the website reads, on stderr when it is a terminal.
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn start(&self, what: &str, total: u64) {
+        self.0.set_length(total);
+        self.0.set_position(0);
+        self.0.set_message(what.to_string());
+        self.0.reset_eta();
+    }
+    fn advance(&self) {
+        self.0.inc(1);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
+    if !args.explain.is_empty() && args.until < Until::Score {
+        anyhow::bail!("--explain needs the score stage: leave out --until or say --until score");
+    }
+    let bar = if ui.is_quiet() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({eta})")
+            .expect("a valid template"),
+    );
+    let opts = Options {
+        until: args.until,
+        offline: args.offline,
+        now: chrono::Utc::now(),
+    };
+    let (report, leads) = build::run(config, &opts, &Bar(bar))?;
+    for w in &report.enrich.warnings {
+        ui.info(&format!("warning: {w}"));
+    }
+    ui.problems(&report.errors, 20);
+
+    let e = &report.enrich;
+    let mut out = format!("leads: {} loaded, {} enriched\n", report.leads, e.leads);
+    out.push_str(&format!(
+        "websites: {} read, {} from cache{}{}, {} unreachable, {} on reserved domains (not read)\n",
+        e.sites_fetched,
+        e.sites_cached,
+        if e.sites_stale > 0 {
+            format!(", {} stale from cache (--offline)", e.sites_stale)
+        } else {
+            String::new()
+        },
+        if e.sites_missing > 0 {
+            format!(", {} not in cache (--offline)", e.sites_missing)
+        } else {
+            String::new()
+        },
+        e.sites_unreachable,
+        e.sites_reserved
+    ));
+    out.push_str(&format!(
+        "found: {} emails, {} phones, {} with social profiles, {} industries\n",
+        e.emails, e.phones, e.profiles, e.industries
+    ));
+    if args.until >= Until::Score {
+        out.push_str(&format!(
+            "scored: {}, qualified: {}\n",
+            report.scored, report.qualified
+        ));
+    }
+    ui.result(&out);
+    for path in &report.artefacts {
+        ui.detail(&format!("wrote {}", path.display()));
+    }
+    for (stage, took) in &report.timings {
+        ui.detail(&format!("  {stage:<22} {took:>10.2?}"));
+    }
+
+    let mut missing = false;
+    for key in &args.explain {
+        match leads.iter().find(|l| &l.dedup_key == key) {
+            Some(l) if l.enrichment.is_some() => {
+                let (_, why) = score::score_lead(l, &config.scoring);
+                ui.result(&why.to_string());
+            }
+            Some(l) => {
+                missing = true;
+                eprintln!(
+                    "warning: {key}: not scored (route {}; enrichment.routes says which are)",
+                    l.route.map_or("none", |r| r.as_str())
+                );
+            }
+            None => {
+                missing = true;
+                eprintln!("warning: {key}: no lead has this dedup_key");
+            }
+        }
+    }
+    Ok(if report.errors.is_empty() && !missing {
+        Outcome::Success
+    } else {
+        Outcome::Partial
+    })
+}

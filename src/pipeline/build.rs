@@ -1,0 +1,149 @@
+//! `leadsite build`, as far as it goes: load the routed leads from `leads/`, then
+//! EnrichmentAggregator → LeadScoring, each checked against its contract, writing
+//! `enriched_leads.jsonl` and `scored_leads.jsonl` to `.leadsite/build/` (private: never `site/`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::enrich::{self, Progress};
+use super::{score, Record};
+use crate::config::Config;
+use crate::error::{Error, InputError, Location, Result};
+use crate::fsutil;
+use crate::lead::{self, Lead};
+
+/// The last stage a build runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Until {
+    /// EnrichmentAggregator: writes enriched_leads.
+    Enrich,
+    /// LeadScoring: writes scored_leads.
+    Score,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub until: Until,
+    pub offline: bool,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub leads: usize,
+    /// Lead files (or leads) that could not be used.
+    pub errors: Vec<InputError>,
+    pub enrich: enrich::Stats,
+    pub scored: usize,
+    pub qualified: usize,
+    /// Artefacts written (or found unchanged) under `.leadsite/build/`.
+    pub artefacts: Vec<PathBuf>,
+    pub timings: Vec<(&'static str, std::time::Duration)>,
+}
+
+/// Runs the build; returns the report and the leads as the last stage left them.
+pub fn run(
+    config: &Config,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<(Report, Vec<Lead>)> {
+    let mut report = Report::default();
+    let mut clock = Instant::now();
+    let mut lap = |report: &mut Report, name: &'static str| {
+        report.timings.push((name, clock.elapsed()));
+        clock = Instant::now();
+    };
+    let records = load(config, &mut report);
+    report.leads = records.len();
+    lap(&mut report, "load leads/");
+
+    let enrich_opts = enrich::Options {
+        offline: opts.offline,
+        now: opts.now,
+    };
+    let (records, stats) = enrich::run(records, config, &enrich_opts, progress)?;
+    report.errors.extend(stats.errors.iter().cloned());
+    report.enrich = stats;
+    lap(&mut report, "enrich");
+    let dir = config.work_dir().join("build");
+    report.artefacts.push(write_jsonl(
+        &dir.join("enriched_leads.jsonl"),
+        &records,
+        |l| l.enrichment.is_some(),
+    )?);
+    lap(&mut report, "write enriched_leads");
+    if opts.until == Until::Enrich {
+        return Ok((report, records.into_iter().map(|r| r.lead).collect()));
+    }
+
+    let records = score::run(records, &config.scoring)?;
+    for q in records.iter().filter_map(|r| r.lead.quality.as_deref()) {
+        report.scored += 1;
+        report.qualified += usize::from(q.qualified == Some(true));
+    }
+    lap(&mut report, "score");
+    report.artefacts.push(write_jsonl(
+        &dir.join("scored_leads.jsonl"),
+        &records,
+        |l| l.quality.is_some(),
+    )?);
+    lap(&mut report, "write scored_leads");
+    Ok((report, records.into_iter().map(|r| r.lead).collect()))
+}
+
+/// The leads under `leads/`, in dedup_key order; a second lead with a key already seen is
+/// reported and left out (its page would overwrite the first one's).
+fn load(config: &Config, report: &mut Report) -> Vec<Record> {
+    let loaded = lead::load_dir(&config.leads_dir());
+    report.errors.extend(loaded.errors.iter().cloned());
+    let mut seen: HashMap<String, PathBuf> = HashMap::new();
+    let mut records = Vec::new();
+    for file in loaded.files {
+        for lead in file.leads {
+            if let Some(first) = seen.get(&lead.dedup_key) {
+                report.errors.push(
+                    InputError::new(
+                        Location::file(&file.path),
+                        format!(
+                            "dedup_key is also used in {}; this lead is left out",
+                            first.display()
+                        ),
+                    )
+                    .with_lead(lead.label())
+                    .with_field("dedup_key"),
+                );
+                continue;
+            }
+            seen.insert(lead.dedup_key.clone(), file.path.clone());
+            records.push((file.path.clone(), lead));
+        }
+    }
+    records.sort_by(|a, b| a.1.dedup_key.cmp(&b.1.dedup_key));
+    records
+        .into_iter()
+        .enumerate()
+        .map(|(id, (path, lead))| Record::new(id, Location::file(path), lead))
+        .collect()
+}
+
+/// One JSON object per line, in dedup_key order; the file is rewritten only when it changed.
+fn write_jsonl(path: &Path, records: &[Record], keep: impl Fn(&Lead) -> bool) -> Result<PathBuf> {
+    let mut out = Vec::new();
+    for rec in records.iter().filter(|r| keep(&r.lead)) {
+        serde_json::to_writer(&mut out, &rec.lead).map_err(|e| {
+            Error::from(
+                InputError::new(
+                    rec.origin.clone(),
+                    format!("cannot be written as JSON: {e}"),
+                )
+                .with_lead(rec.lead.label()),
+            )
+        })?;
+        out.push(b'\n');
+    }
+    fsutil::write_if_changed(path, &out)?;
+    Ok(path.to_path_buf())
+}
