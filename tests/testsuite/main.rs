@@ -2,8 +2,10 @@
 
 mod check;
 mod cli;
+mod enrich;
 mod export;
 mod harness;
 mod ingest;
 mod malformed;
 mod properties;
+mod web;

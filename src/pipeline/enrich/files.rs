@@ -52,12 +52,13 @@ pub struct FilesProvider {
 }
 
 impl FilesProvider {
-    /// Loads `paths`; a file that cannot be read is reported and left out, the rest still load.
-    pub fn load(paths: &[PathBuf], region: &str) -> (FilesProvider, Vec<InputError>) {
+    /// Loads `paths` (relative to `root`, and named so in messages and sources); a file that
+    /// cannot be read is reported and left out, the rest still load.
+    pub fn load(root: &Path, paths: &[PathBuf], region: &str) -> (FilesProvider, Vec<InputError>) {
         let mut provider = FilesProvider::default();
         let mut errors = Vec::new();
         for path in paths {
-            match read_rows(path) {
+            match read_rows(&root.join(path), path) {
                 Ok(rows) => rows.into_iter().for_each(|r| provider.add(r, region)),
                 Err(e) => errors.push(e),
             }
@@ -83,18 +84,21 @@ impl FilesProvider {
         self.rows.is_empty()
     }
 
-    /// The row about `lead`, by key, then website host, then phone.
-    pub fn lookup(&self, lead: &Lead) -> Option<&Row> {
-        let by_host = || {
-            let host = host_of(lead.website.as_deref()?)?;
-            self.by_host.get(&host)
-        };
-        let by_phone = || self.by_phone.get(lead.phone.as_deref()?);
-        self.by_key
-            .get(&lead.dedup_key)
-            .or_else(by_host)
-            .or_else(by_phone)
-            .map(|&i| &self.rows[i])
+    /// The rows about `lead`: the one with its key, then its website host, then its phone.
+    pub fn lookup(&self, lead: &Lead) -> Vec<&Row> {
+        let host = lead.website.as_deref().and_then(host_of);
+        let hits = [
+            self.by_key.get(&lead.dedup_key),
+            host.and_then(|h| self.by_host.get(&h)),
+            lead.phone.as_deref().and_then(|p| self.by_phone.get(p)),
+        ];
+        let mut out: Vec<usize> = Vec::new();
+        for &i in hits.into_iter().flatten() {
+            if !out.contains(&i) {
+                out.push(i);
+            }
+        }
+        out.into_iter().map(|i| &self.rows[i]).collect()
     }
 }
 
@@ -104,8 +108,9 @@ pub fn host_of(website: &str) -> Option<String> {
     Some(url.host_str()?.trim_start_matches("www.").to_string())
 }
 
-fn read_rows(path: &Path) -> Result<Vec<Row>, InputError> {
-    let text = std::fs::read_to_string(path)
+/// Reads the data file at `real`, named `path` in messages.
+fn read_rows(real: &Path, path: &Path) -> Result<Vec<Row>, InputError> {
+    let text = std::fs::read_to_string(real)
         .map_err(|e| InputError::new(Location::file(path), format!("cannot read: {e}")))?;
     let ext = path
         .extension()
@@ -243,10 +248,11 @@ mod tests {
             "- dedup_key: delta\n  other_ids: {facebook: https://facebook.com/delta}\n",
         )
         .unwrap();
-        let (p, errors) = FilesProvider::load(&[csv, yaml], "US");
+        let (p, errors) = FilesProvider::load(dir.path(), &[csv, yaml], "US");
         assert!(errors.is_empty(), "{errors:?}");
         let email = |l: &Lead| {
             p.lookup(l)
+                .first()
                 .and_then(|r| r.get(&["email"]))
                 .map(String::from)
         };
@@ -263,7 +269,7 @@ mod tests {
             Some("c@c.example")
         );
         assert_eq!(email(&lead("nobody", None, None)), None);
-        let delta = p.lookup(&lead("delta", None, None)).unwrap();
+        let delta = p.lookup(&lead("delta", None, None))[0];
         assert_eq!(
             delta.get(&["other_ids.facebook"]),
             Some("https://facebook.com/delta")
@@ -278,9 +284,9 @@ mod tests {
         std::fs::write(&bad, "- dedup_key: [unclosed\n").unwrap();
         let good = dir.path().join("good.csv");
         std::fs::write(&good, "dedup_key,email\nacme,a@acme.example\n").unwrap();
-        let (p, errors) = FilesProvider::load(&[bad, good], "US");
+        let (p, errors) = FilesProvider::load(dir.path(), &[bad, good], "US");
         assert_eq!(errors.len(), 1);
         assert!(errors[0].to_string().contains("bad.yaml"), "{}", errors[0]);
-        assert!(p.lookup(&lead("acme", None, None)).is_some());
+        assert_eq!(p.lookup(&lead("acme", None, None)).len(), 1);
     }
 }

@@ -95,8 +95,11 @@ pub fn run(
     stats.leads = records.iter().filter(|r| selected(&r.lead)).count();
 
     let (files, errors) = if cfg.files.enabled {
-        let paths: Vec<_> = cfg.files.paths.iter().map(|p| config.resolve(p)).collect();
-        FilesProvider::load(&paths, &config.ingest.default_region)
+        FilesProvider::load(
+            &config.root,
+            &cfg.files.paths,
+            &config.ingest.default_region,
+        )
     } else {
         (FilesProvider::default(), Vec::new())
     };
@@ -129,8 +132,8 @@ pub fn run(
     let records = CONTRACT.map(records, |mut rec| {
         if selected(&rec.lead) {
             let site = site_url(&rec.lead).and_then(|u| sites.get(&u));
-            let row = files.lookup(&rec.lead);
-            let e = enrich_lead(&rec.lead, site, row, taxonomy.as_ref(), region);
+            let rows = files.lookup(&rec.lead);
+            let e = enrich_lead(&rec.lead, site, &rows, taxonomy.as_ref(), region);
             rec.lead.enrichment = Some(Box::new(e));
         }
         rec
@@ -237,7 +240,7 @@ fn unreachable_site(now: DateTime<Utc>, url: &str) -> SiteFindings {
 pub fn enrich_lead(
     lead: &Lead,
     site: Option<&SiteFindings>,
-    row: Option<&Row>,
+    rows: &[&Row],
     taxonomy: Option<&Taxonomy>,
     default_region: &str,
 ) -> Enrichment {
@@ -245,37 +248,50 @@ pub fn enrich_lead(
     let region = lead.country().unwrap_or(default_region);
     let mut sources = Mapping::new();
 
-    if let Some(row) = row {
+    // Rows matched by key, then host, then phone: the first with a value gives it.
+    for row in rows {
         let src = row.source();
-        if let Some(v) = row
+        let fill = |sources: &mut Mapping,
+                    field: &str,
+                    slot: &mut Option<String>,
+                    value: Option<String>| {
+            if let (false, Some(v)) = (sources.contains_key(field), value) {
+                *slot = Some(v);
+                note(sources, field, src.clone());
+            }
+        };
+        let email = row
             .get(&["email"])
-            .and_then(super::normalize::canonical_email)
-        {
-            e.email = Some(v);
-            note(&mut sources, "email", src.clone());
-        }
-        if let Some(v) = row.get(&["phone"]).and_then(|p| phone_e164(p, region)) {
-            e.phone = Some(v);
-            note(&mut sources, "phone", src.clone());
-        }
-        if let Some(v) = row.get(&["description"]) {
-            e.description = Some(v.to_string());
-            note(&mut sources, "description", src.clone());
-        }
-        if let Some(v) = row.get(&["logo_url", "logo"]).and_then(canonical_url) {
-            e.logo_url = Some(v);
-            note(&mut sources, "logo_url", src.clone());
-        }
-        if let Some(v) = row.get(&["industry_category", "industry"]) {
-            e.industry_category = Some(v.to_string());
-            note(&mut sources, "industry_category", src.clone());
-        }
+            .and_then(super::normalize::canonical_email);
+        fill(&mut sources, "email", &mut e.email, email);
+        let phone = row.get(&["phone"]).and_then(|p| phone_e164(p, region));
+        fill(&mut sources, "phone", &mut e.phone, phone);
+        let description = row.get(&["description"]).map(String::from);
+        fill(&mut sources, "description", &mut e.description, description);
+        let logo = row.get(&["logo_url", "logo"]).and_then(canonical_url);
+        fill(&mut sources, "logo_url", &mut e.logo_url, logo);
+        let industry = row
+            .get(&["industry_category", "industry"])
+            .map(String::from);
+        fill(
+            &mut sources,
+            "industry_category",
+            &mut e.industry_category,
+            industry,
+        );
         for net in files::NETWORKS {
             let key = if *net == "twitter" { "x" } else { net };
+            let field = format!("other_ids.{key}");
             let column = format!("other_ids.{net}");
-            if let Some(v) = row.get(&[column.as_str(), net]).and_then(canonical_url) {
+            let mut slot = None;
+            fill(
+                &mut sources,
+                &field,
+                &mut slot,
+                row.get(&[column.as_str(), net]).and_then(canonical_url),
+            );
+            if let Some(v) = slot {
                 e.other_ids.insert(Value::from(key), Value::from(v));
-                note(&mut sources, &format!("other_ids.{key}"), src.clone());
             }
         }
     }
@@ -396,7 +412,7 @@ mod tests {
             pages: Vec::new(),
         };
         let t = Taxonomy::new(&BTreeMap::new());
-        let e = enrich_lead(&acme(), Some(&site), None, Some(&t), "US");
+        let e = enrich_lead(&acme(), Some(&site), &[], Some(&t), "US");
         assert_eq!(e.email.as_deref(), Some("hi@acme-auto.example"));
         assert_eq!(
             e.phone.as_deref(),
@@ -444,7 +460,7 @@ mod tests {
             logo: None,
             pages: Vec::new(),
         };
-        let e = enrich_lead(&acme(), Some(&site), Some(&row), None, "US");
+        let e = enrich_lead(&acme(), Some(&site), &[&row], None, "US");
         assert_eq!(e.email.as_deref(), Some("boss@acme-auto.example"));
         assert_eq!(
             e.sources.get("email"),
