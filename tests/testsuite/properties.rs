@@ -171,3 +171,123 @@ proptest! {
         }
     }
 }
+
+mod phase4 {
+    use super::*;
+    use leadsite::config::{Scoring, Weights};
+    use leadsite::error::Location as At;
+    use leadsite::pipeline::enrich::files::Row;
+    use leadsite::pipeline::enrich::taxonomy::Taxonomy;
+    use leadsite::pipeline::enrich::website::{Found, SiteFindings};
+    use leadsite::pipeline::enrich::{self, enrich_lead};
+    use leadsite::pipeline::score::{self, score_lead};
+    use std::collections::BTreeMap;
+
+    fn found() -> impl Strategy<Value = Found> {
+        (
+            prop_oneof![
+                tricky_text(),
+                "[a-z]{1,6}@[a-z]{1,6}\\.com",
+                "\\(2[0-9]{2}\\) 555-01[0-9]{2}",
+                "https://(www\\.)?(facebook|instagram|example)\\.com/[a-z]{1,6}",
+            ],
+            "https://[a-z]{1,6}\\.com/[a-z]{0,6}",
+        )
+            .prop_map(|(value, page)| Found { value, page })
+    }
+
+    fn site() -> impl Strategy<Value = SiteFindings> {
+        (
+            prop::collection::vec(found(), 0..3),
+            prop::collection::vec(found(), 0..3),
+            prop::collection::vec(("[a-z]{1,8}", found()), 0..3),
+            prop::option::of(found()),
+            prop::option::of(found()),
+        )
+            .prop_map(|(emails, phones, social, description, logo)| SiteFindings {
+                fetched_at: chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
+                emails,
+                phones,
+                social: social.into_iter().collect(),
+                description,
+                logo,
+                pages: Vec::new(),
+            })
+    }
+
+    fn row() -> impl Strategy<Value = Row> {
+        let column = prop_oneof![
+            Just("email"),
+            Just("phone"),
+            Just("description"),
+            Just("logo_url"),
+            Just("industry"),
+            Just("facebook"),
+            Just("other_ids.x"),
+            Just("name"),
+        ];
+        prop::collection::btree_map(column.prop_map(String::from), tricky_text(), 0..5).prop_map(
+            |cells: BTreeMap<String, String>| Row {
+                cells,
+                origin: At::at_line("data/x.csv", 2),
+            },
+        )
+    }
+
+    fn scoring() -> impl Strategy<Value = Scoring> {
+        (
+            0.0f64..2.0,
+            0.0f64..2.0,
+            0.0f64..2.0,
+            0.01f64..2.0,
+            0.0f64..=1.0,
+            0.1f64..500.0,
+        )
+            .prop_map(|(a, b, c, d, threshold, reviews_half)| Scoring {
+                weights: Weights {
+                    completeness: a,
+                    confidence: b,
+                    category: c,
+                    size: d,
+                },
+                threshold,
+                reviews_half,
+                ..Scoring::default()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// EnrichmentAggregator and LeadScoring write only their own namespace, whatever the
+        /// lead, the website and the local data say; every score is in 0..1.
+        #[test]
+        fn phase4_stages_keep_to_their_namespace_and_scores_stay_in_0_1(
+            lead in lead(),
+            website in prop::option::of("https://(www\\.)?[a-z]{1,8}\\.com/"),
+            category in prop::option::of(prop_oneof![Just("Auto repair shop".to_string()), tricky_text()]),
+            site in prop::option::of(site()),
+            rows in prop::collection::vec(row(), 0..3),
+            cfg in scoring(),
+        ) {
+            let mut lead = lead;
+            lead.website = website;
+            lead.category = category;
+            let taxonomy = Taxonomy::new(&BTreeMap::new());
+            let rows: Vec<&Row> = rows.iter().collect();
+            let mut enriched = lead.clone();
+            enriched.enrichment = Some(Box::new(enrich_lead(&lead, site.as_ref(), &rows, Some(&taxonomy), "US")));
+            prop_assert!(enrich::CONTRACT.check_lead(&lead, &enriched).is_ok());
+
+            let (quality, _) = score_lead(&enriched, &cfg);
+            let mut scored = enriched.clone();
+            scored.quality = Some(Box::new(quality.clone()));
+            prop_assert!(score::CONTRACT.check_lead(&enriched, &scored).is_ok());
+            for s in [quality.completeness_score, quality.confidence_score, quality.category_score, quality.size_score, quality.score] {
+                let s = s.unwrap();
+                prop_assert!((0.0..=1.0).contains(&s), "{} in {:?}", s, quality);
+            }
+            prop_assert_eq!(quality.qualified, Some(quality.score.unwrap() >= cfg.threshold && !quality.flags.iter().any(|f| f == "no_contact_channel")));
+        }
+    }
+}

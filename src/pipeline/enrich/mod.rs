@@ -472,4 +472,34 @@ mod tests {
         );
         assert_eq!(e.industry_category.as_deref(), Some("auto-repair"));
     }
+
+    #[test]
+    fn the_contract_stops_an_enricher_that_touches_another_field() {
+        let records = vec![Record::new(
+            0,
+            crate::error::Location::file("leads/acme.yaml"),
+            acme(),
+        )];
+        let err = CONTRACT
+            .map(records.clone(), |mut r| {
+                r.lead.phone = Some("+10000000000".into());
+                r
+            })
+            .unwrap_err();
+        assert_eq!(
+            (err.lead.as_str(), err.field.as_str(), err.what),
+            ("acme", "phone", "changed")
+        );
+        assert_eq!(err.stage, "EnrichmentAggregator");
+        let err = crate::pipeline::score::CONTRACT
+            .map(records, |mut r| {
+                r.lead.enrichment = Some(Box::default());
+                r
+            })
+            .unwrap_err();
+        assert_eq!(
+            (err.field.as_str(), err.stage),
+            ("enrichment", "LeadScoring")
+        );
+    }
 }
