@@ -83,6 +83,11 @@ impl Cache {
         }
     }
 
+    /// The entry for `url`, however old.
+    pub fn entry(&self, url: &str) -> Option<&SiteFindings> {
+        self.sites.get(url)
+    }
+
     pub fn put(&mut self, url: String, findings: SiteFindings) {
         self.sites.insert(url, findings);
         self.dirty = true;

@@ -109,29 +109,33 @@ pub fn run(
         .enabled
         .then(|| Taxonomy::new(&cfg.taxonomy.industries));
 
-    let sites = if cfg.website.enabled {
-        let mut urls = Vec::new();
+    // The site of each lead (by record id), read or taken from the cache once per URL.
+    let mut site_of: HashMap<usize, String> = HashMap::new();
+    let cache = if cfg.website.enabled {
         let mut reserved = Vec::new();
-        for lead in records.iter().map(|r| &r.lead).filter(|l| selected(l)) {
-            match site_url(lead) {
-                Some(u) => urls.push(u),
-                None => reserved.extend(lead.website.as_deref().and_then(canonical_url)),
+        for rec in records.iter().filter(|r| selected(&r.lead)) {
+            match site_url(&rec.lead) {
+                Some(u) => {
+                    site_of.insert(rec.id, u);
+                }
+                None => reserved.extend(rec.lead.website.as_deref().and_then(canonical_url)),
             }
         }
-        for v in [&mut urls, &mut reserved] {
-            v.sort_unstable();
-            v.dedup();
-        }
+        reserved.sort_unstable();
+        reserved.dedup();
         stats.sites_reserved = reserved.len();
-        read_sites(urls, config, opts, progress, &mut stats)?
+        let mut urls: Vec<&String> = site_of.values().collect();
+        urls.sort_unstable();
+        urls.dedup();
+        Some(read_sites(urls, config, opts, progress, &mut stats)?)
     } else {
-        HashMap::new()
+        None
     };
 
     let region = config.ingest.default_region.as_str();
     let records = CONTRACT.map(records, |mut rec| {
         if selected(&rec.lead) {
-            let site = site_url(&rec.lead).and_then(|u| sites.get(&u));
+            let site = site_of.get(&rec.id).and_then(|u| cache.as_ref()?.entry(u));
             let rows = files.lookup(&rec.lead);
             let e = enrich_lead(&rec.lead, site, &rows, taxonomy.as_ref(), region);
             rec.lead.enrichment = Some(Box::new(e));
@@ -157,67 +161,60 @@ fn site_url(lead: &Lead) -> Option<String> {
     (!website::is_reserved_host(&host)).then_some(url)
 }
 
-/// Every site's findings: from the cache when fresh (or when offline), else read on the I/O pool
-/// and put in the cache.
+/// Makes the cache hold what to use for every site: entries younger than the TTL stay, the
+/// others are read on the I/O pool (with `--offline`, any entry stays and nothing is read).
 fn read_sites(
-    urls: Vec<String>,
+    urls: Vec<&String>,
     config: &Config,
     opts: &Options,
     progress: &dyn Progress,
     stats: &mut Stats,
-) -> Result<HashMap<String, SiteFindings>> {
+) -> Result<Cache> {
     let cfg = &config.enrichment;
     let (mut cache, warning) = Cache::open(Cache::path_in(&config.work_dir()));
     stats.warnings.extend(warning);
     let ttl = chrono::Duration::seconds((cfg.cache_ttl_days * 86_400.0) as i64);
-    let mut found = HashMap::new();
     let mut to_fetch = Vec::new();
     for url in urls {
-        match cache.get(&url, opts.now, ttl) {
-            Lookup::Fresh(s) => {
-                stats.sites_cached += 1;
-                found.insert(url, s.clone());
-            }
-            Lookup::Stale(s) if opts.offline => {
-                stats.sites_stale += 1;
-                found.insert(url, s.clone());
-            }
+        match cache.get(url, opts.now, ttl) {
+            Lookup::Fresh(_) => stats.sites_cached += 1,
+            Lookup::Stale(_) if opts.offline => stats.sites_stale += 1,
             Lookup::Missing if opts.offline => stats.sites_missing += 1,
-            _ => to_fetch.push(url),
+            _ => to_fetch.push(url.clone()),
         }
     }
-    if !to_fetch.is_empty() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(cfg.website.concurrency)
-            .thread_name(|i| format!("fetch-{i}"))
-            .build()
-            .map_err(|e| Error::System(format!("cannot start the fetch threads: {e}")))?;
-        let fetcher = Fetcher::new(&cfg.website);
-        progress.start("reading websites", to_fetch.len() as u64);
-        let fetched: Vec<(String, SiteFindings)> = pool.install(|| {
-            to_fetch
-                .into_par_iter()
-                .with_max_len(1)
-                .map(|url| {
-                    let findings = match url::Url::parse(&url) {
-                        Ok(u) => fetcher.fetch_site(&u, opts.now),
-                        Err(_) => unreachable_site(opts.now, &url),
-                    };
-                    progress.advance();
-                    (url, findings)
-                })
-                .collect()
-        });
-        progress.finish();
-        for (url, findings) in fetched {
-            stats.sites_fetched += 1;
-            stats.sites_unreachable += usize::from(!findings.reached());
-            cache.put(url.clone(), findings.clone());
-            found.insert(url, findings);
-        }
-        cache.save()?;
+    if to_fetch.is_empty() {
+        return Ok(cache);
     }
-    Ok(found)
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.website.concurrency)
+        .thread_name(|i| format!("fetch-{i}"))
+        .build()
+        .map_err(|e| Error::System(format!("cannot start the fetch threads: {e}")))?;
+    let fetcher = Fetcher::new(&cfg.website);
+    progress.start("reading websites", to_fetch.len() as u64);
+    let fetched: Vec<(String, SiteFindings)> = pool.install(|| {
+        to_fetch
+            .into_par_iter()
+            .with_max_len(1)
+            .map(|url| {
+                let findings = match url::Url::parse(&url) {
+                    Ok(u) => fetcher.fetch_site(&u, opts.now),
+                    Err(_) => unreachable_site(opts.now, &url),
+                };
+                progress.advance();
+                (url, findings)
+            })
+            .collect()
+    });
+    progress.finish();
+    for (url, findings) in fetched {
+        stats.sites_fetched += 1;
+        stats.sites_unreachable += usize::from(!findings.reached());
+        cache.put(url, findings);
+    }
+    cache.save()?;
+    Ok(cache)
 }
 
 fn unreachable_site(now: DateTime<Utc>, url: &str) -> SiteFindings {
@@ -318,15 +315,18 @@ pub fn enrich_lead(
             }
         }
         if !has(&sources, "phone") {
-            let phones: Vec<(String, &str)> = site
-                .phones
-                .iter()
-                .filter_map(|f| Some((phone_e164(&f.value, region)?, f.page.as_str())))
-                .collect();
-            let pick = phones
-                .iter()
-                .find(|(p, _)| lead.phone.as_deref() == Some(p.as_str()))
-                .or_else(|| phones.first());
+            // The lead's own number, when the site shows it, confirms it; else the first
+            // number that is valid in the lead's country. (Digits are compared first: parsing
+            // every number is the dearest part of the stage.)
+            let own = lead.phone.as_deref().and_then(|own| {
+                let f = site.phones.iter().find(|f| same_digits(&f.value, own))?;
+                Some((own.to_string(), f.page.as_str()))
+            });
+            let pick = own.or_else(|| {
+                site.phones
+                    .iter()
+                    .find_map(|f| Some((phone_e164(&f.value, region)?, f.page.as_str())))
+            });
             if let Some((phone, page)) = pick {
                 e.phone = Some(phone.clone());
                 note(&mut sources, "phone", from(page));
@@ -365,6 +365,14 @@ pub fn enrich_lead(
         e.sources.insert(k, v);
     }
     e
+}
+
+/// Whether a number as written (`(217) 555-0134`) has the digits of an E.164 number, with or
+/// without its country code.
+fn same_digits(written: &str, e164: &str) -> bool {
+    let digits: String = written.chars().filter(char::is_ascii_digit).collect();
+    let full = e164.trim_start_matches('+');
+    digits.len() >= 6 && full.ends_with(digits.trim_start_matches('0'))
 }
 
 fn note(sources: &mut Mapping, field: &str, source: String) {
@@ -500,6 +508,18 @@ mod tests {
         assert_eq!(
             (err.field.as_str(), err.stage),
             ("enrichment", "LeadScoring")
+        );
+    }
+
+    #[test]
+    fn written_numbers_match_their_e164_form() {
+        assert!(same_digits("(217) 555-0134", "+12175550134"));
+        assert!(same_digits("+1 217 555 0134", "+12175550134"));
+        assert!(same_digits("020 7946 0018", "+442079460018"));
+        assert!(!same_digits("(217) 555-0199", "+12175550134"));
+        assert!(
+            !same_digits("0134", "+12175550134"),
+            "too few digits to tell"
         );
     }
 }

@@ -194,7 +194,9 @@ const BUILT_IN: &[(&str, &[&str])] = &[
 /// The industry table in use: config's additions, then the built-in one.
 #[derive(Debug, Clone)]
 pub struct Taxonomy {
-    table: Vec<(String, Vec<String>)>,
+    /// Industry → its words, each with the text it is looked for as: ` word ` for a whole word,
+    /// ` stem` for `stem*`.
+    table: Vec<(String, Vec<(String, String)>)>,
 }
 
 /// An industry and the word that decided it.
@@ -206,31 +208,37 @@ pub struct Match {
 
 impl Taxonomy {
     pub fn new(extra: &BTreeMap<String, Vec<String>>) -> Taxonomy {
-        let mut table: Vec<(String, Vec<String>)> = extra
+        let entry = |w: &str| {
+            let folded = fold(w);
+            let padded = match w.trim().strip_suffix('*') {
+                Some(stem) => format!(" {}", fold(stem)),
+                None => format!(" {folded} "),
+            };
+            (folded, padded)
+        };
+        let mut table: Vec<(String, Vec<(String, String)>)> = extra
             .iter()
-            .map(|(k, words)| (k.clone(), words.iter().map(|w| fold(w)).collect()))
+            .map(|(k, words)| (k.clone(), words.iter().map(|w| entry(w)).collect()))
             .collect();
-        table.extend(BUILT_IN.iter().map(|(k, words)| {
-            (
-                k.to_string(),
-                words.iter().map(|w| fold(w)).collect::<Vec<_>>(),
-            )
-        }));
+        table.extend(
+            BUILT_IN
+                .iter()
+                .map(|(k, words)| (k.to_string(), words.iter().map(|w| entry(w)).collect())),
+        );
         Taxonomy { table }
     }
 
     /// The industry of a category, if any word of the table is in it.
     pub fn classify(&self, category: &str) -> Option<Match> {
         let text = format!(" {} ", fold(category));
-        let matches = |w: &str| match w.strip_suffix('*') {
-            Some(stem) => text.contains(&format!(" {stem}")),
-            None => text.contains(&format!(" {w} ")),
-        };
         self.table.iter().find_map(|(industry, words)| {
-            words.iter().find(|w| matches(w)).map(|w| Match {
-                industry: industry.clone(),
-                word: w.clone(),
-            })
+            words
+                .iter()
+                .find(|(_, padded)| text.contains(padded.as_str()))
+                .map(|(word, _)| Match {
+                    industry: industry.clone(),
+                    word: word.clone(),
+                })
         })
     }
 
