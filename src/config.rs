@@ -36,6 +36,11 @@ pub struct Site {
     pub title: String,
     /// The pages' `lang` (BCP 47).
     pub language: String,
+    /// Industry key → theme, where the theme's own `industries` list is not what you want.
+    pub themes: std::collections::BTreeMap<String, String>,
+    /// Where a page's call to action leads (UTM tags are added); default: `base_url`.
+    pub cta_url: Option<String>,
+    pub cta_text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -47,6 +52,10 @@ pub struct Paths {
     pub work: PathBuf,
     /// The public site.
     pub site: PathBuf,
+    /// Themes; a folder here replaces the built-in theme of its name.
+    pub themes: PathBuf,
+    /// Industry copy and pages; a file here replaces the built-in one.
+    pub content: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -280,6 +289,9 @@ impl Default for Site {
             base_url: "http://127.0.0.1:1111/".into(),
             title: "Local businesses".into(),
             language: "en".into(),
+            themes: Default::default(),
+            cta_url: None,
+            cta_text: "Claim this page".into(),
         }
     }
 }
@@ -290,6 +302,8 @@ impl Default for Paths {
             leads: "leads".into(),
             work: ".leadsite".into(),
             site: "site".into(),
+            themes: "themes".into(),
+            content: "content".into(),
         }
     }
 }
@@ -391,6 +405,10 @@ impl Config {
         self.resolve(&self.paths.work)
     }
 
+    pub fn site_dir(&self) -> PathBuf {
+        self.resolve(&self.paths.site)
+    }
+
     /// Semantic checks serde cannot make. Each problem names its key.
     fn problems(&self, path: &Path) -> Vec<InputError> {
         let mut out = Vec::new();
@@ -414,6 +432,24 @@ impl Config {
             );
         }
         self.phase4_problems(&mut bad);
+        if let Some(cta) = &self.site.cta_url {
+            if !url::Url::parse(cta)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https" | "mailto"))
+            {
+                bad(
+                    "site.cta_url".into(),
+                    format!("{cta:?} is not an absolute http(s) or mailto: URL"),
+                );
+            }
+        }
+        for (industry, theme) in &self.site.themes {
+            if !crate::lead::is_valid_key(theme) {
+                bad(
+                    format!("site.themes.{industry}"),
+                    format!("{theme:?} is not a theme name"),
+                );
+            }
+        }
         for (i, rule) in self.routing.rules.iter().enumerate() {
             let at = format!("routing.rules[{i}]");
             if rule.route.is_none() {

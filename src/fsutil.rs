@@ -94,6 +94,17 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<WriteOutcome> {
     Ok(outcome)
 }
 
+/// A short, stable digest of `bytes` (64-bit FNV-1a, 16 hex digits): for fingerprinted asset
+/// names and for telling whether a page's inputs changed. Not for security.
+pub fn fingerprint(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 /// The process's resident memory in MiB (Linux: /proc/self/status), for `-v` reports.
 pub fn resident_mib() -> Option<u64> {
     let status = fs::read_to_string("/proc/self/status").ok()?;

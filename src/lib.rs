@@ -12,6 +12,7 @@ pub mod error;
 pub mod fsutil;
 pub mod lead;
 pub mod pipeline;
+pub mod site;
 
 pub use config::Config;
 pub use error::{Error, InputError, Location, Result};

@@ -8,16 +8,17 @@ use crate::pipeline::build::{self, Options, Until};
 use crate::pipeline::enrich::Progress;
 use crate::pipeline::score;
 
-/// Enrich and score the routed leads.
+/// Enrich and score the routed leads, and build their landing pages into site/.
 ///
 /// Enrichment reads each TARGET and NURTURE lead's own website (robots.txt honoured, through the
 /// cache under <work>/cache/), local data files and the category taxonomy; scoring rates
-/// completeness, confidence, category and size. Results go to <work>/build/enriched_leads.jsonl
-/// and scored_leads.jsonl, never into site/.
+/// completeness, confidence, category and size (<work>/build/enriched_leads.jsonl and
+/// scored_leads.jsonl, never in site/). Every TARGET lead that qualifies then gets a page from
+/// its industry's theme and content; only pages whose inputs changed are rewritten.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The last stage to run.
-    #[arg(long, value_enum, default_value = "score")]
+    #[arg(long, value_enum, default_value = "render")]
     pub until: Until,
     /// Read no website: use only what the cache holds, however old.
     #[arg(long)]
@@ -97,6 +98,24 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
             "scored: {}, qualified: {}\n",
             report.scored, report.qualified
         ));
+    }
+    if let Some(site) = &report.site {
+        out.push_str(&format!(
+            "site {}: {} pages written, {} unchanged, {} removed; {} other files written\n",
+            config.paths.site.display(),
+            site.written,
+            site.unchanged,
+            site.removed,
+            site.other_written
+        ));
+        if !site.skipped.is_empty() {
+            let reasons: Vec<String> = site
+                .skipped
+                .iter()
+                .map(|(r, n)| format!("{n} {r}"))
+                .collect();
+            out.push_str(&format!("no page: {}\n", reasons.join(", ")));
+        }
     }
     ui.result(&out);
     for path in &report.artefacts {

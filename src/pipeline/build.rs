@@ -1,6 +1,6 @@
-//! `leadsite build`, as far as it goes: load the routed leads from `leads/`, then
-//! EnrichmentAggregator → LeadScoring, each checked against its contract, writing
-//! `enriched_leads.jsonl` and `scored_leads.jsonl` to `.leadsite/build/` (private: never `site/`).
+//! `leadsite build`: load the routed leads from `leads/`, then EnrichmentAggregator → LeadScoring,
+//! each checked against its contract, writing `enriched_leads.jsonl` and `scored_leads.jsonl` to
+//! `.leadsite/build/` (private: never `site/`), then LandingPageGenerator renders `site/`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +22,8 @@ pub enum Until {
     Enrich,
     /// LeadScoring: writes scored_leads.
     Score,
+    /// LandingPageGenerator: writes site/, landing_pages and landing_stats.
+    Render,
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +43,8 @@ pub struct Report {
     pub qualified: usize,
     /// Artefacts written (or found unchanged) under `.leadsite/build/`.
     pub artefacts: Vec<PathBuf>,
+    /// What LandingPageGenerator did, when it ran.
+    pub site: Option<crate::site::Report>,
     pub timings: Vec<(&'static str, std::time::Duration)>,
 }
 
@@ -91,7 +95,12 @@ pub fn run(
         |l| l.quality.is_some(),
     )?);
     lap(&mut report, "write scored_leads");
-    Ok((report, records.into_iter().map(|r| r.lead).collect()))
+    let leads: Vec<Lead> = records.into_iter().map(|r| r.lead).collect();
+    if opts.until == Until::Render {
+        report.site = Some(crate::site::generate(config, &leads, progress)?);
+        lap(&mut report, "render site/");
+    }
+    Ok((report, leads))
 }
 
 /// The leads under `leads/`, in dedup_key order; a second lead with a key already seen is

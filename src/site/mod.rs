@@ -1,0 +1,813 @@
+//! LandingPageGenerator (DESIGN.md §4, Phase 5): scored TARGET leads that qualify → one landing
+//! page each under `site/<dedup_key>/index.html`, from the lead's industry theme and content,
+//! plus `index.html`, `sitemap.xml`, `robots.txt`, `404.html`, the content pages and the themes'
+//! fingerprinted assets. `landing_pages` and `landing_stats` go to `.leadsite/build/`.
+//!
+//! Pages are rendered in parallel and written one by one (never the whole site in memory). A page
+//! is rendered again only when a digest of its inputs (the lead, its title, theme, content and
+//! site settings) differs from the last build's (`.leadsite/build/pages.json`); a page whose
+//! bytes did not change is not rewritten, and pages of leads that left are removed.
+
+pub mod content;
+pub mod embedded;
+pub mod seo;
+pub mod theme;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::{Error, InputError, Location, Result};
+use crate::fsutil::{self, fingerprint, WriteOutcome};
+use crate::lead::{is_valid_key, Lead, Route};
+use crate::pipeline::enrich::Progress;
+use crate::pipeline::normalize::{canonical_email, canonical_url};
+use content::Content;
+use theme::Themes;
+
+/// Sitemaps hold at most this many URLs (sitemaps.org); more go into several files and an index.
+const SITEMAP_MAX: usize = 50_000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Social {
+    pub label: String,
+    pub url: String,
+}
+
+/// The business as templates see it (`business.*`): every value checked and ready to show.
+#[derive(Debug, Clone, Serialize)]
+pub struct Business {
+    pub name: String,
+    pub tagline: String,
+    pub category: String,
+    pub city: Option<String>,
+    /// E.164.
+    pub phone: Option<String>,
+    pub phone_display: Option<String>,
+    pub phone_href: Option<String>,
+    pub email: Option<String>,
+    pub website: Option<String>,
+    pub website_label: Option<String>,
+    /// Only in JSON-LD: a page loads nothing from other hosts.
+    pub logo: Option<String>,
+    pub description: Option<String>,
+    pub address_lines: Vec<String>,
+    pub map_url: Option<String>,
+    pub rating: Option<f64>,
+    pub review_count: Option<u64>,
+    pub social: Vec<Social>,
+    pub schema_type: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct SiteCtx {
+    title: String,
+    base_url: String,
+    language: String,
+    /// The site's root path (`/` or the base URL's path), for links.
+    root: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Seo {
+    title: String,
+    description: String,
+    canonical: String,
+    og_type: &'static str,
+    locale: String,
+    image: Option<String>,
+    json_ld: Option<String>,
+    noindex: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct PageLink {
+    url: String,
+    title: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Cta {
+    url: String,
+    text: String,
+}
+
+/// Where a lead's page is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PageRef {
+    pub url: String,
+    pub path: String,
+}
+
+/// Pages of one theme.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ThemeStats {
+    pub pages: usize,
+    pub written: usize,
+    pub unchanged: usize,
+}
+
+/// What the generator did: `landing_stats`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub written: usize,
+    pub unchanged: usize,
+    pub removed: usize,
+    /// Reason → how many leads got no page for it.
+    pub skipped: BTreeMap<String, usize>,
+    pub skipped_leads: Vec<(String, String)>,
+    pub themes: BTreeMap<String, ThemeStats>,
+    /// Other files (index, sitemap, assets …) written because they changed.
+    pub other_written: usize,
+    #[serde(skip)]
+    pub pages: BTreeMap<String, PageRef>,
+}
+
+/// Everything a landing page is made from, but the lead.
+struct Shared<'a> {
+    config: &'a Config,
+    themes: &'a Themes,
+    content: &'a Content,
+    site: SiteCtx,
+    pages: Vec<PageLink>,
+    assets: BTreeMap<String, Vec<String>>,
+    site_dir: PathBuf,
+    digest: String,
+}
+
+/// Builds the site from the scored leads.
+pub fn generate(config: &Config, leads: &[Lead], progress: &dyn Progress) -> Result<Report> {
+    let themes = Themes::load(&config.resolve(&config.paths.themes)).map_err(Error::Config)?;
+    let content = Content::load(&config.resolve(&config.paths.content)).map_err(Error::Config)?;
+    for (industry, theme) in &config.site.themes {
+        if !themes.themes.contains_key(theme) {
+            return Err(Error::Config(vec![InputError::new(
+                Location::file(
+                    config
+                        .file
+                        .clone()
+                        .unwrap_or_else(|| "leadsite.yaml".into()),
+                ),
+                format!(
+                    "theme {theme:?} is neither in {} nor built in",
+                    config.paths.themes.display()
+                ),
+            )
+            .with_field(format!("site.themes.{industry}"))]));
+        }
+    }
+    let site_dir = config.site_dir();
+    fsutil::create_dir_all(&site_dir)?;
+    let mut report = Report::default();
+
+    let base = with_slash(&config.site.base_url);
+    let root = url::Url::parse(&base)
+        .map(|u| u.path().to_string())
+        .unwrap_or_else(|_| "/".into());
+    let site = SiteCtx {
+        title: config.site.title.clone(),
+        base_url: base.clone(),
+        language: config.site.language.clone(),
+        root: root.clone(),
+    };
+    let assets = write_assets(&themes, &site_dir, &root, &mut report)?;
+    let pages: Vec<PageLink> = content
+        .pages
+        .iter()
+        .map(|p| PageLink {
+            url: format!("{root}{}/", p.name),
+            title: p.title.clone(),
+        })
+        .collect();
+    let digest = fingerprint(
+        format!(
+            "{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{}",
+            env!("CARGO_PKG_VERSION"),
+            binary_id(),
+            content.fingerprint,
+            serde_json::to_string(&site).unwrap_or_default(),
+            config.site.cta_url,
+            config.site.cta_text,
+            serde_json::to_string(&assets).unwrap_or_default(),
+            serde_json::to_string(&pages).unwrap_or_default(),
+        )
+        .as_bytes(),
+    );
+    let shared = Shared {
+        config,
+        themes: &themes,
+        content: &content,
+        site,
+        pages,
+        assets,
+        site_dir: site_dir.clone(),
+        digest,
+    };
+
+    // Which leads get a page, and why the others do not.
+    let reserved: HashSet<String> = content
+        .pages
+        .iter()
+        .map(|p| p.name.clone())
+        .chain(["assets".to_string()])
+        .collect();
+    let mut chosen: Vec<&Lead> = Vec::new();
+    for lead in leads {
+        match skip_reason(lead, &reserved, config) {
+            Some(reason) => {
+                *report.skipped.entry(reason.clone()).or_default() += 1;
+                report
+                    .skipped_leads
+                    .push((lead.label().to_string(), reason));
+            }
+            None => chosen.push(lead),
+        }
+    }
+    chosen.sort_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
+    let candidates: Vec<Vec<String>> = chosen
+        .iter()
+        .map(|l| seo::titles(l, &what(l, &content)))
+        .collect();
+    let keys: Vec<&str> = chosen.iter().map(|l| l.dedup_key.as_str()).collect();
+    let titles = seo::unique_titles(&candidates, &keys);
+
+    let manifest_path = config.work_dir().join("build").join("pages.json");
+    let old: BTreeMap<String, String> = std::fs::read(&manifest_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    progress.start("rendering pages", chosen.len() as u64);
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    let results: Vec<(String, String, String, Option<WriteOutcome>)> = chosen
+        .par_iter()
+        .zip(titles.par_iter())
+        .filter_map(|(lead, title)| {
+            let r = render_lead(&shared, lead, title, old.get(&lead.dedup_key));
+            progress.advance();
+            match r {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    first_error.lock().unwrap().get_or_insert(e);
+                    None
+                }
+            }
+        })
+        .collect();
+    progress.finish();
+    if let Some(e) = first_error.into_inner().unwrap() {
+        return Err(e);
+    }
+
+    let mut manifest = BTreeMap::new();
+    for (key, theme, digest, outcome) in results {
+        let stats = report.themes.entry(theme).or_default();
+        stats.pages += 1;
+        match outcome {
+            Some(WriteOutcome::Unchanged) | None => {
+                stats.unchanged += 1;
+                report.unchanged += 1;
+            }
+            Some(_) => {
+                stats.written += 1;
+                report.written += 1;
+            }
+        }
+        report.pages.insert(
+            key.clone(),
+            PageRef {
+                url: format!("{base}{key}/"),
+                path: format!("{}/{key}/index.html", config.paths.site.display()),
+            },
+        );
+        manifest.insert(key, digest);
+    }
+    for key in old
+        .keys()
+        .filter(|k| !manifest.contains_key(*k) && is_valid_key(k))
+    {
+        let dir = site_dir.join(key);
+        if std::fs::remove_file(dir.join("index.html")).is_ok() {
+            report.removed += 1;
+        }
+        let _ = std::fs::remove_dir(&dir);
+    }
+
+    write_site_files(&shared, &chosen, &mut report)?;
+    let build = config.work_dir().join("build");
+    fsutil::write_if_changed(&manifest_path, &json_bytes(&manifest))?;
+    fsutil::write_if_changed(
+        &build.join("landing_pages.json"),
+        &json_bytes(&report.pages),
+    )?;
+    fsutil::write_if_changed(&build.join("landing_stats.json"), &json_bytes(&report))?;
+    Ok(report)
+}
+
+/// The running binary's size and modification time: a rebuilt leadsite may render differently,
+/// so its pages are made again.
+fn binary_id() -> String {
+    std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| format!("{}:{:?}", m.len(), m.modified().ok()))
+        .unwrap_or_default()
+}
+
+fn json_bytes<T: Serialize>(v: &T) -> Vec<u8> {
+    let mut b = serde_json::to_vec_pretty(v).unwrap_or_default();
+    b.push(b'\n');
+    b
+}
+
+fn with_slash(base: &str) -> String {
+    if base.ends_with('/') {
+        base.to_string()
+    } else {
+        format!("{base}/")
+    }
+}
+
+/// Why a lead gets no page, if it does not.
+fn skip_reason(lead: &Lead, reserved: &HashSet<String>, _config: &Config) -> Option<String> {
+    if lead.route != Some(Route::Target) {
+        return Some(format!(
+            "route {}",
+            lead.route.map_or("none", |r| r.as_str())
+        ));
+    }
+    let Some(q) = lead.quality.as_deref() else {
+        return Some("not scored".into());
+    };
+    if q.qualified != Some(true) {
+        return Some("not qualified".into());
+    }
+    if !is_valid_key(&lead.dedup_key) {
+        return Some("dedup_key is not a safe page name ([a-z0-9-])".into());
+    }
+    if reserved.contains(&lead.dedup_key) {
+        return Some("dedup_key is the name of a site page".into());
+    }
+    None
+}
+
+/// What the business is, in a title: its category as the source said it, else its industry.
+fn what(lead: &Lead, content: &Content) -> String {
+    lead.category
+        .clone()
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or_else(|| content.industry(industry_of(lead)).key.replace('-', " "))
+}
+
+fn industry_of(lead: &Lead) -> Option<&str> {
+    lead.enrichment.as_deref()?.industry_category.as_deref()
+}
+
+/// Renders one lead's page when its inputs changed; returns (key, theme, digest, what was done).
+fn render_lead(
+    s: &Shared,
+    lead: &Lead,
+    title: &str,
+    old_digest: Option<&String>,
+) -> Result<(String, String, String, Option<WriteOutcome>)> {
+    let industry_key = industry_of(lead);
+    let theme = s
+        .themes
+        .for_industry(industry_key, &s.config.site.themes)
+        .to_string();
+    let lead_json = serde_json::to_string(lead).unwrap_or_default();
+    let digest = fingerprint(
+        format!(
+            "{}|{}|{title}|{}|{lead_json}",
+            s.digest,
+            theme,
+            s.themes.digest(&theme)
+        )
+        .as_bytes(),
+    );
+    let path = s.site_dir.join(&lead.dedup_key).join("index.html");
+    if old_digest == Some(&digest) && path.is_file() {
+        return Ok((lead.dedup_key.clone(), theme, digest, None));
+    }
+    let industry = s.content.industry(industry_key);
+    let business = business(lead, industry);
+    let canonical = format!("{}{}/", s.site.base_url, lead.dedup_key);
+    let seo = Seo {
+        title: title.to_string(),
+        description: seo::description(lead, &industry.tagline, &what(lead, s.content)),
+        canonical: canonical.clone(),
+        og_type: "business.business",
+        locale: s.site.language.replace('-', "_"),
+        image: None,
+        json_ld: Some(seo::json_ld(lead, &business, &canonical)),
+        noindex: false,
+    };
+    let about_html = match lead.about.as_deref().filter(|a| !a.trim().is_empty()) {
+        Some(md) => content::markdown(md, false),
+        None => industry.body_html.clone(),
+    };
+    let cta_base = s
+        .config
+        .site
+        .cta_url
+        .clone()
+        .unwrap_or_else(|| s.site.base_url.clone());
+    let cta = Cta {
+        url: seo::cta_url(&cta_base, &lead.dedup_key, &industry.key),
+        text: s.config.site.cta_text.clone(),
+    };
+    let mut ctx = tera::Context::new();
+    ctx.insert("site", &s.site);
+    ctx.insert("seo", &seo);
+    ctx.insert("business", &business);
+    ctx.insert("industry", industry);
+    ctx.insert("lead", lead);
+    ctx.insert("about_html", &about_html);
+    ctx.insert("cta", &cta);
+    ctx.insert("pages", &s.pages);
+    ctx.insert("page_url", &format!("{}{}/", s.site.root, lead.dedup_key));
+    ctx.insert("stylesheets", &stylesheets(s, &theme));
+    let html = render(s, &theme, "landing.html", &ctx, Some(lead.label()))?;
+    let outcome = fsutil::write_if_changed(&path, html.as_bytes())?;
+    Ok((lead.dedup_key.clone(), theme, digest, Some(outcome)))
+}
+
+fn stylesheets(s: &Shared, theme: &str) -> Vec<String> {
+    let mut chain = s.themes.chain(theme);
+    chain.reverse();
+    chain
+        .iter()
+        .flat_map(|t| s.assets.get(&t.key).cloned().unwrap_or_default())
+        .collect()
+}
+
+fn render(
+    s: &Shared,
+    theme: &str,
+    kind: &str,
+    ctx: &tera::Context,
+    lead: Option<&str>,
+) -> Result<String> {
+    let name = s.themes.template(theme, kind).ok_or_else(|| {
+        Error::from(InputError::new(
+            Location::file(s.themes.themes[theme].origin.join("templates")),
+            format!("theme {theme} (and the themes it extends) has no {kind}"),
+        ))
+    })?;
+    s.themes
+        .tera
+        .render(&name, ctx)
+        .map_err(|e| Error::from(theme::template_error(&s.themes.themes, &e, lead)))
+}
+
+fn business(lead: &Lead, industry: &content::Industry) -> Business {
+    let e = lead.enrichment.as_deref();
+    let phone = lead
+        .phone
+        .clone()
+        .or_else(|| e.and_then(|e| e.phone.clone()))
+        .filter(|p| p.starts_with('+') && p[1..].chars().all(|c| c.is_ascii_digit()));
+    let phone_display = phone.as_deref().map(|p| {
+        phonenumber::parse(None, p)
+            .map(|n| n.format().mode(phonenumber::Mode::National).to_string())
+            .unwrap_or_else(|_| p.to_string())
+    });
+    let email = lead
+        .email
+        .as_deref()
+        .or_else(|| e?.email.as_deref())
+        .and_then(canonical_email);
+    let website = lead.website.as_deref().and_then(canonical_url);
+    let website_label = website.as_deref().and_then(|w| {
+        url::Url::parse(w)
+            .ok()?
+            .host_str()
+            .map(|h| h.trim_start_matches("www.").to_string())
+    });
+    let http = |u: &str| canonical_url(u).filter(|c| c.starts_with("http"));
+    let mut social: Vec<Social> = e
+        .map(|e| {
+            e.other_ids
+                .iter()
+                .filter_map(|(k, v)| {
+                    let key = k.as_str()?;
+                    let url = http(v.as_str()?)?;
+                    let label = match key {
+                        "x" => "X".to_string(),
+                        "linkedin" => "LinkedIn".to_string(),
+                        "youtube" => "YouTube".to_string(),
+                        "tiktok" => "TikTok".to_string(),
+                        other => {
+                            let mut c = other.chars();
+                            c.next()
+                                .map(|f| f.to_uppercase().chain(c).collect())
+                                .unwrap_or_default()
+                        }
+                    };
+                    Some(Social { label, url })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    social.sort_by(|a, b| a.label.cmp(&b.label));
+    let mut address_lines = Vec::new();
+    if let Some(a) = &lead.address {
+        if let Some(st) = a.street.as_deref().filter(|s| !s.is_empty()) {
+            address_lines.push(st.to_string());
+        }
+        let region_zip = [a.region.as_deref(), a.postal_code.as_deref()]
+            .iter()
+            .flatten()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let line = [a.city.as_deref(), Some(region_zip.as_str())]
+            .iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if !line.is_empty() {
+            address_lines.push(line);
+        }
+    }
+    let map_url = lead.location.as_ref().map(|l| {
+        format!(
+            "https://www.openstreetmap.org/?mlat={:.5}&mlon={:.5}#map=17/{:.5}/{:.5}",
+            l.lat, l.lng, l.lat, l.lng
+        )
+    });
+    let schema_type = match industry.key.as_str() {
+        "auto-repair" => "AutoRepair",
+        "real-estate" => "RealEstateAgent",
+        "restaurant" => "Restaurant",
+        "plumbing" => "Plumber",
+        "hair-salon" => "HairSalon",
+        "dentist" => "Dentist",
+        "bakery" => "Bakery",
+        "cafe" => "CafeOrCoffeeShop",
+        "electrician" => "Electrician",
+        "roofing" => "RoofingContractor",
+        "hvac" => "HVACBusiness",
+        "legal" => "LegalService",
+        "accounting" => "AccountingService",
+        _ => "LocalBusiness",
+    };
+    Business {
+        name: lead.name.trim().to_string(),
+        tagline: industry.tagline.clone(),
+        category: lead.category.clone().unwrap_or_default(),
+        city: lead.city().map(String::from),
+        phone_href: phone.as_ref().map(|p| format!("tel:{p}")),
+        phone,
+        phone_display,
+        email,
+        website,
+        website_label,
+        logo: e.and_then(|e| e.logo_url.as_deref()).and_then(http),
+        description: lead
+            .description
+            .clone()
+            .or_else(|| e.and_then(|e| e.description.clone())),
+        address_lines,
+        map_url,
+        rating: lead.rating,
+        review_count: lead.review_count,
+        social,
+        schema_type: schema_type.to_string(),
+    }
+}
+
+/// Copies every theme's `static/` files to `site/assets/<theme>/NAME.HASH.EXT`; returns each
+/// theme's stylesheet URLs, and removes asset files no theme has any more.
+fn write_assets(
+    themes: &Themes,
+    site_dir: &Path,
+    root: &str,
+    report: &mut Report,
+) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut css = BTreeMap::new();
+    let mut keep = HashSet::new();
+    for t in themes.themes.values() {
+        let mut urls = Vec::new();
+        for (rel, bytes) in &t.statics {
+            let stem = rel.file_stem().and_then(|s| s.to_str()).unwrap_or("asset");
+            let ext = rel.extension().and_then(|s| s.to_str()).unwrap_or("");
+            let hash = &fingerprint(bytes)[..10];
+            let name = if ext.is_empty() {
+                format!("{stem}.{hash}")
+            } else {
+                format!("{stem}.{hash}.{ext}")
+            };
+            let sub = rel.parent().unwrap_or(Path::new(""));
+            let out_rel = Path::new("assets").join(&t.key).join(sub).join(&name);
+            let out = site_dir.join(&out_rel);
+            if fsutil::write_if_changed(&out, bytes)? != WriteOutcome::Unchanged {
+                report.other_written += 1;
+            }
+            keep.insert(out);
+            if ext == "css" {
+                urls.push(format!(
+                    "{root}{}",
+                    out_rel.to_string_lossy().replace('\\', "/")
+                ));
+            }
+        }
+        css.insert(t.key.clone(), urls);
+    }
+    let assets = site_dir.join("assets");
+    if assets.is_dir() {
+        for entry in walkdir::WalkDir::new(&assets)
+            .contents_first(true)
+            .into_iter()
+            .flatten()
+        {
+            let p = entry.path();
+            if entry.file_type().is_file() && !keep.contains(p) {
+                let _ = std::fs::remove_file(p);
+            } else if entry.file_type().is_dir() {
+                let _ = std::fs::remove_dir(p);
+            }
+        }
+    }
+    Ok(css)
+}
+
+#[derive(Serialize)]
+struct IndexLead {
+    name: String,
+    category: String,
+    city: Option<String>,
+    url: String,
+}
+
+#[derive(Serialize)]
+struct Group {
+    title: String,
+    leads: Vec<IndexLead>,
+}
+
+/// index.html, the content pages, 404.html, robots.txt and the sitemap.
+fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result<()> {
+    let root = &s.site.root;
+    let base = &s.site.base_url;
+    let mut write = |rel: &str, bytes: &[u8]| -> Result<()> {
+        if fsutil::write_if_changed(&s.site_dir.join(rel), bytes)? != WriteOutcome::Unchanged {
+            report.other_written += 1;
+        }
+        Ok(())
+    };
+    let page_ctx = |title: &str, description: &str, canonical: String, noindex: bool| {
+        let mut ctx = tera::Context::new();
+        ctx.insert("site", &s.site);
+        ctx.insert("pages", &s.pages);
+        ctx.insert("stylesheets", &stylesheets(s, "default"));
+        ctx.insert(
+            "seo",
+            &Seo {
+                title: seo::truncate(title, seo::TITLE_MAX),
+                description: seo::truncate(description, seo::DESCRIPTION_MAX),
+                canonical,
+                og_type: "website",
+                locale: s.site.language.replace('-', "_"),
+                image: None,
+                json_ld: None,
+                noindex,
+            },
+        );
+        ctx
+    };
+
+    let mut groups: BTreeMap<String, Vec<IndexLead>> = BTreeMap::new();
+    for l in chosen {
+        let key = s.content.industry(industry_of(l)).key.clone();
+        groups.entry(key).or_default().push(IndexLead {
+            name: l.name.trim().to_string(),
+            category: l.category.clone().unwrap_or_default(),
+            city: l.city().map(String::from),
+            url: format!("{root}{}/", l.dedup_key),
+        });
+    }
+    let groups: Vec<Group> = groups
+        .into_iter()
+        .map(|(k, mut leads)| {
+            leads.sort_by(|a, b| a.name.cmp(&b.name).then(a.url.cmp(&b.url)));
+            let mut title = if k == "default" {
+                "Other businesses".to_string()
+            } else {
+                k.replace('-', " ")
+            };
+            if let Some(f) = title.get(..1) {
+                title = f.to_uppercase() + &title[1..];
+            }
+            Group { title, leads }
+        })
+        .collect();
+    let intro = format!(
+        "{} local businesses, each with a page of its own.",
+        chosen.len()
+    );
+    let mut ctx = page_ctx(
+        &s.site.title,
+        &format!("{} {intro}", s.site.title),
+        base.clone(),
+        false,
+    );
+    ctx.insert("groups", &groups);
+    ctx.insert("intro", &intro);
+    write(
+        "index.html",
+        render(s, "default", "index.html", &ctx, None)?.as_bytes(),
+    )?;
+
+    for p in &s.content.pages {
+        let mut ctx = page_ctx(
+            &format!("{} | {}", p.title, s.site.title),
+            &format!("{} of {}.", p.title, s.site.title),
+            format!("{base}{}/", p.name),
+            false,
+        );
+        ctx.insert("page", p);
+        write(
+            &format!("{}/index.html", p.name),
+            render(s, "default", "page.html", &ctx, None)?.as_bytes(),
+        )?;
+    }
+    let ctx = page_ctx(
+        &format!("Page not found | {}", s.site.title),
+        "This page does not exist.",
+        format!("{base}404.html"),
+        true,
+    );
+    write(
+        "404.html",
+        render(s, "default", "404.html", &ctx, None)?.as_bytes(),
+    )?;
+
+    // The sitemap: every landing page with lastmod from its data, and the content pages.
+    let mut urls: Vec<(String, Option<String>)> = vec![(base.clone(), None)];
+    urls.extend(
+        chosen
+            .iter()
+            .map(|l| (format!("{base}{}/", l.dedup_key), lastmod(l))),
+    );
+    urls.extend(
+        s.content
+            .pages
+            .iter()
+            .map(|p| (format!("{base}{}/", p.name), None)),
+    );
+    let sitemap = |list: &[(String, Option<String>)]| {
+        let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
+        for (loc, lastmod) in list {
+            x.push_str(&format!("  <url><loc>{}</loc>", xml_escape(loc)));
+            if let Some(d) = lastmod {
+                x.push_str(&format!("<lastmod>{d}</lastmod>"));
+            }
+            x.push_str("</url>\n");
+        }
+        x.push_str("</urlset>\n");
+        x
+    };
+    if urls.len() <= SITEMAP_MAX {
+        write("sitemap.xml", sitemap(&urls).as_bytes())?;
+    } else {
+        let mut index = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
+        for (i, chunk) in urls.chunks(SITEMAP_MAX).enumerate() {
+            let name = format!("sitemap-{}.xml", i + 1);
+            write(&name, sitemap(chunk).as_bytes())?;
+            index.push_str(&format!(
+                "  <sitemap><loc>{}</loc></sitemap>\n",
+                xml_escape(&format!("{base}{name}"))
+            ));
+        }
+        index.push_str("</sitemapindex>\n");
+        write("sitemap.xml", index.as_bytes())?;
+    }
+    write(
+        "robots.txt",
+        format!("User-agent: *\nAllow: /\n\nSitemap: {base}sitemap.xml\n").as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// The date a lead's data last changed, as the data says (never the clock).
+fn lastmod(lead: &Lead) -> Option<String> {
+    let fetched = lead.source.as_ref().and_then(|s| s.fetched_at);
+    let enriched = lead.enrichment.as_deref().and_then(|e| e.enriched_at);
+    fetched
+        .into_iter()
+        .chain(enriched)
+        .max()
+        .map(|t| t.format("%Y-%m-%d").to_string())
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

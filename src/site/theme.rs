@@ -1,0 +1,333 @@
+//! Themes: `themes/<name>/theme.yaml` (name, `extends`, the industries it serves),
+//! `templates/*.html` (Tera) and `static/` (copied to `site/assets/<name>/` under fingerprinted
+//! names). An industry theme extends `default` and overrides some of its blocks; its templates
+//! are named `<theme>/<file>` (`{% extends "default/landing.html" %}`). A theme folder in the
+//! project replaces the built-in theme of the same name.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tera::Tera;
+
+use super::embedded;
+use crate::error::{yaml_error, InputError, Location};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ThemeFile {
+    name: String,
+    description: String,
+    extends: Option<String>,
+    industries: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Theme {
+    pub key: String,
+    pub extends: Option<String>,
+    pub industries: Vec<String>,
+    /// Where the theme's files are, for messages: `themes/auto-repair` or `(built-in) themes/…`.
+    pub origin: PathBuf,
+    /// `static/` files: path under `static/` → bytes.
+    pub statics: BTreeMap<PathBuf, Vec<u8>>,
+    /// A digest of every file of the theme.
+    pub digest: String,
+}
+
+/// A theme's files: path inside the theme folder → bytes.
+type ThemeFiles = Vec<(PathBuf, Vec<u8>)>;
+
+pub struct Themes {
+    pub tera: Tera,
+    pub themes: BTreeMap<String, Theme>,
+}
+
+impl Themes {
+    /// Loads the built-in themes, then the project's `dir` (each theme folder there replaces
+    /// the built-in one), and compiles every template. Reports every problem found.
+    pub fn load(dir: &Path) -> Result<Themes, Vec<InputError>> {
+        let mut files: BTreeMap<String, (PathBuf, ThemeFiles)> = BTreeMap::new();
+        for (rel, bytes) in embedded::raw_files(&embedded::THEMES) {
+            let mut parts = rel.components();
+            let Some(theme) = parts.next() else { continue };
+            let theme = theme.as_os_str().to_string_lossy().into_owned();
+            let inner = parts.as_path().to_path_buf();
+            let entry = files
+                .entry(theme.clone())
+                .or_insert_with(|| (Path::new("(built-in) themes").join(&theme), Vec::new()));
+            entry.1.push((inner, bytes.to_vec()));
+        }
+        let mut errors = Vec::new();
+        if dir.is_dir() {
+            let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map(|rd| {
+                    rd.flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.is_dir())
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            for theme_dir in names {
+                let theme = theme_dir
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                let mut list = Vec::new();
+                for entry in walkdir::WalkDir::new(&theme_dir).sort_by_file_name() {
+                    let Ok(entry) = entry else { continue };
+                    if !entry.file_type().is_file() {
+                        continue;
+                    }
+                    let rel = entry
+                        .path()
+                        .strip_prefix(&theme_dir)
+                        .unwrap_or(entry.path());
+                    match std::fs::read(entry.path()) {
+                        Ok(bytes) => list.push((rel.to_path_buf(), bytes)),
+                        Err(e) => errors.push(InputError::new(
+                            Location::file(entry.path()),
+                            format!("cannot read: {e}"),
+                        )),
+                    }
+                }
+                files.insert(theme, (theme_dir, list));
+            }
+        }
+
+        let mut themes = BTreeMap::new();
+        let mut templates: Vec<(String, String)> = Vec::new();
+        for (key, (origin, list)) in files {
+            let mut meta = ThemeFile::default();
+            let mut statics = BTreeMap::new();
+            let mut digest = Vec::new();
+            for (rel, bytes) in list {
+                digest.extend_from_slice(rel.to_string_lossy().as_bytes());
+                digest.extend_from_slice(&bytes);
+                let path = origin.join(&rel);
+                if rel == Path::new("theme.yaml") {
+                    match serde_yaml_ng::from_slice::<ThemeFile>(&bytes) {
+                        Ok(m) => meta = m,
+                        Err(e) => errors.push(yaml_error(&path, &e)),
+                    }
+                } else if let Ok(name) = rel.strip_prefix("templates") {
+                    match String::from_utf8(bytes) {
+                        Ok(text) => {
+                            templates.push((format!("{key}/{}", name.to_string_lossy()), text))
+                        }
+                        Err(_) => errors.push(InputError::new(
+                            Location::file(&path),
+                            "a template must be UTF-8 text",
+                        )),
+                    }
+                } else if let Ok(name) = rel.strip_prefix("static") {
+                    statics.insert(name.to_path_buf(), bytes);
+                }
+            }
+            let _ = meta.name;
+            let _ = meta.description;
+            themes.insert(
+                key.clone(),
+                Theme {
+                    key,
+                    extends: meta.extends,
+                    industries: meta.industries,
+                    origin,
+                    statics,
+                    digest: crate::fsutil::fingerprint(&digest),
+                },
+            );
+        }
+        if !themes.contains_key("default") {
+            errors.push(InputError::new(
+                Location::file(dir),
+                "there is no `default` theme",
+            ));
+        }
+        for t in themes.values() {
+            if let Some(parent) = &t.extends {
+                if !themes.contains_key(parent) {
+                    errors.push(
+                        InputError::new(
+                            Location::file(t.origin.join("theme.yaml")),
+                            format!("extends {parent:?}, which is not a theme"),
+                        )
+                        .with_field("extends"),
+                    );
+                }
+            }
+        }
+        let mut tera = Tera::default();
+        tera.autoescape_on(vec![".html", ".xml"]);
+        tera.set_escape_fn(escape_html);
+        if let Err(e) = tera.add_raw_templates(templates) {
+            errors.push(template_error(&themes, &e, None));
+        }
+        if errors.is_empty() {
+            Ok(Themes { tera, themes })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The theme chain of `key`: itself, then what it extends, up to `default`.
+    pub fn chain(&self, key: &str) -> Vec<&Theme> {
+        let mut out: Vec<&Theme> = Vec::new();
+        let mut next = Some(key.to_string());
+        while let Some(k) = next {
+            let Some(t) = self.themes.get(&k) else { break };
+            if out.iter().any(|o| o.key == t.key) {
+                break;
+            }
+            out.push(t);
+            next = t.extends.clone();
+        }
+        out
+    }
+
+    /// The template of `kind` (`landing.html` …) a theme renders with: its own, else the one of
+    /// the theme it extends.
+    pub fn template(&self, theme: &str, kind: &str) -> Option<String> {
+        self.chain(theme)
+            .iter()
+            .map(|t| format!("{}/{kind}", t.key))
+            .find(|name| self.tera.get_template_names().any(|n| n == name))
+    }
+
+    /// The theme of an industry: config's choice, else the theme that lists the industry (the
+    /// first by name), else `default`.
+    pub fn for_industry<'a>(
+        &'a self,
+        industry: Option<&str>,
+        chosen: &'a BTreeMap<String, String>,
+    ) -> &'a str {
+        let Some(industry) = industry else {
+            return "default";
+        };
+        if let Some(t) = chosen.get(industry) {
+            return t;
+        }
+        self.themes
+            .values()
+            .find(|t| t.industries.iter().any(|i| i == industry))
+            .map_or("default", |t| t.key.as_str())
+    }
+
+    /// A digest of a theme and every theme it extends.
+    pub fn digest(&self, theme: &str) -> String {
+        self.chain(theme)
+            .iter()
+            .map(|t| t.digest.as_str())
+            .collect::<Vec<_>>()
+            .join("")
+    }
+}
+
+/// Escapes text for HTML content and quoted attribute values. Unlike Tera's default it leaves
+/// `/` alone, so URLs stay readable.
+pub fn escape_html(input: &str) -> String {
+    let mut out = String::with_capacity(input.len() + 8);
+    for c in input.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A Tera error as an input error on the template's file, with the lead it was rendering.
+pub fn template_error(
+    themes: &BTreeMap<String, Theme>,
+    e: &tera::Error,
+    lead: Option<&str>,
+) -> InputError {
+    use std::error::Error as _;
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    // Tera names templates `<theme>/<file>`; say which file that is.
+    let file = themes
+        .iter()
+        .find_map(|(key, t)| {
+            let prefix = format!("'{key}/");
+            let at = message.find(&prefix)?;
+            let rest = &message[at + prefix.len()..];
+            let name = &rest[..rest.find('\'')?];
+            Some(t.origin.join("templates").join(name))
+        })
+        .unwrap_or_else(|| PathBuf::from("themes"));
+    let mut location = Location::file(file);
+    // Parse errors carry ` --> LINE:COL`.
+    if let Some(at) = message.find("--> ") {
+        let pos: String = message[at + 4..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ':')
+            .collect();
+        let mut it = pos.split(':').filter_map(|n| n.parse::<u64>().ok());
+        location.line = it.next();
+        location.column = it.next();
+    }
+    let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let err = InputError::new(location, message);
+    match lead {
+        Some(l) => err.with_lead(l),
+        None => err,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_themes_load_and_industries_find_theirs() {
+        let t = Themes::load(Path::new("/nonexistent")).unwrap();
+        for key in [
+            "default",
+            "auto-repair",
+            "real-estate",
+            "restaurant",
+            "plumbing",
+        ] {
+            assert!(t.themes.contains_key(key), "{key}");
+        }
+        let none = BTreeMap::new();
+        assert_eq!(t.for_industry(Some("auto-repair"), &none), "auto-repair");
+        assert_eq!(t.for_industry(Some("bakery"), &none), "restaurant");
+        assert_eq!(t.for_industry(Some("dentist"), &none), "default");
+        let chosen = BTreeMap::from([("dentist".to_string(), "plumbing".to_string())]);
+        assert_eq!(t.for_industry(Some("dentist"), &chosen), "plumbing");
+        assert_eq!(
+            t.template("auto-repair", "landing.html").as_deref(),
+            Some("auto-repair/landing.html")
+        );
+        assert_eq!(
+            t.template("auto-repair", "index.html").as_deref(),
+            Some("default/index.html")
+        );
+    }
+
+    #[test]
+    fn a_bad_template_names_its_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let theme = dir.path().join("broken");
+        std::fs::create_dir_all(theme.join("templates")).unwrap();
+        std::fs::write(theme.join("theme.yaml"), "extends: default\n").unwrap();
+        std::fs::write(theme.join("templates/landing.html"), "{% extends \"default/landing.html\" %}\n{% block hero %}\n{{ business.name \n{% endblock %}\n").unwrap();
+        let errors = Themes::load(dir.path()).err().expect("an error");
+        let text = errors[0].to_string();
+        assert!(text.contains("broken/templates/landing.html"), "{text}");
+        assert_eq!(errors[0].location.line, Some(4), "{text}");
+    }
+}
