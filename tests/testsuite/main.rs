@@ -8,4 +8,5 @@ mod harness;
 mod ingest;
 mod malformed;
 mod properties;
+mod site;
 mod web;

@@ -1,0 +1,327 @@
+//! `leadsite build` rendering: golden output, determinism, incremental rebuilds, hostile data and
+//! clear errors for broken themes and content.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use crate::harness::{fixture_path, Project};
+
+const CONFIG: &str = "site:\n  base_url: https://pages.agency.example/\n  title: Example pages\n  cta_url: https://agency.example/claim\nenrichment:\n  website:\n    enabled: false\n";
+
+fn lead(key: &str, name: &str, category: &str) -> String {
+    format!(
+        "dedup_key: {key}\nname: {name}\ncategory: {category}\nphone: '+12175550134'\nemail: hello@{key}.example\naddress: {{street: 1 Main St, city: Springfield, region: IL, postal_code: '62701', country: US}}\nlocation: {{lat: 39.78, lng: -89.65, accuracy: rooftop}}\nrating: 4.5\nreview_count: 20\nsource: {{kind: csv, fetched_at: 2026-11-20T10:00:00Z}}\nroute: TARGET\nroute_reason: test\n"
+    )
+}
+
+fn project() -> Project {
+    let p = Project::with_config(CONFIG);
+    p.write(
+        "leads/acme-auto.yaml",
+        &lead("acme-auto", "Acme Auto", "Auto repair shop"),
+    );
+    p.write(
+        "leads/luigis.yaml",
+        &lead("luigis", "Luigi's", "Italian restaurant"),
+    );
+    p
+}
+
+/// Every file under `dir`: relative path → bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e
+                .path()
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            (rel, fs::read(e.path()).unwrap())
+        })
+        .collect()
+}
+
+fn mtime(p: &Path) -> std::time::SystemTime {
+    fs::metadata(p).unwrap().modified().unwrap()
+}
+
+#[test]
+fn a_small_site_matches_its_golden_copy() {
+    let p = project();
+    let run = p.run(&["build", "--offline"]);
+    run.code(0);
+    assert!(
+        run.stdout
+            .contains("2 pages written, 0 unchanged, 0 removed"),
+        "{}",
+        run.stdout
+    );
+    let got = tree(&p.path("site"));
+    let golden_dir = fixture_path("golden-site");
+    if std::env::var_os("LEADSITE_BLESS").is_some() {
+        let _ = fs::remove_dir_all(&golden_dir);
+        for (rel, bytes) in &got {
+            let to = golden_dir.join(rel);
+            fs::create_dir_all(to.parent().unwrap()).unwrap();
+            fs::write(to, bytes).unwrap();
+        }
+    }
+    let want = tree(&golden_dir);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "the files of site/ (LEADSITE_BLESS=1 cargo test rewrites the golden copy)"
+    );
+    for (rel, bytes) in &got {
+        assert!(
+            bytes == &want[rel],
+            "{rel} differs from tests/fixtures/golden-site/{rel} (LEADSITE_BLESS=1 cargo test rewrites it)\n{}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+    let page = String::from_utf8_lossy(&got["acme-auto/index.html"]).into_owned();
+    for needle in [
+        "<html lang=\"en\">",
+        "<title>Acme Auto | Auto repair shop in Springfield</title>",
+        "<link rel=\"canonical\" href=\"https://pages.agency.example/acme-auto/\">",
+        "<meta property=\"og:title\"",
+        "<meta name=\"twitter:card\" content=\"summary\">",
+        "\"@type\":\"AutoRepair\"",
+        "https://agency.example/claim?utm_source=leadsite&amp;utm_medium=landing_page&amp;utm_campaign=auto-repair&amp;utm_content=acme-auto",
+        "theme-auto-repair",
+    ] {
+        assert!(page.contains(needle), "{needle} in\n{page}");
+    }
+    let sitemap = String::from_utf8_lossy(&got["sitemap.xml"]).into_owned();
+    assert!(
+        sitemap.contains(
+            "<loc>https://pages.agency.example/luigis/</loc><lastmod>2026-11-20</lastmod>"
+        ),
+        "{sitemap}"
+    );
+    let pages: serde_json::Value =
+        serde_json::from_str(&p.read(".leadsite/build/landing_pages.json")).unwrap();
+    assert_eq!(
+        pages["acme-auto"]["url"],
+        "https://pages.agency.example/acme-auto/"
+    );
+    assert_eq!(pages["acme-auto"]["path"], "site/acme-auto/index.html");
+    let stats: serde_json::Value =
+        serde_json::from_str(&p.read(".leadsite/build/landing_stats.json")).unwrap();
+    assert_eq!(stats["themes"]["restaurant"]["pages"], 1);
+    assert_eq!(stats["themes"]["auto-repair"]["written"], 1);
+}
+
+#[test]
+fn the_same_inputs_give_the_same_bytes() {
+    let a = project();
+    let b = project();
+    a.run(&["build", "--offline"]).code(0);
+    b.run(&["build", "--offline"]).code(0);
+    assert_eq!(tree(&a.path("site")), tree(&b.path("site")));
+    // A build from scratch in the same folder too.
+    let first = tree(&a.path("site"));
+    fs::remove_dir_all(a.path("site")).unwrap();
+    fs::remove_dir_all(a.path(".leadsite")).unwrap();
+    a.run(&["build", "--offline"]).code(0);
+    assert_eq!(tree(&a.path("site")), first);
+}
+
+#[test]
+fn a_rebuild_touches_only_what_changed_and_removes_pages_of_leads_that_left() {
+    let p = project();
+    p.write(
+        "leads/bolt.yaml",
+        &lead("bolt", "Bolt Garage", "Auto repair shop"),
+    );
+    p.run(&["build", "--offline"]).code(0);
+    let page = |k: &str| p.path(&format!("site/{k}/index.html"));
+    let before: Vec<_> = ["acme-auto", "luigis", "bolt"]
+        .iter()
+        .map(|k| mtime(&page(k)))
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+
+    let run = p.run(&["build", "--offline"]);
+    assert!(
+        run.stdout
+            .contains("0 pages written, 3 unchanged, 0 removed; 0 other files written"),
+        "{}",
+        run.stdout
+    );
+
+    p.write(
+        "leads/luigis.yaml",
+        &lead("luigis", "Luigi's Trattoria", "Italian restaurant"),
+    );
+    let run = p.run(&["build", "--offline"]);
+    assert!(
+        run.stdout
+            .contains("1 pages written, 2 unchanged, 0 removed"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(mtime(&page("acme-auto")), before[0]);
+    assert_eq!(mtime(&page("bolt")), before[2]);
+    assert_ne!(mtime(&page("luigis")), before[1]);
+    assert!(p
+        .read("site/luigis/index.html")
+        .contains("Luigi&#39;s Trattoria"));
+
+    fs::remove_file(p.path("leads/bolt.yaml")).unwrap();
+    let run = p.run(&["build", "--offline"]);
+    assert!(
+        run.stdout
+            .contains("0 pages written, 2 unchanged, 1 removed"),
+        "{}",
+        run.stdout
+    );
+    assert!(!p.path("site/bolt").exists());
+    assert!(!p.read("site/index.html").contains("Bolt Garage"));
+    assert!(!p.read("site/sitemap.xml").contains("/bolt/"));
+}
+
+#[test]
+fn hostile_lead_data_cannot_inject_markup_or_escape_site() {
+    let p = Project::with_config(CONFIG);
+    let evil = "</script><script>alert(1)</script>";
+    let mut y = lead("evil", &format!("'{evil}'"), "Auto repair shop");
+    y.push_str("website: javascript:alert(1)\ndescription: '\"><img src=x onerror=alert(1)>'\nabout: |\n  Hi <script>alert(2)</script> [x](javascript:alert(3))\n");
+    p.write("leads/evil.yaml", &y);
+    p.write(
+        "leads/escape.yaml",
+        &lead("../../x", "Escape", "Auto repair shop"),
+    );
+    p.write(
+        "leads/quote.yaml",
+        &lead("quote", "A \"quoted\" & <b>bold</b> name", "Plumber"),
+    );
+    let run = p.run(&["build", "--offline"]);
+    run.code(0);
+    assert!(
+        run.stdout
+            .contains("no page: 1 dedup_key is not a safe page name"),
+        "{}",
+        run.stdout
+    );
+    let html = p.read("site/evil/index.html");
+    assert!(!html.contains("<script>alert"), "{html}");
+    assert!(!html.contains("<img src=x"), "{html}");
+    assert!(!html.contains("javascript:"), "{html}");
+    assert!(
+        html.contains("&lt;&#x2F;script&gt;") || html.contains("&lt;/script&gt;"),
+        "{html}"
+    );
+    // Inside JSON-LD the name is still the name, written so that it cannot close the script.
+    assert!(
+        html.contains(
+            r#""name":"\u003c/script\u003e\u003cscript\u003ealert(1)\u003c/script\u003e""#
+        ),
+        "{html}"
+    );
+    let quote = p.read("site/quote/index.html");
+    assert!(
+        quote.contains("A &quot;quoted&quot; &amp; &lt;b&gt;bold&lt;/b&gt; name"),
+        "{quote}"
+    );
+    // Nothing was written outside site/ (the project holds only what it held, and .leadsite).
+    let top: Vec<String> = fs::read_dir(p.path("."))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!top.iter().any(|n| n == "x"), "{top:?}");
+    assert!(!p.path("../x").exists());
+}
+
+#[test]
+fn a_missing_theme_is_a_clear_error() {
+    let config = CONFIG.replacen(
+        "site:\n",
+        "site:\n  themes: {auto-repair: no-such-theme}\n",
+        1,
+    );
+    let p = Project::with_config(&config);
+    p.write(
+        "leads/acme-auto.yaml",
+        &lead("acme-auto", "Acme Auto", "Auto repair shop"),
+    );
+    let run = p.run(&["build", "--offline"]);
+    run.code(1);
+    assert!(
+        run.stderr.contains("site.themes.auto-repair"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("no-such-theme"), "{}", run.stderr);
+}
+
+#[test]
+fn a_template_error_names_the_theme_file_line_and_lead() {
+    let p = project();
+    p.write(
+        "themes/auto-repair/theme.yaml",
+        "extends: default\nindustries: [auto-repair]\n",
+    );
+    p.write(
+        "themes/auto-repair/templates/landing.html",
+        "{% extends \"default/landing.html\" %}\n{% block hero %}\n<h1>{{ business.no_such_field }}</h1>\n{% endblock %}\n",
+    );
+    let run = p.run(&["build", "--offline"]);
+    run.code(1);
+    assert!(
+        run.stderr
+            .contains("themes/auto-repair/templates/landing.html"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("lead acme-auto"), "{}", run.stderr);
+    assert!(run.stderr.contains("no_such_field"), "{}", run.stderr);
+
+    p.write("themes/auto-repair/templates/landing.html", "{% extends \"default/landing.html\" %}\n{% block hero %}\n{{ business.name \n{% endblock %}\n");
+    let run = p.run(&["build", "--offline"]);
+    run.code(1);
+    assert!(
+        run.stderr
+            .contains("themes/auto-repair/templates/landing.html:4:1"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn bad_front_matter_is_a_clear_error() {
+    let p = project();
+    p.write(
+        "content/industries/auto-repair.md",
+        "---\ntagline: Fast\nservices: not a list\n---\nBody\n",
+    );
+    let run = p.run(&["build", "--offline"]);
+    run.code(1);
+    assert!(
+        run.stderr.contains("content/industries/auto-repair.md:3"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("services"), "{}", run.stderr);
+}
+
+#[test]
+fn project_content_and_themes_replace_the_built_in_ones() {
+    let p = project();
+    p.write(
+        "content/industries/auto-repair.md",
+        "---\ntagline: Brakes by the lake.\n---\nOur own words.\n",
+    );
+    p.run(&["build", "--offline"]).code(0);
+    let html = p.read("site/acme-auto/index.html");
+    assert!(html.contains("Brakes by the lake."), "{html}");
+    assert!(html.contains("Our own words."), "{html}");
+    // Privacy and imprint still come from the built-in content.
+    assert!(p.path("site/privacy/index.html").is_file());
+}
