@@ -102,7 +102,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     if let Some(site) = &report.site {
         out.push_str(&format!(
             "site {}: {} pages written, {} unchanged, {} removed; {} other files written\n",
-            config.paths.site.display(),
+            config.site_dir().display(),
             site.written,
             site.unchanged,
             site.removed,

@@ -4,6 +4,7 @@ mod build;
 mod check;
 mod export;
 mod ingest;
+mod init;
 mod ui;
 
 use std::path::PathBuf;
@@ -41,6 +42,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Init(init::Args),
     Ingest(ingest::Args),
     Build(build::Args),
     Check(check::Args),
@@ -78,6 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Ok(c)
     };
     match cli.command {
+        Command::Init(args) => init::run(args, &ui),
         Command::Ingest(args) => ingest::run(args, &load()?, &ui),
         Command::Build(args) => build::run(args, &load()?, &ui),
         Command::Check(args) => check::run(args, &cli.config, explicit, &ui),

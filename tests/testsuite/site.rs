@@ -325,3 +325,32 @@ fn project_content_and_themes_replace_the_built_in_ones() {
     // Privacy and imprint still come from the built-in content.
     assert!(p.path("site/privacy/index.html").is_file());
 }
+
+#[test]
+fn init_makes_a_project_that_builds_anywhere() {
+    let p = Project::new();
+    p.run(&["init", "shop"]).code(0);
+    for f in [
+        "shop/leadsite.yaml",
+        "shop/themes/default/templates/base.html",
+        "shop/content/industries/auto-repair.md",
+        "shop/leads/example-auto-repair-springfield-il.yaml",
+    ] {
+        assert!(p.path(f).is_file(), "{f}");
+    }
+    let run = p.run(&["--config", "shop/leadsite.yaml", "build"]);
+    run.code(0);
+    assert!(
+        p.path("shop/site/example-auto-repair-springfield-il/index.html")
+            .is_file(),
+        "{}",
+        run.stdout
+    );
+    let again = p.run(&["init", "shop"]);
+    again.code(1);
+    assert!(
+        again.stderr.contains("already has a leadsite.yaml"),
+        "{}",
+        again.stderr
+    );
+}
