@@ -1,4 +1,5 @@
-//! `leadsite check`: validate the config and every lead file, and report every problem at once.
+//! `leadsite check`: validate the config, every lead file, the themes and the content, and report
+//! every problem at once.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,7 +10,7 @@ use crate::error::{Error, InputError, Location};
 use crate::lead;
 use crate::pipeline::validate;
 
-/// Check the config and all lead files; report every problem in one run.
+/// Check the config, all lead files, themes and content; report every problem in one run.
 ///
 /// Exits 0 when everything is valid and 3 when a problem was found.
 #[derive(Debug, clap::Args)]
@@ -68,6 +69,35 @@ pub fn run(_args: Args, config_path: &Path, explicit: bool, ui: &Ui) -> anyhow::
             );
         }
     }
+    let themes = crate::site::theme::Themes::load(&config.resolve(&config.paths.themes));
+    let theme_count = match &themes {
+        Ok(t) => t.themes.len(),
+        Err(errs) => {
+            problems.extend(errs.iter().cloned());
+            0
+        }
+    };
+    if let Err(errs) = crate::site::content::Content::load(&config.resolve(&config.paths.content)) {
+        problems.extend(errs);
+    }
+    if let Ok(t) = &themes {
+        for (industry, theme) in &config.site.themes {
+            if !t.themes.contains_key(theme) {
+                problems.push(
+                    InputError::new(
+                        Location::file(
+                            config
+                                .file
+                                .clone()
+                                .unwrap_or_else(|| config_path.to_path_buf()),
+                        ),
+                        format!("theme {theme:?} is neither in the project nor built in"),
+                    )
+                    .with_field(format!("site.themes.{industry}")),
+                );
+            }
+        }
+    }
     for p in &problems {
         ui.problem(p);
     }
@@ -80,7 +110,7 @@ pub fn run(_args: Args, config_path: &Path, explicit: bool, ui: &Ui) -> anyhow::
         .unwrap_or_else(|| "built-in defaults".into());
     if problems.is_empty() {
         ui.info(&format!(
-            "ok: config ({config_name}), {leads} leads in {files} files"
+            "ok: config ({config_name}), {leads} leads in {files} files, {theme_count} themes, content"
         ));
         Ok(Outcome::Success)
     } else {

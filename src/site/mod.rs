@@ -469,11 +469,7 @@ fn business(lead: &Lead, industry: &content::Industry) -> Business {
         .clone()
         .or_else(|| e.and_then(|e| e.phone.clone()))
         .filter(|p| p.starts_with('+') && p[1..].chars().all(|c| c.is_ascii_digit()));
-    let phone_display = phone.as_deref().map(|p| {
-        phonenumber::parse(None, p)
-            .map(|n| n.format().mode(phonenumber::Mode::National).to_string())
-            .unwrap_or_else(|_| p.to_string())
-    });
+    let phone_display = phone.as_deref().map(national_format);
     let email = lead
         .email
         .as_deref()
@@ -579,6 +575,17 @@ fn business(lead: &Lead, industry: &content::Industry) -> Business {
         social,
         schema_type: schema_type.to_string(),
     }
+}
+
+/// How people write a number at home: `(217) 555-0134` for North America (formatted directly:
+/// parsing is the dearest part of a page), the library's national format elsewhere.
+fn national_format(e164: &str) -> String {
+    if let Some(d) = e164.strip_prefix("+1").filter(|d| d.len() == 10) {
+        return format!("({}) {}-{}", &d[..3], &d[3..6], &d[6..]);
+    }
+    phonenumber::parse(None, e164)
+        .map(|n| n.format().mode(phonenumber::Mode::National).to_string())
+        .unwrap_or_else(|_| e164.to_string())
 }
 
 /// Copies every theme's `static/` files to `site/assets/<theme>/NAME.HASH.EXT`; returns each
@@ -810,4 +817,15 @@ fn xml_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_shown_as_written_at_home() {
+        assert_eq!(national_format("+12175550134"), "(217) 555-0134");
+        assert_eq!(national_format("+442079460018"), "020 7946 0018");
+    }
 }

@@ -354,3 +354,25 @@ fn init_makes_a_project_that_builds_anywhere() {
         again.stderr
     );
 }
+
+#[test]
+fn check_reports_broken_themes_and_content_with_the_rest() {
+    let p = project();
+    p.write(
+        "themes/broken/theme.yaml",
+        "extends: nowhere\ncolour: red\n",
+    );
+    p.write("content/pages/about.md", "---\ntitle: [unclosed\n---\n");
+    let run = p.run(&["check"]);
+    run.code(3);
+    assert!(
+        run.stderr.contains("themes/broken/theme.yaml:2"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("content/pages/about.md:2"),
+        "{}",
+        run.stderr
+    );
+}
