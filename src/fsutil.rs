@@ -54,6 +54,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     Ok(())
 }
 
+/// Like [`write_atomic`], with the bytes written by `fill` through a buffer, so that a large file
+/// is never whole in memory. On an error from `fill` the temp file is removed and `path` is as
+/// it was.
+pub fn write_atomic_with<F>(path: &Path, fill: F) -> Result<()>
+where
+    F: FnOnce(&mut std::io::BufWriter<fs::File>) -> Result<()>,
+{
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    create_dir_all(dir)?;
+    let tmp = temp_path(path);
+    let file = create_new(&tmp).map_err(|e| io_error(&tmp, e))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+    let result = fill(&mut out).and_then(|()| {
+        out.flush().map_err(|e| io_error(&tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| io_error(path, e))
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 fn create_new(path: &Path) -> std::io::Result<fs::File> {
     fs::OpenOptions::new()
         .write(true)

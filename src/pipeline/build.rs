@@ -3,6 +3,7 @@
 //! `.leadsite/build/` (private: never `site/`), then LandingPageGenerator renders `site/`.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -138,21 +139,24 @@ fn load(config: &Config, report: &mut Report) -> Vec<Record> {
         .collect()
 }
 
-/// One JSON object per line, in dedup_key order; the file is rewritten only when it changed.
+/// One JSON object per line, in dedup_key order, streamed to the file (atomically: a reader sees
+/// the old file or the new one): a hundred thousand leads are never one buffer.
 fn write_jsonl(path: &Path, records: &[Record], keep: impl Fn(&Lead) -> bool) -> Result<PathBuf> {
-    let mut out = Vec::new();
-    for rec in records.iter().filter(|r| keep(&r.lead)) {
-        serde_json::to_writer(&mut out, &rec.lead).map_err(|e| {
-            Error::from(
-                InputError::new(
-                    rec.origin.clone(),
-                    format!("cannot be written as JSON: {e}"),
+    fsutil::write_atomic_with(path, |out| {
+        for rec in records.iter().filter(|r| keep(&r.lead)) {
+            serde_json::to_writer(&mut *out, &rec.lead).map_err(|e| {
+                Error::from(
+                    InputError::new(
+                        rec.origin.clone(),
+                        format!("cannot be written as JSON: {e}"),
+                    )
+                    .with_lead(rec.lead.label()),
                 )
-                .with_lead(rec.lead.label()),
-            )
-        })?;
-        out.push(b'\n');
-    }
-    fsutil::write_if_changed(path, &out)?;
+            })?;
+            out.write_all(b"\n")
+                .map_err(|e| fsutil::io_error(path, e))?;
+        }
+        Ok(())
+    })?;
     Ok(path.to_path_buf())
 }
