@@ -128,15 +128,7 @@ mod tests {
     use super::*;
 
     fn findings(at: DateTime<Utc>) -> SiteFindings {
-        SiteFindings {
-            fetched_at: at,
-            emails: Vec::new(),
-            phones: Vec::new(),
-            social: BTreeMap::new(),
-            description: None,
-            logo: None,
-            pages: Vec::new(),
-        }
+        SiteFindings::empty(at)
     }
 
     #[test]

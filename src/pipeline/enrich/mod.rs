@@ -10,7 +10,7 @@ pub mod files;
 pub mod taxonomy;
 pub mod website;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
@@ -218,18 +218,12 @@ fn read_sites(
 }
 
 fn unreachable_site(now: DateTime<Utc>, url: &str) -> SiteFindings {
-    SiteFindings {
-        fetched_at: now,
-        emails: Vec::new(),
-        phones: Vec::new(),
-        social: BTreeMap::new(),
-        description: None,
-        logo: None,
-        pages: vec![website::PageLog {
-            url: url.to_string(),
-            outcome: "not a URL".into(),
-        }],
-    }
+    let mut site = SiteFindings::empty(now);
+    site.pages.push(website::PageLog {
+        url: url.to_string(),
+        outcome: "not a URL".into(),
+    });
+    site
 }
 
 /// One lead's enrichment. Local data (`files`) is trusted over what the website says; values the
@@ -382,6 +376,7 @@ fn note(sources: &mut Mapping, field: &str, source: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
     use website::Found;
 
     fn found(value: &str) -> Found {

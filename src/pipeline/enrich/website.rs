@@ -48,6 +48,19 @@ pub struct SiteFindings {
 }
 
 impl SiteFindings {
+    /// Nothing found yet, as of `fetched_at`.
+    pub fn empty(fetched_at: DateTime<Utc>) -> SiteFindings {
+        SiteFindings {
+            fetched_at,
+            emails: Vec::new(),
+            phones: Vec::new(),
+            social: BTreeMap::new(),
+            description: None,
+            logo: None,
+            pages: Vec::new(),
+        }
+    }
+
     /// Whether at least one page was read.
     pub fn reached(&self) -> bool {
         self.pages.iter().any(|p| p.outcome.starts_with("ok"))
@@ -129,15 +142,7 @@ impl Fetcher {
     /// page log).
     pub fn fetch_site(&self, start: &Url, now: DateTime<Utc>) -> SiteFindings {
         let deadline = Instant::now() + Duration::from_secs_f64(self.opts.timeout_secs);
-        let mut site = SiteFindings {
-            fetched_at: now,
-            emails: Vec::new(),
-            phones: Vec::new(),
-            social: BTreeMap::new(),
-            description: None,
-            logo: None,
-            pages: Vec::new(),
-        };
+        let mut site = SiteFindings::empty(now);
         let mut robots: HashMap<String, Result<Robot, String>> = HashMap::new();
         let mut queue = vec![start.clone()];
         let mut seen: Vec<Url> = Vec::new();
