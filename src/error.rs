@@ -135,6 +135,9 @@ pub enum Error {
     Config(Vec<InputError>),
     #[error(transparent)]
     Contract(Box<ContractViolation>),
+    /// Input that must be fixed before the command can go on.
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<InputError>),
     #[error("{0}")]
     Usage(String),
     /// The machine refused something the run needs (threads, say).

@@ -12,6 +12,7 @@ pub mod error;
 pub mod fsutil;
 pub mod lead;
 pub mod pipeline;
+pub mod serve;
 pub mod site;
 
 pub use config::Config;

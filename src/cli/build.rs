@@ -63,6 +63,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         until: args.until,
         offline: args.offline,
         now: chrono::Utc::now(),
+        strict: false,
     };
     let (report, leads) = build::run(config, &opts, &Bar(bar))?;
     for w in &report.enrich.warnings {

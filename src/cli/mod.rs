@@ -5,6 +5,7 @@ mod check;
 mod export;
 mod ingest;
 mod init;
+mod serve;
 mod ui;
 
 use std::path::PathBuf;
@@ -45,6 +46,7 @@ pub enum Command {
     Init(init::Args),
     Ingest(ingest::Args),
     Build(build::Args),
+    Serve(serve::Args),
     Check(check::Args),
     Export(export::Args),
 }
@@ -83,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Init(args) => init::run(args, &ui),
         Command::Ingest(args) => ingest::run(args, &load()?, &ui),
         Command::Build(args) => build::run(args, &load()?, &ui),
+        Command::Serve(args) => serve::run(args, &load, &ui),
         Command::Check(args) => check::run(args, &cli.config, explicit, &ui),
         Command::Export(args) => export::run(args, &load()?, &ui),
     }

@@ -32,6 +32,9 @@ pub struct Options {
     pub until: Until,
     pub offline: bool,
     pub now: DateTime<Utc>,
+    /// A lead file that cannot be read stops the build (instead of leaving its leads out, which
+    /// would remove their pages): what `serve` wants while someone is editing.
+    pub strict: bool,
 }
 
 #[derive(Debug, Default)]
@@ -62,6 +65,9 @@ pub fn run(
         clock = Instant::now();
     };
     let records = load(config, &mut report);
+    if opts.strict && !report.errors.is_empty() {
+        return Err(Error::Invalid(std::mem::take(&mut report.errors)));
+    }
     report.leads = records.len();
     lap(&mut report, "load leads/");
 

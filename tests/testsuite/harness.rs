@@ -92,6 +92,81 @@ impl Project {
     }
 }
 
+/// A `leadsite serve` running in a project; stopped when dropped.
+pub struct Server {
+    child: std::process::Child,
+    pub addr: String,
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Project {
+    /// Starts `leadsite serve --port 0 ARGS…` and waits for its start-up line.
+    pub fn serve(&self, args: &[&str]) -> Server {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("leadsite"))
+            .current_dir(self.dir.path())
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if let Some(at) = line.find("http://") {
+                    let addr = line[at + 7..].split('/').next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let addr = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("serve did not start:\n{}", log.lock().unwrap()));
+        Server { child, addr, log }
+    }
+}
+
+impl Server {
+    /// Sends a raw HTTP/1.1 request line (the path as given, unnormalized) with `headers`;
+    /// returns (status, headers, body).
+    pub fn request(&self, method: &str, path: &str, headers: &[&str]) -> (u16, String, Vec<u8>) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.addr);
+        for h in headers {
+            req.push_str(h);
+            req.push_str("\r\n");
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).unwrap();
+        let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, head, buf[split + 4..].to_vec())
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String, String) {
+        let (s, h, b) = self.request("GET", path, &[]);
+        (s, h, String::from_utf8_lossy(&b).into_owned())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Run {
     /// Asserts the exit code, showing the output when it is not the expected one.
     pub fn code(&self, expected: i32) -> &Self {

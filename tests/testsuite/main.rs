@@ -8,5 +8,6 @@ mod harness;
 mod ingest;
 mod malformed;
 mod properties;
+mod serve;
 mod site;
 mod web;

@@ -1,0 +1,205 @@
+//! `leadsite serve`: build, serve `site/` on loopback, watch the project and rebuild what changed
+//! (the incremental build), and reload open pages. A broken edit keeps the last good site and
+//! shows the error in the terminal and over the page until the next good save.
+
+pub mod http;
+
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use notify::RecursiveMode;
+use notify_debouncer_full::{new_debouncer, DebounceEventResult};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::pipeline::build::{self, Until};
+use crate::pipeline::enrich::Silent;
+use http::Clients;
+
+pub struct Options {
+    pub bind: IpAddr,
+    pub port: u16,
+    pub offline: bool,
+}
+
+enum Msg {
+    Changed(Vec<PathBuf>),
+    Stop,
+}
+
+/// What one (re)build said, for the terminal.
+pub type Say<'a> = &'a dyn Fn(&str);
+
+/// Serves until Ctrl-C. `load` reads the config again before every build.
+pub fn run(load: &dyn Fn() -> Result<Config>, opts: &Options, say: Say, warn: Say) -> Result<()> {
+    let config = load()?;
+    let addr = SocketAddr::new(opts.bind, opts.port);
+    let listener = TcpListener::bind(addr).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            format!(
+                "port {} is in use (another `leadsite serve`?): choose another with --port",
+                opts.port
+            )
+        } else {
+            e.to_string()
+        };
+        Error::Usage(format!("cannot listen on {addr}: {hint}"))
+    })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::System(e.to_string()))?;
+    let site_dir = config.site_dir();
+    let clients = Clients::default();
+
+    rebuild(load, opts, &clients, say, warn);
+
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let stop = tx.clone();
+    ctrlc::set_handler(move || {
+        let _ = stop.send(Msg::Stop);
+    })
+    .map_err(|e| Error::System(format!("cannot catch Ctrl-C: {e}")))?;
+
+    {
+        let clients = clients.clone();
+        let root = site_dir.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let clients = clients.clone();
+                let root = root.clone();
+                std::thread::spawn(move || http::handle(stream, &root, &clients));
+            }
+        });
+    }
+
+    let events = tx.clone();
+    let mut debouncer = new_debouncer(Duration::from_millis(200), None, move |res: DebounceEventResult| {
+        if let Ok(evs) = res {
+            // Reading files (as every build does) is no change.
+            let paths: Vec<PathBuf> = evs
+                .into_iter()
+                .filter(|e| {
+                    use notify::event::{EventKind, ModifyKind};
+                    matches!(
+                        e.event.kind,
+                        EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any
+                    ) || matches!(e.event.kind, EventKind::Modify(k) if !matches!(k, ModifyKind::Metadata(_)))
+                })
+                .flat_map(|e| e.event.paths)
+                .collect();
+            if !paths.is_empty() {
+                let _ = events.send(Msg::Changed(paths));
+            }
+        }
+    })
+    .map_err(|e| Error::System(format!("cannot watch files: {e}")))?;
+    let watched = watch_list(&config);
+    for (path, mode) in &watched {
+        if path.exists() {
+            debouncer
+                .watch(path, *mode)
+                .map_err(|e| Error::System(format!("cannot watch {}: {e}", path.display())))?;
+        }
+    }
+    say(&format!(
+        "serving {} at http://{local}/ — watching {}; Ctrl-C to stop",
+        site_dir.display(),
+        watched
+            .iter()
+            .filter(|(p, m)| *m == RecursiveMode::Recursive && p.exists())
+            .map(|(p, _)| p.display().to_string())
+            .chain(config.file.iter().map(|f| f.display().to_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+
+    // notify reports absolute paths.
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let ignore = [abs(&site_dir), abs(&config.work_dir())];
+    let config_file = config.file.as_deref().map(abs);
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            Msg::Stop => break,
+            Msg::Changed(paths) => {
+                let relevant = paths.iter().any(|p| {
+                    let in_root = p.parent().map(Path::to_path_buf)
+                        == config_file
+                            .as_ref()
+                            .and_then(|f| f.parent().map(Path::to_path_buf));
+                    let hidden = p
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with('.') || n.ends_with('~'));
+                    !hidden
+                        && !ignore.iter().any(|i| p.starts_with(i))
+                        && (!in_root
+                            || config_file.as_deref().and_then(Path::file_name) == p.file_name())
+                });
+                if relevant {
+                    rebuild(load, opts, &clients, say, warn);
+                }
+            }
+        }
+    }
+    say("stopped");
+    Ok(())
+}
+
+/// What to watch: the leads, themes and content folders, and the config file's folder (only its
+/// own files; the config is told apart when events come).
+fn watch_list(config: &Config) -> Vec<(PathBuf, RecursiveMode)> {
+    let mut list = vec![
+        (config.leads_dir(), RecursiveMode::Recursive),
+        (
+            config.resolve(&config.paths.themes),
+            RecursiveMode::Recursive,
+        ),
+        (
+            config.resolve(&config.paths.content),
+            RecursiveMode::Recursive,
+        ),
+    ];
+    list.push((config.root.clone(), RecursiveMode::NonRecursive));
+    list
+}
+
+fn rebuild(
+    load: &dyn Fn() -> Result<Config>,
+    opts: &Options,
+    clients: &Clients,
+    say: Say,
+    warn: Say,
+) {
+    let started = Instant::now();
+    let result = load().and_then(|config| {
+        let build_opts = build::Options {
+            until: Until::Render,
+            offline: opts.offline,
+            now: chrono::Utc::now(),
+            strict: true,
+        };
+        build::run(&config, &build_opts, &Silent)
+    });
+    match result {
+        Ok((report, _)) => {
+            let site = report.site.unwrap_or_default();
+            say(&format!(
+                "built in {} ms: {} pages written, {} unchanged, {} removed",
+                started.elapsed().as_millis(),
+                site.written,
+                site.unchanged,
+                site.removed
+            ));
+            clients.send("reload", "");
+        }
+        Err(e) => {
+            let text = e.to_string();
+            warn(&format!(
+                "build failed; still serving the last good site:\n{text}"
+            ));
+            clients.send("failed", &text);
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! `leadsite serve` over real HTTP on 127.0.0.1: files, MIME types, 404, traversal, conditional
+//! GET, the reload script, and a rebuild after a lead file is edited.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::Project;
+
+const CONFIG: &str = "site:\n  base_url: https://pages.agency.example/\nenrichment:\n  website:\n    enabled: false\n";
+
+fn lead(key: &str, name: &str) -> String {
+    format!(
+        "dedup_key: {key}\nname: {name}\ncategory: Auto repair shop\nphone: '+12175550134'\naddress: {{street: 1 Main St, city: Springfield, region: IL, country: US}}\nlocation: {{lat: 39.78, lng: -89.65, accuracy: rooftop}}\nrating: 4.5\nreview_count: 20\nroute: TARGET\n"
+    )
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn serves_the_site_safely_and_rebuilds_on_edits() {
+    let p = Project::with_config(CONFIG);
+    p.write("leads/acme.yaml", &lead("acme", "Acme Auto"));
+    p.write("secret.txt", "not for the web");
+    let server = p.serve(&[]);
+
+    let (status, head, body) = server.get("/acme/");
+    assert_eq!(status, 200, "{head}");
+    assert!(
+        head.contains("Content-Type: text/html; charset=utf-8"),
+        "{head}"
+    );
+    assert!(body.contains("Acme Auto"));
+    assert!(
+        body.contains("<script src=\"/__leadsite/reload.js\"></script>"),
+        "served pages reload"
+    );
+    assert!(
+        !p.read("site/acme/index.html").contains("__leadsite"),
+        "files on disk never get the script"
+    );
+
+    let (status, head, _) = server.get("/acme");
+    assert_eq!(status, 301);
+    assert!(head.contains("Location: /acme/"), "{head}");
+
+    let css = std::fs::read_dir(p.path("site/assets/default"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let (status, head, _) = server.get(&format!("/assets/default/{}", css.to_string_lossy()));
+    assert_eq!(status, 200);
+    assert!(head.contains("Content-Type: text/css"), "{head}");
+    let (_, head, _) = server.get("/sitemap.xml");
+    assert!(head.contains("Content-Type: application/xml"), "{head}");
+    let (_, head, _) = server.get("/robots.txt");
+    assert!(head.contains("Content-Type: text/plain"), "{head}");
+
+    let (status, _, body) = server.get("/no-such-page/");
+    assert_eq!(status, 404);
+    assert!(body.contains("Page not found"), "the site's own 404 page");
+
+    for bad in [
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/acme/../../secret.txt",
+        "/..%5csecret.txt",
+    ] {
+        let (status, _, body) = server.get(bad);
+        assert!(status == 403 || status == 404, "{bad}: {status}");
+        assert!(!body.contains("not for the web"), "{bad}");
+    }
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(p.path("secret.txt"), p.path("site/link.txt")).unwrap();
+        let (status, _, body) = server.get("/link.txt");
+        assert_eq!(status, 403);
+        assert!(!body.contains("not for the web"));
+    }
+
+    // HEAD: the headers, no body; conditional GET: 304 for what the browser has.
+    let (status, head, body) = server.request("HEAD", "/acme/", &[]);
+    assert_eq!((status, body.len()), (200, 0));
+    let etag = head
+        .lines()
+        .find_map(|l| l.strip_prefix("ETag: "))
+        .unwrap()
+        .to_string();
+    let (status, _, body) = server.request("GET", "/acme/", &[&format!("If-None-Match: {etag}")]);
+    assert_eq!((status, body.len()), (304, 0));
+    let (status, _, _) = server.request("POST", "/acme/", &[]);
+    assert_eq!(status, 405);
+
+    // An edit is built and served; a broken edit keeps the last good page.
+    p.write("leads/acme.yaml", &lead("acme", "Acme Auto Deluxe"));
+    wait_for("the edited name", || {
+        server.get("/acme/").2.contains("Acme Auto Deluxe")
+    });
+    p.write("leads/broken.yaml", "name: [unclosed\n");
+    wait_for("the error in the terminal", || {
+        server.log.lock().unwrap().contains("build failed")
+    });
+    assert!(
+        server.log.lock().unwrap().contains("broken.yaml:2"),
+        "{}",
+        server.log.lock().unwrap()
+    );
+    assert!(server.get("/acme/").2.contains("Acme Auto Deluxe"));
+    std::fs::remove_file(p.path("leads/broken.yaml")).unwrap();
+    p.write("leads/bolt.yaml", &lead("bolt", "Bolt Garage"));
+    wait_for("the new lead's page", || server.get("/bolt/").0 == 200);
+}
+
+#[test]
+fn a_busy_port_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let p = Project::with_config(CONFIG);
+    let run = p.run(&["serve", "--port", &port]);
+    run.code(1);
+    assert!(
+        run.stderr.contains(&format!("port {port} is in use")),
+        "{}",
+        run.stderr
+    );
+}
