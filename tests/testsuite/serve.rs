@@ -134,3 +134,32 @@ fn a_busy_port_is_a_clear_error() {
         run.stderr
     );
 }
+
+#[test]
+fn rename_saves_and_bursts_of_edits_are_picked_up() {
+    let p = Project::with_config(CONFIG);
+    p.write("leads/acme.yaml", &lead("acme", "Acme Auto"));
+    let server = p.serve(&[]);
+    // An editor that saves by writing a temp file and renaming it over the original.
+    p.write("leads/.acme.yaml.swp", &lead("acme", "Acme Renamed"));
+    std::fs::rename(p.path("leads/.acme.yaml.swp"), p.path("leads/acme.yaml")).unwrap();
+    wait_for("the rename-saved name", || {
+        server.get("/acme/").2.contains("Acme Renamed")
+    });
+    // A burst: fifty new lead files at once.
+    for i in 0..50 {
+        p.write(
+            &format!("leads/burst-{i}.yaml"),
+            &lead(&format!("burst-{i}"), &format!("Burst {i}")),
+        );
+    }
+    wait_for("every page of the burst", || {
+        (0..50).all(|i| p.path(&format!("site/burst-{i}/index.html")).is_file())
+    });
+    let builds = server.log.lock().unwrap().matches("built in").count();
+    assert!(
+        builds <= 6,
+        "debounced: {builds} builds\n{}",
+        server.log.lock().unwrap()
+    );
+}
