@@ -13,8 +13,10 @@ import path from "node:path";
 
 const exe = path.resolve(process.argv[2]);
 let dir = process.argv[3];
+let scratch = null;
 if (!dir) {
-  dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "leadsite-e2e-")), "project");
+  scratch = fs.mkdtempSync(path.join(os.tmpdir(), "leadsite-e2e-"));
+  dir = path.join(scratch, "project");
   execFileSync(exe, ["init", dir], { stdio: "inherit" });
 }
 const leadsDir = path.join(dir, "leads");
@@ -64,12 +66,12 @@ try {
   fs.writeFileSync(leadPath, text);
   await page.waitForFunction((n) => document.querySelector("h1")?.textContent.includes(n) && !document.querySelector("pre[role=alert]"), before.trim(), { timeout: 60000 });
   console.log("fixed edit: the overlay is gone and the page is back");
-  await page.screenshot({ path: path.join(dir, "live-reload.png") });
 } catch (e) {
   failed = true;
   console.error("live reload e2e FAILED: " + e.message + "\nserve said:\n" + log);
 } finally {
   await browser.close();
   server.kill("SIGINT");
+  if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);
