@@ -217,7 +217,7 @@ pub fn generate(config: &Config, leads: &[Lead], progress: &dyn Progress) -> Res
         .collect();
     let mut chosen: Vec<&Lead> = Vec::new();
     for lead in leads {
-        match skip_reason(lead, &reserved, config) {
+        match skip_reason(lead, &reserved) {
             Some(reason) => {
                 *report.skipped.entry(reason.clone()).or_default() += 1;
                 report
@@ -331,7 +331,7 @@ fn with_slash(base: &str) -> String {
 }
 
 /// Why a lead gets no page, if it does not.
-fn skip_reason(lead: &Lead, reserved: &HashSet<String>, _config: &Config) -> Option<String> {
+fn skip_reason(lead: &Lead, reserved: &HashSet<String>) -> Option<String> {
     if lead.route != Some(Route::Target) {
         return Some(format!(
             "route {}",

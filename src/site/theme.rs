@@ -16,7 +16,10 @@ use crate::error::{yaml_error, InputError, Location};
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct ThemeFile {
+    /// For people reading theme.yaml; leadsite knows a theme by its folder's name.
+    #[allow(dead_code)]
     name: String,
+    #[allow(dead_code)]
     description: String,
     extends: Option<String>,
     industries: Vec<String>,
@@ -126,8 +129,6 @@ impl Themes {
                     statics.insert(name.to_path_buf(), bytes);
                 }
             }
-            let _ = meta.name;
-            let _ = meta.description;
             themes.insert(
                 key.clone(),
                 Theme {
