@@ -140,6 +140,9 @@ pub enum Error {
     Invalid(Vec<InputError>),
     #[error("{0}")]
     Usage(String),
+    /// Another process holds what this one needs (the state store's lock).
+    #[error("{0}")]
+    Locked(String),
     /// The machine refused something the run needs (threads, say).
     #[error("{0}")]
     System(String),

@@ -5,6 +5,7 @@ mod check;
 mod export;
 mod ingest;
 mod init;
+mod publish;
 mod serve;
 mod ui;
 
@@ -47,6 +48,7 @@ pub enum Command {
     Ingest(ingest::Args),
     Build(build::Args),
     Serve(serve::Args),
+    Publish(publish::Args),
     Check(check::Args),
     Export(export::Args),
 }
@@ -86,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Ingest(args) => ingest::run(args, &load()?, &ui),
         Command::Build(args) => build::run(args, &load()?, &ui),
         Command::Serve(args) => serve::run(args, &load, &ui),
+        Command::Publish(args) => publish::run(args, &load()?, &ui),
         Command::Check(args) => check::run(args, &cli.config, explicit, &ui),
         Command::Export(args) => export::run(args, &load()?, &ui),
     }

@@ -7,6 +7,7 @@ mod export;
 mod harness;
 mod ingest;
 mod malformed;
+mod outreach;
 mod properties;
 mod serve;
 mod site;

@@ -1,0 +1,401 @@
+//! MessageBus (DESIGN.md §5) and its file backend under `.leadsite/bus/`.
+//!
+//! - `log/`: every published message, one file each, named `<publish time>-<id>.json` so that
+//!   names sort in publish order. A publish is durable before it returns (temp file, fsync,
+//!   rename, fsync of the folder).
+//! - `groups/<group>/acked`: the names a consumer group has acked, appended and fsync'd one by
+//!   one. A message not acked comes back at the next poll (at-least-once): consumers are
+//!   idempotent.
+//! - `inbox/`: outside programs drop JSON events here; [`FileBus::drain_inbox`] publishes the
+//!   valid ones and moves the others to `rejected/` beside a `.reason` file (never deleted).
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fsutil::{self, io_error};
+
+/// The topics of DESIGN.md §5.
+pub const TOPICS: &[&str] = &[
+    "lead.contacted",
+    "lead.responded",
+    "lead.bounced",
+    "lead.unsubscribed",
+    "lead.engaged",
+    "outreach.email.send",
+    "outreach.whatsapp.send",
+    "crm.sync",
+];
+
+/// One event. `data` holds the topic's own fields (a bounce's `kind`, a step, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    /// Unique; a message published twice with one id is one message.
+    #[serde(default)]
+    pub id: String,
+    pub topic: String,
+    pub lead_id: String,
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Message {
+    pub fn new(topic: &str, lead_id: &str, at: DateTime<Utc>) -> Message {
+        Message {
+            id: String::new(),
+            topic: topic.to_string(),
+            lead_id: lead_id.to_string(),
+            at: Some(at),
+            data: serde_json::Map::new(),
+        }
+    }
+
+    /// Why this message cannot go on the bus, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        if !TOPICS.contains(&self.topic.as_str()) {
+            return Some(format!(
+                "unknown topic {:?} (known: {})",
+                self.topic,
+                TOPICS.join(", ")
+            ));
+        }
+        if !crate::lead::is_valid_key(&self.lead_id) {
+            return Some(format!("lead_id {:?} is not a dedup_key", self.lead_id));
+        }
+        if !self.id.is_empty()
+            && !self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Some(format!(
+                "id {:?}: use letters, digits, '-', '_', '.'",
+                self.id
+            ));
+        }
+        None
+    }
+}
+
+/// A message handed to a consumer group; ack it once handled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The message's file name in `log/`: what an ack names.
+    pub key: String,
+    pub message: Message,
+}
+
+/// What draining the inbox did.
+#[derive(Debug, Default, PartialEq)]
+pub struct InboxReport {
+    pub published: usize,
+    /// (file, reason) of each file moved to `rejected/`.
+    pub rejected: Vec<(String, String)>,
+}
+
+pub trait MessageBus {
+    /// Durable before it returns. Returns the message as stored (with its id and time).
+    fn publish(&self, message: Message) -> Result<Message>;
+    /// Messages `group` has not acked, oldest first, at most `max`.
+    fn poll(&self, group: &str, max: usize) -> Result<Vec<Delivery>>;
+    fn ack(&self, group: &str, delivery: &Delivery) -> Result<()>;
+}
+
+pub struct FileBus {
+    dir: PathBuf,
+}
+
+impl FileBus {
+    pub fn new(dir: impl Into<PathBuf>) -> FileBus {
+        FileBus { dir: dir.into() }
+    }
+
+    pub fn inbox(&self) -> PathBuf {
+        self.dir.join("inbox")
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.join("log")
+    }
+
+    fn acked_path(&self, group: &str) -> Result<PathBuf> {
+        if !crate::lead::is_valid_key(group) {
+            return Err(Error::Usage(format!(
+                "consumer group {group:?}: use lower-case letters, digits and '-'"
+            )));
+        }
+        Ok(self.dir.join("groups").join(group).join("acked"))
+    }
+
+    fn acked(&self, group: &str) -> Result<HashSet<String>> {
+        let path = self.acked_path(group)?;
+        match fs::read_to_string(&path) {
+            // A line cut short by a crash is no ack: that message comes again.
+            Ok(text) => Ok(text
+                .split_inclusive('\n')
+                .filter_map(|l| l.strip_suffix('\n'))
+                .map(String::from)
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashSet::new()),
+            Err(e) => Err(io_error(&path, e)),
+        }
+    }
+
+    /// Publishes every valid file of `inbox/`; moves the others to `rejected/` with a reason.
+    pub fn drain_inbox(&self) -> Result<InboxReport> {
+        let inbox = self.inbox();
+        let mut report = InboxReport::default();
+        let mut names: Vec<PathBuf> = match fs::read_dir(&inbox) {
+            Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
+            Err(_) => return Ok(report),
+        };
+        names.sort();
+        for path in names {
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            // Half-written drops (editors, `cp`) are hidden or not yet .json: wait for them.
+            if name.starts_with('.') || !name.ends_with(".json") || !path.is_file() {
+                continue;
+            }
+            let parsed = fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    serde_json::from_slice::<Message>(&b)
+                        .map_err(|e| format!("not a valid event: {e}"))
+                })
+                .and_then(|m| match m.problem() {
+                    Some(p) => Err(p),
+                    None => Ok(m),
+                });
+            match parsed {
+                Ok(mut message) => {
+                    if message.id.is_empty() {
+                        message.id = name.trim_end_matches(".json").to_string();
+                        if message.problem().is_some() {
+                            message.id = crate::fsutil::fingerprint(name.as_bytes());
+                        }
+                    }
+                    self.publish(message)?;
+                    fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+                    report.published += 1;
+                }
+                Err(reason) => {
+                    let rejected = self.dir.join("rejected");
+                    fsutil::create_dir_all(&rejected)?;
+                    fsutil::write_atomic(
+                        &rejected.join(format!("{name}.reason")),
+                        format!("{reason}\n").as_bytes(),
+                        true,
+                    )?;
+                    fs::rename(&path, rejected.join(&name)).map_err(|e| io_error(&path, e))?;
+                    report.rejected.push((name, reason));
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+impl MessageBus for FileBus {
+    fn publish(&self, mut message: Message) -> Result<Message> {
+        if let Some(p) = message.problem() {
+            return Err(Error::Usage(p));
+        }
+        let at = *message.at.get_or_insert_with(Utc::now);
+        if message.id.is_empty() {
+            message.id = fsutil::fingerprint(
+                format!(
+                    "{}|{}|{}|{:?}",
+                    message.topic,
+                    message.lead_id,
+                    at.to_rfc3339(),
+                    message.data
+                )
+                .as_bytes(),
+            );
+        }
+        let log = self.log();
+        // One id is one message: a second publish of it changes nothing.
+        if let Ok(rd) = fs::read_dir(&log) {
+            let suffix = format!("-{}.json", message.id);
+            if rd
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(&suffix))
+            {
+                return Ok(message);
+            }
+        }
+        let stamp = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        let name = format!("{stamp:020}-{}.json", message.id);
+        let bytes = serde_json::to_vec(&message).expect("a message always serializes");
+        fsutil::write_atomic(&log.join(name), &bytes, true)?;
+        sync_dir(&log);
+        Ok(message)
+    }
+
+    fn poll(&self, group: &str, max: usize) -> Result<Vec<Delivery>> {
+        let acked = self.acked(group)?;
+        let log = self.log();
+        let mut names: Vec<String> = match fs::read_dir(&log) {
+            Ok(rd) => rd
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".json") && !n.starts_with('.') && !acked.contains(n))
+                .collect(),
+            Err(_) => return Ok(Vec::new()),
+        };
+        names.sort();
+        let mut out = Vec::new();
+        for key in names.into_iter().take(max) {
+            let path = log.join(&key);
+            let bytes = fsutil::read(&path)?;
+            let message = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::from(crate::error::InputError::new(
+                    crate::error::Location::file(&path),
+                    format!("a bus message that cannot be read: {e}"),
+                ))
+            })?;
+            out.push(Delivery { key, message });
+        }
+        Ok(out)
+    }
+
+    fn ack(&self, group: &str, delivery: &Delivery) -> Result<()> {
+        let path = self.acked_path(group)?;
+        if let Some(dir) = path.parent() {
+            fsutil::create_dir_all(dir)?;
+        }
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)
+            .map_err(|e| io_error(&path, e))?;
+        // A line a crash cut short is ended first, so this ack is a line of its own.
+        let torn = ends_torn(&mut f).map_err(|e| io_error(&path, e))?;
+        let line = format!("{}{}\n", if torn { "\n" } else { "" }, delivery.key);
+        f.write_all(line.as_bytes())
+            .and_then(|()| f.sync_data())
+            .map_err(|e| io_error(&path, e))
+    }
+}
+
+/// Whether a file is non-empty and does not end with a newline.
+fn ends_torn(f: &mut fs::File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    f.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
+}
+
+/// Makes a rename in `dir` durable (best effort where folders cannot be opened).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bus() -> (tempfile::TempDir, FileBus) {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = FileBus::new(dir.path().join("bus"));
+        (dir, bus)
+    }
+
+    #[test]
+    fn groups_have_their_own_cursors_and_unacked_messages_come_back() {
+        let (_d, bus) = bus();
+        let now = Utc::now();
+        let a = bus
+            .publish(Message::new("lead.responded", "acme", now))
+            .unwrap();
+        let b = bus
+            .publish(Message::new("lead.bounced", "bolt", now))
+            .unwrap();
+        let got = bus.poll("orchestrator", 10).unwrap();
+        assert_eq!(
+            got.iter().map(|d| &d.message.id).collect::<Vec<_>>(),
+            [&a.id, &b.id]
+        );
+        bus.ack("orchestrator", &got[0]).unwrap();
+        // Not acked: delivered again. Another group sees everything.
+        let again = bus.poll("orchestrator", 10).unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].message.id, b.id);
+        assert_eq!(bus.poll("crm", 10).unwrap().len(), 2);
+        // The same id published twice is one message.
+        bus.publish(a.clone()).unwrap();
+        assert_eq!(bus.poll("crm", 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_inbox_publishes_good_events_and_keeps_bad_ones_with_a_reason() {
+        let (_d, bus) = bus();
+        let inbox = bus.inbox();
+        fs::create_dir_all(&inbox).unwrap();
+        fs::write(
+            inbox.join("reply-1.json"),
+            r#"{"topic":"lead.responded","lead_id":"acme"}"#,
+        )
+        .unwrap();
+        fs::write(inbox.join("broken.json"), "{not json").unwrap();
+        fs::write(
+            inbox.join("odd.json"),
+            r#"{"topic":"lead.teleported","lead_id":"acme"}"#,
+        )
+        .unwrap();
+        fs::write(inbox.join(".partial.json"), "{").unwrap();
+        let report = bus.drain_inbox().unwrap();
+        assert_eq!(report.published, 1);
+        let reasons: Vec<&str> = report.rejected.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(reasons, ["broken.json", "odd.json"]);
+        assert!(report.rejected[1].1.contains("unknown topic"));
+        let rejected = bus.dir.join("rejected");
+        assert!(rejected.join("broken.json").is_file());
+        assert!(fs::read_to_string(rejected.join("odd.json.reason"))
+            .unwrap()
+            .contains("lead.teleported"));
+        assert!(
+            inbox.join(".partial.json").is_file(),
+            "a half-written drop is left alone"
+        );
+        let got = bus.poll("orchestrator", 10).unwrap();
+        assert_eq!(got[0].message.id, "reply-1");
+    }
+
+    #[test]
+    fn a_torn_ack_line_is_no_ack() {
+        let (_d, bus) = bus();
+        bus.publish(Message::new("lead.responded", "acme", Utc::now()))
+            .unwrap();
+        let d = bus.poll("g", 1).unwrap().remove(0);
+        let path = bus.acked_path("g").unwrap();
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, &d.key[..5]).unwrap();
+        assert_eq!(bus.poll("g", 1).unwrap().len(), 1);
+        bus.ack("g", &d).unwrap();
+        assert!(
+            bus.poll("g", 1).unwrap().is_empty(),
+            "the ack after a torn line counts"
+        );
+    }
+}

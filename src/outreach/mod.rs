@@ -1,0 +1,6 @@
+//! Phase 6, outreach (DESIGN.md §5) — being built: the MessageBus and the StateStore with their
+//! file backends. The orchestrator, the sequences and the EmailAgent (`leadsite schedule`) come
+//! next; until then no command sends anything.
+
+pub mod bus;
+pub mod store;

@@ -1,0 +1,290 @@
+//! StateStore (DESIGN.md §5) and its file backend under `.leadsite/state/`: per-lead campaign
+//! state in a snapshot (`snapshot.json`) plus an append-only journal (`journal.jsonl`, one whole
+//! state per line, fsync'd per commit). Opening replays the journal over the snapshot; a last line
+//! cut short by a crash is dropped (that commit never returned). Compaction writes a new snapshot
+//! (atomically, fsync'd) and empties the journal. One writer at a time: a lock on `lock`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, InputError, Location, Result};
+use crate::fsutil::{self, io_error};
+
+/// Where a lead is in its campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    #[default]
+    New,
+    Contacted,
+    Responded,
+    Bounced,
+    Unsubscribed,
+    NoResponse,
+    CrmSynced,
+}
+
+impl Status {
+    /// Terminal states ignore late events.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Status::New | Status::Contacted)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    pub event: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// A send that was begun: recorded before the SMTP transaction, cleared after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    pub step: u32,
+    pub message_id: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LeadState {
+    pub status: Status,
+    pub step: u32,
+    pub attempt_count: u32,
+    pub last_contacted: Option<DateTime<Utc>>,
+    pub next_action_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+    #[serde(default)]
+    pub message_ids: Vec<String>,
+    /// Set while a send is under way; still set after a crash: that step is in doubt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<Intent>,
+}
+
+pub trait StateStore {
+    fn get(&self, lead: &str) -> Option<&LeadState>;
+    /// Durable before it returns.
+    fn commit(&mut self, lead: &str, state: LeadState) -> Result<()>;
+    fn states(&self) -> &BTreeMap<String, LeadState>;
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    lead: String,
+    state: LeadState,
+}
+
+pub struct FileStore {
+    dir: PathBuf,
+    states: BTreeMap<String, LeadState>,
+    journal: fs::File,
+    journal_lines: usize,
+    /// Held for the store's life: the lock.
+    _lock: fs::File,
+}
+
+/// Journal lines after which a commit compacts.
+const COMPACT_AFTER: usize = 10_000;
+
+impl FileStore {
+    /// Opens (creating) the store; fails at once, saying so, when another process holds it.
+    pub fn open(dir: &Path) -> Result<FileStore> {
+        fsutil::create_dir_all(dir)?;
+        let lock_path = dir.join("lock");
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io_error(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked(format!(
+                "another leadsite process is using {} (its lock is held); this run does nothing",
+                dir.display()
+            )))
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_error(&lock_path, e)),
+        }
+        let snapshot = dir.join("snapshot.json");
+        let mut states: BTreeMap<String, LeadState> = match fs::read(&snapshot) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::from(InputError::new(
+                    Location::file(&snapshot),
+                    format!("the state snapshot cannot be read: {e}"),
+                ))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(io_error(&snapshot, e)),
+        };
+        let journal_path = dir.join("journal.jsonl");
+        let text = match fs::read(&journal_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_error(&journal_path, e)),
+        };
+        let mut good = 0usize;
+        let mut lines = 0usize;
+        for (i, line) in text.split_inclusive(|b| *b == b'\n').enumerate() {
+            let complete = line.ends_with(b"\n");
+            match serde_json::from_slice::<Entry>(line) {
+                Ok(entry) if complete => {
+                    states.insert(entry.lead, entry.state);
+                    good += line.len();
+                    lines += 1;
+                }
+                // The last line, cut short by a crash: that commit never returned.
+                _ if good + line.len() == text.len() && !complete => break,
+                Ok(_) | Err(_) => {
+                    return Err(Error::from(InputError::new(
+                        Location::at_line(&journal_path, i as u64 + 1),
+                        "a state journal line that cannot be read; nothing was changed (fix or move the file)",
+                    )))
+                }
+            }
+        }
+        let mut journal = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&journal_path)
+            .map_err(|e| io_error(&journal_path, e))?;
+        journal
+            .set_len(good as u64)
+            .and_then(|()| journal.seek(SeekFrom::End(0)).map(|_| ()))
+            .map_err(|e| io_error(&journal_path, e))?;
+        Ok(FileStore {
+            dir: dir.to_path_buf(),
+            states,
+            journal,
+            journal_lines: lines,
+            _lock: lock,
+        })
+    }
+
+    /// Writes every state to a new snapshot and empties the journal.
+    pub fn compact(&mut self) -> Result<()> {
+        let snapshot = self.dir.join("snapshot.json");
+        let bytes = serde_json::to_vec(&self.states).expect("states always serialize");
+        fsutil::write_atomic(&snapshot, &bytes, true)?;
+        let journal_path = self.dir.join("journal.jsonl");
+        self.journal
+            .set_len(0)
+            .and_then(|()| self.journal.seek(SeekFrom::Start(0)).map(|_| ()))
+            .and_then(|()| self.journal.sync_all())
+            .map_err(|e| io_error(&journal_path, e))?;
+        self.journal_lines = 0;
+        Ok(())
+    }
+}
+
+impl StateStore for FileStore {
+    fn get(&self, lead: &str) -> Option<&LeadState> {
+        self.states.get(lead)
+    }
+
+    fn commit(&mut self, lead: &str, state: LeadState) -> Result<()> {
+        let mut line = serde_json::to_vec(&Entry {
+            lead: lead.to_string(),
+            state: state.clone(),
+        })
+        .expect("a state always serializes");
+        line.push(b'\n');
+        let journal_path = self.dir.join("journal.jsonl");
+        self.journal
+            .write_all(&line)
+            .and_then(|()| self.journal.sync_data())
+            .map_err(|e| io_error(&journal_path, e))?;
+        self.states.insert(lead.to_string(), state);
+        self.journal_lines += 1;
+        if self.journal_lines >= COMPACT_AFTER {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    fn states(&self) -> &BTreeMap<String, LeadState> {
+        &self.states
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(step: u32) -> LeadState {
+        LeadState {
+            status: Status::Contacted,
+            step,
+            ..LeadState::default()
+        }
+    }
+
+    #[test]
+    fn commits_survive_a_reopen_and_a_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = FileStore::open(dir.path()).unwrap();
+            s.commit("acme", state(1)).unwrap();
+            s.commit("bolt", state(1)).unwrap();
+            s.commit("acme", state(2)).unwrap();
+        }
+        let mut s = FileStore::open(dir.path()).unwrap();
+        assert_eq!(s.get("acme").unwrap().step, 2);
+        s.compact().unwrap();
+        s.commit("bolt", state(3)).unwrap();
+        drop(s);
+        let s = FileStore::open(dir.path()).unwrap();
+        assert_eq!(
+            (s.get("acme").unwrap().step, s.get("bolt").unwrap().step),
+            (2, 3)
+        );
+        assert_eq!(s.states().len(), 2);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_and_a_bad_middle_line_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = FileStore::open(dir.path()).unwrap();
+            s.commit("acme", state(1)).unwrap();
+        }
+        let journal = dir.path().join("journal.jsonl");
+        let mut text = fs::read_to_string(&journal).unwrap();
+        text.push_str("{\"lead\":\"acme\",\"state\":{\"sta");
+        fs::write(&journal, &text).unwrap();
+        {
+            let mut s = FileStore::open(dir.path()).unwrap();
+            assert_eq!(s.get("acme").unwrap().step, 1);
+            s.commit("acme", state(2)).unwrap();
+        }
+        assert_eq!(
+            FileStore::open(dir.path())
+                .unwrap()
+                .get("acme")
+                .unwrap()
+                .step,
+            2
+        );
+        fs::write(&journal, "garbage\n{\"lead\":\"a\",\"state\":{}}\n").unwrap();
+        let err = FileStore::open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("journal.jsonl:1"), "{err}");
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = FileStore::open(dir.path()).unwrap();
+        let err = FileStore::open(dir.path()).err().unwrap();
+        assert!(matches!(err, Error::Locked(_)), "{err}");
+    }
+}
