@@ -20,6 +20,7 @@ pub struct Config {
     pub routing: Routing,
     pub enrichment: Enrichment,
     pub scoring: Scoring,
+    pub outreach: Outreach,
     /// The folder the config file is in; every relative path is taken from here.
     #[serde(skip)]
     pub root: PathBuf,
@@ -105,6 +106,122 @@ pub struct Rule {
     pub country: Vec<String>,
     /// The address city is one of these (case-insensitive).
     pub city: Vec<String>,
+}
+
+/// Phase 6, outreach: who sends, what, when, and how.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Outreach {
+    /// Nothing is ever sent while this is false.
+    pub enabled: bool,
+    /// `content/emails/<sequence>/NN-*.md`.
+    pub sequence: String,
+    pub sender_name: String,
+    pub sender_email: String,
+    /// The sender's postal address, printed in every message.
+    pub postal_address: String,
+    pub reply_to: Option<String>,
+    /// Where an unsubscribe goes: a mailto: or https URL (`{lead}` is replaced by the dedup_key).
+    /// Default: a mailto: to the sender with subject "unsubscribe".
+    pub unsubscribe_url: Option<String>,
+    /// An https endpoint that takes RFC 8058 one-click unsubscribe POSTs (`{lead}` replaced).
+    pub one_click_url: Option<String>,
+    pub window: SendWindow,
+    /// Messages sent in one UTC day at most.
+    pub daily_cap: usize,
+    /// Messages sent in one `schedule` run at most.
+    pub run_cap: usize,
+    /// Tries of one step (soft bounces, transient SMTP errors) before giving up on the lead.
+    pub max_attempts: u32,
+    /// Minutes before the first retry; doubled for each further one.
+    pub retry_minutes: u32,
+    pub transport: MailTransport,
+}
+
+/// When messages may go out, in the lead's local time (its `timezone`, else this one).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SendWindow {
+    pub timezone: String,
+    pub start_hour: u32,
+    pub end_hour: u32,
+    /// mon, tue, wed, thu, fri, sat, sun.
+    pub days: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    Smtp,
+    /// Writes .eml files to `dir`, for dry runs.
+    File,
+    Sendmail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    None,
+    Starttls,
+    Tls,
+}
+
+/// How mail leaves. SMTP credentials come only from LEADSITE_SMTP_USER / LEADSITE_SMTP_PASSWORD.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailTransport {
+    pub kind: TransportKind,
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    /// For `kind: file` (and `schedule --dry-run`).
+    pub dir: PathBuf,
+}
+
+impl Default for Outreach {
+    fn default() -> Self {
+        Outreach {
+            enabled: false,
+            sequence: "intro".into(),
+            sender_name: String::new(),
+            sender_email: String::new(),
+            postal_address: String::new(),
+            reply_to: None,
+            unsubscribe_url: None,
+            one_click_url: None,
+            window: SendWindow::default(),
+            daily_cap: 200,
+            run_cap: 50,
+            max_attempts: 3,
+            retry_minutes: 60,
+            transport: MailTransport::default(),
+        }
+    }
+}
+
+impl Default for SendWindow {
+    fn default() -> Self {
+        SendWindow {
+            timezone: "America/Chicago".into(),
+            start_hour: 9,
+            end_hour: 17,
+            days: ["mon", "tue", "wed", "thu", "fri"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+impl Default for MailTransport {
+    fn default() -> Self {
+        MailTransport {
+            kind: TransportKind::Smtp,
+            host: "127.0.0.1".into(),
+            port: 25,
+            tls: TlsMode::None,
+            dir: ".leadsite/outbox".into(),
+        }
+    }
 }
 
 /// Phase 4, EnrichmentAggregator: the providers and the cache.
@@ -277,6 +394,7 @@ impl Default for Config {
             routing: Routing::default(),
             enrichment: Enrichment::default(),
             scoring: Scoring::default(),
+            outreach: Outreach::default(),
             root: PathBuf::from("."),
             file: None,
         }
@@ -432,6 +550,7 @@ impl Config {
             );
         }
         self.phase4_problems(&mut bad);
+        self.outreach_problems(&mut bad);
         if let Some(cta) = &self.site.cta_url {
             if !url::Url::parse(cta)
                 .is_ok_and(|u| matches!(u.scheme(), "http" | "https" | "mailto"))
@@ -482,6 +601,76 @@ impl Config {
 }
 
 impl Config {
+    fn outreach_problems(&self, bad: &mut impl FnMut(String, String)) {
+        let o = &self.outreach;
+        if o.window.timezone.parse::<chrono_tz::Tz>().is_err() {
+            bad(
+                "outreach.window.timezone".into(),
+                format!(
+                    "{:?} is not an IANA time zone such as America/Chicago",
+                    o.window.timezone
+                ),
+            );
+        }
+        if o.window.start_hour >= o.window.end_hour || o.window.end_hour > 24 {
+            bad(
+                "outreach.window".into(),
+                "start_hour must be before end_hour (0..24)".into(),
+            );
+        }
+        for (i, d) in o.window.days.iter().enumerate() {
+            if crate::outreach::window::weekday(d).is_none() {
+                bad(
+                    format!("outreach.window.days[{i}]"),
+                    format!("{d:?} is not mon, tue, wed, thu, fri, sat or sun"),
+                );
+            }
+        }
+        if !crate::lead::is_valid_key(&o.sequence) {
+            bad(
+                "outreach.sequence".into(),
+                "a sequence is a folder name: lower-case letters, digits, '-'".into(),
+            );
+        }
+        if o.enabled {
+            if crate::pipeline::normalize::canonical_email(&o.sender_email).is_none() {
+                bad(
+                    "outreach.sender_email".into(),
+                    "needed to send: a valid address".into(),
+                );
+            }
+            if o.postal_address.trim().is_empty() {
+                bad(
+                    "outreach.postal_address".into(),
+                    "needed to send: every message carries the sender's postal address".into(),
+                );
+            }
+        }
+        for (key, v) in [
+            ("unsubscribe_url", &o.unsubscribe_url),
+            ("one_click_url", &o.one_click_url),
+        ] {
+            if let Some(u) = v {
+                let ok = url::Url::parse(&u.replace("{lead}", "x")).is_ok_and(|u| {
+                    u.scheme() == "https" || (key == "unsubscribe_url" && u.scheme() == "mailto")
+                });
+                if !ok {
+                    bad(
+                        format!("outreach.{key}"),
+                        format!(
+                            "{u:?} is not an https{} URL",
+                            if key == "unsubscribe_url" {
+                                " or mailto:"
+                            } else {
+                                ""
+                            }
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
     fn phase4_problems(&self, bad: &mut impl FnMut(String, String)) {
         let w = &self.enrichment.website;
         let positive = |v: f64| v.is_finite() && v > 0.0;

@@ -6,7 +6,9 @@ mod export;
 mod ingest;
 mod init;
 mod publish;
+mod schedule;
 mod serve;
+mod status;
 mod ui;
 
 use std::path::PathBuf;
@@ -48,6 +50,8 @@ pub enum Command {
     Ingest(ingest::Args),
     Build(build::Args),
     Serve(serve::Args),
+    Schedule(schedule::Args),
+    Status(status::Args),
     Publish(publish::Args),
     Check(check::Args),
     Export(export::Args),
@@ -88,6 +92,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Ingest(args) => ingest::run(args, &load()?, &ui),
         Command::Build(args) => build::run(args, &load()?, &ui),
         Command::Serve(args) => serve::run(args, &load, &ui),
+        Command::Schedule(args) => schedule::run(args, &load, &ui),
+        Command::Status(args) => status::run(args, &load()?, &ui),
         Command::Publish(args) => publish::run(args, &load()?, &ui),
         Command::Check(args) => check::run(args, &cli.config, explicit, &ui),
         Command::Export(args) => export::run(args, &load()?, &ui),

@@ -3,4 +3,8 @@
 //! next; until then no command sends anything.
 
 pub mod bus;
+pub mod email;
+pub mod orchestrator;
+pub mod sequence;
 pub mod store;
+pub mod window;

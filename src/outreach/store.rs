@@ -114,6 +114,36 @@ impl FileStore {
             }
             Err(fs::TryLockError::Error(e)) => return Err(io_error(&lock_path, e)),
         }
+        let (states, good, lines) = Self::load(dir)?;
+        let journal_path = dir.join("journal.jsonl");
+        let mut journal = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&journal_path)
+            .map_err(|e| io_error(&journal_path, e))?;
+        journal
+            .set_len(good as u64)
+            .and_then(|()| journal.seek(SeekFrom::End(0)).map(|_| ()))
+            .map_err(|e| io_error(&journal_path, e))?;
+        Ok(FileStore {
+            dir: dir.to_path_buf(),
+            states,
+            journal,
+            journal_lines: lines,
+            _lock: lock,
+        })
+    }
+
+    /// Every lead's state as the store holds it, without taking the lock (for `status`, which
+    /// only reads): what committed writes made, a torn last line left out.
+    pub fn read(dir: &Path) -> Result<BTreeMap<String, LeadState>> {
+        Ok(Self::load(dir)?.0)
+    }
+
+    /// Snapshot + journal; returns the states, the journal's good length and its line count.
+    fn load(dir: &Path) -> Result<(BTreeMap<String, LeadState>, usize, usize)> {
         let snapshot = dir.join("snapshot.json");
         let mut states: BTreeMap<String, LeadState> = match fs::read(&snapshot) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
@@ -151,24 +181,7 @@ impl FileStore {
                 }
             }
         }
-        let mut journal = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&journal_path)
-            .map_err(|e| io_error(&journal_path, e))?;
-        journal
-            .set_len(good as u64)
-            .and_then(|()| journal.seek(SeekFrom::End(0)).map(|_| ()))
-            .map_err(|e| io_error(&journal_path, e))?;
-        Ok(FileStore {
-            dir: dir.to_path_buf(),
-            states,
-            journal,
-            journal_lines: lines,
-            _lock: lock,
-        })
+        Ok((states, good, lines))
     }
 
     /// Writes every state to a new snapshot and empties the journal.

@@ -178,7 +178,7 @@ impl Content {
 }
 
 /// Splits `---` front matter (YAML) from the Markdown body.
-fn parse_front<'t, T: for<'de> Deserialize<'de> + Default>(
+pub(crate) fn parse_front<'t, T: for<'de> Deserialize<'de> + Default>(
     text: &'t str,
     path: &Path,
 ) -> Result<(T, &'t str), InputError> {

@@ -44,3 +44,308 @@ fn publish_is_durable_idempotent_by_id_and_checked() {
     run.code(1);
     assert!(run.stderr.contains("not a dedup_key"), "{}", run.stderr);
 }
+
+mod campaign {
+    use std::net::TcpListener;
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command};
+    use std::time::{Duration, Instant};
+
+    use crate::harness::Project;
+
+    /// A real SMTP server on 127.0.0.1: Python's aiosmtpd, storing each message in a Maildir.
+    struct Smtp {
+        child: Child,
+        port: u16,
+        maildir: PathBuf,
+    }
+
+    impl Smtp {
+        fn start(dir: &Path) -> Smtp {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let maildir = dir.join("maildir");
+            let child = Command::new("python3")
+                .args([
+                    "-m",
+                    "aiosmtpd",
+                    "-n",
+                    "-l",
+                    &format!("127.0.0.1:{port}"),
+                    "-c",
+                    "aiosmtpd.handlers.Mailbox",
+                ])
+                .arg(&maildir)
+                .spawn()
+                .expect(
+                    "python3 with aiosmtpd (scripts/test installs it: pip install aiosmtpd==1.4.6)",
+                );
+            let start = Instant::now();
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "aiosmtpd did not start (pip install aiosmtpd==1.4.6)"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Smtp {
+                child,
+                port,
+                maildir,
+            }
+        }
+
+        /// Every received message, oldest first.
+        fn messages(&self) -> Vec<String> {
+            let mut files: Vec<PathBuf> = ["new", "cur"]
+                .iter()
+                .flat_map(|d| {
+                    std::fs::read_dir(self.maildir.join(d))
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .map(|e| e.path())
+                })
+                .collect();
+            files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+            files
+                .iter()
+                .map(|p| std::fs::read_to_string(p).unwrap())
+                .collect()
+        }
+
+        fn to(&self, address: &str) -> Vec<String> {
+            self.messages()
+                .into_iter()
+                .filter(|m| {
+                    m.lines()
+                        .any(|l| l.starts_with("To:") && l.contains(address))
+                })
+                .collect()
+        }
+    }
+
+    impl Drop for Smtp {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn lead(key: &str) -> String {
+        format!(
+            "dedup_key: {key}\nname: {key} Garage\ncategory: Auto repair shop\nphone: '+12175550134'\nemail: owner@{key}.example\naddress: {{street: 1 Main St, city: Springfield, region: IL, country: US}}\nlocation: {{lat: 39.78, lng: -89.65, accuracy: rooftop}}\nrating: 4.5\nreview_count: 20\nroute: TARGET\n"
+        )
+    }
+
+    /// A header's value, its folded lines joined.
+    fn header(message: &str, name: &str) -> Option<String> {
+        let head = message.replace("\r\n", "\n");
+        let head = head
+            .split("\n\n")
+            .next()
+            .unwrap_or("")
+            .replace("\n ", " ")
+            .replace("\n\t", " ");
+        head.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(String::from))
+    }
+
+    fn project(port: u16) -> Project {
+        let p = Project::with_config(&format!(
+            "site:\n  base_url: https://pages.agency.example/\nenrichment:\n  website:\n    enabled: false\noutreach:\n  enabled: true\n  sender_name: Sam Seller\n  sender_email: sam@agency.example\n  postal_address: 100 Example Ave, Springfield, IL 62701\n  one_click_url: https://agency.example/unsubscribe/{{lead}}\n  window: {{start_hour: 0, end_hour: 24, days: [mon, tue, wed, thu, fri, sat, sun]}}\n  transport: {{kind: smtp, host: 127.0.0.1, port: {port}}}\n"
+        ));
+        for k in ["acme", "bolt", "cafe", "dent"] {
+            p.write(&format!("leads/{k}.yaml"), &lead(k));
+        }
+        p.run(&["build"]).code(0);
+        p
+    }
+
+    #[test]
+    fn a_campaign_over_simulated_days() {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let p = project(smtp.port);
+        let schedule = |now: &str| {
+            let run = p.run(&["schedule", "--now", now]);
+            run.code(0);
+            run.stdout
+        };
+
+        let out = schedule("2026-11-23T15:00:00Z");
+        assert!(out.contains("4 sent"), "{out}");
+        assert_eq!(smtp.messages().len(), 4);
+        let first = &smtp.to("owner@dent.example")[0];
+        assert_eq!(
+            header(first, "Message-ID"),
+            Some("<dent.intro.1@agency.example>".to_string())
+        );
+        assert_eq!(header(first, "List-Unsubscribe"), Some("<https://agency.example/unsubscribe/dent>, <mailto:sam@agency.example?subject=unsubscribe%20dent>".to_string()));
+        assert_eq!(
+            header(first, "List-Unsubscribe-Post"),
+            Some("List-Unsubscribe=One-Click".to_string())
+        );
+        assert!(first.contains("multipart/alternative"), "{first}");
+        assert!(first.contains("text/plain") && first.contains("text/html"));
+        assert!(
+            first.contains("100 Example Ave"),
+            "postal address in the body"
+        );
+        assert!(
+            first.contains("https://pages.agency.example/dent/"),
+            "the landing page link"
+        );
+
+        // The same run again, and the same time: nothing more.
+        schedule("2026-11-23T15:00:00Z");
+        assert_eq!(smtp.messages().len(), 4);
+
+        p.run(&["publish", "lead.responded", "--lead", "acme", "--id", "r1"])
+            .code(0);
+        p.run(&[
+            "publish",
+            "lead.bounced",
+            "--lead",
+            "bolt",
+            "--id",
+            "b1",
+            "--data",
+            "kind=hard",
+        ])
+        .code(0);
+        // An outside program drops an opt-out into the inbox, and a broken file.
+        p.write(
+            ".leadsite/bus/inbox/u1.json",
+            r#"{"topic":"lead.unsubscribed","lead_id":"cafe"}"#,
+        );
+        p.write(".leadsite/bus/inbox/junk.json", "{oops");
+        let run = p.run(&["schedule", "--now", "2026-11-24T15:00:00Z"]);
+        run.code(3);
+        assert!(
+            run.stderr.contains("junk.json moved to rejected/"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stdout.contains("0 sent"), "{}", run.stdout);
+
+        // Three days on: only dent is still in the sequence; step 2 threads under step 1.
+        schedule("2026-11-26T16:00:00Z");
+        let dent = smtp.to("owner@dent.example");
+        assert_eq!(dent.len(), 2);
+        assert_eq!(
+            header(&dent[1], "In-Reply-To"),
+            Some("<dent.intro.1@agency.example>".to_string())
+        );
+        assert_eq!(smtp.messages().len(), 5);
+
+        // A soft bounce of step 2: sent again after the back-off, once.
+        p.run(&[
+            "publish",
+            "lead.bounced",
+            "--lead",
+            "dent",
+            "--id",
+            "s1",
+            "--data",
+            "kind=soft",
+        ])
+        .code(0);
+        p.run(&[
+            "publish",
+            "lead.bounced",
+            "--lead",
+            "dent",
+            "--id",
+            "s2",
+            "--data",
+            "kind=soft",
+            "--data",
+            "step=2",
+        ])
+        .code(0);
+        schedule("2026-11-26T16:30:00Z");
+        assert_eq!(
+            smtp.to("owner@dent.example").len(),
+            2,
+            "not before the back-off"
+        );
+        schedule("2026-11-26T17:30:00Z");
+        assert_eq!(smtp.to("owner@dent.example").len(), 3, "step 2 again, once");
+
+        // Step 3 after seven more days, then no response.
+        schedule("2026-12-03T18:00:00Z");
+        let dent = smtp.to("owner@dent.example");
+        assert_eq!(dent.len(), 4);
+        assert_eq!(
+            header(&dent[3], "Message-ID"),
+            Some("<dent.intro.3@agency.example>".to_string())
+        );
+        let out = schedule("2026-12-20T18:00:00Z");
+        assert!(out.contains("1 finished with no response"), "{out}");
+
+        // Late and duplicate events change nothing; the mail count is final.
+        p.run(&[
+            "publish",
+            "lead.responded",
+            "--lead",
+            "bolt",
+            "--id",
+            "late",
+        ])
+        .code(0);
+        schedule("2026-12-21T18:00:00Z");
+        assert_eq!(smtp.to("owner@acme.example").len(), 1);
+        assert_eq!(smtp.to("owner@bolt.example").len(), 1);
+        assert_eq!(smtp.to("owner@cafe.example").len(), 1);
+        assert_eq!(smtp.messages().len(), 7);
+
+        let status: serde_json::Value =
+            serde_json::from_str(&p.run(&["status", "--json"]).stdout).unwrap();
+        assert_eq!(status["states"]["responded"], 1, "{status}");
+        assert_eq!(
+            status["states"]["bounced"], 1,
+            "the late reply does not undo a hard bounce"
+        );
+        assert_eq!(status["states"]["unsubscribed"], 1);
+        assert_eq!(status["states"]["no_response"], 1, "{status}");
+        let history = p.run(&["status", "--lead", "dent"]);
+        assert!(history.stdout.contains("soft_bounce"), "{}", history.stdout);
+
+        // Suppression survives a re-ingest: the opted-out address is never written to again.
+        assert!(p
+            .read(".leadsite/state/suppressed.txt")
+            .contains("owner@cafe.example"));
+    }
+
+    #[test]
+    fn a_second_run_while_one_holds_the_store_exits_at_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let p = project(smtp.port);
+        let _held = leadsite::outreach::store::FileStore::open(&p.path(".leadsite/state")).unwrap();
+        let run = p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"]);
+        run.code(1);
+        assert!(
+            run.stderr.contains("another leadsite process"),
+            "{}",
+            run.stderr
+        );
+        assert!(smtp.messages().is_empty());
+    }
+
+    #[test]
+    fn nothing_is_sent_while_outreach_is_disabled() {
+        let p = Project::new();
+        let run = p.run(&["schedule"]);
+        run.code(1);
+        assert!(
+            run.stderr.contains("outreach is disabled"),
+            "{}",
+            run.stderr
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! `leadsite schedule`: one outreach run (from cron), or `--watch` to keep running.
+
+use std::time::Duration;
+
+use crate::cli::{Outcome, Ui};
+use crate::config::Config;
+use crate::outreach::orchestrator::{self, Options, RunReport};
+
+/// Send due emails and follow-ups, and act on events (replies, bounces, opt-outs).
+///
+/// Reads <work>/bus/ (and drains its inbox/), keeps each lead's campaign in <work>/state/, and
+/// sends with the config's transport. Run it from cron; a second run while one is going exits at
+/// once. Every step goes out at most once: a step a crash left in doubt is reported by `leadsite
+/// status`, never sent again by itself. Needs `outreach.enabled: true` and a `leadsite build`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Act as if it were this time (RFC 3339), for tests and catch-up runs.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// Write the messages as .eml files to <work>/outbox/ instead of sending them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep running: a run whenever something arrives in the bus inbox, and every minute.
+    #[arg(long, conflicts_with = "now")]
+    pub watch: bool,
+}
+
+pub fn run(
+    args: Args,
+    load: &dyn Fn() -> anyhow::Result<Config>,
+    ui: &Ui,
+) -> anyhow::Result<Outcome> {
+    let once = |now: chrono::DateTime<chrono::Utc>| -> anyhow::Result<RunReport> {
+        let config = load()?;
+        let report = orchestrator::run(
+            &config,
+            &Options {
+                now,
+                dry_run: args.dry_run,
+            },
+        )?;
+        for (id, why) in &report.ignored {
+            ui.detail(&format!("event {id}: {why}"));
+        }
+        for (file, why) in &report.inbox_rejected {
+            eprintln!("warning: inbox/{file} moved to rejected/: {why}");
+        }
+        for lead in &report.in_doubt {
+            eprintln!("warning: {lead}: a step is in doubt (a run stopped mid-send); see `leadsite status --lead {lead}`");
+        }
+        ui.result(&format!(
+            "{} events ({} changed nothing), {} sent{}, {} failed, {} bounced, {} waiting for the send window, {} finished with no response{}\n",
+            report.events,
+            report.ignored.len(),
+            report.sent,
+            if args.dry_run { " (dry run: .leadsite/outbox/)" } else { "" },
+            report.failed,
+            report.bounced,
+            report.waiting_for_window,
+            report.completed,
+            if report.capped { "; the send cap was reached" } else { "" },
+        ));
+        Ok(report)
+    };
+    if !args.watch {
+        let report = once(args.now.unwrap_or_else(chrono::Utc::now))?;
+        let partial = !report.inbox_rejected.is_empty() || !report.in_doubt.is_empty();
+        return Ok(if partial {
+            Outcome::Partial
+        } else {
+            Outcome::Success
+        });
+    }
+    let config = load()?;
+    let inbox = orchestrator::bus_dir(&config).join("inbox");
+    crate::fsutil::create_dir_all(&inbox)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut watcher =
+        notify_debouncer_full::new_debouncer(Duration::from_millis(300), None, move |_| {
+            let _ = tx.send(());
+        })?;
+    watcher.watch(&inbox, notify::RecursiveMode::NonRecursive)?;
+    ui.info(&format!("watching {} (Ctrl-C to stop)", inbox.display()));
+    loop {
+        if let Err(e) = once(chrono::Utc::now()) {
+            eprintln!("error: {e:#}");
+        }
+        let _ = rx.recv_timeout(Duration::from_secs(60));
+        while rx.try_recv().is_ok() {}
+    }
+}

@@ -1,0 +1,96 @@
+//! `leadsite status`: where every lead stands in its campaign.
+
+use std::collections::BTreeMap;
+
+use crate::cli::ui::table;
+use crate::cli::{Outcome, Ui};
+use crate::config::Config;
+use crate::outreach::orchestrator;
+use crate::outreach::store::FileStore;
+
+/// Counts per campaign state, steps in doubt, or one lead's history.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// One lead's state and history.
+    #[arg(long, value_name = "ID")]
+    pub lead: Option<String>,
+    /// JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
+    let states = FileStore::read(&orchestrator::state_dir(config))?;
+    if let Some(key) = &args.lead {
+        let Some(state) = states.get(key) else {
+            anyhow::bail!("{key}: no campaign state (not contacted yet, or not a lead)");
+        };
+        if args.json {
+            ui.result(&format!("{}\n", serde_json::to_string_pretty(state)?));
+        } else {
+            let mut out = format!(
+                "{key}: {}, step {}, {} tries\n",
+                status_name(state.status),
+                state.step,
+                state.attempt_count
+            );
+            if let Some(i) = &state.in_flight {
+                out.push_str(&format!("IN DOUBT: step {} ({}) was being sent at {} when a run stopped; check the mail server's log before sending it again\n", i.step, i.message_id, i.at));
+            }
+            if let Some(n) = state.next_action_at {
+                out.push_str(&format!("next action: {n}\n"));
+            }
+            let mut rows = vec![vec![
+                "when".to_string(),
+                "event".to_string(),
+                "detail".to_string(),
+            ]];
+            rows.extend(
+                state
+                    .history
+                    .iter()
+                    .map(|h| vec![h.at.to_rfc3339(), h.event.clone(), h.detail.clone()]),
+            );
+            out.push_str(&table(&rows));
+            ui.result(&out);
+        }
+        return Ok(Outcome::Success);
+    }
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut in_doubt = Vec::new();
+    for (key, s) in &states {
+        *counts.entry(status_name(s.status)).or_default() += 1;
+        if s.in_flight.is_some() {
+            in_doubt.push(key.clone());
+        }
+    }
+    if args.json {
+        ui.result(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"states": counts, "in_doubt": in_doubt})
+            )?
+        ));
+    } else {
+        let mut rows = vec![vec!["state".to_string(), "leads".to_string()]];
+        rows.extend(counts.iter().map(|(k, v)| vec![k.clone(), v.to_string()]));
+        let mut out = table(&rows);
+        for k in &in_doubt {
+            out.push_str(&format!("in doubt: {k} (leadsite status --lead {k})\n"));
+        }
+        ui.result(&out);
+    }
+    Ok(if in_doubt.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::Partial
+    })
+}
+
+/// The state's name as the store writes it (`no_response`, …).
+fn status_name(s: crate::outreach::store::Status) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}

@@ -1,0 +1,204 @@
+//! EmailAgent: builds each message (deterministic Message-ID, threading, unsubscribe, multipart
+//! text + HTML) and sends it with lettre over SMTP (STARTTLS/TLS; credentials only from the
+//! environment), to .eml files, or through sendmail.
+
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{FileTransport, Message, SendmailTransport, SmtpTransport, Transport};
+
+use super::sequence::Rendered;
+use crate::config::{MailTransport, Outreach, TlsMode, TransportKind};
+use crate::error::{Error, Result};
+
+/// How a send went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Sent,
+    /// Try again later (4xx, connection trouble).
+    Transient(String),
+    /// The address is refused for good (5xx): a hard bounce.
+    Permanent(String),
+}
+
+pub struct EmailAgent {
+    transport: Sender,
+    from: Mailbox,
+    reply_to: Option<Mailbox>,
+    domain: String,
+}
+
+enum Sender {
+    Smtp(SmtpTransport),
+    File(FileTransport),
+    Sendmail(SendmailTransport),
+}
+
+/// What one message is: who, which step, and what it says.
+pub struct Outgoing<'a> {
+    pub to: &'a str,
+    pub to_name: &'a str,
+    pub lead: &'a str,
+    pub sequence: &'a str,
+    pub step: u32,
+    pub rendered: &'a Rendered,
+    pub unsubscribe: &'a str,
+    pub one_click: Option<&'a str>,
+}
+
+/// The Message-ID of a step: the same lead, sequence and step always give the same id.
+pub fn message_id(lead: &str, sequence: &str, step: u32, domain: &str) -> String {
+    format!("<{lead}.{sequence}.{step}@{domain}>")
+}
+
+impl EmailAgent {
+    pub fn new(o: &Outreach, dry_run_dir: Option<&std::path::Path>) -> Result<EmailAgent> {
+        let from: Mailbox = format!("{} <{}>", o.sender_name, o.sender_email)
+            .parse()
+            .or_else(|_| o.sender_email.parse())
+            .map_err(|e| Error::Usage(format!("outreach.sender_email: {e}")))?;
+        let reply_to = match &o.reply_to {
+            Some(r) => Some(
+                r.parse()
+                    .map_err(|e| Error::Usage(format!("outreach.reply_to: {e}")))?,
+            ),
+            None => None,
+        };
+        let domain = o
+            .sender_email
+            .rsplit('@')
+            .next()
+            .unwrap_or("localhost")
+            .to_string();
+        let transport = match dry_run_dir {
+            Some(dir) => {
+                crate::fsutil::create_dir_all(dir)?;
+                Sender::File(FileTransport::new(dir))
+            }
+            None => build_transport(&o.transport)?,
+        };
+        Ok(EmailAgent {
+            transport,
+            from,
+            reply_to,
+            domain,
+        })
+    }
+
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    pub fn build(&self, m: &Outgoing) -> Result<Message> {
+        let to: Mailbox = if m.to_name.is_empty() {
+            m.to.parse()
+        } else {
+            format!(
+                "\"{}\" <{}>",
+                m.to_name.replace(['"', '\\', '\r', '\n'], " "),
+                m.to
+            )
+            .parse()
+            .or_else(|_| m.to.parse())
+        }
+        .map_err(|e| Error::Usage(format!("{}: not an address to send to: {e}", m.to)))?;
+        let mut b = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(m.rendered.subject.clone())
+            .message_id(Some(message_id(m.lead, m.sequence, m.step, &self.domain)));
+        if let Some(r) = &self.reply_to {
+            b = b.reply_to(r.clone());
+        }
+        if m.step > 1 {
+            b = b.in_reply_to(message_id(m.lead, m.sequence, 1, &self.domain));
+            let refs: Vec<String> = (1..m.step)
+                .map(|s| message_id(m.lead, m.sequence, s, &self.domain))
+                .collect();
+            b = b.references(refs.join(" "));
+        }
+        b = b.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe"),
+            list_unsubscribe(m.unsubscribe, m.one_click),
+        ));
+        if m.one_click.is_some() {
+            b = b.raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".into(),
+            ));
+        }
+        b.multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(m.rendered.text.clone()),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(m.rendered.html.clone()),
+                ),
+        )
+        .map_err(|e| Error::Usage(format!("cannot build the message: {e}")))
+    }
+
+    pub fn send(&self, message: &Message) -> Outcome {
+        match &self.transport {
+            Sender::Smtp(t) => match t.send(message) {
+                Ok(_) => Outcome::Sent,
+                Err(e) if e.is_permanent() => Outcome::Permanent(e.to_string()),
+                Err(e) => Outcome::Transient(e.to_string()),
+            },
+            Sender::File(t) => t
+                .send(message)
+                .map_or_else(|e| Outcome::Transient(e.to_string()), |_| Outcome::Sent),
+            Sender::Sendmail(t) => t
+                .send(message)
+                .map_or_else(|e| Outcome::Transient(e.to_string()), |_| Outcome::Sent),
+        }
+    }
+}
+
+fn list_unsubscribe(url: &str, one_click: Option<&str>) -> String {
+    match one_click {
+        Some(https) => format!("<{https}>, <{url}>"),
+        None => format!("<{url}>"),
+    }
+}
+
+fn build_transport(t: &MailTransport) -> Result<Sender> {
+    Ok(match t.kind {
+        TransportKind::File => {
+            crate::fsutil::create_dir_all(&t.dir)?;
+            Sender::File(FileTransport::new(&t.dir))
+        }
+        TransportKind::Sendmail => Sender::Sendmail(SendmailTransport::new()),
+        TransportKind::Smtp => {
+            let tls = match t.tls {
+                TlsMode::None => Tls::None,
+                TlsMode::Starttls | TlsMode::Tls => {
+                    let params = TlsParameters::new(t.host.clone())
+                        .map_err(|e| Error::Usage(format!("TLS for {}: {e}", t.host)))?;
+                    if t.tls == TlsMode::Tls {
+                        Tls::Wrapper(params)
+                    } else {
+                        Tls::Required(params)
+                    }
+                }
+            };
+            let mut b = SmtpTransport::builder_dangerous(&t.host)
+                .port(t.port)
+                .tls(tls)
+                .timeout(Some(std::time::Duration::from_secs(30)));
+            if let (Ok(user), Ok(pass)) = (
+                std::env::var("LEADSITE_SMTP_USER"),
+                std::env::var("LEADSITE_SMTP_PASSWORD"),
+            ) {
+                b = b.credentials(Credentials::new(user, pass));
+            }
+            Sender::Smtp(b.build())
+        }
+    })
+}

@@ -1,0 +1,493 @@
+//! OutreachOrchestratorAgent: reads events from the bus, moves each lead through its campaign
+//! (new → contacted(step n) → … → responded | bounced | unsubscribed | no_response) in the
+//! StateStore, and sends what is due with the EmailAgent.
+//!
+//! Exactly once: before a message goes to the SMTP server the store records the intent
+//! (`in_flight`), after it the outcome. A crash between the two leaves the step *in doubt*: it is
+//! reported by `leadsite status` and never sent again by itself.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::bus::{FileBus, Message, MessageBus};
+use super::email::{self, EmailAgent, Outcome};
+use super::sequence::Sequence;
+use super::store::{FileStore, HistoryEntry, Intent, LeadState, StateStore, Status};
+use super::window;
+use crate::config::Config;
+use crate::error::{Error, InputError, Location, Result};
+use crate::fsutil;
+use crate::lead::{Lead, Route};
+
+/// The consumer group the orchestrator reads the bus as.
+pub const GROUP: &str = "orchestrator";
+
+pub struct Options {
+    pub now: DateTime<Utc>,
+    /// Write messages as .eml files under <work>/outbox instead of sending them.
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct RunReport {
+    pub events: usize,
+    /// (event id, why) of events that changed nothing.
+    pub ignored: Vec<(String, String)>,
+    pub inbox_rejected: Vec<(String, String)>,
+    pub sent: usize,
+    pub failed: usize,
+    pub bounced: usize,
+    pub waiting_for_window: usize,
+    pub completed: usize,
+    pub capped: bool,
+    pub in_doubt: Vec<String>,
+}
+
+pub fn state_dir(config: &Config) -> PathBuf {
+    config.work_dir().join("state")
+}
+
+pub fn bus_dir(config: &Config) -> PathBuf {
+    config.work_dir().join("bus")
+}
+
+/// Opt-outs and hard bounces, by address: `<state>/suppressed.txt`, one `address<TAB>reason`
+/// a line. It lives beside the state, not in leads/, so re-ingesting a lead cannot undo it.
+pub struct Suppression {
+    path: PathBuf,
+    set: HashSet<String>,
+}
+
+impl Suppression {
+    pub fn load(dir: &Path) -> Result<Suppression> {
+        let path = dir.join("suppressed.txt");
+        let set = match std::fs::read_to_string(&path) {
+            Ok(t) => t
+                .lines()
+                .filter_map(|l| l.split('\t').next())
+                .map(|a| a.trim().to_lowercase())
+                .filter(|a| !a.is_empty())
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
+            Err(e) => return Err(fsutil::io_error(&path, e)),
+        };
+        Ok(Suppression { path, set })
+    }
+
+    pub fn contains(&self, address: &str) -> bool {
+        self.set.contains(&address.to_lowercase())
+    }
+
+    pub fn add(&mut self, address: &str, reason: &str) -> Result<()> {
+        let a = address.to_lowercase();
+        if a.is_empty() || !self.set.insert(a.clone()) {
+            return Ok(());
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| fsutil::io_error(&self.path, e))?;
+        f.write_all(format!("\n{a}\t{reason}\n").as_bytes())
+            .and_then(|()| f.sync_data())
+            .map_err(|e| fsutil::io_error(&self.path, e))
+    }
+}
+
+/// The scored leads of the last build, by dedup_key.
+pub fn scored_leads(config: &Config) -> Result<BTreeMap<String, Lead>> {
+    let path = config.work_dir().join("build").join("scored_leads.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::Usage(format!(
+            "{}: {e}; run `leadsite build` first",
+            path.display()
+        ))
+    })?;
+    let mut out = BTreeMap::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let lead: Lead = serde_json::from_str(line).map_err(|e| {
+            Error::from(InputError::new(
+                Location::at_line(&path, i as u64 + 1),
+                format!("not a lead: {e}"),
+            ))
+        })?;
+        out.insert(lead.dedup_key.clone(), lead);
+    }
+    Ok(out)
+}
+
+fn email_of(lead: &Lead) -> Option<&str> {
+    lead.email
+        .as_deref()
+        .or_else(|| lead.enrichment.as_deref()?.email.as_deref())
+}
+
+fn eligible(lead: &Lead) -> bool {
+    lead.route == Some(Route::Target)
+        && lead
+            .quality
+            .as_deref()
+            .is_some_and(|q| q.qualified == Some(true))
+        && email_of(lead).is_some()
+}
+
+/// Which terminal outcome wins when events disagree.
+fn rank(s: Status) -> u8 {
+    match s {
+        Status::Unsubscribed => 4,
+        Status::Bounced => 3,
+        Status::Responded => 2,
+        Status::NoResponse | Status::CrmSynced => 1,
+        Status::New | Status::Contacted => 0,
+    }
+}
+
+fn note(state: &mut LeadState, at: DateTime<Utc>, event: &str, detail: String) {
+    state.history.push(HistoryEntry {
+        at,
+        event: event.to_string(),
+        detail,
+    });
+}
+
+/// One `schedule` run: the inbox, the events, then what is due.
+pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
+    let o = &config.outreach;
+    if !o.enabled {
+        return Err(Error::Usage(
+            "outreach is disabled in the config (outreach.enabled: false): nothing is sent".into(),
+        ));
+    }
+    let dir = state_dir(config);
+    let mut store = FileStore::open(&dir)?;
+    let mut suppressed = Suppression::load(&dir)?;
+    let bus = FileBus::new(bus_dir(config));
+    let mut report = RunReport {
+        inbox_rejected: bus.drain_inbox()?.rejected,
+        ..RunReport::default()
+    };
+    let leads = scored_leads(config)?;
+    let sequence = Sequence::load(&config.resolve(&config.paths.content), &o.sequence)?;
+    let now = opts.now;
+
+    for d in bus.poll(GROUP, usize::MAX)? {
+        report.events += 1;
+        if let Some(why) = apply_event(
+            &mut store,
+            &mut suppressed,
+            &leads,
+            &d.message,
+            o.max_attempts,
+            o.retry_minutes,
+            now,
+        )? {
+            report.ignored.push((d.message.id.clone(), why));
+        }
+        bus.ack(GROUP, &d)?;
+    }
+
+    let pages = landing_pages(config);
+    let outbox = config.work_dir().join("outbox");
+    let agent = EmailAgent::new(o, opts.dry_run.then_some(outbox.as_path()))?;
+    let today = now.date_naive();
+    let sent_today = store
+        .states()
+        .values()
+        .flat_map(|s| s.history.iter())
+        .filter(|h| h.event == "sent" && h.at.date_naive() == today)
+        .count();
+
+    // First everything due is rendered: a template error stops the run before anything is sent.
+    let mut batch = Vec::new();
+    for (key, lead) in leads.iter().filter(|(_, l)| eligible(l)) {
+        let mut state = store.get(key).cloned().unwrap_or_default();
+        if state.in_flight.is_some() {
+            report.in_doubt.push(key.clone());
+            continue;
+        }
+        if state.status.is_terminal() {
+            continue;
+        }
+        let address = email_of(lead).unwrap_or_default().to_string();
+        if suppressed.contains(&address) {
+            state.status = Status::Unsubscribed;
+            note(&mut state, now, "suppressed", address);
+            store.commit(key, state)?;
+            continue;
+        }
+        let due = match (state.status, state.next_action_at) {
+            (Status::New, None) => true,
+            (_, Some(at)) => at <= now,
+            _ => false,
+        };
+        if !due {
+            continue;
+        }
+        if state.step as usize >= sequence.steps.len() {
+            state.status = Status::NoResponse;
+            let detail = format!("after step {}", state.step);
+            note(&mut state, now, "no_response", detail);
+            store.commit(key, state)?;
+            report.completed += 1;
+            continue;
+        }
+        let tz = window::zone(lead.timezone.as_deref(), &o.window);
+        if let Some(open) = window::next_open(now, tz, &o.window) {
+            if state.next_action_at != Some(open) {
+                state.next_action_at = Some(open);
+                store.commit(key, state)?;
+            }
+            report.waiting_for_window += 1;
+            continue;
+        }
+        if batch.len() >= o.run_cap || sent_today + batch.len() >= o.daily_cap {
+            report.capped = true;
+            break;
+        }
+        let step = state.step + 1;
+        let unsubscribe = o
+            .unsubscribe_url
+            .clone()
+            .map(|u| u.replace("{lead}", key))
+            .unwrap_or_else(|| format!("mailto:{}?subject=unsubscribe%20{key}", o.sender_email));
+        let one_click = o.one_click_url.as_ref().map(|u| u.replace("{lead}", key));
+        let mut ctx = tera::Context::new();
+        ctx.insert(
+            "business",
+            &serde_json::json!({
+                "name": lead.name.trim(), "city": lead.city(), "category": lead.category,
+            }),
+        );
+        ctx.insert("lead", lead);
+        let landing = pages
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| format!("{}{key}/", with_slash(&config.site.base_url)));
+        ctx.insert("landing_url", &landing);
+        ctx.insert("sender", &serde_json::json!({"name": o.sender_name, "email": o.sender_email, "postal_address": o.postal_address}));
+        ctx.insert("unsubscribe_url", &unsubscribe);
+        let footer_text = format!(
+            "{}\n{}\nTo get no more messages: {unsubscribe}",
+            o.sender_name, o.postal_address
+        );
+        let footer_html = format!(
+            "{}<br>{}<br><a href=\"{}\">Unsubscribe</a>",
+            crate::site::theme::escape_html(&o.sender_name),
+            crate::site::theme::escape_html(&o.postal_address),
+            crate::site::theme::escape_html(&unsubscribe)
+        );
+        let rendered = sequence.render(step, &ctx, &footer_text, &footer_html)?;
+        batch.push((
+            key.clone(),
+            address,
+            lead.name.trim().to_string(),
+            step,
+            rendered,
+            unsubscribe,
+            one_click,
+        ));
+    }
+
+    for (key, address, name, step, rendered, unsubscribe, one_click) in batch {
+        let message = agent.build(&email::Outgoing {
+            to: &address,
+            to_name: &name,
+            lead: &key,
+            sequence: &sequence.name,
+            step,
+            rendered: &rendered,
+            unsubscribe: &unsubscribe,
+            one_click: one_click.as_deref(),
+        })?;
+        let id = email::message_id(&key, &sequence.name, step, agent.domain());
+        let mut state = store.get(&key).cloned().unwrap_or_default();
+        // The intent first, durable: a crash from here on leaves this step in doubt, not resent.
+        state.in_flight = Some(Intent {
+            step,
+            message_id: id.clone(),
+            at: now,
+        });
+        store.commit(&key, state.clone())?;
+        let outcome = agent.send(&message);
+        state.in_flight = None;
+        match outcome {
+            Outcome::Sent => {
+                state.status = Status::Contacted;
+                state.step = step;
+                state.attempt_count = 0;
+                state.last_contacted = Some(now);
+                state.message_ids.push(id);
+                let wait = sequence
+                    .steps
+                    .get(step as usize)
+                    .map_or(Duration::days(7), |s| s.delay);
+                state.next_action_at = Some(now + wait);
+                note(&mut state, now, "sent", format!("step {step}"));
+                report.sent += 1;
+            }
+            Outcome::Transient(why) => {
+                state.attempt_count += 1;
+                note(
+                    &mut state,
+                    now,
+                    "send_failed",
+                    format!("step {step}: {why}"),
+                );
+                if state.attempt_count >= o.max_attempts {
+                    state.status = Status::Bounced;
+                    let detail = format!("{} failed tries", state.attempt_count);
+                    note(&mut state, now, "gave_up", detail);
+                } else {
+                    state.next_action_at =
+                        Some(now + backoff(o.retry_minutes, state.attempt_count));
+                }
+                report.failed += 1;
+            }
+            Outcome::Permanent(why) => {
+                state.status = Status::Bounced;
+                note(&mut state, now, "bounced", format!("step {step}: {why}"));
+                suppressed.add(&address, "hard bounce")?;
+                report.bounced += 1;
+            }
+        }
+        store.commit(&key, state)?;
+    }
+    // Leads whose intent was recorded by an earlier, crashed run.
+    report.in_doubt.sort();
+    Ok(report)
+}
+
+fn backoff(minutes: u32, attempt: u32) -> Duration {
+    Duration::minutes(i64::from(minutes) << attempt.saturating_sub(1).min(10))
+}
+
+fn with_slash(s: &str) -> String {
+    if s.ends_with('/') {
+        s.to_string()
+    } else {
+        format!("{s}/")
+    }
+}
+
+fn landing_pages(config: &Config) -> BTreeMap<String, String> {
+    let path = config.work_dir().join("build").join("landing_pages.json");
+    std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<BTreeMap<String, serde_json::Value>>(&b).ok())
+        .map(|m| {
+            m.into_iter()
+                .filter_map(|(k, v)| Some((k, v.get("url")?.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Applies one event; `Some(why)` when it changed nothing.
+fn apply_event(
+    store: &mut FileStore,
+    suppressed: &mut Suppression,
+    leads: &BTreeMap<String, Lead>,
+    m: &Message,
+    max_attempts: u32,
+    retry_minutes: u32,
+    now: DateTime<Utc>,
+) -> Result<Option<String>> {
+    let Some(lead) = leads.get(&m.lead_id) else {
+        if store.get(&m.lead_id).is_none() {
+            return Ok(Some(format!("unknown lead {:?}", m.lead_id)));
+        }
+        return apply_to(store, suppressed, None, m, max_attempts, retry_minutes, now);
+    };
+    apply_to(
+        store,
+        suppressed,
+        email_of(lead).map(String::from),
+        m,
+        max_attempts,
+        retry_minutes,
+        now,
+    )
+}
+
+fn apply_to(
+    store: &mut FileStore,
+    suppressed: &mut Suppression,
+    address: Option<String>,
+    m: &Message,
+    max_attempts: u32,
+    retry_minutes: u32,
+    now: DateTime<Utc>,
+) -> Result<Option<String>> {
+    let at = m.at.unwrap_or(now);
+    let mut state = store.get(&m.lead_id).cloned().unwrap_or_default();
+    let kind = m
+        .data
+        .get("kind")
+        .and_then(|v| v.as_str())
+        .unwrap_or("hard");
+    let terminal = match (m.topic.as_str(), kind) {
+        ("lead.unsubscribed", _) => Some(Status::Unsubscribed),
+        ("lead.bounced", "soft") => None,
+        ("lead.bounced", _) => Some(Status::Bounced),
+        ("lead.responded", _) => Some(Status::Responded),
+        _ => None,
+    };
+    if let Some(new) = terminal {
+        if matches!(new, Status::Unsubscribed | Status::Bounced) {
+            if let Some(a) = &address {
+                suppressed.add(a, &m.topic)?;
+            }
+        }
+        if state.status.is_terminal() && rank(new) <= rank(state.status) {
+            return Ok(Some(format!("lead is already {:?}", state.status)));
+        }
+        state.status = new;
+        state.next_action_at = None;
+        note(&mut state, at, &m.topic, format!("event {}", m.id));
+        store.commit(&m.lead_id, state)?;
+        return Ok(None);
+    }
+    if m.topic == "lead.bounced" {
+        // A soft bounce of the last step sent: send that step again later, up to the limit.
+        if state.status != Status::Contacted {
+            return Ok(Some(
+                "soft bounce for a lead that is not being contacted".into(),
+            ));
+        }
+        let target = m
+            .data
+            .get("step")
+            .and_then(|v| v.as_str()?.parse::<u32>().ok())
+            .unwrap_or(state.step);
+        let handled = state.history.iter().rev().find(|h| {
+            h.detail == format!("step {target}") && (h.event == "sent" || h.event == "soft_bounce")
+        });
+        if target != state.step || handled.is_some_and(|h| h.event == "soft_bounce") {
+            return Ok(Some(format!(
+                "soft bounce of step {target} already handled"
+            )));
+        }
+        state.attempt_count += 1;
+        note(&mut state, at, "soft_bounce", format!("step {target}"));
+        if state.attempt_count >= max_attempts {
+            state.status = Status::Bounced;
+            if let Some(a) = &address {
+                suppressed.add(a, "soft bounces")?;
+            }
+        } else {
+            state.step = target.saturating_sub(1);
+            state.next_action_at = Some(now + backoff(retry_minutes, state.attempt_count));
+        }
+        store.commit(&m.lead_id, state)?;
+        return Ok(None);
+    }
+    Ok(Some(format!("{} changes no campaign state", m.topic)))
+}

@@ -1,0 +1,239 @@
+//! Sequences: `content/emails/<sequence>/NN-name.md`, one file a step, in file-name order.
+//! Front matter: `subject` (a template), `delay` after the previous step (`3d`, `12h`, `30m`),
+//! `channel` (`email`). The body is Markdown with Tera variables (`{{ business.name }}`,
+//! `{{ landing_url }}`), sent as text and as HTML. A variable that is not there is an error.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use tera::{Context, Tera};
+
+use crate::error::{Error, InputError, Location, Result};
+use crate::site::{content, embedded};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Front {
+    subject: String,
+    delay: String,
+    channel: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// 1-based.
+    pub number: u32,
+    pub file: PathBuf,
+    pub delay: Duration,
+    pub channel: String,
+}
+
+pub struct Sequence {
+    pub name: String,
+    pub steps: Vec<Step>,
+    tera: Tera,
+}
+
+/// A step rendered for one lead.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+pub fn parse_delay(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s.is_empty() || s == "0" {
+        return Some(Duration::zero());
+    }
+    let (num, unit) = s.split_at(s.len() - 1);
+    let n: i64 = num.trim().parse().ok().filter(|n| *n >= 0)?;
+    match unit {
+        "d" => Some(Duration::days(n)),
+        "h" => Some(Duration::hours(n)),
+        "m" => Some(Duration::minutes(n)),
+        _ => None,
+    }
+}
+
+impl Sequence {
+    /// Loads `<content>/emails/<name>/`, else the built-in sequence of that name.
+    pub fn load(content_dir: &Path, name: &str) -> Result<Sequence> {
+        let dir = content_dir.join("emails").join(name);
+        let mut files: Vec<(PathBuf, String)> = Vec::new();
+        if dir.is_dir() {
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map_err(|e| crate::fsutil::io_error(&dir, e))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "md"))
+                .collect();
+            paths.sort();
+            for p in paths {
+                files.push((p.clone(), crate::fsutil::read_to_string(&p)?));
+            }
+        } else {
+            let prefix = Path::new("emails").join(name);
+            for (rel, text) in embedded::files(&embedded::CONTENT) {
+                if rel.parent() == Some(prefix.as_path())
+                    && rel.extension().is_some_and(|e| e == "md")
+                {
+                    files.push((Path::new("(built-in) content").join(rel), text));
+                }
+            }
+        }
+        if files.is_empty() {
+            return Err(Error::from(InputError::new(
+                Location::file(&dir),
+                format!("sequence {name:?} has no steps (NN-name.md files)"),
+            )));
+        }
+        let mut tera = Tera::default();
+        let mut steps = Vec::new();
+        let mut errors = Vec::new();
+        let mut templates = Vec::new();
+        for (i, (path, text)) in files.iter().enumerate() {
+            let number = i as u32 + 1;
+            let (front, body) = match content::parse_front::<Front>(text, path) {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            let Some(delay) = parse_delay(&front.delay) else {
+                errors.push(
+                    InputError::new(
+                        Location::file(path),
+                        format!("delay {:?}: write it as 3d, 12h or 30m", front.delay),
+                    )
+                    .with_field("delay"),
+                );
+                continue;
+            };
+            if front.subject.trim().is_empty() {
+                errors.push(
+                    InputError::new(Location::file(path), "every step needs a subject")
+                        .with_field("subject"),
+                );
+            }
+            let channel = if front.channel.is_empty() {
+                "email".to_string()
+            } else {
+                front.channel
+            };
+            templates.push((format!("{number}/subject"), front.subject.clone()));
+            templates.push((format!("{number}/text"), body.to_string()));
+            // The .html name turns on escaping: lead data cannot add markup to the HTML part.
+            templates.push((format!("{number}/body.html"), body.to_string()));
+            steps.push(Step {
+                number,
+                file: path.clone(),
+                delay,
+                channel,
+            });
+        }
+        tera.autoescape_on(vec![".html"]);
+        if let Err(e) = tera.add_raw_templates(templates) {
+            errors.push(InputError::new(Location::file(&dir), tera_message(&e)));
+        }
+        if !errors.is_empty() {
+            return Err(Error::Invalid(errors));
+        }
+        Ok(Sequence {
+            name: name.to_string(),
+            steps,
+            tera,
+        })
+    }
+
+    /// Renders step `number` (1-based) with `ctx`; a missing variable names the step's file.
+    pub fn render(
+        &self,
+        number: u32,
+        ctx: &Context,
+        footer_text: &str,
+        footer_html: &str,
+    ) -> Result<Rendered> {
+        let step = &self.steps[number as usize - 1];
+        let render = |name: String| {
+            self.tera.render(&name, ctx).map_err(|e| {
+                Error::from(InputError::new(
+                    Location::file(&step.file),
+                    tera_message(&e),
+                ))
+            })
+        };
+        let subject = render(format!("{number}/subject"))?
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let text = format!(
+            "{}\n\n-- \n{footer_text}\n",
+            render(format!("{number}/text"))?.trim_end()
+        );
+        let html_md = render(format!("{number}/body.html"))?;
+        let html = format!(
+            "<!DOCTYPE html><html><body>{}<hr><p style=\"font-size:12px;color:#555\">{footer_html}</p></body></html>\n",
+            content::markdown(&html_md, false)
+        );
+        Ok(Rendered {
+            subject,
+            text,
+            html,
+        })
+    }
+}
+
+fn tera_message(e: &tera::Error) -> String {
+    use std::error::Error as _;
+    let mut m = e.to_string();
+    let mut s = e.source();
+    while let Some(x) = s {
+        m.push_str(": ");
+        m.push_str(&x.to_string());
+        s = x.source();
+    }
+    m.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_sequence_loads_and_a_missing_variable_is_an_error() {
+        let seq = Sequence::load(Path::new("/nonexistent"), "intro").unwrap();
+        assert_eq!(seq.steps.len(), 3);
+        assert_eq!(seq.steps[1].delay, Duration::days(3));
+        let mut ctx = Context::new();
+        ctx.insert(
+            "business",
+            &serde_json::json!({"name": "Acme <b>Auto</b>", "city": "Springfield"}),
+        );
+        ctx.insert("landing_url", "https://pages.example/acme/");
+        ctx.insert("sender", &serde_json::json!({"name": "Sam"}));
+        let r = seq.render(1, &ctx, "Addr", "Addr").unwrap();
+        assert!(r.subject.contains("Acme <b>Auto</b>"), "{}", r.subject);
+        assert!(r.text.contains("https://pages.example/acme/"));
+        assert!(
+            !r.html.contains("<b>Auto"),
+            "lead data is escaped in HTML: {}",
+            r.html
+        );
+        let mut bare = Context::new();
+        bare.insert("business", &serde_json::json!({"name": "Acme"}));
+        let err = seq.render(1, &bare, "", "").unwrap_err().to_string();
+        assert!(err.contains("01-first-look.md"), "{err}");
+    }
+
+    #[test]
+    fn delays() {
+        assert_eq!(parse_delay("3d"), Some(Duration::days(3)));
+        assert_eq!(parse_delay("12h"), Some(Duration::hours(12)));
+        assert_eq!(parse_delay(""), Some(Duration::zero()));
+        assert_eq!(parse_delay("soon"), None);
+    }
+}
