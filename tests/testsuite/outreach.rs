@@ -348,4 +348,92 @@ mod campaign {
             run.stderr
         );
     }
+
+    /// Kills `schedule` with SIGKILL at many points; afterwards no step was received twice, the
+    /// state is readable, and a step the kill left in doubt is reported and never sent again.
+    #[test]
+    fn sigkill_at_any_point_never_sends_a_step_twice() {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let p = project(smtp.port);
+        for i in 0..40 {
+            p.write(&format!("leads/lead-{i}.yaml"), &lead(&format!("lead-{i}")));
+        }
+        p.run(&["build"]).code(0);
+        let exe = assert_cmd::cargo::cargo_bin("leadsite");
+        let mut seed: u64 = 0x5eed;
+        let days = [
+            "2026-11-23T15:00:00Z",
+            "2026-11-27T15:00:00Z",
+            "2026-12-05T15:00:00Z",
+        ];
+        for run in 0..60 {
+            let now = days[run / 20];
+            let mut child = Command::new(&exe)
+                .args(["-q", "schedule", "--now", now])
+                .current_dir(p.path("."))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            std::thread::sleep(Duration::from_millis(5 + (seed >> 33) % 120));
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+        }
+        // Whatever the kills left: the state reads, and a plain run finishes the day's work.
+        let states =
+            leadsite::outreach::store::FileStore::read(&p.path(".leadsite/state")).unwrap();
+        let in_doubt: Vec<&String> = states
+            .iter()
+            .filter(|(_, s)| s.in_flight.is_some())
+            .map(|(k, _)| k)
+            .collect();
+        let status = p.run(&["status"]);
+        for k in &in_doubt {
+            assert!(
+                status.stdout.contains(&format!("in doubt: {k}")),
+                "{}",
+                status.stdout
+            );
+        }
+        p.run(&["schedule", "--now", days[2]])
+            .code(if in_doubt.is_empty() { 0 } else { 3 });
+
+        let mut seen = std::collections::HashMap::new();
+        for m in smtp.messages() {
+            let id = header(&m, "Message-ID").unwrap();
+            *seen.entry(id).or_insert(0) += 1;
+        }
+        let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(twice.is_empty(), "sent twice: {twice:?}");
+        let states =
+            leadsite::outreach::store::FileStore::read(&p.path(".leadsite/state")).unwrap();
+        for (key, s) in &states {
+            let received = seen
+                .keys()
+                .filter(|id| id.starts_with(&format!("<{key}.intro.")))
+                .count() as u32;
+            match &s.in_flight {
+                // In doubt: the step went out or it did not; either way it is not sent again.
+                Some(i) => assert!(
+                    received == s.step || received == s.step + 1,
+                    "{key}: {received} received, step {}, in flight {}",
+                    s.step,
+                    i.step
+                ),
+                None => assert_eq!(
+                    received, s.step,
+                    "{key}: what was received is what the state says was sent"
+                ),
+            }
+        }
+        eprintln!(
+            "{} messages, {} leads in doubt after 60 kills",
+            seen.len(),
+            in_doubt.len()
+        );
+    }
 }
