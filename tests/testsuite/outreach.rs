@@ -436,4 +436,72 @@ mod campaign {
             in_doubt.len()
         );
     }
+
+    #[test]
+    fn dry_runs_write_eml_files_and_bad_events_are_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let p = project(smtp.port);
+        p.run(&[
+            "publish",
+            "lead.responded",
+            "--lead",
+            "nobody",
+            "--id",
+            "x1",
+        ])
+        .code(0);
+        let run = p.run(&[
+            "-v",
+            "schedule",
+            "--dry-run",
+            "--now",
+            "2026-11-23T15:00:00Z",
+        ]);
+        run.code(0);
+        assert!(
+            run.stderr.contains("event x1: unknown lead \"nobody\""),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stdout.contains("4 sent (dry run"), "{}", run.stdout);
+        let emls = std::fs::read_dir(p.path(".leadsite/outbox"))
+            .unwrap()
+            .count();
+        assert_eq!(emls, 4);
+        assert!(smtp.messages().is_empty(), "a dry run sends nothing");
+    }
+
+    #[test]
+    fn two_schedules_started_together_one_works_the_other_exits() {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let p = project(smtp.port);
+        let exe = assert_cmd::cargo::cargo_bin("leadsite");
+        let start = || {
+            Command::new(&exe)
+                .args(["schedule", "--now", "2026-11-23T15:00:00Z"])
+                .current_dir(p.path("."))
+                .output()
+        };
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(start);
+            let b = s.spawn(start);
+            (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+        });
+        let codes = [a.status.code(), b.status.code()];
+        // Either the second found the lock held and said so, or the first had finished first.
+        for out in [&a, &b] {
+            if out.status.code() == Some(1) {
+                assert!(String::from_utf8_lossy(&out.stderr).contains("another leadsite process"));
+            } else {
+                assert_eq!(out.status.code(), Some(0), "{codes:?}");
+            }
+        }
+        assert_eq!(
+            smtp.messages().len(),
+            4,
+            "each lead's first email once: {codes:?}"
+        );
+    }
 }
