@@ -130,6 +130,17 @@ pub fn fingerprint(bytes: &[u8]) -> String {
     format!("{h:016x}")
 }
 
+/// Whether a file event is a change (created, written, removed, renamed), not a read or a
+/// metadata touch: a watcher that reacts to reads wakes itself up with its own work.
+pub fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::event::{EventKind, ModifyKind};
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any => true,
+        EventKind::Modify(k) => !matches!(k, ModifyKind::Metadata(_)),
+        _ => false,
+    }
+}
+
 /// The process's resident memory in MiB (Linux: /proc/self/status), for `-v` reports.
 pub fn resident_mib() -> Option<u64> {
     let status = fs::read_to_string("/proc/self/status").ok()?;

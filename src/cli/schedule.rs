@@ -30,7 +30,9 @@ pub fn run(
     load: &dyn Fn() -> anyhow::Result<Config>,
     ui: &Ui,
 ) -> anyhow::Result<Outcome> {
-    let once = |now: chrono::DateTime<chrono::Utc>| -> anyhow::Result<RunReport> {
+    let once = |now: chrono::DateTime<chrono::Utc>,
+                quiet_if_idle: bool|
+     -> anyhow::Result<RunReport> {
         let config = load()?;
         let report = orchestrator::run(
             &config,
@@ -48,6 +50,11 @@ pub fn run(
         for lead in &report.in_doubt {
             eprintln!("warning: {lead}: a step is in doubt (a run stopped mid-send); see `leadsite status --lead {lead}`");
         }
+        let idle = report.events == 0
+            && report.sent + report.failed + report.bounced + report.completed == 0;
+        if quiet_if_idle && idle {
+            return Ok(report);
+        }
         ui.result(&format!(
             "{} events ({} changed nothing), {} sent{}, {} failed, {} bounced, {} waiting for the send window, {} finished with no response{}\n",
             report.events,
@@ -63,7 +70,7 @@ pub fn run(
         Ok(report)
     };
     if !args.watch {
-        let report = once(args.now.unwrap_or_else(chrono::Utc::now))?;
+        let report = once(args.now.unwrap_or_else(chrono::Utc::now), false)?;
         let partial = !report.inbox_rejected.is_empty() || !report.in_doubt.is_empty();
         return Ok(if partial {
             Outcome::Partial
@@ -82,7 +89,7 @@ pub fn run(
     watcher.watch(&inbox, notify::RecursiveMode::NonRecursive)?;
     ui.info(&format!("watching {} (Ctrl-C to stop)", inbox.display()));
     loop {
-        if let Err(e) = once(chrono::Utc::now()) {
+        if let Err(e) = once(chrono::Utc::now(), true) {
             eprintln!("error: {e:#}");
         }
         let _ = rx.recv_timeout(Duration::from_secs(60));

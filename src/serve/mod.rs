@@ -75,25 +75,23 @@ pub fn run(load: &dyn Fn() -> Result<Config>, opts: &Options, say: Say, warn: Sa
     }
 
     let events = tx.clone();
-    let mut debouncer = new_debouncer(Duration::from_millis(200), None, move |res: DebounceEventResult| {
-        if let Ok(evs) = res {
-            // Reading files (as every build does) is no change.
-            let paths: Vec<PathBuf> = evs
-                .into_iter()
-                .filter(|e| {
-                    use notify::event::{EventKind, ModifyKind};
-                    matches!(
-                        e.event.kind,
-                        EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any
-                    ) || matches!(e.event.kind, EventKind::Modify(k) if !matches!(k, ModifyKind::Metadata(_)))
-                })
-                .flat_map(|e| e.event.paths)
-                .collect();
-            if !paths.is_empty() {
-                let _ = events.send(Msg::Changed(paths));
+    let mut debouncer = new_debouncer(
+        Duration::from_millis(200),
+        None,
+        move |res: DebounceEventResult| {
+            if let Ok(evs) = res {
+                // Reading files (as every build does) is no change.
+                let paths: Vec<PathBuf> = evs
+                    .into_iter()
+                    .filter(|e| crate::fsutil::is_change(&e.event.kind))
+                    .flat_map(|e| e.event.paths)
+                    .collect();
+                if !paths.is_empty() {
+                    let _ = events.send(Msg::Changed(paths));
+                }
             }
-        }
-    })
+        },
+    )
     .map_err(|e| Error::System(format!("cannot watch files: {e}")))?;
     let watched = watch_list(&config);
     for (path, mode) in &watched {

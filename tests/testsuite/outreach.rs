@@ -504,4 +504,47 @@ mod campaign {
             "each lead's first email once: {codes:?}"
         );
     }
+
+    #[test]
+    fn watch_runs_when_an_event_arrives() {
+        let p = project(1); // the file transport below: no SMTP server needed
+        let config = p.read("leadsite.yaml").replace(
+            "transport: {kind: smtp, host: 127.0.0.1, port: 1}",
+            "transport: {kind: file, dir: out}",
+        );
+        p.write("leadsite.yaml", &config);
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("leadsite"))
+            .args(["schedule", "--watch"])
+            .current_dir(p.path("."))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let state = || {
+            leadsite::outreach::store::FileStore::read(&p.path(".leadsite/state"))
+                .unwrap_or_default()
+        };
+        let wait = |what: &str, ok: &dyn Fn() -> bool| {
+            let start = Instant::now();
+            while !ok() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "timed out waiting for {what}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        };
+        wait("the first emails", &|| state().len() == 4);
+        p.write(
+            ".leadsite/bus/inbox/reply.json",
+            r#"{"topic":"lead.responded","lead_id":"acme"}"#,
+        );
+        wait("the reply to be handled", &|| {
+            state()
+                .get("acme")
+                .is_some_and(|s| s.status == leadsite::outreach::store::Status::Responded)
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
