@@ -3,6 +3,7 @@
 mod build;
 mod check;
 mod export;
+mod inbox;
 mod ingest;
 mod init;
 mod publish;
@@ -53,6 +54,7 @@ pub enum Command {
     Schedule(schedule::Args),
     Status(status::Args),
     Publish(publish::Args),
+    Inbox(inbox::Args),
     Check(check::Args),
     Export(export::Args),
 }
@@ -94,6 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Serve(args) => serve::run(args, &load, &ui),
         Command::Schedule(args) => schedule::run(args, &load, &ui),
         Command::Status(args) => status::run(args, &load()?, &ui),
+        Command::Inbox(args) => inbox::run(args, &load()?, &ui),
         Command::Publish(args) => publish::run(args, &load()?, &ui),
         Command::Check(args) => check::run(args, &cli.config, explicit, &ui),
         Command::Export(args) => export::run(args, &load()?, &ui),

@@ -4,6 +4,7 @@
 
 pub mod bus;
 pub mod email;
+pub mod inbound;
 pub mod orchestrator;
 pub mod sequence;
 pub mod store;

@@ -547,4 +547,89 @@ mod campaign {
         let _ = child.kill();
         let _ = child.wait();
     }
+
+    /// Email out to a real SMTP server, replies and bounces of real shapes into a Maildir,
+    /// `inbox`, then `schedule`: each sequence stops (or retries) on its own.
+    #[test]
+    fn inbound_replies_and_bounces_steer_the_campaign() {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let p = project(smtp.port);
+        p.write("leads/egg.yaml", &lead("egg"));
+        p.run(&["build"]).code(0);
+        p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"])
+            .code(0);
+        assert_eq!(smtp.messages().len(), 5);
+
+        let maildir = p.path("mail");
+        std::fs::create_dir_all(maildir.join("new")).unwrap();
+        std::fs::create_dir_all(maildir.join("cur")).unwrap();
+        let fixtures = crate::harness::fixture_path("maildir");
+        for e in std::fs::read_dir(&fixtures).unwrap() {
+            let e = e.unwrap();
+            if e.path().extension().is_some_and(|x| x == "eml") {
+                std::fs::copy(e.path(), maildir.join("new").join(e.file_name())).unwrap();
+            }
+        }
+        let run = p.run(&["-v", "inbox", "--maildir", "mail"]);
+        run.code(3);
+        assert!(
+            run.stdout
+                .contains("5 events published, 1 messages changed nothing, 1 could not be read"),
+            "{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("03-out-of-office.eml: an auto-reply"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("07-not-an-email.eml"), "{}", run.stderr);
+        assert!(
+            maildir.join("new/07-not-an-email.eml").is_file(),
+            "an unreadable message stays, not lost"
+        );
+        assert!(maildir.join("cur/04-reply-quoting.eml:2,S").is_file());
+        // Twice: nothing new.
+        let again = p.run(&["inbox", "--maildir", "mail"]);
+        assert!(
+            again.stdout.contains("0 events published"),
+            "{}",
+            again.stdout
+        );
+
+        p.run(&["schedule", "--now", "2026-11-24T18:00:00Z"])
+            .code(0);
+        let status = |k: &str| {
+            let out = p.run(&["status", "--lead", k, "--json"]).stdout;
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            v["status"].as_str().unwrap().to_string()
+        };
+        assert_eq!(status("acme"), "responded");
+        assert_eq!(status("bolt"), "bounced");
+        assert_eq!(status("dent"), "unsubscribed");
+        assert_eq!(status("egg"), "responded");
+        // The soft bounce (4.2.2): the first email again, once, after the back-off (an hour).
+        assert_eq!(status("cafe"), "contacted");
+        assert_eq!(
+            smtp.to("owner@cafe.example").len(),
+            1,
+            "not before the back-off"
+        );
+        p.run(&["schedule", "--now", "2026-11-24T19:30:00Z"])
+            .code(0);
+        assert_eq!(smtp.to("owner@cafe.example").len(), 2);
+        p.run(&["schedule", "--now", "2026-11-30T18:00:00Z"])
+            .code(0);
+        for k in ["acme", "bolt", "dent", "egg"] {
+            assert_eq!(
+                smtp.to(&format!("owner@{k}.example")).len(),
+                1,
+                "{k}: nothing after its reply, bounce or opt-out"
+            );
+        }
+        let acme = p.run(&["status", "--lead", "acme"]).stdout;
+        assert!(acme.contains("lead.responded"), "{acme}");
+    }
 }
