@@ -136,6 +136,30 @@ pub struct Outreach {
     /// Minutes before the first retry; doubled for each further one.
     pub retry_minutes: u32,
     pub transport: MailTransport,
+    pub crm: Crm,
+}
+
+/// CRMAdapterAgent: where engaged leads go. The webhook's HMAC secret comes only from
+/// LEADSITE_CRM_SECRET.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Crm {
+    /// A CSV file a CRM imports as it is (one row a lead, never twice).
+    pub csv: Option<PathBuf>,
+    /// POSTed a JSON body signed with HMAC-SHA256 (header X-Leadsite-Signature: sha256=HEX).
+    pub webhook_url: Option<String>,
+    /// Tries of one webhook delivery (one a `schedule` run) before it goes to the dead letters.
+    pub max_tries: u32,
+}
+
+impl Default for Crm {
+    fn default() -> Self {
+        Crm {
+            csv: None,
+            webhook_url: None,
+            max_tries: 3,
+        }
+    }
 }
 
 /// When messages may go out, in the lead's local time (its `timezone`, else this one).
@@ -195,6 +219,7 @@ impl Default for Outreach {
             max_attempts: 3,
             retry_minutes: 60,
             transport: MailTransport::default(),
+            crm: Crm::default(),
         }
     }
 }

@@ -64,11 +64,12 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
             in_doubt.push(key.clone());
         }
     }
+    let crm = crate::outreach::crm::stats(config);
     if args.json {
         ui.result(&format!(
             "{}\n",
             serde_json::to_string_pretty(
-                &serde_json::json!({"states": counts, "in_doubt": in_doubt})
+                &serde_json::json!({"states": counts, "in_doubt": in_doubt, "crm_stats": crm})
             )?
         ));
     } else {
@@ -78,6 +79,10 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         for k in &in_doubt {
             out.push_str(&format!("in doubt: {k} (leadsite status --lead {k})\n"));
         }
+        out.push_str(&format!(
+            "crm: {} synced, {} failed (dead letters), {} pending\n",
+            crm.synced, crm.failed, crm.pending
+        ));
         ui.result(&out);
     }
     Ok(if in_doubt.is_empty() {

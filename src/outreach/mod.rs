@@ -3,6 +3,7 @@
 //! next; until then no command sends anything.
 
 pub mod bus;
+pub mod crm;
 pub mod email;
 pub mod inbound;
 pub mod orchestrator;

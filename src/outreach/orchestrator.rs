@@ -45,6 +45,7 @@ pub struct RunReport {
     pub completed: usize,
     pub capped: bool,
     pub in_doubt: Vec<String>,
+    pub crm: Option<super::crm::CrmStats>,
 }
 
 pub fn state_dir(config: &Config) -> PathBuf {
@@ -362,6 +363,17 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
     }
     // Leads whose intent was recorded by an earlier, crashed run.
     report.in_doubt.sort();
+    let crm = &o.crm;
+    if crm.csv.is_some() || crm.webhook_url.is_some() {
+        let status_of = |k: &str| {
+            store
+                .get(k)
+                .and_then(|s| serde_json::to_value(s.status).ok())
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_else(|| "new".into())
+        };
+        report.crm = Some(super::crm::run(config, &leads, &pages, &bus, &status_of)?);
+    }
     Ok(report)
 }
 

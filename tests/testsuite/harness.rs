@@ -78,10 +78,16 @@ impl Project {
 
     /// Runs `leadsite ARGS…` in the project folder.
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_env(args, &[])
+    }
+
+    /// Runs `leadsite ARGS…` with these environment variables set.
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let out = Command::cargo_bin("leadsite")
             .unwrap()
             .current_dir(self.dir.path())
             .args(args)
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         Run {

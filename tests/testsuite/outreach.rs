@@ -632,4 +632,145 @@ mod campaign {
         let acme = p.run(&["status", "--lead", "acme"]).stdout;
         assert!(acme.contains("lead.responded"), "{acme}");
     }
+
+    /// One request the webhook got: request line, headers (lower-case names), body.
+    type Request = (String, Vec<(String, String)>, String);
+
+    /// A CRM webhook on 127.0.0.1 that records each request and answers from a queue.
+    struct Hook {
+        addr: String,
+        requests: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
+    }
+
+    fn hook(mut answers: Vec<&'static str>) -> Hook {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = requests.clone();
+        answers.reverse();
+        let answers = std::sync::Mutex::new(answers);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let mut headers = Vec::new();
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    if h.trim().is_empty() {
+                        break;
+                    }
+                    let (k, v) = h.split_once(':').unwrap();
+                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                }
+                let len: usize = headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .map_or(0, |(_, v)| v.parse().unwrap());
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                log.lock().unwrap().push((
+                    line.trim().to_string(),
+                    headers,
+                    String::from_utf8(body).unwrap(),
+                ));
+                let status = answers.lock().unwrap().pop().unwrap_or("200 OK");
+                let extra = if status.starts_with("429") {
+                    "Retry-After: 1\r\n"
+                } else {
+                    ""
+                };
+                let mut s = stream;
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        Hook { addr, requests }
+    }
+
+    #[test]
+    fn engaged_leads_reach_the_crm_once_signed_with_retries_and_dead_letters() {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let crm = hook(vec![
+            "500 Internal Server Error",
+            "429 Too Many Requests",
+            "200 OK",
+            "400 Bad Request",
+        ]);
+        let p = project(smtp.port);
+        let config = p.read("leadsite.yaml")
+            + &format!(
+                "  crm:\n    csv: crm/leads.csv\n    webhook_url: http://{}/hook\n",
+                crm.addr
+            );
+        p.write("leadsite.yaml", &config);
+        let env = [("LEADSITE_CRM_SECRET", "s3cret")];
+        let schedule = |now: &str| p.run_with_env(&["schedule", "--now", now], &env);
+        schedule("2026-11-23T15:00:00Z").code(0);
+        p.run(&["publish", "lead.responded", "--lead", "acme", "--id", "r1"])
+            .code(0);
+        schedule("2026-11-24T15:00:00Z").code(0); // 500: kept for the next run
+        schedule("2026-11-24T16:00:00Z").code(0); // 429: again
+        schedule("2026-11-24T17:00:00Z").code(0); // 200
+        let requests = crm.requests.lock().unwrap().clone();
+        assert_eq!(requests.len(), 3);
+        let (line, headers, body) = &requests[2];
+        assert_eq!(line, "POST /hook HTTP/1.1");
+        let header = |k: &str| {
+            headers
+                .iter()
+                .find(|(h, _)| h == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(header("content-type"), "application/json");
+        assert_eq!(
+            header("x-leadsite-signature"),
+            leadsite::outreach::crm::signature(b"s3cret", body.as_bytes())
+        );
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["event"], "lead.responded");
+        assert_eq!(json["lead"]["company"], "acme Garage");
+        assert_eq!(json["lead"]["lead_status"], "responded");
+        assert_eq!(
+            json["lead"]["landing_url"],
+            "https://pages.agency.example/acme/"
+        );
+
+        // A 400 is final: a dead letter, at once.
+        p.run(&["publish", "lead.engaged", "--lead", "bolt", "--id", "e1"])
+            .code(0);
+        schedule("2026-11-24T18:00:00Z").code(0);
+        assert!(p
+            .read(".leadsite/crm/dead-letter.jsonl")
+            .contains("HTTP 400"));
+        // Synced again on request: the CSV still has each lead once.
+        p.run(&["publish", "crm.sync", "--lead", "acme", "--id", "c1"])
+            .code(0);
+        schedule("2026-11-24T19:00:00Z").code(0);
+        let csv = p.read("crm/leads.csv");
+        assert!(
+            csv.starts_with(
+                "company,email,phone,website,city,region,country,lead_status,landing_url,dedup_key"
+            ),
+            "{csv}"
+        );
+        assert_eq!(
+            csv.lines().filter(|l| l.ends_with(",acme")).count(),
+            1,
+            "{csv}"
+        );
+        assert_eq!(csv.lines().count(), 3, "header, acme, bolt: {csv}");
+        let status: serde_json::Value =
+            serde_json::from_str(&p.run(&["status", "--json"]).stdout).unwrap();
+        assert_eq!(
+            status["crm_stats"],
+            serde_json::json!({"synced": 2, "failed": 1, "pending": 0})
+        );
+    }
 }

@@ -1,0 +1,252 @@
+//! CRMAdapterAgent: hands engaged leads to a CRM. It reads the bus as its own consumer group
+//! (`crm`): on `lead.responded`, `lead.engaged` and `crm.sync` it appends the lead to a CRM import
+//! CSV (once per lead) and/or POSTs it to a webhook, signed with HMAC-SHA256 over the body. A
+//! webhook delivery that fails (429, 5xx, no answer) stays unacked and is tried again next run, up
+//! to `max_tries`; then, like any 4xx, it is written to the dead letters and acked. Counts go to
+//! `crm_stats.json`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::bus::{FileBus, MessageBus};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::fsutil::{self, io_error};
+use crate::lead::Lead;
+
+pub const GROUP: &str = "crm";
+const TOPICS: &[&str] = &["lead.responded", "lead.engaged", "crm.sync"];
+pub const CSV_COLUMNS: &[&str] = &[
+    "company",
+    "email",
+    "phone",
+    "website",
+    "city",
+    "region",
+    "country",
+    "lead_status",
+    "landing_url",
+    "dedup_key",
+];
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrmStats {
+    pub synced: usize,
+    pub failed: usize,
+    pub pending: usize,
+}
+
+fn dir(config: &Config) -> PathBuf {
+    config.work_dir().join("crm")
+}
+
+pub fn stats(config: &Config) -> CrmStats {
+    std::fs::read(dir(config).join("crm_stats.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// The signature of a webhook body: `sha256=` and the hex HMAC-SHA256 with `secret`.
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
+    mac.update(body);
+    let bytes = mac.finalize().into_bytes();
+    format!(
+        "sha256={}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// One CRM pass over the bus.
+pub fn run(
+    config: &Config,
+    leads: &BTreeMap<String, Lead>,
+    pages: &BTreeMap<String, String>,
+    bus: &FileBus,
+    status_of: &dyn Fn(&str) -> String,
+) -> Result<CrmStats> {
+    let crm = &config.outreach.crm;
+    let d = dir(config);
+    fsutil::create_dir_all(&d)?;
+    let tries_path = d.join("tries.json");
+    let mut tries: BTreeMap<String, u32> = std::fs::read(&tries_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let mut stats = stats(config);
+    stats.pending = 0;
+    let csv_path = crm.csv.as_ref().map(|p| config.resolve(p));
+    let mut in_csv = csv_keys(csv_path.as_deref())?;
+    let secret = std::env::var("LEADSITE_CRM_SECRET").unwrap_or_default();
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(20)))
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    for delivery in bus.poll(GROUP, usize::MAX)? {
+        let m = &delivery.message;
+        if !TOPICS.contains(&m.topic.as_str()) {
+            bus.ack(GROUP, &delivery)?;
+            continue;
+        }
+        let Some(lead) = leads.get(&m.lead_id) else {
+            bus.ack(GROUP, &delivery)?;
+            continue;
+        };
+        let landing = pages.get(&m.lead_id).cloned().unwrap_or_default();
+        let status = status_of(&m.lead_id);
+        let row = row(lead, &status, &landing);
+        if let Some(path) = &csv_path {
+            if in_csv.insert(lead.dedup_key.clone()) {
+                append_csv(path, &row)?;
+            }
+        }
+        let mut done = true;
+        if let Some(url) = &crm.webhook_url {
+            let body = serde_json::to_vec(&serde_json::json!({
+                "event": m.topic, "event_id": m.id, "lead": CSV_COLUMNS.iter().zip(&row).map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+            }))
+            .expect("a JSON body");
+            let result = agent
+                .post(url)
+                .header("Content-Type", "application/json")
+                .header("X-Leadsite-Signature", signature(secret.as_bytes(), &body))
+                .header("X-Leadsite-Event", m.id.as_str())
+                .send(&body[..]);
+            let outcome = match result {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
+                    Err((false, format!("HTTP {}", r.status().as_u16())))
+                }
+                Ok(r) => Err((true, format!("HTTP {}", r.status().as_u16()))),
+                Err(e) => Err((false, e.to_string())),
+            };
+            match outcome {
+                Ok(()) => {
+                    stats.synced += 1;
+                    tries.remove(&m.id);
+                }
+                Err((permanent, why)) => {
+                    let n = tries.entry(m.id.clone()).or_insert(0);
+                    *n += 1;
+                    if permanent || *n >= crm.max_tries {
+                        dead_letter(&d, &m.id, &m.lead_id, &why)?;
+                        stats.failed += 1;
+                        tries.remove(&m.id);
+                    } else {
+                        stats.pending += 1;
+                        done = false;
+                    }
+                }
+            }
+        } else {
+            stats.synced += 1;
+        }
+        if done {
+            bus.ack(GROUP, &delivery)?;
+        }
+    }
+    fsutil::write_atomic(
+        &tries_path,
+        &serde_json::to_vec(&tries).expect("json"),
+        true,
+    )?;
+    fsutil::write_atomic(
+        &d.join("crm_stats.json"),
+        &serde_json::to_vec_pretty(&stats).expect("json"),
+        true,
+    )?;
+    Ok(stats)
+}
+
+fn row(lead: &Lead, status: &str, landing: &str) -> Vec<String> {
+    let a = lead.address.as_ref();
+    let email = lead
+        .email
+        .clone()
+        .or_else(|| lead.enrichment.as_deref()?.email.clone())
+        .unwrap_or_default();
+    vec![
+        lead.name.trim().to_string(),
+        email,
+        lead.phone.clone().unwrap_or_default(),
+        lead.website.clone().unwrap_or_default(),
+        a.and_then(|a| a.city.clone()).unwrap_or_default(),
+        a.and_then(|a| a.region.clone()).unwrap_or_default(),
+        a.and_then(|a| a.country.clone()).unwrap_or_default(),
+        status.to_string(),
+        landing.to_string(),
+        lead.dedup_key.clone(),
+    ]
+}
+
+fn csv_keys(path: Option<&Path>) -> Result<HashSet<String>> {
+    let Some(path) = path else {
+        return Ok(HashSet::new());
+    };
+    let Ok(mut r) = csv::Reader::from_path(path) else {
+        return Ok(HashSet::new());
+    };
+    let col = r
+        .headers()
+        .ok()
+        .and_then(|h| h.iter().position(|c| c == "dedup_key"));
+    Ok(r.records()
+        .flatten()
+        .filter_map(|rec| Some(rec.get(col?)?.to_string()))
+        .collect())
+}
+
+fn append_csv(path: &Path, row: &[String]) -> Result<()> {
+    let new = !path.exists();
+    if let Some(d) = path.parent() {
+        fsutil::create_dir_all(d)?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| io_error(path, e))?;
+    let mut w = csv::Writer::from_writer(f);
+    let map = |e: csv::Error| Error::Usage(format!("{}: {e}", path.display()));
+    if new {
+        w.write_record(CSV_COLUMNS).map_err(map)?;
+    }
+    w.write_record(row).map_err(map)?;
+    w.flush().map_err(|e| io_error(path, e))?;
+    w.into_inner()
+        .map_err(|e| Error::Usage(e.to_string()))?
+        .sync_data()
+        .map_err(|e| io_error(path, e))
+}
+
+fn dead_letter(dir: &Path, id: &str, lead: &str, why: &str) -> Result<()> {
+    let path = dir.join("dead-letter.jsonl");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| io_error(&path, e))?;
+    let line = serde_json::json!({"event_id": id, "lead_id": lead, "why": why});
+    f.write_all(format!("{line}\n").as_bytes())
+        .and_then(|()| f.sync_data())
+        .map_err(|e| io_error(&path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_signature_is_hmac_sha256_hex() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            super::signature(b"Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}
