@@ -137,6 +137,27 @@ pub struct Outreach {
     pub retry_minutes: u32,
     pub transport: MailTransport,
     pub crm: Crm,
+    pub listen: Listen,
+}
+
+/// `leadsite listen`: one-click unsubscribe and delivery webhooks. Tokens are signed with
+/// LEADSITE_UNSUBSCRIBE_SECRET (environment only).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    pub bind: String,
+    /// The https URL `listen` is reachable at from the internet (a reverse proxy in front of
+    /// it); when set, every email's List-Unsubscribe points to it, one-click.
+    pub public_url: Option<String>,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            bind: "127.0.0.1:8025".into(),
+            public_url: None,
+        }
+    }
 }
 
 /// CRMAdapterAgent: where engaged leads go. The webhook's HMAC secret comes only from
@@ -220,6 +241,7 @@ impl Default for Outreach {
             retry_minutes: 60,
             transport: MailTransport::default(),
             crm: Crm::default(),
+            listen: Listen::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ mod export;
 mod inbox;
 mod ingest;
 mod init;
+mod listen;
 mod publish;
 mod schedule;
 mod serve;
@@ -55,6 +56,7 @@ pub enum Command {
     Status(status::Args),
     Publish(publish::Args),
     Inbox(inbox::Args),
+    Listen(listen::Args),
     Check(check::Args),
     Export(export::Args),
 }
@@ -96,6 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Serve(args) => serve::run(args, &load, &ui),
         Command::Schedule(args) => schedule::run(args, &load, &ui),
         Command::Status(args) => status::run(args, &load()?, &ui),
+        Command::Listen(args) => listen::run(args, &load()?, &ui),
         Command::Inbox(args) => inbox::run(args, &load()?, &ui),
         Command::Publish(args) => publish::run(args, &load()?, &ui),
         Command::Check(args) => check::run(args, &cli.config, explicit, &ui),

@@ -6,6 +6,7 @@ pub mod bus;
 pub mod crm;
 pub mod email;
 pub mod inbound;
+pub mod listen;
 pub mod orchestrator;
 pub mod sequence;
 pub mod store;

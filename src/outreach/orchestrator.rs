@@ -206,6 +206,11 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         .filter(|h| h.event == "sent" && h.at.date_naive() == today)
         .count();
 
+    // With `listen` public, List-Unsubscribe points to it with a signed token.
+    let listen_secret = match &o.listen.public_url {
+        Some(_) => Some(super::listen::secret()?),
+        None => None,
+    };
     // First everything due is rendered: a template error stops the run before anything is sent.
     let mut batch = Vec::new();
     for (key, lead) in leads.iter().filter(|(_, l)| eligible(l)) {
@@ -259,7 +264,14 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
             .clone()
             .map(|u| u.replace("{lead}", key))
             .unwrap_or_else(|| format!("mailto:{}?subject=unsubscribe%20{key}", o.sender_email));
-        let one_click = o.one_click_url.as_ref().map(|u| u.replace("{lead}", key));
+        let one_click = match (&o.listen.public_url, &listen_secret) {
+            (Some(public), Some(secret)) => Some(format!(
+                "{}/u/{}",
+                public.trim_end_matches('/'),
+                super::listen::token(secret, key, &sequence.name)
+            )),
+            _ => o.one_click_url.as_ref().map(|u| u.replace("{lead}", key)),
+        };
         let mut ctx = tera::Context::new();
         ctx.insert(
             "business",

@@ -52,14 +52,16 @@ impl Clients {
     }
 }
 
-struct Request {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
+/// One HTTP/1.1 request, its body read when it says its length (64 KiB at most in all).
+pub(crate) struct Request {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -67,7 +69,7 @@ impl Request {
     }
 }
 
-fn read_request(stream: &TcpStream) -> Option<Request> {
+pub(crate) fn read_request(stream: &TcpStream) -> Option<Request> {
     let mut reader = BufReader::new(stream.try_clone().ok()?.take(64 * 1024));
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -84,10 +86,18 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
             headers.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len.min(64 * 1024)];
+    reader.read_exact(&mut body).ok()?;
     Some(Request {
         method,
         target,
         headers,
+        body,
     })
 }
 
@@ -255,7 +265,7 @@ pub fn inject_reload(mut html: Vec<u8>) -> Vec<u8> {
     html
 }
 
-fn respond(
+pub(crate) fn respond(
     stream: &mut TcpStream,
     status: u16,
     mime: &str,
@@ -265,6 +275,8 @@ fn respond(
 ) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
+        202 => "Accepted",
+        400 => "Bad Request",
         301 => "Moved Permanently",
         304 => "Not Modified",
         403 => "Forbidden",

@@ -773,4 +773,131 @@ mod campaign {
             serde_json::json!({"synced": 2, "failed": 1, "pending": 0})
         );
     }
+
+    fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (
+            status,
+            out.split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_string())
+                .unwrap_or_default(),
+        )
+    }
+
+    #[test]
+    fn one_click_unsubscribe_and_delivery_webhooks_over_real_http() {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let p = project(smtp.port);
+        let config =
+            p.read("leadsite.yaml") + "  listen:\n    public_url: https://unsub.agency.example\n";
+        p.write("leadsite.yaml", &config);
+        let env = [("LEADSITE_UNSUBSCRIBE_SECRET", "a-long-enough-test-secret")];
+        p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
+            .code(0);
+        let mail = &smtp.to("owner@acme.example")[0];
+        let list = header(mail, "List-Unsubscribe").unwrap();
+        let token = list
+            .split("https://unsub.agency.example/u/")
+            .nth(1)
+            .unwrap()
+            .split('>')
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(token.starts_with("acme.intro."), "{list}");
+        assert_eq!(
+            header(mail, "List-Unsubscribe-Post").as_deref(),
+            Some("List-Unsubscribe=One-Click")
+        );
+
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("leadsite"))
+            .args(["listen", "--bind", "127.0.0.1:0"])
+            .current_dir(p.path("."))
+            .envs(env)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+
+        let events = || {
+            std::fs::read_dir(p.path(".leadsite/bus/log"))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        };
+        let before = events();
+        let forged = token.replacen("acme", "bolt", 1);
+        let (s1, b1) = http(
+            &addr,
+            "POST",
+            &format!("/u/{forged}"),
+            "List-Unsubscribe=One-Click",
+        );
+        let (s2, b2) = http(
+            &addr,
+            "POST",
+            "/u/nobody.intro.00112233445566778899aabbccddeeff",
+            "List-Unsubscribe=One-Click",
+        );
+        assert_eq!((s1, s2), (404, 404));
+        assert_eq!(b1, b2, "a bad token learns nothing about which leads exist");
+        let (status, page) = http(&addr, "GET", &format!("/u/{token}"), "");
+        assert_eq!(status, 200);
+        assert!(page.contains("<form method=\"post\">"), "{page}");
+        assert_eq!(events(), before, "a GET changes nothing");
+        for _ in 0..2 {
+            let (status, page) = http(
+                &addr,
+                "POST",
+                &format!("/u/{token}"),
+                "List-Unsubscribe=One-Click",
+            );
+            assert_eq!(status, 200);
+            assert!(page.contains("You are unsubscribed"));
+        }
+        assert_eq!(events(), before + 1, "a repeated POST is one event");
+        let (status, _) = http(
+            &addr,
+            "POST",
+            "/webhooks/delivery",
+            r#"{"event":"bounce","message_id":"<bolt.intro.1@agency.example>","type":"hard","reason":"550 5.1.1"}"#,
+        );
+        assert_eq!(status, 202);
+        let (status, _) = http(&addr, "POST", "/webhooks/delivery", "not json");
+        assert_eq!(status, 400);
+        let _ = child.kill();
+        let _ = child.wait();
+
+        p.run_with_env(&["schedule", "--now", "2026-11-27T15:00:00Z"], &env)
+            .code(0);
+        let status: serde_json::Value =
+            serde_json::from_str(&p.run(&["status", "--json"]).stdout).unwrap();
+        assert_eq!(status["states"]["unsubscribed"], 1, "{status}");
+        assert_eq!(status["states"]["bounced"], 1, "{status}");
+        assert_eq!(
+            smtp.to("owner@acme.example").len(),
+            1,
+            "the next schedule sends that lead nothing"
+        );
+        assert_eq!(smtp.to("owner@bolt.example").len(), 1);
+        assert_eq!(smtp.to("owner@cafe.example").len(), 2);
+    }
 }

@@ -1,0 +1,48 @@
+//! `leadsite listen`: one-click unsubscribe and delivery webhooks → bus events.
+
+use crate::cli::{Outcome, Ui};
+use crate::config::Config;
+use crate::outreach::bus::FileBus;
+use crate::outreach::listen::{secret, Listener};
+use crate::outreach::orchestrator;
+
+/// Receive one-click unsubscribes (RFC 8058) and email providers' delivery webhooks.
+///
+/// GET /u/TOKEN shows a confirmation page, POST /u/TOKEN unsubscribes; POST /webhooks/delivery
+/// takes {"event": "bounce"|"complaint"|"unsubscribe", "message_id", "type", "reason"}. Each is
+/// published on the bus for the next `schedule`. Tokens are signed with
+/// LEADSITE_UNSUBSCRIBE_SECRET. Put it behind an https reverse proxy and set
+/// outreach.listen.public_url so that emails link to it.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on [default: outreach.listen.bind, 127.0.0.1:8025].
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
+}
+
+pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
+    let secret = secret()?;
+    let bind = args
+        .bind
+        .unwrap_or_else(|| config.outreach.listen.bind.clone());
+    let listener = std::net::TcpListener::bind(&bind)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    ui.info(&format!(
+        "listening on http://{}/ (Ctrl-C to stop)",
+        listener.local_addr()?
+    ));
+    let domain = config
+        .outreach
+        .sender_email
+        .rsplit('@')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    Listener {
+        secret,
+        domain,
+        bus: FileBus::new(orchestrator::bus_dir(config)),
+    }
+    .serve(listener)?;
+    Ok(Outcome::Success)
+}
