@@ -138,6 +138,49 @@ pub struct Outreach {
     pub transport: MailTransport,
     pub crm: Crm,
     pub listen: Listen,
+    pub whatsapp: WhatsApp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhatsAppProvider {
+    /// The WhatsApp Cloud API: template messages; bearer token from LEADSITE_WHATSAPP_TOKEN.
+    Cloud,
+    /// A Twilio-style SMS API: To/From/Body; auth token from LEADSITE_TWILIO_TOKEN.
+    Twilio,
+}
+
+/// WhatsAppAgent: how `channel: whatsapp` steps are sent.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WhatsApp {
+    pub provider: WhatsAppProvider,
+    pub base_url: String,
+    /// Cloud API version in the path.
+    pub version: String,
+    pub phone_number_id: String,
+    /// The template's language code.
+    pub language: String,
+    /// Twilio: the account SID and the sending number.
+    pub account_sid: String,
+    pub from: String,
+    /// Tries of one message (429, 5xx, no answer), one a run, before it is given up.
+    pub max_tries: u32,
+}
+
+impl Default for WhatsApp {
+    fn default() -> Self {
+        WhatsApp {
+            provider: WhatsAppProvider::Cloud,
+            base_url: "https://graph.facebook.com".into(),
+            version: "v21.0".into(),
+            phone_number_id: String::new(),
+            language: "en_US".into(),
+            account_sid: String::new(),
+            from: String::new(),
+            max_tries: 3,
+        }
+    }
 }
 
 /// `leadsite listen`: one-click unsubscribe and delivery webhooks. Tokens are signed with
@@ -242,6 +285,7 @@ impl Default for Outreach {
             transport: MailTransport::default(),
             crm: Crm::default(),
             listen: Listen::default(),
+            whatsapp: WhatsApp::default(),
         }
     }
 }

@@ -47,6 +47,9 @@ pub fn run(
         for (file, why) in &report.inbox_rejected {
             eprintln!("warning: inbox/{file} moved to rejected/: {why}");
         }
+        for (id, why) in &report.whatsapp_failed {
+            eprintln!("warning: WhatsApp message {id} given up: {why}");
+        }
         for lead in &report.in_doubt {
             eprintln!("warning: {lead}: a step is in doubt (a run stopped mid-send); see `leadsite status --lead {lead}`");
         }

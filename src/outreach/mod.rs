@@ -10,4 +10,5 @@ pub mod listen;
 pub mod orchestrator;
 pub mod sequence;
 pub mod store;
+pub mod whatsapp;
 pub mod window;

@@ -46,6 +46,8 @@ pub struct RunReport {
     pub capped: bool,
     pub in_doubt: Vec<String>,
     pub crm: Option<super::crm::CrmStats>,
+    /// WhatsApp messages given up (event id, why).
+    pub whatsapp_failed: Vec<(String, String)>,
 }
 
 pub fn state_dir(config: &Config) -> PathBuf {
@@ -211,6 +213,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         Some(_) => Some(super::listen::secret()?),
         None => None,
     };
+    let mut whatsapp_queue = Vec::new();
     // First everything due is rendered: a template error stops the run before anything is sent.
     let mut batch = Vec::new();
     for (key, lead) in leads.iter().filter(|(_, l)| eligible(l)) {
@@ -298,6 +301,18 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
             crate::site::theme::escape_html(&unsubscribe)
         );
         let rendered = sequence.render(step, &ctx, &footer_text, &footer_html)?;
+        let spec = &sequence.steps[step as usize - 1];
+        if spec.channel == "whatsapp" {
+            whatsapp_queue.push((
+                key.clone(),
+                lead.phone.clone(),
+                step,
+                spec.template.clone(),
+                rendered.text.clone(),
+                vec![lead.name.trim().to_string(), landing.clone()],
+            ));
+            continue;
+        }
         batch.push((
             key.clone(),
             address,
@@ -372,6 +387,48 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
             }
         }
         store.commit(&key, state)?;
+    }
+    // WhatsApp steps: queued for the WhatsAppAgent (one event id a step: queued once), and the
+    // campaign moves on.
+    for (key, phone, step, template, text, params) in whatsapp_queue {
+        let mut state = store.get(&key).cloned().unwrap_or_default();
+        match phone {
+            Some(to) => {
+                let mut m = Message::new("outreach.whatsapp.send", &key, now);
+                m.id = format!("wa.{key}.{}.{step}", sequence.name);
+                m.data.insert("to".into(), to.into());
+                m.data.insert("step".into(), step.to_string().into());
+                m.data.insert("template".into(), template.into());
+                m.data.insert("text".into(), text.into());
+                m.data.insert("params".into(), params.into());
+                bus.publish(m)?;
+                note(&mut state, now, "queued", format!("whatsapp step {step}"));
+                report.sent += 1;
+            }
+            None => note(
+                &mut state,
+                now,
+                "skipped",
+                format!("whatsapp step {step}: no phone"),
+            ),
+        }
+        state.status = Status::Contacted;
+        state.step = step;
+        state.last_contacted = Some(now);
+        let wait = sequence
+            .steps
+            .get(step as usize)
+            .map_or(Duration::days(7), |s| s.delay);
+        state.next_action_at = Some(now + wait);
+        store.commit(&key, state)?;
+    }
+    let w = &o.whatsapp;
+    if !w.phone_number_id.is_empty() || !w.account_sid.is_empty() {
+        let wa = super::whatsapp::run(config, &bus)?;
+        report.whatsapp_failed = wa.failed;
+        report
+            .in_doubt
+            .extend(wa.in_doubt.into_iter().map(|id| format!("{id} (whatsapp)")));
     }
     // Leads whose intent was recorded by an earlier, crashed run.
     report.in_doubt.sort();

@@ -18,6 +18,8 @@ struct Front {
     subject: String,
     delay: String,
     channel: String,
+    /// For `channel: whatsapp`: the approved WhatsApp template's name.
+    template: String,
 }
 
 #[derive(Debug, Clone)]
@@ -26,7 +28,9 @@ pub struct Step {
     pub number: u32,
     pub file: PathBuf,
     pub delay: Duration,
+    /// `email` or `whatsapp`.
     pub channel: String,
+    pub template: String,
 }
 
 pub struct Sequence {
@@ -113,17 +117,35 @@ impl Sequence {
                 );
                 continue;
             };
-            if front.subject.trim().is_empty() {
-                errors.push(
-                    InputError::new(Location::file(path), "every step needs a subject")
-                        .with_field("subject"),
-                );
-            }
             let channel = if front.channel.is_empty() {
                 "email".to_string()
             } else {
-                front.channel
+                front.channel.clone()
             };
+            if !matches!(channel.as_str(), "email" | "whatsapp") {
+                errors.push(
+                    InputError::new(
+                        Location::file(path),
+                        format!("channel {channel:?}: email or whatsapp"),
+                    )
+                    .with_field("channel"),
+                );
+            }
+            if channel == "email" && front.subject.trim().is_empty() {
+                errors.push(
+                    InputError::new(Location::file(path), "an email step needs a subject")
+                        .with_field("subject"),
+                );
+            }
+            if channel == "whatsapp" && front.template.trim().is_empty() {
+                errors.push(
+                    InputError::new(
+                        Location::file(path),
+                        "a whatsapp step names its approved template",
+                    )
+                    .with_field("template"),
+                );
+            }
             templates.push((format!("{number}/subject"), front.subject.clone()));
             templates.push((format!("{number}/text"), body.to_string()));
             // The .html name turns on escaping: lead data cannot add markup to the HTML part.
@@ -133,6 +155,7 @@ impl Sequence {
                 file: path.clone(),
                 delay,
                 channel,
+                template: front.template,
             });
         }
         tera.autoescape_on(vec![".html"]);

@@ -554,7 +554,11 @@ mod campaign {
     fn inbound_replies_and_bounces_steer_the_campaign() {
         let tmp = tempfile::tempdir().unwrap();
         let smtp = Smtp::start(tmp.path());
+        let crm = hook(vec![]);
         let p = project(smtp.port);
+        let config = p.read("leadsite.yaml")
+            + &format!("  crm:\n    webhook_url: http://{}/crm\n", crm.addr);
+        p.write("leadsite.yaml", &config);
         p.write("leads/egg.yaml", &lead("egg"));
         p.run(&["build"]).code(0);
         p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"])
@@ -631,6 +635,20 @@ mod campaign {
         }
         let acme = p.run(&["status", "--lead", "acme"]).stdout;
         assert!(acme.contains("lead.responded"), "{acme}");
+        // The CRM got each responding lead once.
+        let synced: Vec<String> = crm
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, _, body)| {
+                serde_json::from_str::<serde_json::Value>(body).unwrap()["lead"]["dedup_key"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(synced, ["acme", "egg"]);
     }
 
     /// One request the webhook got: request line, headers (lower-case names), body.
@@ -899,5 +917,138 @@ mod campaign {
         );
         assert_eq!(smtp.to("owner@bolt.example").len(), 1);
         assert_eq!(smtp.to("owner@cafe.example").len(), 2);
+    }
+
+    fn whatsapp_project(smtp: u16, gateway: &str, provider: &str) -> Project {
+        let p = project(smtp);
+        p.write(
+            "content/emails/wa/01-hello.md",
+            "---\nsubject: Hello {{ business.name }}\ndelay: 0d\n---\nSee {{ landing_url }}\n",
+        );
+        p.write("content/emails/wa/02-ping.md", "---\nchannel: whatsapp\ntemplate: page_ready\ndelay: 1d\n---\nHi {{ business.name }}, your page: {{ landing_url }}\n");
+        let config = p.read("leadsite.yaml").replace("  enabled: true\n", "  enabled: true\n  sequence: wa\n")
+            + &format!("  whatsapp:\n    provider: {provider}\n    base_url: http://{gateway}\n    phone_number_id: '1234'\n    account_sid: AC123\n    from: '+12175550000'\n");
+        p.write("leadsite.yaml", &config);
+        p
+    }
+
+    fn bus_events(p: &Project, topic: &str) -> Vec<serde_json::Value> {
+        std::fs::read_dir(p.path(".leadsite/bus/log"))
+            .unwrap()
+            .map(|e| {
+                serde_json::from_str::<serde_json::Value>(
+                    &std::fs::read_to_string(e.unwrap().path()).unwrap(),
+                )
+                .unwrap()
+            })
+            .filter(|v| v["topic"] == topic)
+            .collect()
+    }
+
+    #[test]
+    fn whatsapp_steps_go_through_the_cloud_api_with_retries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let gateway = hook(vec![
+            "429 Too Many Requests",
+            "200 OK",
+            "500 Internal Server Error",
+            "400 Bad Request",
+            "200 OK",
+            "200 OK",
+        ]);
+        let p = whatsapp_project(smtp.port, &gateway.addr, "cloud");
+        let env = [("LEADSITE_WHATSAPP_TOKEN", "wa-token")];
+        p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
+            .code(0);
+        assert_eq!(smtp.messages().len(), 4, "step 1 is email");
+        let run = p.run_with_env(&["schedule", "--now", "2026-11-24T16:00:00Z"], &env);
+        run.code(0);
+        assert!(
+            run.stderr.contains("wa.cafe.wa.2 given up: HTTP 400"),
+            "{}",
+            run.stderr
+        );
+        p.run_with_env(&["schedule", "--now", "2026-11-24T17:00:00Z"], &env)
+            .code(0);
+        let requests = gateway.requests.lock().unwrap().clone();
+        assert_eq!(
+            requests.len(),
+            6,
+            "acme 429 then 200; bolt 500; cafe 400; dent 200; bolt 200 next run"
+        );
+        let (line, headers, body) = &requests[1];
+        assert_eq!(line, "POST /v21.0/1234/messages HTTP/1.1");
+        assert!(
+            headers.contains(&("authorization".to_string(), "Bearer wa-token".to_string())),
+            "{headers:?}"
+        );
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["messaging_product"], "whatsapp");
+        assert_eq!(json["to"], "12175550134");
+        assert_eq!(json["type"], "template");
+        assert_eq!(json["template"]["name"], "page_ready");
+        assert_eq!(json["template"]["language"]["code"], "en_US");
+        assert_eq!(
+            json["template"]["components"][0]["parameters"][0]["text"],
+            "acme Garage"
+        );
+        assert_eq!(
+            json["template"]["components"][0]["parameters"][1]["text"],
+            "https://pages.agency.example/acme/"
+        );
+        let contacted = bus_events(&p, "lead.contacted");
+        assert_eq!(contacted.len(), 3, "acme, dent, bolt");
+        assert!(contacted.iter().all(|e| e["data"]["channel"] == "whatsapp"));
+        // Nothing goes out twice.
+        p.run_with_env(&["schedule", "--now", "2026-11-24T18:00:00Z"], &env)
+            .code(0);
+        assert_eq!(gateway.requests.lock().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn sms_through_a_twilio_style_api() {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let gateway = hook(vec![]);
+        let p = whatsapp_project(smtp.port, &gateway.addr, "twilio");
+        let env = [("LEADSITE_TWILIO_TOKEN", "tw-token")];
+        p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
+            .code(0);
+        p.run_with_env(&["schedule", "--now", "2026-11-24T16:00:00Z"], &env)
+            .code(0);
+        let requests = gateway.requests.lock().unwrap().clone();
+        assert_eq!(requests.len(), 4);
+        let (line, headers, body) = &requests[0];
+        assert_eq!(
+            line,
+            "POST /2010-04-01/Accounts/AC123/Messages.json HTTP/1.1"
+        );
+        // base64("AC123:tw-token")
+        assert!(
+            headers.contains(&(
+                "authorization".to_string(),
+                "Basic QUMxMjM6dHctdG9rZW4=".to_string()
+            )),
+            "{headers:?}"
+        );
+        assert!(
+            headers.contains(&(
+                "content-type".to_string(),
+                "application/x-www-form-urlencoded".to_string()
+            )),
+            "{headers:?}"
+        );
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(body.as_bytes())
+                .into_owned()
+                .collect();
+        assert_eq!(form["To"], "+12175550134");
+        assert_eq!(form["From"], "+12175550000");
+        assert!(
+            form["Body"]
+                .starts_with("Hi acme Garage, your page: https://pages.agency.example/acme/"),
+            "{body}"
+        );
     }
 }

@@ -1,0 +1,258 @@
+//! WhatsAppAgent: sends the `outreach.whatsapp.send` events the orchestrator queues for
+//! `channel: whatsapp` steps, through the WhatsApp Cloud API (template messages, bearer token) or
+//! a Twilio-style SMS API (form-encoded To/From/Body, basic auth). 429 and 5xx are retried
+//! (Retry-After honoured within a run, up to 10 s; else next run) up to `max_tries`; any other 4xx
+//! is permanent and its reason recorded. A ledger (`.leadsite/whatsapp/ledger.jsonl`, intent before
+//! the request, outcome after, fsync'd) makes each message go out at most once; on success the
+//! agent publishes `lead.contacted` with the channel.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use super::bus::{FileBus, Message, MessageBus};
+use crate::config::{Config, WhatsApp, WhatsAppProvider};
+use crate::error::Result;
+use crate::fsutil::{self, io_error};
+
+pub const GROUP: &str = "whatsapp";
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub sent: usize,
+    pub retrying: usize,
+    /// (event id, why) of messages given up.
+    pub failed: Vec<(String, String)>,
+    /// Messages a crash left between intent and outcome: not sent again.
+    pub in_doubt: Vec<String>,
+}
+
+/// The last ledger word for each event id: intent, sent, retry:N, failed.
+fn ledger(path: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(id, state)| (id.to_string(), state.to_string()))
+        .collect()
+}
+
+fn record(path: &Path, id: &str, state: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| io_error(path, e))?;
+    f.write_all(format!("\n{id}\t{state}\n").as_bytes())
+        .and_then(|()| f.sync_data())
+        .map_err(|e| io_error(path, e))
+}
+
+enum Sent {
+    Ok,
+    Retry(String, Option<u64>),
+    Permanent(String),
+}
+
+pub fn run(config: &Config, bus: &FileBus) -> Result<Report> {
+    let w = &config.outreach.whatsapp;
+    let dir = config.work_dir().join("whatsapp");
+    fsutil::create_dir_all(&dir)?;
+    let ledger_path = dir.join("ledger.jsonl");
+    let book = ledger(&ledger_path);
+    let mut report = Report::default();
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(20)))
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    for d in bus.poll(GROUP, usize::MAX)? {
+        let m = &d.message;
+        if m.topic != "outreach.whatsapp.send" {
+            bus.ack(GROUP, &d)?;
+            continue;
+        }
+        let state = book.get(&m.id).map(String::as_str).unwrap_or("");
+        match state {
+            "sent" | "failed" => {
+                bus.ack(GROUP, &d)?;
+                continue;
+            }
+            "intent" => {
+                report.in_doubt.push(m.id.clone());
+                continue;
+            }
+            _ => {}
+        }
+        let tries: u32 = state
+            .strip_prefix("retry:")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        record(&ledger_path, &m.id, "intent")?;
+        let mut outcome = send(&agent, w, m);
+        if let Sent::Retry(_, Some(secs)) = &outcome {
+            if *secs <= 10 {
+                std::thread::sleep(Duration::from_secs(*secs));
+                outcome = send(&agent, w, m);
+            }
+        }
+        match outcome {
+            Sent::Ok => {
+                record(&ledger_path, &m.id, "sent")?;
+                let mut c = Message::new("lead.contacted", &m.lead_id, chrono::Utc::now());
+                c.id = format!("contacted-{}", m.id);
+                c.data.insert("channel".into(), "whatsapp".into());
+                if let Some(step) = m.data.get("step") {
+                    c.data.insert("step".into(), step.clone());
+                }
+                bus.publish(c)?;
+                bus.ack(GROUP, &d)?;
+                report.sent += 1;
+            }
+            Sent::Retry(..) if tries + 1 < w.max_tries => {
+                record(&ledger_path, &m.id, &format!("retry:{}", tries + 1))?;
+                report.retrying += 1;
+            }
+            Sent::Retry(why, _) | Sent::Permanent(why) => {
+                record(&ledger_path, &m.id, "failed")?;
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join("failed.jsonl"))
+                    .map_err(|e| io_error(&dir, e))?;
+                let line = serde_json::json!({"event_id": m.id, "lead_id": m.lead_id, "why": why});
+                f.write_all(format!("{line}\n").as_bytes())
+                    .map_err(|e| io_error(&dir, e))?;
+                bus.ack(GROUP, &d)?;
+                report.failed.push((m.id.clone(), why));
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn send(agent: &ureq::Agent, w: &WhatsApp, m: &Message) -> Sent {
+    let field = |k: &str| {
+        m.data
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let to = field("to");
+    let base = w.base_url.trim_end_matches('/');
+    let result = match w.provider {
+        WhatsAppProvider::Cloud => {
+            let params: Vec<serde_json::Value> = m
+                .data
+                .get("params")
+                .and_then(|p| p.as_array())
+                .map(|a| {
+                    a.iter()
+                        .map(|v| serde_json::json!({"type": "text", "text": v}))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let body = serde_json::json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": to.trim_start_matches('+'),
+                "type": "template",
+                "template": {
+                    "name": field("template"),
+                    "language": {"code": w.language},
+                    "components": [{"type": "body", "parameters": params}],
+                },
+            });
+            let token = std::env::var("LEADSITE_WHATSAPP_TOKEN").unwrap_or_default();
+            agent
+                .post(&format!(
+                    "{base}/{}/{}/messages",
+                    w.version, w.phone_number_id
+                ))
+                .header("Authorization", &format!("Bearer {token}"))
+                .header("Content-Type", "application/json")
+                .send(serde_json::to_vec(&body).expect("json").as_slice())
+        }
+        WhatsAppProvider::Twilio => {
+            let token = std::env::var("LEADSITE_TWILIO_TOKEN").unwrap_or_default();
+            let form = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("To", &to)
+                .append_pair("From", &w.from)
+                .append_pair("Body", &field("text"))
+                .finish();
+            agent
+                .post(&format!(
+                    "{base}/2010-04-01/Accounts/{}/Messages.json",
+                    w.account_sid
+                ))
+                .header(
+                    "Authorization",
+                    &format!(
+                        "Basic {}",
+                        base64(format!("{}:{token}", w.account_sid).as_bytes())
+                    ),
+                )
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .send(form.as_bytes())
+        }
+    };
+    match result {
+        Ok(mut r) => {
+            let status = r.status().as_u16();
+            if (200..300).contains(&status) {
+                return Sent::Ok;
+            }
+            let retry_after = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.trim().parse().ok());
+            let text = r.body_mut().read_to_string().unwrap_or_default();
+            let why = format!(
+                "HTTP {status}: {}",
+                text.chars().take(300).collect::<String>()
+            );
+            if status == 429 || status >= 500 {
+                Sent::Retry(why, retry_after)
+            } else {
+                Sent::Permanent(why)
+            }
+        }
+        Err(e) => Sent::Retry(e.to_string(), None),
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_rfc4648() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(super::base64(i.as_bytes()), o);
+        }
+    }
+}
