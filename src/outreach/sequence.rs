@@ -211,14 +211,7 @@ impl Sequence {
 }
 
 fn tera_message(e: &tera::Error) -> String {
-    use std::error::Error as _;
-    let mut m = e.to_string();
-    let mut s = e.source();
-    while let Some(x) = s {
-        m.push_str(": ");
-        m.push_str(&x.to_string());
-        s = x.source();
-    }
+    let m = crate::site::theme::error_chain(e);
     m.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

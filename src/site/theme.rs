@@ -243,12 +243,8 @@ pub fn escape_html(input: &str) -> String {
     out
 }
 
-/// A Tera error as an input error on the template's file, with the lead it was rendering.
-pub fn template_error(
-    themes: &BTreeMap<String, Theme>,
-    e: &tera::Error,
-    lead: Option<&str>,
-) -> InputError {
+/// A Tera error with every cause after it (Tera puts the useful part in the causes).
+pub fn error_chain(e: &tera::Error) -> String {
     use std::error::Error as _;
     let mut message = e.to_string();
     let mut source = e.source();
@@ -257,6 +253,16 @@ pub fn template_error(
         message.push_str(&s.to_string());
         source = s.source();
     }
+    message
+}
+
+/// A Tera error as an input error on the template's file, with the lead it was rendering.
+pub fn template_error(
+    themes: &BTreeMap<String, Theme>,
+    e: &tera::Error,
+    lead: Option<&str>,
+) -> InputError {
+    let message = error_chain(e);
     // Tera names templates `<theme>/<file>`; say which file that is.
     let file = themes
         .iter()
