@@ -614,6 +614,16 @@ impl Config {
         self.resolve(&self.paths.work)
     }
 
+    /// `site.base_url`, ending with `/` so that paths can be added to it.
+    pub fn base_url(&self) -> String {
+        let b = &self.site.base_url;
+        if b.ends_with('/') {
+            b.clone()
+        } else {
+            format!("{b}/")
+        }
+    }
+
     pub fn site_dir(&self) -> PathBuf {
         self.resolve(&self.paths.site)
     }

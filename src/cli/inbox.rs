@@ -28,13 +28,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         .map(|leads| {
             leads
                 .iter()
-                .filter_map(|(k, l)| {
-                    let e = l
-                        .email
-                        .as_deref()
-                        .or_else(|| l.enrichment.as_deref()?.email.as_deref())?;
-                    Some((e.to_lowercase(), k.clone()))
-                })
+                .filter_map(|(k, l)| Some((l.contact_email()?.to_lowercase(), k.clone())))
                 .collect()
         })
         .unwrap_or_default();

@@ -30,7 +30,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         } else {
             let mut out = format!(
                 "{key}: {}, step {}, {} tries\n",
-                status_name(state.status),
+                state.status.as_str(),
                 state.step,
                 state.attempt_count
             );
@@ -59,7 +59,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut in_doubt = Vec::new();
     for (key, s) in &states {
-        *counts.entry(status_name(s.status)).or_default() += 1;
+        *counts.entry(s.status.as_str().to_string()).or_default() += 1;
         if s.in_flight.is_some() {
             in_doubt.push(key.clone());
         }
@@ -90,12 +90,4 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Partial
     })
-}
-
-/// The state's name as the store writes it (`no_response`, …).
-fn status_name(s: crate::outreach::store::Status) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
 }

@@ -276,6 +276,13 @@ impl Lead {
         }
     }
 
+    /// The address to write to: the lead's own, else the one enrichment found.
+    pub fn contact_email(&self) -> Option<&str> {
+        self.email
+            .as_deref()
+            .or_else(|| self.enrichment.as_deref()?.email.as_deref())
+    }
+
     pub fn city(&self) -> Option<&str> {
         self.address.as_ref().and_then(|a| a.city.as_deref())
     }

@@ -167,11 +167,7 @@ pub fn run(
 
 fn row(lead: &Lead, status: &str, landing: &str) -> Vec<String> {
     let a = lead.address.as_ref();
-    let email = lead
-        .email
-        .clone()
-        .or_else(|| lead.enrichment.as_deref()?.email.clone())
-        .unwrap_or_default();
+    let email = lead.contact_email().unwrap_or_default().to_string();
     vec![
         lead.name.trim().to_string(),
         email,

@@ -127,19 +127,13 @@ pub fn scored_leads(config: &Config) -> Result<BTreeMap<String, Lead>> {
     Ok(out)
 }
 
-fn email_of(lead: &Lead) -> Option<&str> {
-    lead.email
-        .as_deref()
-        .or_else(|| lead.enrichment.as_deref()?.email.as_deref())
-}
-
 fn eligible(lead: &Lead) -> bool {
     lead.route == Some(Route::Target)
         && lead
             .quality
             .as_deref()
             .is_some_and(|q| q.qualified == Some(true))
-        && email_of(lead).is_some()
+        && lead.contact_email().is_some()
 }
 
 /// Which terminal outcome wins when events disagree.
@@ -225,7 +219,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         if state.status.is_terminal() {
             continue;
         }
-        let address = email_of(lead).unwrap_or_default().to_string();
+        let address = lead.contact_email().unwrap_or_default().to_string();
         if suppressed.contains(&address) {
             state.status = Status::Unsubscribed;
             note(&mut state, now, "suppressed", address);
@@ -286,7 +280,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         let landing = pages
             .get(key)
             .cloned()
-            .unwrap_or_else(|| format!("{}{key}/", with_slash(&config.site.base_url)));
+            .unwrap_or_else(|| format!("{}{key}/", config.base_url()));
         ctx.insert("landing_url", &landing);
         ctx.insert("sender", &serde_json::json!({"name": o.sender_name, "email": o.sender_email, "postal_address": o.postal_address}));
         ctx.insert("unsubscribe_url", &unsubscribe);
@@ -437,9 +431,9 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         let status_of = |k: &str| {
             store
                 .get(k)
-                .and_then(|s| serde_json::to_value(s.status).ok())
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_else(|| "new".into())
+                .map_or(Status::New, |s| s.status)
+                .as_str()
+                .to_string()
         };
         report.crm = Some(super::crm::run(config, &leads, &pages, &bus, &status_of)?);
     }
@@ -448,14 +442,6 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
 
 fn backoff(minutes: u32, attempt: u32) -> Duration {
     Duration::minutes(i64::from(minutes) << attempt.saturating_sub(1).min(10))
-}
-
-fn with_slash(s: &str) -> String {
-    if s.ends_with('/') {
-        s.to_string()
-    } else {
-        format!("{s}/")
-    }
 }
 
 fn landing_pages(config: &Config) -> BTreeMap<String, String> {
@@ -490,7 +476,7 @@ fn apply_event(
     apply_to(
         store,
         suppressed,
-        email_of(lead).map(String::from),
+        lead.contact_email().map(String::from),
         m,
         max_attempts,
         retry_minutes,

@@ -30,6 +30,19 @@ pub enum Status {
 }
 
 impl Status {
+    /// The name the store writes (`no_response`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Contacted => "contacted",
+            Status::Responded => "responded",
+            Status::Bounced => "bounced",
+            Status::Unsubscribed => "unsubscribed",
+            Status::NoResponse => "no_response",
+            Status::CrmSynced => "crm_synced",
+        }
+    }
+
     /// Terminal states ignore late events.
     pub fn is_terminal(self) -> bool {
         !matches!(self, Status::New | Status::Contacted)
@@ -291,6 +304,21 @@ mod tests {
         fs::write(&journal, "garbage\n{\"lead\":\"a\",\"state\":{}}\n").unwrap();
         let err = FileStore::open(dir.path()).err().unwrap().to_string();
         assert!(err.contains("journal.jsonl:1"), "{err}");
+    }
+
+    #[test]
+    fn status_names_are_the_stored_names() {
+        for s in [
+            Status::New,
+            Status::Contacted,
+            Status::Responded,
+            Status::Bounced,
+            Status::Unsubscribed,
+            Status::NoResponse,
+            Status::CrmSynced,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub fn score_lead(lead: &Lead, cfg: &Scoring) -> (Quality, Explanation) {
     if !reachable(lead) {
         flags.push("no_contact_channel".to_string());
     }
-    if email(lead).is_none() {
+    if lead.contact_email().is_none() {
         flags.push("no_email".to_string());
     }
     if value("confidence") < 0.5 {
@@ -173,15 +173,9 @@ fn completeness(lead: &Lead, cfg: &Scoring) -> Part {
     }
 }
 
-fn email(lead: &Lead) -> Option<&str> {
-    lead.email
-        .as_deref()
-        .or_else(|| lead.enrichment.as_deref()?.email.as_deref())
-}
-
 fn reachable(lead: &Lead) -> bool {
     let e = lead.enrichment.as_deref();
-    lead.phone.is_some() || email(lead).is_some() || e.is_some_and(|e| e.phone.is_some())
+    lead.phone.is_some() || lead.contact_email().is_some() || e.is_some_and(|e| e.phone.is_some())
 }
 
 /// Where an enrichment value came from, per `enrichment.sources`.

@@ -164,7 +164,7 @@ pub fn generate(config: &Config, leads: &[Lead], progress: &dyn Progress) -> Res
     fsutil::create_dir_all(&site_dir)?;
     let mut report = Report::default();
 
-    let base = with_slash(&config.site.base_url);
+    let base = config.base_url();
     let root = url::Url::parse(&base)
         .map(|u| u.path().to_string())
         .unwrap_or_else(|_| "/".into());
@@ -322,14 +322,6 @@ fn json_bytes<T: Serialize>(v: &T) -> Vec<u8> {
     b
 }
 
-fn with_slash(base: &str) -> String {
-    if base.ends_with('/') {
-        base.to_string()
-    } else {
-        format!("{base}/")
-    }
-}
-
 /// Why a lead gets no page, if it does not.
 fn skip_reason(lead: &Lead, reserved: &HashSet<String>) -> Option<String> {
     if lead.route != Some(Route::Target) {
@@ -470,11 +462,7 @@ fn business(lead: &Lead, industry: &content::Industry) -> Business {
         .or_else(|| e.and_then(|e| e.phone.clone()))
         .filter(|p| p.starts_with('+') && p[1..].chars().all(|c| c.is_ascii_digit()));
     let phone_display = phone.as_deref().map(national_format);
-    let email = lead
-        .email
-        .as_deref()
-        .or_else(|| e?.email.as_deref())
-        .and_then(canonical_email);
+    let email = lead.contact_email().and_then(canonical_email);
     let website = lead.website.as_deref().and_then(canonical_url);
     let website_label = website.as_deref().and_then(|w| {
         url::Url::parse(w)
