@@ -119,6 +119,34 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<WriteOutcome> {
     Ok(outcome)
 }
 
+/// Appends `line` and a newline to `path` (created when missing) and fsyncs it: a record is
+/// durable when this returns. A line a crash cut short is ended first, so the new record is
+/// always a line of its own.
+pub fn append_line(path: &Path, line: &str) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)
+        .map_err(|e| io_error(path, e))?;
+    let torn = (|| -> std::io::Result<bool> {
+        let len = f.metadata()?.len();
+        if len == 0 {
+            return Ok(false);
+        }
+        f.seek(SeekFrom::Start(len - 1))?;
+        let mut last = [0u8; 1];
+        f.read_exact(&mut last)?;
+        Ok(last[0] != b'\n')
+    })()
+    .map_err(|e| io_error(path, e))?;
+    let text = format!("{}{line}\n", if torn { "\n" } else { "" });
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_data())
+        .map_err(|e| io_error(path, e))
+}
+
 /// A short, stable digest of `bytes` (64-bit FNV-1a, 16 hex digits): for fingerprinted asset
 /// names and for telling whether a page's inputs changed. Not for security.
 pub fn fingerprint(bytes: &[u8]) -> String {

@@ -11,7 +11,6 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -276,32 +275,8 @@ impl MessageBus for FileBus {
         if let Some(dir) = path.parent() {
             fsutil::create_dir_all(dir)?;
         }
-        let mut f = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(&path)
-            .map_err(|e| io_error(&path, e))?;
-        // A line a crash cut short is ended first, so this ack is a line of its own.
-        let torn = ends_torn(&mut f).map_err(|e| io_error(&path, e))?;
-        let line = format!("{}{}\n", if torn { "\n" } else { "" }, delivery.key);
-        f.write_all(line.as_bytes())
-            .and_then(|()| f.sync_data())
-            .map_err(|e| io_error(&path, e))
+        fsutil::append_line(&path, &delivery.key)
     }
-}
-
-/// Whether a file is non-empty and does not end with a newline.
-fn ends_torn(f: &mut fs::File) -> std::io::Result<bool> {
-    use std::io::{Read, Seek, SeekFrom};
-    let len = f.metadata()?.len();
-    if len == 0 {
-        return Ok(false);
-    }
-    f.seek(SeekFrom::Start(len - 1))?;
-    let mut last = [0u8; 1];
-    f.read_exact(&mut last)?;
-    Ok(last[0] != b'\n')
 }
 
 /// Makes a rename in `dir` durable (best effort where folders cannot be opened).

@@ -6,7 +6,6 @@
 //! `crm_stats.json`.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
@@ -223,16 +222,8 @@ fn append_csv(path: &Path, row: &[String]) -> Result<()> {
 }
 
 fn dead_letter(dir: &Path, id: &str, lead: &str, why: &str) -> Result<()> {
-    let path = dir.join("dead-letter.jsonl");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| io_error(&path, e))?;
     let line = serde_json::json!({"event_id": id, "lead_id": lead, "why": why});
-    f.write_all(format!("{line}\n").as_bytes())
-        .and_then(|()| f.sync_data())
-        .map_err(|e| io_error(&path, e))
+    fsutil::append_line(&dir.join("dead-letter.jsonl"), &line.to_string())
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 //! reported by `leadsite status` and never sent again by itself.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
@@ -90,14 +89,7 @@ impl Suppression {
         if a.is_empty() || !self.set.insert(a.clone()) {
             return Ok(());
         }
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| fsutil::io_error(&self.path, e))?;
-        f.write_all(format!("\n{a}\t{reason}\n").as_bytes())
-            .and_then(|()| f.sync_data())
-            .map_err(|e| fsutil::io_error(&self.path, e))
+        fsutil::append_line(&self.path, &format!("{a}	{reason}"))
     }
 }
 

@@ -7,14 +7,13 @@
 //! agent publishes `lead.contacted` with the channel.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
 use super::bus::{FileBus, Message, MessageBus};
 use crate::config::{Config, WhatsApp, WhatsAppProvider};
 use crate::error::Result;
-use crate::fsutil::{self, io_error};
+use crate::fsutil;
 
 pub const GROUP: &str = "whatsapp";
 
@@ -39,14 +38,7 @@ fn ledger(path: &Path) -> BTreeMap<String, String> {
 }
 
 fn record(path: &Path, id: &str, state: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| io_error(path, e))?;
-    f.write_all(format!("\n{id}\t{state}\n").as_bytes())
-        .and_then(|()| f.sync_data())
-        .map_err(|e| io_error(path, e))
+    fsutil::append_line(path, &format!("{id}	{state}"))
 }
 
 enum Sent {
@@ -116,14 +108,8 @@ pub fn run(config: &Config, bus: &FileBus) -> Result<Report> {
             }
             Sent::Retry(why, _) | Sent::Permanent(why) => {
                 record(&ledger_path, &m.id, "failed")?;
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(dir.join("failed.jsonl"))
-                    .map_err(|e| io_error(&dir, e))?;
                 let line = serde_json::json!({"event_id": m.id, "lead_id": m.lead_id, "why": why});
-                f.write_all(format!("{line}\n").as_bytes())
-                    .map_err(|e| io_error(&dir, e))?;
+                fsutil::append_line(&dir.join("failed.jsonl"), &line.to_string())?;
                 bus.ack(GROUP, &d)?;
                 report.failed.push((m.id.clone(), why));
             }
