@@ -69,11 +69,10 @@ impl Message {
         if !crate::lead::is_valid_key(&self.lead_id) {
             return Some(format!("lead_id {:?} is not a dedup_key", self.lead_id));
         }
+        let safe = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+        // An id names a file: only these characters, and not dots alone.
         if !self.id.is_empty()
-            && !self
-                .id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && (!self.id.chars().all(safe) || !self.id.chars().any(|c| c.is_ascii_alphanumeric()))
         {
             return Some(format!(
                 "id {:?}: use letters, digits, '-', '_', '.'",
@@ -224,22 +223,21 @@ impl MessageBus for FileBus {
                 .as_bytes(),
             );
         }
-        let log = self.log();
-        // One id is one message: a second publish of it changes nothing.
-        if let Ok(rd) = fs::read_dir(&log) {
-            let suffix = format!("-{}.json", message.id);
-            if rd
-                .flatten()
-                .any(|e| e.file_name().to_string_lossy().ends_with(&suffix))
-            {
-                return Ok(message);
-            }
+        // One id is one message: a second publish of it changes nothing. A marker per id makes
+        // that a lookup, not a scan of the log.
+        let marker = self.dir.join("ids").join(&message.id);
+        if marker.exists() {
+            return Ok(message);
         }
+        let log = self.log();
         let stamp = Utc::now().timestamp_nanos_opt().unwrap_or_default();
         let name = format!("{stamp:020}-{}.json", message.id);
         let bytes = serde_json::to_vec(&message).expect("a message always serializes");
         fsutil::write_atomic(&log.join(name), &bytes, true)?;
         sync_dir(&log);
+        // A crash before the marker is written means the id may be published once more:
+        // delivery is at-least-once anyway, and every consumer is idempotent.
+        fsutil::write_atomic(&marker, b"", false)?;
         Ok(message)
     }
 
@@ -317,8 +315,11 @@ mod tests {
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].message.id, b.id);
         assert_eq!(bus.poll("crm", 10).unwrap().len(), 2);
-        // The same id published twice is one message.
+        // The same id published twice is one message; an id of dots alone names no file.
         bus.publish(a.clone()).unwrap();
+        let mut dots = Message::new("lead.responded", "acme", now);
+        dots.id = "..".into();
+        assert!(bus.publish(dots).is_err());
         assert_eq!(bus.poll("crm", 10).unwrap().len(), 2);
     }
 
