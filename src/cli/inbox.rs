@@ -1,19 +1,23 @@
 //! `leadsite inbox --maildir DIR`: replies, bounces and opt-outs from a Maildir → bus events.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::cli::{Outcome, Ui};
 use crate::config::Config;
 use crate::outreach::bus::FileBus;
-use crate::outreach::{inbound, orchestrator};
+use crate::outreach::inbound::{self, Contacts};
+use crate::outreach::orchestrator;
+use crate::outreach::store::FileStore;
 
 /// Read new mail from a Maildir and publish what it means for each lead.
 ///
-/// Matches each message in DIR/new/ to a message leadsite sent (In-Reply-To/References, else the
-/// sender's address): delivery status notifications become lead.bounced (5.x.x hard, 4.x.x soft),
-/// "unsubscribe / stop / remove me" replies lead.unsubscribed, other replies lead.responded;
-/// auto-replies nothing. Handled messages move to DIR/cur/; unreadable ones stay in new/.
+/// Matches each message in DIR/new/ to a message leadsite sent (our Message-ID in
+/// In-Reply-To/References or quoted in a bounce, else the failed recipient or the sender's
+/// address, for the lead last emailed there). Bounce reports (RFC 3464 and the plain-text notices
+/// of Exim, qmail, Gmail, Exchange, …) become lead.bounced, hard or soft by status code, reply
+/// code and the server's words; abuse complaints (ARF) and opt-out replies lead.unsubscribed;
+/// other replies lead.responded; auto-replies, delay and delivery notices nothing. Handled
+/// messages move to DIR/cur/; unreadable ones stay in new/.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The Maildir (with new/ and cur/) replies and bounces are delivered to.
@@ -24,26 +28,22 @@ pub struct Args {
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let o = &config.outreach;
     let domain = o.sender_email.rsplit('@').next().unwrap_or("").to_string();
-    let by_address: HashMap<String, String> = orchestrator::scored_leads(config)
-        .map(|leads| {
-            leads
-                .iter()
-                .filter_map(|(k, l)| Some((l.contact_email()?.to_lowercase(), k.clone())))
-                .collect()
-        })
-        .unwrap_or_default();
     let bus = FileBus::new(orchestrator::bus_dir(config));
-    let report = inbound::read_maildir(&args.maildir, &domain, &by_address, &bus)?;
+    let report = inbound::read_maildir(&args.maildir, &domain, &contacts(config)?, &bus)?;
     for (file, topic, lead) in &report.published {
         ui.detail(&format!("{file}: {topic} for {lead}"));
+    }
+    for (file, topic, lead) in &report.duplicates {
+        ui.detail(&format!("{file}: {topic} for {lead} was published before"));
     }
     for (file, why) in &report.skipped {
         ui.detail(&format!("{file}: {why}"));
     }
     ui.problems(&report.errors, 20);
     ui.result(&format!(
-        "{} events published, {} messages changed nothing, {} could not be read\n",
+        "{} events published ({} already published before), {} messages changed nothing, {} could not be read\n",
         report.published.len(),
+        report.duplicates.len(),
         report.skipped.len(),
         report.errors.len()
     ));
@@ -52,4 +52,18 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Partial
     })
+}
+
+/// The leads emailed so far, by address: from the campaign state and the scored leads.
+fn contacts(config: &Config) -> anyhow::Result<Contacts> {
+    let mut contacts = Contacts::default();
+    let states = FileStore::read(&orchestrator::state_dir(config))?;
+    let leads = orchestrator::scored_leads(config).unwrap_or_default();
+    for (key, state) in &states {
+        let emailed = !state.message_ids.is_empty() || state.in_flight.is_some();
+        if let (true, Some(address)) = (emailed, leads.get(key).and_then(|l| l.contact_email())) {
+            contacts.add(address, key, state.last_contacted);
+        }
+    }
+    Ok(contacts)
 }

@@ -120,6 +120,11 @@ impl FileBus {
         self.dir.join("inbox")
     }
 
+    /// Whether a message with this id is on the bus already.
+    pub fn is_published(&self, id: &str) -> bool {
+        !id.is_empty() && self.dir.join("ids").join(id).exists()
+    }
+
     fn log(&self) -> PathBuf {
         self.dir.join("log")
     }

@@ -2,7 +2,8 @@
 //! delivery status notifications), opt-outs — into events on the bus, so the orchestrator stops
 //! sequences on its own. Each message in `new/` is matched to the message we sent by its
 //! In-Reply-To / References (our Message-IDs name the lead: `<lead.sequence.step@domain>`), else by
-//! the sender's address; handled messages move to `cur/`. Auto-replies are not responses.
+//! the sender's address (the lead we last emailed there); handled messages move to `cur/`.
+//! Delivery reports and complaints are read by [`bounce`]; auto-replies are not responses.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use mailparse::{MailHeaderMap, ParsedMail};
 
+use super::bounce;
 use super::bus::{FileBus, Message, MessageBus};
 use crate::error::{InputError, Location, Result};
 use crate::fsutil::{self, io_error};
@@ -17,11 +19,8 @@ use crate::fsutil::{self, io_error};
 /// What one message is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
-    /// A delivery status notification: `hard` for 5.x.x, `soft` for 4.x.x.
-    Bounce {
-        hard: bool,
-        status: String,
-    },
+    /// A delivery report or complaint (see [`bounce`]).
+    Report(bounce::Report),
     AutoReply,
     Unsubscribe,
     Reply {
@@ -29,13 +28,44 @@ pub enum Kind {
     },
 }
 
+/// One published event: (mail file, topic, lead).
+pub type Published = (String, String, String);
+
 #[derive(Debug, Default)]
 pub struct Report {
-    pub published: Vec<(String, String, String)>,
-    /// Messages that changed nothing (auto-replies, no lead found), with why.
+    pub published: Vec<Published>,
+    /// Events this run found already on the bus (the same mail read before): not counted again.
+    pub duplicates: Vec<Published>,
+    /// Messages that changed nothing (auto-replies, delay notices, no lead found), with why.
     pub skipped: Vec<(String, String)>,
     /// Messages that could not be read: reported and left in `new/`.
     pub errors: Vec<InputError>,
+}
+
+/// The leads we emailed, by the address we emailed them at. An address shared by several leads
+/// belongs to the one emailed last: a reply or bounce from it concerns that message.
+#[derive(Debug, Default)]
+pub struct Contacts {
+    by_address: HashMap<String, (String, Option<DateTime<Utc>>)>,
+}
+
+impl Contacts {
+    /// Records that `lead` was emailed at `address` (last at `when`).
+    pub fn add(&mut self, address: &str, lead: &str, when: Option<DateTime<Utc>>) {
+        let key = address.trim().to_lowercase();
+        match self.by_address.get(&key) {
+            Some((_, last)) if *last >= when => {}
+            _ => {
+                self.by_address.insert(key, (lead.to_string(), when));
+            }
+        }
+    }
+
+    pub fn lead(&self, address: &str) -> Option<&str> {
+        self.by_address
+            .get(&address.trim().to_lowercase())
+            .map(|(l, _)| l.as_str())
+    }
 }
 
 /// The lead a Message-ID of ours names, if it is one of ours.
@@ -56,12 +86,125 @@ pub fn lead_of(message_id: &str, domain: &str) -> Option<String> {
         .then(|| lead.to_string())
 }
 
-/// Reads `maildir/new/`, publishes an event for each message that is about a lead, and moves
-/// every handled message to `cur/`. `by_address` maps lead email addresses to dedup_keys.
+/// What one mail means for our leads: the events to publish, or why there are none.
+fn events_of(
+    parsed: &ParsedMail,
+    domain: &str,
+    contacts: &Contacts,
+    at: DateTime<Utc>,
+) -> std::result::Result<Vec<Message>, String> {
+    // Our Message-IDs the mail refers to, with the lead each names.
+    let ours = |ids: &[String]| -> Option<(String, String)> {
+        ids.iter()
+            .find_map(|id| lead_of(id, domain).map(|l| (l, id.trim().to_string())))
+    };
+    let from_address = || {
+        let from = parsed.headers.get_first_value("From")?;
+        let addr = mailparse::addrparse(&from)
+            .ok()?
+            .extract_single_info()?
+            .addr;
+        contacts.lead(&addr).map(String::from)
+    };
+    match classify(parsed) {
+        Kind::Report(report) => {
+            let named = ours(&report.original_ids).or_else(|| ours(&referenced_ids(parsed)));
+            let single = report.failures.len() == 1;
+            let mut events = Vec::new();
+            let mut why = Vec::new();
+            for f in &report.failures {
+                let by_recipient = f.recipient.as_deref().and_then(|r| contacts.lead(r));
+                // One recipient: the Message-ID names the very message; several: each address.
+                let lead = match (&named, by_recipient) {
+                    (Some((l, _)), _) if single => Some(l.clone()),
+                    (_, Some(l)) => Some(l.to_string()),
+                    (Some((l, _)), None) if f.recipient.is_none() => Some(l.clone()),
+                    _ => None,
+                };
+                let Some(lead) = lead else {
+                    why.push(format!(
+                        "{} report for {}: not an address we emailed, and no Message-ID of ours",
+                        f.reason,
+                        f.recipient.as_deref().unwrap_or("an unnamed recipient")
+                    ));
+                    continue;
+                };
+                let mut m = match f.class {
+                    bounce::Class::Ignore => {
+                        why.push(format!(
+                            "a {} notice for {lead}: nothing to do",
+                            if f.reason == "delivered" {
+                                "delivery"
+                            } else {
+                                "delay"
+                            }
+                        ));
+                        continue;
+                    }
+                    bounce::Class::Complaint => {
+                        let mut m = Message::new("lead.unsubscribed", &lead, at);
+                        m.data.insert("reason".into(), "complaint".into());
+                        m
+                    }
+                    bounce::Class::Hard | bounce::Class::Soft => {
+                        let mut m = Message::new("lead.bounced", &lead, at);
+                        m.data.insert("kind".into(), f.class.as_str().into());
+                        m.data.insert("status".into(), f.status.clone().into());
+                        m.data.insert("reason".into(), f.reason.into());
+                        if !f.reply_code.is_empty() {
+                            m.data
+                                .insert("reply_code".into(), f.reply_code.clone().into());
+                        }
+                        m.data
+                            .insert("diagnostic".into(), f.diagnostic.clone().into());
+                        m
+                    }
+                };
+                if let Some((l, id)) = &named {
+                    if *l == lead {
+                        m.data.insert("message_id".into(), id.clone().into());
+                    }
+                }
+                events.push(m);
+            }
+            if events.is_empty() {
+                return Err(why.join("; "));
+            }
+            Ok(events)
+        }
+        Kind::AutoReply => Err("an auto-reply, not a response".into()),
+        kind => {
+            let named = ours(&referenced_ids(parsed));
+            let lead = named.as_ref().map(|(l, _)| l.clone()).or_else(from_address);
+            let Some(lead) = lead else {
+                return Err(
+                    "no lead: not a reply to a message we sent, and not from an address we emailed"
+                        .into(),
+                );
+            };
+            let mut m = match kind {
+                Kind::Unsubscribe => Message::new("lead.unsubscribed", &lead, at),
+                Kind::Reply { snippet } => {
+                    let mut m = Message::new("lead.responded", &lead, at);
+                    m.data.insert("snippet".into(), snippet.into());
+                    m
+                }
+                Kind::Report(_) | Kind::AutoReply => unreachable!("handled above"),
+            };
+            if let Some((_, id)) = named {
+                m.data.insert("message_id".into(), id.into());
+            }
+            Ok(vec![m])
+        }
+    }
+}
+
+/// Reads `maildir/new/`, publishes an event for each message that is about a lead we emailed,
+/// and moves every handled message to `cur/`.
 pub fn read_maildir(
     maildir: &Path,
     domain: &str,
-    by_address: &HashMap<String, String>,
+    contacts: &Contacts,
     bus: &FileBus,
 ) -> Result<Report> {
     let mut report = Report::default();
@@ -107,69 +250,33 @@ pub fn read_maildir(
                 continue;
             }
         };
-        let kind = classify(&parsed);
-        let lead = referenced_ids(&parsed)
-            .iter()
-            .find_map(|id| lead_of(id, domain))
-            .or_else(|| {
-                let from = parsed.headers.get_first_value("From")?;
-                let addr = mailparse::addrparse(&from)
-                    .ok()?
-                    .extract_single_info()?
-                    .addr
-                    .to_lowercase();
-                by_address.get(&addr).cloned()
-            });
         let at = parsed
             .headers
             .get_first_value("Date")
             .and_then(|d| mailparse::dateparse(&d).ok())
-            .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0));
-        // One id a mail: running `inbox` twice publishes nothing new.
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+            .unwrap_or_else(Utc::now);
+        // One id a mail and lead: running `inbox` twice publishes nothing new.
         let key = parsed
             .headers
             .get_first_value("Message-ID")
             .unwrap_or_else(|| name.clone());
-        let id = format!("inbox-{}", fsutil::fingerprint(key.as_bytes()));
-        let event = match (&kind, &lead) {
-            (_, None) => {
-                report.skipped.push((
-                    name.clone(),
-                    "no lead: not a reply to a message we sent, and not from a lead's address"
-                        .into(),
-                ));
-                None
+        match events_of(&parsed, domain, contacts, at) {
+            Err(why) => report.skipped.push((name.clone(), why)),
+            Ok(events) => {
+                for mut m in events {
+                    let id = format!("{key}\n{}\n{}", m.lead_id, m.topic);
+                    m.id = format!("inbox-{}", fsutil::fingerprint(id.as_bytes()));
+                    let seen = bus.is_published(&m.id);
+                    let stored = bus.publish(m)?;
+                    let entry = (name.clone(), stored.topic, stored.lead_id);
+                    if seen {
+                        report.duplicates.push(entry);
+                    } else {
+                        report.published.push(entry);
+                    }
+                }
             }
-            (Kind::AutoReply, _) => {
-                report
-                    .skipped
-                    .push((name.clone(), "an auto-reply, not a response".into()));
-                None
-            }
-            (Kind::Bounce { hard, status }, Some(l)) => {
-                let mut m = Message::new("lead.bounced", l, at.unwrap_or_else(Utc::now));
-                m.data
-                    .insert("kind".into(), (if *hard { "hard" } else { "soft" }).into());
-                m.data.insert("status".into(), status.clone().into());
-                Some(m)
-            }
-            (Kind::Unsubscribe, Some(l)) => Some(Message::new(
-                "lead.unsubscribed",
-                l,
-                at.unwrap_or_else(Utc::now),
-            )),
-            (Kind::Reply { snippet }, Some(l)) => {
-                let mut m = Message::new("lead.responded", l, at.unwrap_or_else(Utc::now));
-                m.data.insert("snippet".into(), snippet.clone().into());
-                Some(m)
-            }
-        };
-        if let Some(mut m) = event {
-            m.id = id;
-            let stored = bus.publish(m)?;
-            report
-                .published
-                .push((name.clone(), stored.topic, stored.lead_id));
         }
         // Maildir: a message that has been seen lives in cur/ with its info suffix.
         let cur = maildir.join("cur");
@@ -184,8 +291,7 @@ pub fn read_maildir(
     Ok(report)
 }
 
-/// The Message-IDs a mail refers to: In-Reply-To, References, and those of the original inside a
-/// bounce.
+/// The Message-IDs a mail refers to: In-Reply-To and References.
 fn referenced_ids(m: &ParsedMail) -> Vec<String> {
     let mut ids = Vec::new();
     for h in ["In-Reply-To", "References"] {
@@ -195,16 +301,6 @@ fn referenced_ids(m: &ParsedMail) -> Vec<String> {
                     .filter(|s| s.starts_with('<'))
                     .map(String::from),
             );
-        }
-    }
-    for part in all_parts(m) {
-        let t = part.ctype.mimetype.as_str();
-        if t == "message/rfc822" || t == "text/rfc822-headers" || t == "message/rfc822-headers" {
-            if let Ok(raw) = part.get_body_raw() {
-                if let Ok(inner) = mailparse::parse_mail(&raw) {
-                    ids.extend(inner.headers.get_first_value("Message-ID"));
-                }
-            }
         }
     }
     ids
@@ -218,30 +314,59 @@ fn all_parts<'a>(m: &'a ParsedMail<'a>) -> Vec<&'a ParsedMail<'a>> {
     out
 }
 
+/// Subjects of automatic replies, lower-case, in the languages leads write in.
+const AUTO_SUBJECTS: [&str; 24] = [
+    "automatic reply",
+    "auto reply",
+    "auto-reply",
+    "autoreply",
+    "auto response",
+    "autoresponse",
+    "out of office",
+    "out of the office",
+    "away from the office",
+    "on vacation",
+    "abwesenheitsnotiz",
+    "automatische antwort",
+    "abwesend",
+    "réponse automatique",
+    "reponse automatique",
+    "message d'absence",
+    "absence du bureau",
+    "respuesta automática",
+    "respuesta automatica",
+    "fuera de la oficina",
+    "fuera de oficina",
+    "αυτόματη απάντηση",
+    "εκτός γραφείου",
+    "risposta automatica",
+];
+
+/// Words that ask us to stop, in the reply's own text (quotes and our footer removed).
+const OPT_OUT: [&str; 12] = [
+    "unsubscribe",
+    "remove me",
+    "opt out",
+    "opt-out",
+    "take me off",
+    "do not contact",
+    "don't contact",
+    "no more emails",
+    "abmelden",
+    "désinscri",
+    "darme de baja",
+    "διαγραφ",
+];
+
 pub fn classify(m: &ParsedMail) -> Kind {
-    // RFC 3464: multipart/report with a message/delivery-status part.
-    for part in all_parts(m) {
-        if part.ctype.mimetype == "message/delivery-status" {
-            let text = part.get_body().unwrap_or_default();
-            let status = text
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.trim()
-                        .eq_ignore_ascii_case("Status")
-                        .then(|| v.trim().to_string())
-                })
-                .unwrap_or_else(|| "5.0.0".into());
-            return Kind::Bounce {
-                hard: !status.starts_with('4'),
-                status,
-            };
-        }
+    if let Some(report) = bounce::parse(m) {
+        return Kind::Report(report);
     }
     let h = |name: &str| {
         m.headers
             .get_first_value(name)
             .unwrap_or_default()
+            .trim()
             .to_lowercase()
     };
     let subject = h("Subject");
@@ -249,36 +374,30 @@ pub fn classify(m: &ParsedMail) -> Kind {
         || !h("X-Autoreply").is_empty()
         || !h("X-Autorespond").is_empty()
         || matches!(h("Precedence").as_str(), "auto_reply" | "bulk" | "junk")
-        || [
-            "out of office",
-            "automatic reply",
-            "auto-reply",
-            "autoreply",
-            "abwesenheit",
-        ]
-        .iter()
-        .any(|s| subject.starts_with(s));
+        || AUTO_SUBJECTS.iter().any(|s| subject.contains(s));
     if auto {
         return Kind::AutoReply;
     }
-    let body = first_text(m);
-    let own: Vec<&str> = body
-        .lines()
-        .map(str::trim)
-        .take_while(|l| !is_quote_header(l))
-        .filter(|l| !l.starts_with('>') && !l.is_empty())
-        .collect();
-    let text = own.join(" ");
+    // A reply to our `mailto:` unsubscribe link carries its subject.
+    if subject
+        .trim_start_matches("re:")
+        .trim()
+        .starts_with("unsubscribe")
+    {
+        return Kind::Unsubscribe;
+    }
+    let text = own_text(&first_text(m));
     let lower = text.to_lowercase();
     let words: Vec<&str> = lower
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect();
     let short = words.len() <= 12;
-    if lower.contains("unsubscribe")
-        || lower.contains("remove me")
-        || (short && words.contains(&"stop"))
-        || subject.trim() == "unsubscribe"
+    if OPT_OUT.iter().any(|w| lower.contains(w))
+        || (short
+            && words
+                .iter()
+                .any(|w| matches!(*w, "stop" | "stopp" | "unsubscribe")))
     {
         return Kind::Unsubscribe;
     }
@@ -287,10 +406,39 @@ pub fn classify(m: &ParsedMail) -> Kind {
     }
 }
 
+/// What the writer wrote: up to the first quote header, quoted line, signature separator or
+/// the footer of our own message.
+fn own_text(body: &str) -> String {
+    let mut own = Vec::new();
+    for line in body.lines().map(str::trim) {
+        if is_quote_header(line) || line == "--" || line.starts_with("To get no more messages") {
+            break;
+        }
+        if line.starts_with('>') || line.is_empty() {
+            continue;
+        }
+        own.push(line);
+    }
+    own.join(" ")
+}
+
 /// The line a mail client puts above the message it quotes.
 fn is_quote_header(line: &str) -> bool {
-    (line.starts_with("On ") && line.ends_with("wrote:"))
-        || line.starts_with("-----Original Message")
+    let lower = line.to_lowercase();
+    (lower.starts_with("on ") && lower.ends_with("wrote:"))
+        || (lower.starts_with("am ") && lower.ends_with("schrieb:"))
+        || (lower.starts_with("le ") && (lower.ends_with("a écrit :") || lower.ends_with("a écrit:")))
+        || (lower.starts_with("el ") && lower.ends_with("escribió:"))
+        || lower.ends_with("έγραψε:")
+        || lower.starts_with("-----original message")
+        || lower.starts_with("-----ursprüngliche nachricht")
+        || lower.starts_with("-----message d'origine")
+        || lower.starts_with("________________")
+        // Outlook's quoted header block.
+        || lower.starts_with("from:")
+        || lower.starts_with("von:")
+        || lower.starts_with("de :")
+        || lower.starts_with("de:")
 }
 
 fn first_text(m: &ParsedMail) -> String {
@@ -342,5 +490,50 @@ mod tests {
             mail("From: a@b.example\nSubject: Re: hi\n\nLooks great, call me!\n\nOn Mon, Sam wrote:\n> stop here"),
             Kind::Reply { snippet: "Looks great, call me!".into() }
         );
+        // Outlook quotes our message, footer and all, below its own header block.
+        assert_eq!(
+            mail("From: a@b.example\nSubject: RE: your page\n\nYes, interested.\n\n________________________________\nFrom: Sam Seller <sam@agency.example>\nSent: Monday\n\nHello\nTo get no more messages: mailto:sam@agency.example?subject=unsubscribe\n"),
+            Kind::Reply { snippet: "Yes, interested.".into() }
+        );
+        assert_eq!(
+            mail("From: a@b.example\nSubject: Re: hi\n\nGerne, rufen Sie an.\n\nTo get no more messages: mailto:x?subject=unsubscribe\n"),
+            Kind::Reply { snippet: "Gerne, rufen Sie an.".into() }
+        );
+        for subject in [
+            "Abwesenheitsnotiz: Ihre Seite",
+            "Réponse automatique : votre page",
+            "Respuesta automática: su página",
+            "Αυτόματη απάντηση: η σελίδα σας",
+            "Auto reply: your page",
+            "Out of Office: your page",
+        ] {
+            assert_eq!(
+                mail(&format!(
+                    "From: a@b.example\nSubject: {subject}\n\nBack on Monday.\n"
+                )),
+                Kind::AutoReply,
+                "{subject}"
+            );
+        }
+        assert_eq!(
+            mail("From: a@b.example\nPrecedence: bulk\nSubject: Re: hi\n\nThanks\n"),
+            Kind::AutoReply
+        );
+        // A reply to the default mailto: unsubscribe link.
+        assert_eq!(
+            mail("From: a@b.example\nSubject: unsubscribe acme\n\n"),
+            Kind::Unsubscribe
+        );
+    }
+
+    #[test]
+    fn an_address_shared_by_leads_belongs_to_the_one_emailed_last() {
+        let day = |d: u32| chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, d, 9, 0, 0).single();
+        let mut c = Contacts::default();
+        c.add("Info@Shop.example", "shop-a", day(2));
+        c.add("info@shop.example", "shop-b", day(5));
+        c.add("info@shop.example", "shop-c", day(3));
+        assert_eq!(c.lead("INFO@shop.example"), Some("shop-b"));
+        assert_eq!(c.lead("other@shop.example"), None);
     }
 }

@@ -2,6 +2,7 @@
 //! file backends. The orchestrator, the sequences and the EmailAgent (`leadsite schedule`) come
 //! next; until then no command sends anything.
 
+pub mod bounce;
 pub mod bus;
 pub mod crm;
 pub mod email;

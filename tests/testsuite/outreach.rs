@@ -47,93 +47,10 @@ fn publish_is_durable_idempotent_by_id_and_checked() {
 
 mod campaign {
     use std::net::TcpListener;
-    use std::path::{Path, PathBuf};
-    use std::process::{Child, Command};
+    use std::process::Command;
     use std::time::{Duration, Instant};
 
-    use crate::harness::Project;
-
-    /// A real SMTP server on 127.0.0.1: Python's aiosmtpd, storing each message in a Maildir.
-    struct Smtp {
-        child: Child,
-        port: u16,
-        maildir: PathBuf,
-    }
-
-    impl Smtp {
-        fn start(dir: &Path) -> Smtp {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let maildir = dir.join("maildir");
-            let child = Command::new("python3")
-                .args([
-                    "-m",
-                    "aiosmtpd",
-                    "-n",
-                    "-l",
-                    &format!("127.0.0.1:{port}"),
-                    "-c",
-                    "aiosmtpd.handlers.Mailbox",
-                ])
-                .arg(&maildir)
-                .spawn()
-                .expect(
-                    "python3 with aiosmtpd (scripts/test installs it: pip install aiosmtpd==1.4.6)",
-                );
-            let start = Instant::now();
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(
-                    start.elapsed() < Duration::from_secs(20),
-                    "aiosmtpd did not start (pip install aiosmtpd==1.4.6)"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Smtp {
-                child,
-                port,
-                maildir,
-            }
-        }
-
-        /// Every received message, oldest first.
-        fn messages(&self) -> Vec<String> {
-            let mut files: Vec<PathBuf> = ["new", "cur"]
-                .iter()
-                .flat_map(|d| {
-                    std::fs::read_dir(self.maildir.join(d))
-                        .into_iter()
-                        .flatten()
-                        .flatten()
-                        .map(|e| e.path())
-                })
-                .collect();
-            files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-            files
-                .iter()
-                .map(|p| std::fs::read_to_string(p).unwrap())
-                .collect()
-        }
-
-        fn to(&self, address: &str) -> Vec<String> {
-            self.messages()
-                .into_iter()
-                .filter(|m| {
-                    m.lines()
-                        .any(|l| l.starts_with("To:") && l.contains(address))
-                })
-                .collect()
-        }
-    }
-
-    impl Drop for Smtp {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    use crate::harness::{Project, Smtp};
 
     fn lead(key: &str) -> String {
         format!(
@@ -579,7 +496,7 @@ mod campaign {
         run.code(3);
         assert!(
             run.stdout
-                .contains("5 events published, 1 messages changed nothing, 1 could not be read"),
+                .contains("5 events published (0 already published before), 2 messages changed nothing, 1 could not be read"),
             "{}\n{}",
             run.stdout,
             run.stderr
@@ -590,6 +507,12 @@ mod campaign {
             run.stderr
         );
         assert!(run.stderr.contains("07-not-an-email.eml"), "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("08-gmail-delay.eml: a delay notice for egg: nothing to do"),
+            "a delay notice must never cause a resend: {}",
+            run.stderr
+        );
         assert!(
             maildir.join("new/07-not-an-email.eml").is_file(),
             "an unreadable message stays, not lost"

@@ -1,0 +1,1094 @@
+//! Bounce and complaint recognition: what a mail server's report says about each recipient of a
+//! message we sent, the way a dedicated bounce parser (sisimai) reads it.
+//!
+//! A report is found in any of the forms real servers send: RFC 3464 `message/delivery-status`
+//! parts (also pasted as plain text), `X-Failed-Recipients`, the plain-text notices of Exim,
+//! qmail, Gmail, Yahoo, OpenSMTPD, Exchange and others, Amazon SES JSON notifications, and RFC 5965
+//! ARF complaints (`message/feedback-report`). Each failed recipient gets a [`Reason`] from its
+//! status code, SMTP reply code and diagnostic text together; only the reasons that mean "this
+//! address will never work" are [`Class::Hard`]. `Action: delayed` / `relayed` / `delivered` and
+//! 2.x.x reports are [`Class::Ignore`]: a delay notice must never cause a resend.
+//!
+//! The original message is found by its Message-ID wherever the report quotes it (a
+//! `message/rfc822` or `text/rfc822-headers` part, or headers pasted below the notice), so a
+//! report can be matched to the message we sent even when the recipient is not named.
+
+use mailparse::{MailHeaderMap, ParsedMail};
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// What a report means for one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// The address will never work: stop and suppress.
+    Hard,
+    /// Try again later, with back-off.
+    Soft,
+    /// An abuse complaint (ARF): the recipient is unsubscribed and suppressed.
+    Complaint,
+    /// Delivered, relayed or only delayed: nothing to do.
+    Ignore,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Hard => "hard",
+            Class::Soft => "soft",
+            Class::Complaint => "complaint",
+            Class::Ignore => "ignore",
+        }
+    }
+}
+
+/// One recipient's outcome in a report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// The failed recipient, lower-cased, when the report names it.
+    pub recipient: Option<String>,
+    /// The DSN status code (`5.1.1`), when there is one.
+    pub status: String,
+    /// The SMTP reply code (`550`), when there is one.
+    pub reply_code: String,
+    /// The server's words, whitespace folded, at most 300 characters.
+    pub diagnostic: String,
+    /// sisimai's reason names: userunknown, hostunknown, mailboxfull, blocked, …
+    pub reason: &'static str,
+    pub class: Class,
+}
+
+/// A delivery report or complaint.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Report {
+    /// One entry per recipient the report speaks of (at least one).
+    pub failures: Vec<Failure>,
+    /// Message-IDs of the original message, as quoted in the report.
+    pub original_ids: Vec<String>,
+}
+
+/// Reasons that mean the address will never work; every other reason is soft.
+const HARD: [&str; 4] = ["userunknown", "hostunknown", "hasmoved", "notaccept"];
+
+static STATUS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b").unwrap());
+static REPLY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:^|[\s:(\[#<])([245][0-5]\d)(?:[\s\-:,)\]]|$)").unwrap());
+static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+").unwrap()
+});
+
+/// Reads a mail as a delivery report or complaint; `None` when it is neither.
+pub fn parse(m: &ParsedMail) -> Option<Report> {
+    let parts = all_parts(m);
+    let original_ids = original_ids(m, &parts);
+    // ARF (RFC 5965) abuse reports.
+    if let Some(fb) = parts
+        .iter()
+        .find(|p| p.ctype.mimetype == "message/feedback-report")
+    {
+        let body = fb.get_body().unwrap_or_default();
+        let mut recipients = fields(&body, &["Original-Rcpt-To", "Removal-Recipient"]);
+        if recipients.is_empty() {
+            recipients = original_header_addresses(&parts, "To");
+        }
+        return Some(complaint(recipients, original_ids));
+    }
+    // Hotmail/Outlook.com JMRP: the complained-of message alone, with its original recipient.
+    let jmrp = original_header_addresses(&parts, "X-HmXmrOriginalRecipient");
+    if !jmrp.is_empty()
+        || header(m, "Subject")
+            .to_lowercase()
+            .contains("complaint about message")
+    {
+        let recipients = if jmrp.is_empty() {
+            original_header_addresses(&parts, "To")
+        } else {
+            jmrp
+        };
+        return Some(complaint(recipients, original_ids));
+    }
+    if let Some(report) = ses_notification(m, &parts, &original_ids) {
+        return Some(report);
+    }
+    // RFC 3464 fields, in a delivery-status part or pasted into the text.
+    let dsn_texts: Vec<String> = parts
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.ctype.mimetype.as_str(),
+                "message/delivery-status" | "message/global-delivery-status"
+            )
+        })
+        .map(|p| p.get_body().unwrap_or_default())
+        .collect();
+    let notice = notice_text(m, &parts);
+    let failed_header = header(m, "X-Failed-Recipients");
+    let plain = plain_text(&notice, &failed_header, &exclusions(m));
+    let mut failures = Vec::new();
+    // Last, the whole mail as text: a forwarded report, or MIME boundaries that do not match.
+    let whole = String::from_utf8_lossy(m.raw_bytes).into_owned();
+    for text in dsn_texts.iter().chain([&notice, &whole]) {
+        failures.extend(dsn_fields(text, &notice, &plain));
+        if !failures.is_empty() {
+            break;
+        }
+    }
+    let subject = header(m, "Subject").to_lowercase();
+    let from = header(m, "From").to_lowercase();
+    let looks_like_bounce = !failures.is_empty()
+        || !dsn_texts.is_empty()
+        || !failed_header.is_empty()
+        || m.ctype.params.get("report-type").map(|s| s.as_str()) == Some("delivery-status")
+        || is_daemon(&from, &header(m, "Return-Path"))
+        || BOUNCE_SUBJECTS.iter().any(|s| subject.contains(s));
+    if !looks_like_bounce {
+        return None;
+    }
+    if failures.is_empty() {
+        failures = plain;
+    }
+    if failures.is_empty() {
+        // A notice that names no recipient: the whole text is the diagnostic of the one message.
+        failures.push(failure(None, "", "", &notice));
+    }
+    Some(Report {
+        failures,
+        original_ids,
+    })
+}
+
+const BOUNCE_SUBJECTS: [&str; 24] = [
+    "undelivered mail",
+    "undeliverable",
+    "delivery status notification",
+    "delivery failure",
+    "delivery failed",
+    "mail delivery failed",
+    "failure notice",
+    "returned mail",
+    "returned to sender",
+    "mail system error",
+    "delivery notification",
+    "non-delivery",
+    "nondeliverable",
+    "could not be delivered",
+    "message not delivered",
+    "delivery has failed",
+    "unzustellbar",
+    "non remis",
+    "nicht zustellbar",
+    "no se pudo entregar",
+    "mail could not be delivered",
+    "delivery problem",
+    "failed delivery",
+    "rejected:",
+];
+
+fn is_daemon(from: &str, return_path: &str) -> bool {
+    let from_daemon = [
+        "mailer-daemon",
+        "postmaster",
+        "mail delivery",
+        "mail administrator",
+    ]
+    .iter()
+    .any(|d| from.contains(d));
+    from_daemon || return_path.trim() == "<>"
+}
+
+fn header(m: &ParsedMail, name: &str) -> String {
+    m.headers.get_first_value(name).unwrap_or_default()
+}
+
+fn all_parts<'a>(m: &'a ParsedMail<'a>) -> Vec<&'a ParsedMail<'a>> {
+    let mut out = vec![m];
+    for p in &m.subparts {
+        out.extend(all_parts(p));
+    }
+    out
+}
+
+/// The first human-readable text of the report, without the quoted original message.
+fn notice_text(m: &ParsedMail, parts: &[&ParsedMail]) -> String {
+    let text = parts
+        .iter()
+        .find(|p| p.subparts.is_empty() && p.ctype.mimetype == "text/plain")
+        .or_else(|| parts.iter().find(|p| p.subparts.is_empty()))
+        .and_then(|p| p.get_body().ok())
+        .unwrap_or_default();
+    let text = if text.trim().is_empty() && m.subparts.is_empty() {
+        m.get_body().unwrap_or_default()
+    } else {
+        text
+    };
+    strip_original(&text.replace("\r\n", "\n"))
+}
+
+/// Lines at which a notice starts quoting the original message.
+static ORIGINAL_MARK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?im)^[\s\-=_*]*(?:this is a copy of the message|below this line is a copy|original message (?:follows|header)|the original message (?:follows|is (?:attached|included|below))|the header of the original message|-+ ?original message|-+ ?forwarded message|the first \d+ lines of|your message reads|unsent message below|content-type: message/rfc822|message headers follow|headers of the original|a copy of the original message|--- below is the original)",
+    )
+    .unwrap()
+});
+
+fn strip_original(text: &str) -> String {
+    let cut = ORIGINAL_MARK.find(text).map_or(text.len(), |m| m.start());
+    let text = &text[..cut];
+    // Headers pasted without a marker: a block of `Received:` / `Return-Path:` lines.
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let l = line.trim_start_matches('>').trim_start();
+        let lower = l.to_ascii_lowercase();
+        if offset > 0
+            && (lower.starts_with("return-path:")
+                || lower.starts_with("received: from")
+                || lower.starts_with("message-id:"))
+        {
+            return text[..offset].to_string();
+        }
+        offset += line.len();
+    }
+    text.to_string()
+}
+
+/// Values of RFC 822-style fields (`Name: value`) in a text, addresses only, lower-cased.
+fn fields(text: &str, names: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        if names.iter().any(|n| k.trim().eq_ignore_ascii_case(n)) {
+            for a in ADDRESS.find_iter(v) {
+                push_unique(&mut out, clean_address(a.as_str()));
+            }
+        }
+    }
+    out
+}
+
+fn push_unique(v: &mut Vec<String>, s: String) {
+    if !s.is_empty() && !v.contains(&s) {
+        v.push(s);
+    }
+}
+
+fn clean_address(a: &str) -> String {
+    a.trim_matches(|c: char| matches!(c, '<' | '>' | '.' | '"' | '\'' | ';' | ','))
+        .to_lowercase()
+}
+
+fn complaint(recipients: Vec<String>, original_ids: Vec<String>) -> Report {
+    let failures = if recipients.is_empty() {
+        vec![None]
+    } else {
+        recipients.into_iter().map(Some).collect()
+    }
+    .into_iter()
+    .map(|recipient| Failure {
+        recipient,
+        status: String::new(),
+        reply_code: String::new(),
+        diagnostic: "abuse complaint (feedback report)".into(),
+        reason: "feedback",
+        class: Class::Complaint,
+    })
+    .collect();
+    Report {
+        failures,
+        original_ids,
+    }
+}
+
+/// The Message-IDs of the quoted original: from `message/rfc822` and header parts, else from
+/// headers pasted into the text (any Message-ID after the report's own headers).
+fn original_ids(m: &ParsedMail, parts: &[&ParsedMail]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for p in parts {
+        let t = p.ctype.mimetype.as_str();
+        if t == "message/rfc822" || t.ends_with("rfc822-headers") || t == "message/global" {
+            if let Ok(raw) = p.get_body_raw() {
+                if let Ok(inner) = mailparse::parse_mail(&raw) {
+                    ids.extend(inner.headers.get_all_values("Message-ID"));
+                }
+            }
+        }
+    }
+    let own = header(m, "Message-ID");
+    for p in parts.iter().filter(|p| p.subparts.is_empty()) {
+        let body = p.get_body().unwrap_or_default();
+        for line in body.lines() {
+            let l = line.trim_start_matches(['>', ' ', '\t']);
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("Message-ID") && v.contains('@') {
+                    ids.push(v.trim().to_string());
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        let id = id.trim().to_string();
+        if !id.is_empty() && id != own.trim() && !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// Addresses in a header of the quoted original message (the `To:` of the message we sent).
+fn original_header_addresses(parts: &[&ParsedMail], name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in parts {
+        let t = p.ctype.mimetype.as_str();
+        if t == "message/rfc822" || t.ends_with("rfc822-headers") {
+            if let Ok(raw) = p.get_body_raw() {
+                if let Ok(inner) = mailparse::parse_mail(&raw) {
+                    for v in inner.headers.get_all_values(name) {
+                        for a in ADDRESS.find_iter(&v) {
+                            push_unique(&mut out, clean_address(a.as_str()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// RFC 3464 per-recipient fields. `notice` is the human-readable text, searched for a diagnostic
+/// when the fields carry none.
+fn dsn_fields(text: &str, notice: &str, plain: &[Failure]) -> Vec<Failure> {
+    // Unfold continuation lines first.
+    let mut lines: Vec<String> = Vec::new();
+    for line in text.replace("\r\n", "\n").lines() {
+        if (line.starts_with(' ') || line.starts_with('\t')) && !line.trim().is_empty() {
+            if let Some(last) = lines.last_mut() {
+                last.push(' ');
+                last.push_str(line.trim());
+                continue;
+            }
+        }
+        lines.push(line.to_string());
+    }
+    #[derive(Default)]
+    struct Block {
+        recipient: Option<String>,
+        original: Option<String>,
+        action: String,
+        status: String,
+        diagnostic: String,
+    }
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut current: Option<Block> = None;
+    for line in &lines {
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let k = k.trim().to_ascii_lowercase();
+        let v = v.trim();
+        let value_address = || {
+            let v = v.split_once(';').map_or(v, |(_, a)| a);
+            ADDRESS
+                .find(v)
+                .map(|a| clean_address(a.as_str()))
+                .or_else(|| (!v.trim().is_empty()).then(|| v.trim().to_lowercase()))
+        };
+        match k.as_str() {
+            "final-recipient" => match current.as_mut() {
+                // Original-Recipient came first: the same recipient's block.
+                Some(b) if b.recipient.is_none() && b.status.is_empty() => {
+                    b.recipient = value_address();
+                }
+                _ => {
+                    blocks.extend(current.take());
+                    current = Some(Block {
+                        recipient: value_address(),
+                        ..Block::default()
+                    });
+                }
+            },
+            "original-recipient" => {
+                let b = current.get_or_insert_with(Block::default);
+                if b.original.is_none() {
+                    b.original = value_address();
+                }
+            }
+            "action" => current.get_or_insert_with(Block::default).action = v.to_lowercase(),
+            "status" => current.get_or_insert_with(Block::default).status = v.to_string(),
+            "diagnostic-code" => {
+                let v = v.split_once(';').map_or(v, |(_, d)| d);
+                current.get_or_insert_with(Block::default).diagnostic = v.trim().to_string();
+            }
+            _ => {}
+        }
+    }
+    blocks.extend(current);
+    blocks.retain(|b| b.recipient.is_some() || b.original.is_some() || !b.status.is_empty());
+    let mut seen = Vec::new();
+    let unnamed = plain.len() == blocks.len();
+    blocks
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, b)| {
+            let recipient = b
+                .recipient
+                .filter(|r| r.contains('@'))
+                .or(b.original.filter(|r| r.contains('@')))
+                // Fields without an address (some agents): the notice names them in order.
+                .or_else(|| unnamed.then(|| plain[i].recipient.clone()).flatten());
+            if let Some(r) = &recipient {
+                if seen.contains(r) {
+                    return None;
+                }
+                seen.push(r.clone());
+            }
+            // The diagnostic: the field, else what the notice says near the recipient.
+            let mut diagnostic = b.diagnostic.clone();
+            if diagnostic.is_empty() {
+                diagnostic = plain
+                    .iter()
+                    .find(|f| f.recipient.is_some() && f.recipient == recipient)
+                    .map(|f| f.diagnostic.clone())
+                    .unwrap_or_else(|| notice.to_string());
+            }
+            let mut f = failure(recipient, &b.status, "", &diagnostic);
+            // A delay notice is no failure, unless it says the message was given up.
+            let given_up = ["envelope expired", "given up", "giving up"]
+                .iter()
+                .any(|w| f.diagnostic.to_lowercase().contains(w));
+            if (matches!(b.action.as_str(), "relayed" | "delivered" | "expanded")
+                || (b.action == "delayed" && !given_up))
+                || f.status.starts_with('2')
+            {
+                f.class = Class::Ignore;
+                if b.action == "delivered" || f.status.starts_with('2') {
+                    f.reason = "delivered";
+                }
+            }
+            Some(f)
+        })
+        .collect()
+}
+
+/// Addresses that are not failed recipients: the report's own sender and receiver.
+fn exclusions(m: &ParsedMail) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in [
+        "From",
+        "To",
+        "Return-Path",
+        "Delivered-To",
+        "Reply-To",
+        "Sender",
+        "Envelope-To",
+        "Cc",
+    ] {
+        for v in m.headers.get_all_values(name) {
+            for a in ADDRESS.find_iter(&v) {
+                push_unique(&mut out, clean_address(a.as_str()));
+            }
+        }
+    }
+    out
+}
+
+/// Plain-text notices: each failed address with the text that follows it up to the next one.
+fn plain_text(notice: &str, failed_header: &str, exclude: &[String]) -> Vec<Failure> {
+    let listed: Vec<String> = ADDRESS
+        .find_iter(failed_header)
+        .map(|a| clean_address(a.as_str()))
+        .collect();
+    // Positions of candidate recipients in the notice.
+    let lower = notice.to_lowercase();
+    let mut hits: Vec<(usize, String)> = Vec::new();
+    for a in ADDRESS.find_iter(notice) {
+        let addr = clean_address(a.as_str());
+        let local = addr.split('@').next().unwrap_or("");
+        let before = &notice[..a.start()];
+        let prefix_char = before.chars().last();
+        if exclude.contains(&addr)
+            || local == "mailer-daemon"
+            || matches!(prefix_char, Some('=') | Some('/'))
+            || (!listed.is_empty() && !listed.contains(&addr))
+            // An address in the server's reply about the sender (MAIL FROM) is not a recipient.
+            || before.to_lowercase().ends_with("mail from:<")
+            || before.to_lowercase().ends_with("from:<")
+        {
+            continue;
+        }
+        if !hits.iter().any(|(_, h)| *h == addr) {
+            hits.push((a.start(), addr));
+        }
+    }
+    for a in &listed {
+        if !hits.iter().any(|(_, h)| h == a) {
+            hits.push((lower.len(), a.clone()));
+        }
+    }
+    let mut out = Vec::new();
+    for (i, (start, addr)) in hits.iter().enumerate() {
+        let end = hits
+            .iter()
+            .skip(i + 1)
+            .map(|(s, _)| *s)
+            .find(|s| s > start)
+            .unwrap_or(notice.len());
+        let mut diagnostic = notice.get(*start..end).unwrap_or("").to_string();
+        if diagnostic.trim().len() <= addr.len() + 2 {
+            // The address stands alone (a list of addresses, then one reason for all).
+            diagnostic = notice.to_string();
+        }
+        out.push(failure(Some(addr.clone()), "", "", &diagnostic));
+    }
+    out
+}
+
+/// Amazon SES notifications (JSON in the body, often via SNS).
+fn ses_notification(
+    m: &ParsedMail,
+    parts: &[&ParsedMail],
+    original_ids: &[String],
+) -> Option<Report> {
+    let body = parts
+        .iter()
+        .filter(|p| p.subparts.is_empty())
+        .filter_map(|p| p.get_body().ok())
+        .find(|b| b.contains("\"notificationType\"") || b.contains("\"eventType\""))?;
+    let start = body.find('{')?;
+    let end = body.rfind('}')?;
+    let json = &body[start..=end];
+    let v: serde_json::Value = serde_json::from_str(json)
+        .or_else(|_| serde_json::from_str(&json.replace(['\r', '\n'], "")))
+        .ok()?;
+    let kind = v
+        .get("notificationType")
+        .or_else(|| v.get("eventType"))?
+        .as_str()?
+        .to_string();
+    let mut ids = original_ids.to_vec();
+    if let Some(id) = v
+        .pointer("/mail/commonHeaders/messageId")
+        .and_then(|x| x.as_str())
+    {
+        ids.push(id.to_string());
+    }
+    let _ = m;
+    match kind.as_str() {
+        "Bounce" => {
+            let permanent =
+                v.pointer("/bounce/bounceType").and_then(|x| x.as_str()) == Some("Permanent");
+            let failures = v
+                .pointer("/bounce/bouncedRecipients")?
+                .as_array()?
+                .iter()
+                .map(|r| {
+                    let s = |k: &str| r.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+                    let mut f = failure(
+                        Some(clean_address(&s("emailAddress"))),
+                        &s("status"),
+                        "",
+                        &s("diagnosticCode"),
+                    );
+                    if !permanent && f.class == Class::Hard {
+                        f.class = Class::Soft;
+                    }
+                    f
+                })
+                .collect();
+            Some(Report {
+                failures,
+                original_ids: ids,
+            })
+        }
+        "Complaint" => {
+            let recipients = v
+                .pointer("/complaint/complainedRecipients")
+                .and_then(|x| x.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|r| r.get("emailAddress")?.as_str().map(clean_address))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some(complaint(recipients, ids))
+        }
+        "Delivery" => {
+            let recipients: Vec<String> = v
+                .pointer("/delivery/recipients")
+                .and_then(|x| x.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|r| r.as_str().map(clean_address))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let failures = recipients
+                .into_iter()
+                .map(|r| Failure {
+                    recipient: Some(r),
+                    status: "2.6.0".into(),
+                    reply_code: "250".into(),
+                    diagnostic: "delivered".into(),
+                    reason: "delivered",
+                    class: Class::Ignore,
+                })
+                .collect();
+            Some(Report {
+                failures,
+                original_ids: ids,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Classifies one recipient from its status, reply code and diagnostic text.
+fn failure(recipient: Option<String>, status: &str, reply: &str, diagnostic: &str) -> Failure {
+    let text: String = diagnostic.split_whitespace().collect::<Vec<_>>().join(" ");
+    // From the text, an error code before a success code (transcripts quote both).
+    let pick = |re: &Regex, s: &str| -> Option<String> {
+        let all: Vec<String> = re
+            .captures_iter(s)
+            .map(|c| {
+                c.iter()
+                    .skip(1)
+                    .flatten()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(".")
+            })
+            .collect();
+        all.iter()
+            .find(|c| !c.starts_with('2'))
+            .or(all.first())
+            .cloned()
+    };
+    let in_text = pick(&STATUS, &text);
+    let status = match pick(&STATUS, status) {
+        // A generic field status; the server's own words may be more specific.
+        Some(s) if s.ends_with(".0.0") => in_text.filter(|t| !t.ends_with(".0.0")).unwrap_or(s),
+        Some(s) => s,
+        None => in_text.unwrap_or_default(),
+    };
+    let reply_code = pick(&REPLY, reply)
+        .or_else(|| pick(&REPLY, &text))
+        .unwrap_or_default();
+    let lower = text.to_lowercase();
+    let reason = reason(&status, &lower, command(&lower));
+    let class = if reason == "delivered" {
+        Class::Ignore
+    } else if HARD.contains(&reason) {
+        Class::Hard
+    } else {
+        Class::Soft
+    };
+    let diagnostic: String = text.chars().take(300).collect();
+    Failure {
+        recipient,
+        status,
+        reply_code,
+        diagnostic,
+        reason,
+        class,
+    }
+}
+
+/// Text patterns by reason, checked in this order: the soft reasons that a server words more
+/// specifically come first, so "mailbox full (5.1.1)" or "blocked: user unknown to spam filter"
+/// is not read as an unknown user.
+const TEXT_REASONS: &[(&str, &[&str])] = &[
+    (
+        "mailboxfull",
+        &[
+            "mailbox full",
+            "mailbox is full",
+            "mailbox has exceeded",
+            "mailbox size limit",
+            "over quota",
+            "overquota",
+            "quota exceeded",
+            "exceeded storage",
+            "exceeds quota",
+            "quota full",
+            "disk quota",
+            "insufficient disk space",
+            "mailbox is over",
+            "out of storage",
+            "too much mail",
+            "account is full",
+            "user is over",
+        ],
+    ),
+    (
+        "toomanyconn",
+        &[
+            "too many connections",
+            "too many simultaneous",
+            "too many concurrent",
+            "connection limit",
+        ],
+    ),
+    (
+        "requireptr",
+        &[
+            "reverse dns",
+            "ptr record",
+            "dns ptr",
+            "rdns",
+            "reverse lookup",
+        ],
+    ),
+    (
+        "networkerror",
+        &["malformed or unexpected name server", "name server reply"],
+    ),
+    (
+        "speeding",
+        &[
+            "too many recipients",
+            "rate limit",
+            "too many messages",
+            "rate exceeded",
+            "try again later",
+            "throttl",
+        ],
+    ),
+    (
+        "hasmoved",
+        &["has been moved", "has moved", "address has changed"],
+    ),
+    (
+        "notaccept",
+        &[
+            "does not accept mail",
+            "does not accept any mail",
+            "null mx",
+            "not accepting mail",
+            "accepts no mail",
+            "no smtp service",
+        ],
+    ),
+    (
+        "hostunknown",
+        &[
+            "host unknown",
+            "unknown host",
+            "host not found",
+            "domain not found",
+            "no such domain",
+            "unrouteable address",
+            "unroutable address",
+            "domain does not exist",
+            "unknown domain",
+            "domain name not found",
+            "host or domain name not found",
+            "name or service not known",
+            "no mx",
+            "mx record",
+            "domain is not found",
+            "nxdomain",
+            "dns error",
+            "no route to host",
+            "domain is not valid",
+            "unresolvable",
+            "illegal host",
+            "dns lookup failure",
+            "host name lookup failure",
+        ],
+    ),
+    (
+        "userunknown",
+        &[
+            "user unknown",
+            "unknown user",
+            "no such user",
+            "user not found",
+            "no such recipient",
+            "recipient not found",
+            "unknown recipient",
+            "recipient unknown",
+            "recipient is unknown",
+            "mailbox not found",
+            "mailbox unavailable",
+            "mailbox does not exist",
+            "no such mailbox",
+            "no mailbox",
+            "invalid recipient",
+            "invalid mailbox",
+            "address does not exist",
+            "account does not exist",
+            "does not exist",
+            "doesn't exist",
+            "no such account",
+            "not a valid mailbox",
+            "unknown local part",
+            "unknown address",
+            "addressee unknown",
+            "bad destination mailbox",
+            "doesn't have a",
+            "user doesn't have",
+            "no mailbox here by that name",
+            "no valid recipients",
+            "is not a valid user",
+            "not our customer",
+            "address rejected",
+            "user does not exist",
+            "unknown or illegal alias",
+            "mailbox is not found",
+            "unknown mailbox",
+            "no account",
+            "user invalid",
+            "invalid address",
+            "recipient address rejected",
+            "is unavailable",
+            "not known here",
+            "unknown e-mail address",
+            "no such person",
+            "not listed in",
+            "address unknown",
+            "user account is unavailable",
+            "account has been disabled",
+            "invalid final delivery userid",
+            "user not exist",
+        ],
+    ),
+];
+
+/// Soft reasons whose words, when present, outweigh a user-unknown status: a filter or policy
+/// refusing the message says nothing about whether the mailbox exists.
+const SOFT_OVERRIDES: &[(&str, &[&str])] = &[
+    (
+        "blocked",
+        &[
+            "blocked",
+            "blacklist",
+            "blocklist",
+            "spamhaus",
+            "rbl",
+            "listed at",
+            "reputation",
+            "not allowed to send",
+            "client host rejected",
+        ],
+    ),
+    (
+        "spamdetected",
+        &["spam", "junk mail", "bulk mail", "unsolicited"],
+    ),
+    ("virusdetected", &["virus", "malware"]),
+    ("authfailure", &["spf", "dkim", "dmarc", "authentication"]),
+    ("norelaying", &["relay", "relaying"]),
+    (
+        "mesgtoobig",
+        &["too big", "too large", "size limit", "message size"],
+    ),
+    (
+        "expired",
+        &[
+            "retry time",
+            "timed out",
+            "time out",
+            "expired",
+            "could not be delivered for",
+            "delivery time",
+            "retry timeout",
+            "too long",
+        ],
+    ),
+    (
+        "suspend",
+        &["suspended", "inactive", "disabled", "deactivated", "locked"],
+    ),
+];
+
+/// The SMTP command a server refused, from the words around its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    Mail,
+    Rcpt,
+    Data,
+    Unknown,
+}
+
+fn command(text: &str) -> Command {
+    const WORDS: [(Command, &[&str]); 3] = [
+        (
+            Command::Mail,
+            &[
+                "after mail from",
+                "in reply to mail from",
+                ">>> mail from",
+                "sender address rejected",
+            ],
+        ),
+        (
+            Command::Rcpt,
+            &[
+                "rcpt to",
+                "in reply to rcpt",
+                "does not like recipient",
+                ">>> rcpt",
+                "rcpt_to",
+                "did not like our rcpt",
+            ],
+        ),
+        (
+            Command::Data,
+            &[
+                "end of data",
+                "after data",
+                "smtp command data",
+                "in reply to data",
+                ">>> data",
+                "during data",
+            ],
+        ),
+    ];
+    // The last command named is the one the error answers (transcripts name each in turn).
+    WORDS
+        .iter()
+        .filter_map(|(c, words)| {
+            words
+                .iter()
+                .filter_map(|w| text.rfind(w))
+                .max()
+                .map(|at| (at, *c))
+        })
+        .max_by_key(|(at, _)| *at)
+        .map_or(Command::Unknown, |(_, c)| c)
+}
+
+fn reason(status: &str, text: &str, command: Command) -> &'static str {
+    if status.starts_with('2') {
+        return "delivered";
+    }
+    if command == Command::Mail {
+        // The server refused our sender: nothing is known about the recipient's mailbox.
+        return "rejected";
+    }
+    let detail = status.split_once('.').map_or("", |(_, rest)| rest);
+    let by_status = match detail {
+        "1.1" | "1.3" => Some("userunknown"),
+        "1.2" | "4.4" => Some("hostunknown"),
+        "1.6" => Some("hasmoved"),
+        "1.10" => Some("notaccept"),
+        "1.7" | "1.8" => Some("rejected"),
+        "2.2" => Some("mailboxfull"),
+        "2.3" | "3.4" => Some("mesgtoobig"),
+        "4.7" => Some("expired"),
+        _ => None,
+    };
+    let by_text = |table: &[(&'static str, &[&str])]| {
+        table
+            .iter()
+            .find(|(_, words)| words.iter().any(|w| text.contains(w)))
+            .map(|(r, _)| *r)
+    };
+    let text_reason = by_text(TEXT_REASONS);
+    if let Some(r) = text_reason.filter(|r| !HARD.contains(r)) {
+        return r;
+    }
+    if let Some(s) = by_status.filter(|s| !HARD.contains(s)) {
+        return s;
+    }
+    let soft_words = by_text(SOFT_OVERRIDES);
+    let Some(hard) = text_reason.or(by_status) else {
+        return soft_words.unwrap_or("undefined");
+    };
+    // "Recipient address rejected: <why>" names no reason by itself; the status class does.
+    let weak = [
+        "recipient address rejected",
+        "address rejected",
+        "mailbox unavailable",
+    ];
+    let strong = TEXT_REASONS
+        .iter()
+        .filter(|(r, _)| HARD.contains(r))
+        .flat_map(|(_, words)| words.iter())
+        .any(|w| !weak.contains(w) && text.contains(w));
+    if hard == "userunknown" && text_reason.is_some() && !strong {
+        match detail.split('.').next() {
+            Some("3") => return "systemerror",
+            Some("6") => return "contenterror",
+            Some("7") => return soft_words.unwrap_or("securityerror"),
+            _ => {}
+        }
+    }
+    if detail.starts_with("7.") {
+        // A security or policy status: the words say which.
+        if let Some(o) = soft_words {
+            return o;
+        }
+    }
+    if hard == "userunknown"
+        && !matches!(detail, "1.1" | "1.3")
+        && (command == Command::Data || detail == "2.0")
+    {
+        // "User unknown" once the message was sent (after DATA), or with the status of a
+        // refused message (X.2.0), is a content filter's answer (sisimai's "filtered").
+        return "filtered";
+    }
+    if hard == "hostunknown" && text.contains("try again") {
+        return "networkerror";
+    }
+    match soft_words {
+        // A hard status but soft words: the message, not the mailbox, was refused.
+        Some(o) if text_reason.is_none() => o,
+        _ => hard,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(s: &str) -> Option<Report> {
+        parse(&mailparse::parse_mail(s.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn a_reply_is_not_a_bounce() {
+        assert_eq!(
+            parse_str("From: owner@shop.example\nSubject: Re: your page\n\nLooks good!\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn reasons_read_status_and_words_together() {
+        let r = |status: &str, text: &str| {
+            let text = text.to_lowercase();
+            reason(status, &text, command(&text))
+        };
+        assert_eq!(r("5.1.1", "550 5.1.1 User unknown"), "userunknown");
+        assert_eq!(
+            r("4.1.1", "user unknown"),
+            "userunknown",
+            "hard whatever the class"
+        );
+        assert_eq!(r("5.2.2", "mailbox full"), "mailboxfull");
+        assert_eq!(
+            r("5.0.0", "552 mailbox full"),
+            "mailboxfull",
+            "soft despite 5.x.x"
+        );
+        assert_eq!(r("5.7.1", "too many connections"), "toomanyconn");
+        assert_eq!(r("5.1.1", "blocked by spamhaus"), "blocked");
+        assert_eq!(r("2.0.0", "ok"), "delivered");
+        assert_eq!(r("", "Host or domain name not found"), "hostunknown");
+    }
+
+    #[test]
+    fn a_delay_notice_changes_nothing() {
+        let mail = "From: MAILER-DAEMON@mx.example\nTo: sam@agency.example\nSubject: Delivery Status Notification (Delay)\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n--b\nContent-Type: text/plain\n\nStill trying.\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; owner@shop.example\nAction: delayed\nStatus: 4.4.7\n--b--\n";
+        let r = parse_str(mail).unwrap();
+        assert_eq!(r.failures.len(), 1);
+        assert_eq!(r.failures[0].class, Class::Ignore);
+        assert_eq!(
+            r.failures[0].recipient.as_deref(),
+            Some("owner@shop.example")
+        );
+    }
+}
