@@ -17,7 +17,9 @@ pub struct Args {
     /// Act as if it were this time (RFC 3339), for tests and catch-up runs.
     #[arg(long, value_name = "TIME")]
     pub now: Option<chrono::DateTime<chrono::Utc>>,
-    /// Write the messages as .eml files to <work>/outbox/ instead of sending them.
+    /// Show what a run would do, and change nothing: the messages are written as .eml files to
+    /// <work>/outbox/ instead of being sent, and the campaign state, the bus (its inbox and
+    /// acks) and the suppression list are left byte for byte as they were.
     #[arg(long)]
     pub dry_run: bool,
     /// Keep running: a run whenever something arrives in the bus inbox, and every minute.
@@ -53,6 +55,11 @@ pub fn run(
         for lead in &report.in_doubt {
             eprintln!("warning: {lead}: a step is in doubt (a run stopped mid-send); see `leadsite status --lead {lead}`");
         }
+        if args.dry_run {
+            for line in &report.planned {
+                ui.result(&format!("would send {line}\n"));
+            }
+        }
         let idle = report.events == 0
             && report.sent + report.failed + report.bounced + report.completed == 0;
         if quiet_if_idle && idle {
@@ -63,7 +70,7 @@ pub fn run(
             report.events,
             report.ignored.len(),
             report.sent,
-            if args.dry_run { " (dry run: .leadsite/outbox/)" } else { "" },
+            if args.dry_run { " (dry run: written to .leadsite/outbox/, nothing sent, no state changed)" } else { "" },
             report.failed,
             report.bounced,
             report.waiting_for_window,

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::bus::{FileBus, Message, MessageBus};
 use super::email::{self, EmailAgent, Outcome};
 use super::sequence::Sequence;
-use super::store::{FileStore, HistoryEntry, Intent, LeadState, StateStore, Status};
+use super::store::{FileStore, HistoryEntry, Intent, LeadState, MemoryStore, StateStore, Status};
 use super::window;
 use crate::config::Config;
 use crate::error::{Error, InputError, Location, Result};
@@ -27,7 +27,9 @@ pub const GROUP: &str = "orchestrator";
 
 pub struct Options {
     pub now: DateTime<Utc>,
-    /// Write messages as .eml files under <work>/outbox instead of sending them.
+    /// Write messages as .eml files under <work>/outbox instead of sending them, and work on a
+    /// copy of the campaign state: the state, the bus, its acks and inbox, and the suppression
+    /// list are left as they were.
     pub dry_run: bool,
 }
 
@@ -47,6 +49,8 @@ pub struct RunReport {
     pub crm: Option<super::crm::CrmStats>,
     /// WhatsApp messages given up (event id, why).
     pub whatsapp_failed: Vec<(String, String)>,
+    /// What was sent (or, in a dry run, would be): "lead: step N (channel) to address".
+    pub planned: Vec<String>,
 }
 
 pub fn state_dir(config: &Config) -> PathBuf {
@@ -60,7 +64,8 @@ pub fn bus_dir(config: &Config) -> PathBuf {
 /// Opt-outs and hard bounces, by address: `<state>/suppressed.txt`, one `address<TAB>reason`
 /// a line. It lives beside the state, not in leads/, so re-ingesting a lead cannot undo it.
 pub struct Suppression {
-    path: PathBuf,
+    /// None: additions stay in memory (a dry run).
+    path: Option<PathBuf>,
     set: HashSet<String>,
 }
 
@@ -77,7 +82,15 @@ impl Suppression {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
             Err(e) => return Err(fsutil::io_error(&path, e)),
         };
-        Ok(Suppression { path, set })
+        Ok(Suppression {
+            path: Some(path),
+            set,
+        })
+    }
+
+    /// The same list, with additions kept in memory only.
+    pub fn in_memory(self) -> Suppression {
+        Suppression { path: None, ..self }
     }
 
     pub fn contains(&self, address: &str) -> bool {
@@ -89,7 +102,10 @@ impl Suppression {
         if a.is_empty() || !self.set.insert(a.clone()) {
             return Ok(());
         }
-        fsutil::append_line(&self.path, &format!("{a}	{reason}"))
+        match &self.path {
+            Some(path) => fsutil::append_line(path, &format!("{a}	{reason}")),
+            None => Ok(()),
+        }
     }
 }
 
@@ -156,11 +172,27 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         ));
     }
     let dir = state_dir(config);
-    let mut store = FileStore::open(&dir)?;
+    let dry = opts.dry_run;
+    // A dry run works on copies: nothing under .leadsite/state or .leadsite/bus changes.
+    let (mut file_store, mut memory_store);
+    let store: &mut dyn StateStore = if dry {
+        memory_store = MemoryStore::new(FileStore::read(&dir)?);
+        &mut memory_store
+    } else {
+        file_store = FileStore::open(&dir)?;
+        &mut file_store
+    };
     let mut suppressed = Suppression::load(&dir)?;
+    if dry {
+        suppressed = suppressed.in_memory();
+    }
     let bus = FileBus::new(bus_dir(config));
     let mut report = RunReport {
-        inbox_rejected: bus.drain_inbox()?.rejected,
+        inbox_rejected: if dry {
+            Vec::new()
+        } else {
+            bus.drain_inbox()?.rejected
+        },
         ..RunReport::default()
     };
     let leads = scored_leads(config)?;
@@ -170,7 +202,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
     for d in bus.poll(GROUP, usize::MAX)? {
         report.events += 1;
         if let Some(why) = apply_event(
-            &mut store,
+            store,
             &mut suppressed,
             &leads,
             &d.message,
@@ -180,7 +212,9 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         )? {
             report.ignored.push((d.message.id.clone(), why));
         }
-        bus.ack(GROUP, &d)?;
+        if !dry {
+            bus.ack(GROUP, &d)?;
+        }
     }
 
     let pages = landing_pages(config);
@@ -334,6 +368,9 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         state.in_flight = None;
         match outcome {
             Outcome::Sent => {
+                report
+                    .planned
+                    .push(format!("{key}: step {step} (email) to {address}"));
                 state.status = Status::Contacted;
                 state.step = step;
                 state.attempt_count = 0;
@@ -382,12 +419,17 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
             Some(to) => {
                 let mut m = Message::new("outreach.whatsapp.send", &key, now);
                 m.id = format!("wa.{key}.{}.{step}", sequence.name);
-                m.data.insert("to".into(), to.into());
+                m.data.insert("to".into(), to.clone().into());
                 m.data.insert("step".into(), step.to_string().into());
                 m.data.insert("template".into(), template.into());
                 m.data.insert("text".into(), text.into());
                 m.data.insert("params".into(), params.into());
-                bus.publish(m)?;
+                report
+                    .planned
+                    .push(format!("{key}: step {step} (whatsapp) to {to}"));
+                if !dry {
+                    bus.publish(m)?;
+                }
                 note(&mut state, now, "queued", format!("whatsapp step {step}"));
                 report.sent += 1;
             }
@@ -409,7 +451,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         store.commit(&key, state)?;
     }
     let w = &o.whatsapp;
-    if !w.phone_number_id.is_empty() || !w.account_sid.is_empty() {
+    if !dry && (!w.phone_number_id.is_empty() || !w.account_sid.is_empty()) {
         let wa = super::whatsapp::run(config, &bus)?;
         report.whatsapp_failed = wa.failed;
         report
@@ -419,7 +461,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
     // Leads whose intent was recorded by an earlier, crashed run.
     report.in_doubt.sort();
     let crm = &o.crm;
-    if crm.csv.is_some() || crm.webhook_url.is_some() {
+    if !dry && (crm.csv.is_some() || crm.webhook_url.is_some()) {
         let status_of = |k: &str| {
             store
                 .get(k)
@@ -451,7 +493,7 @@ fn landing_pages(config: &Config) -> BTreeMap<String, String> {
 
 /// Applies one event; `Some(why)` when it changed nothing.
 fn apply_event(
-    store: &mut FileStore,
+    store: &mut dyn StateStore,
     suppressed: &mut Suppression,
     leads: &BTreeMap<String, Lead>,
     m: &Message,
@@ -477,7 +519,7 @@ fn apply_event(
 }
 
 fn apply_to(
-    store: &mut FileStore,
+    store: &mut dyn StateStore,
     suppressed: &mut Suppression,
     address: Option<String>,
     m: &Message,

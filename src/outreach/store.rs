@@ -88,6 +88,34 @@ pub trait StateStore {
     fn states(&self) -> &BTreeMap<String, LeadState>;
 }
 
+/// Campaign state in memory only: what `schedule --dry-run` works on (a copy of the real
+/// state, so that a dry run changes nothing on disk), and what unit tests of the rules use.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    states: BTreeMap<String, LeadState>,
+}
+
+impl MemoryStore {
+    pub fn new(states: BTreeMap<String, LeadState>) -> MemoryStore {
+        MemoryStore { states }
+    }
+}
+
+impl StateStore for MemoryStore {
+    fn get(&self, lead: &str) -> Option<&LeadState> {
+        self.states.get(lead)
+    }
+
+    fn commit(&mut self, lead: &str, state: LeadState) -> Result<()> {
+        self.states.insert(lead.to_string(), state);
+        Ok(())
+    }
+
+    fn states(&self) -> &BTreeMap<String, LeadState> {
+        &self.states
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Entry {
     lead: String,

@@ -46,7 +46,9 @@ fn publish_is_durable_idempotent_by_id_and_checked() {
 }
 
 mod campaign {
+    use std::collections::BTreeMap;
     use std::net::TcpListener;
+    use std::path::{Path, PathBuf};
     use std::process::Command;
     use std::time::{Duration, Instant};
 
@@ -387,6 +389,88 @@ mod campaign {
             .count();
         assert_eq!(emls, 4);
         assert!(smtp.messages().is_empty(), "a dry run sends nothing");
+    }
+
+    /// Every file under a folder with its bytes.
+    fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+        walkdir::WalkDir::new(dir)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .map(|e| {
+                let bytes = std::fs::read(e.path()).unwrap();
+                (e.path().strip_prefix(dir).unwrap().to_path_buf(), bytes)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_dry_run_changes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let p = project(smtp.port);
+        // A real first run, then events waiting: one on the bus, one in its inbox.
+        p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"])
+            .code(0);
+        assert_eq!(smtp.messages().len(), 4);
+        p.run(&[
+            "publish",
+            "lead.bounced",
+            "--lead",
+            "bolt",
+            "--id",
+            "b1",
+            "--data",
+            "kind=hard",
+        ])
+        .code(0);
+        p.write(
+            ".leadsite/bus/inbox/u1.json",
+            r#"{"topic":"lead.unsubscribed","lead_id":"cafe","id":"u1"}"#,
+        );
+        let before = (
+            tree(&p.path(".leadsite/state")),
+            tree(&p.path(".leadsite/bus")),
+        );
+
+        // Three days on, a dry run: step 2 would go to acme and dent (and to cafe, whose opt-out
+        // it does not read); nothing is sent and no file of the state or the bus changes.
+        let run = p.run(&["schedule", "--dry-run", "--now", "2026-11-26T16:00:00Z"]);
+        run.code(0);
+        assert!(
+            run.stdout
+                .contains("would send acme: step 2 (email) to owner@acme.example"),
+            "{}",
+            run.stdout
+        );
+        assert!(!run.stdout.contains("would send bolt"), "{}", run.stdout);
+        assert_eq!(smtp.messages().len(), 4, "a dry run sends nothing");
+        let after = (
+            tree(&p.path(".leadsite/state")),
+            tree(&p.path(".leadsite/bus")),
+        );
+        assert!(
+            before == after,
+            "a dry run left .leadsite/state and .leadsite/bus as they were"
+        );
+
+        // The real run then does everything itself: the events are read, step 2 goes out once,
+        // threaded under a step 1 that really went out.
+        let run = p.run(&["schedule", "--now", "2026-11-26T16:00:00Z"]);
+        run.code(0);
+        assert!(run.stdout.contains("2 sent"), "{}", run.stdout);
+        let acme = smtp.to("owner@acme.example");
+        assert_eq!(acme.len(), 2);
+        assert!(acme[1].contains("In-Reply-To: <acme.intro.1@agency.example>"));
+        assert_eq!(
+            smtp.to("owner@bolt.example").len(),
+            1,
+            "the hard bounce holds"
+        );
+        assert_eq!(smtp.to("owner@cafe.example").len(), 1, "the opt-out holds");
+        assert!(p
+            .read(".leadsite/state/suppressed.txt")
+            .contains("owner@cafe.example"));
     }
 
     #[test]
