@@ -8,6 +8,7 @@ mod ingest;
 mod init;
 mod listen;
 mod publish;
+mod resolve;
 mod schedule;
 mod serve;
 mod status;
@@ -54,6 +55,7 @@ pub enum Command {
     Serve(serve::Args),
     Schedule(schedule::Args),
     Status(status::Args),
+    Resolve(resolve::Args),
     Publish(publish::Args),
     Inbox(inbox::Args),
     Listen(listen::Args),
@@ -98,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Serve(args) => serve::run(args, &load, &ui),
         Command::Schedule(args) => schedule::run(args, &load, &ui),
         Command::Status(args) => status::run(args, &load()?, &ui),
+        Command::Resolve(args) => resolve::run(args, &load()?, &ui),
         Command::Listen(args) => listen::run(args, &load()?, &ui),
         Command::Inbox(args) => inbox::run(args, &load()?, &ui),
         Command::Publish(args) => publish::run(args, &load()?, &ui),

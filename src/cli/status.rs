@@ -20,7 +20,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
-    let states = FileStore::read(&orchestrator::state_dir(config))?;
+    let dir = orchestrator::state_dir(config);
+    let states = FileStore::read(&dir)?;
+    // While a `schedule` run holds the store, its steps in flight are being sent right now.
+    let running = FileStore::in_use(&dir);
     if let Some(key) = &args.lead {
         let Some(state) = states.get(key) else {
             anyhow::bail!("{key}: no campaign state (not contacted yet, or not a lead)");
@@ -34,10 +37,12 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
                 state.step,
                 state.attempt_count
             );
-            if let Some(i) = &state.in_flight {
-                out.push_str(&format!("IN DOUBT: step {} ({}) was being sent at {} when a run stopped; check the mail server's log before sending it again\n", i.step, i.message_id, i.at));
+            match &state.in_flight {
+                Some(i) if running => out.push_str(&format!("being sent: step {} ({}), by the schedule run under way\n", i.step, i.message_id)),
+                Some(i) => out.push_str(&format!("IN DOUBT: step {} ({}) was being sent at {} when a run stopped; check the mail server's log, then `leadsite resolve {key} --sent` or `--not-sent`\n", i.step, i.message_id, i.at)),
+                None => {}
             }
-            if let Some(n) = state.next_action_at {
+            if let (Some(n), false) = (state.next_action_at, state.status.is_terminal()) {
                 out.push_str(&format!("next action: {n}\n"));
             }
             let mut rows = vec![vec![
@@ -60,7 +65,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let mut in_doubt = Vec::new();
     for (key, s) in &states {
         *counts.entry(s.status.as_str().to_string()).or_default() += 1;
-        if s.in_flight.is_some() {
+        if s.in_flight.is_some() && !running {
             in_doubt.push(key.clone());
         }
     }
@@ -77,7 +82,9 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         rows.extend(counts.iter().map(|(k, v)| vec![k.clone(), v.to_string()]));
         let mut out = table(&rows);
         for k in &in_doubt {
-            out.push_str(&format!("in doubt: {k} (leadsite status --lead {k})\n"));
+            out.push_str(&format!(
+                "in doubt: {k} (leadsite status --lead {k}, then leadsite resolve {k} --sent|--not-sent)\n"
+            ));
         }
         out.push_str(&format!(
             "crm: {} synced, {} failed (dead letters), {} pending\n",

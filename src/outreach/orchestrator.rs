@@ -155,12 +155,36 @@ fn rank(s: Status) -> u8 {
     }
 }
 
-fn note(state: &mut LeadState, at: DateTime<Utc>, event: &str, detail: String) {
+pub(crate) fn note(state: &mut LeadState, at: DateTime<Utc>, event: &str, detail: String) {
     state.history.push(HistoryEntry {
         at,
         event: event.to_string(),
         detail,
     });
+}
+
+/// Records that `step` went out as `message_id` at `at`: the campaign moves on to the next step
+/// after its delay.
+pub fn record_sent(
+    state: &mut LeadState,
+    sequence: &Sequence,
+    step: u32,
+    message_id: String,
+    at: DateTime<Utc>,
+) {
+    state.status = Status::Contacted;
+    state.step = step;
+    state.attempt_count = 0;
+    state.last_contacted = Some(at);
+    if !state.message_ids.contains(&message_id) {
+        state.message_ids.push(message_id);
+    }
+    let wait = sequence
+        .steps
+        .get(step as usize)
+        .map_or(Duration::days(7), |s| s.delay);
+    state.next_action_at = Some(at + wait);
+    note(state, at, "sent", format!("step {step}"));
 }
 
 /// One `schedule` run: the inbox, the events, then what is due.
@@ -205,6 +229,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
             store,
             &mut suppressed,
             &leads,
+            &sequence,
             &d.message,
             o.max_attempts,
             o.retry_minutes,
@@ -371,17 +396,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
                 report
                     .planned
                     .push(format!("{key}: step {step} (email) to {address}"));
-                state.status = Status::Contacted;
-                state.step = step;
-                state.attempt_count = 0;
-                state.last_contacted = Some(now);
-                state.message_ids.push(id);
-                let wait = sequence
-                    .steps
-                    .get(step as usize)
-                    .map_or(Duration::days(7), |s| s.delay);
-                state.next_action_at = Some(now + wait);
-                note(&mut state, now, "sent", format!("step {step}"));
+                record_sent(&mut state, &sequence, step, id, now);
                 report.sent += 1;
             }
             Outcome::Transient(why) => {
@@ -394,6 +409,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
                 );
                 if state.attempt_count >= o.max_attempts {
                     state.status = Status::Bounced;
+                    state.next_action_at = None;
                     let detail = format!("{} failed tries", state.attempt_count);
                     note(&mut state, now, "gave_up", detail);
                 } else {
@@ -404,6 +420,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
             }
             Outcome::Permanent(why) => {
                 state.status = Status::Bounced;
+                state.next_action_at = None;
                 note(&mut state, now, "bounced", format!("step {step}: {why}"));
                 suppressed.add(&address, "hard bounce")?;
                 report.bounced += 1;
@@ -492,10 +509,12 @@ fn landing_pages(config: &Config) -> BTreeMap<String, String> {
 }
 
 /// Applies one event; `Some(why)` when it changed nothing.
+#[allow(clippy::too_many_arguments)]
 fn apply_event(
     store: &mut dyn StateStore,
     suppressed: &mut Suppression,
     leads: &BTreeMap<String, Lead>,
+    sequence: &Sequence,
     m: &Message,
     max_attempts: u32,
     retry_minutes: u32,
@@ -505,30 +524,60 @@ fn apply_event(
         if store.get(&m.lead_id).is_none() {
             return Ok(Some(format!("unknown lead {:?}", m.lead_id)));
         }
-        return apply_to(store, suppressed, None, m, max_attempts, retry_minutes, now);
+        return apply_to(
+            store,
+            suppressed,
+            sequence,
+            None,
+            m,
+            (max_attempts, retry_minutes),
+            now,
+        );
     };
     apply_to(
         store,
         suppressed,
+        sequence,
         lead.contact_email().map(String::from),
         m,
-        max_attempts,
-        retry_minutes,
+        (max_attempts, retry_minutes),
         now,
     )
 }
 
+/// `retry`: (max attempts, minutes of the first back-off).
 fn apply_to(
     store: &mut dyn StateStore,
     suppressed: &mut Suppression,
+    sequence: &Sequence,
     address: Option<String>,
     m: &Message,
-    max_attempts: u32,
-    retry_minutes: u32,
+    (max_attempts, retry_minutes): (u32, u32),
     now: DateTime<Utc>,
 ) -> Result<Option<String>> {
     let at = m.at.unwrap_or(now);
     let mut state = store.get(&m.lead_id).cloned().unwrap_or_default();
+    // A reply, bounce or webhook about the Message-ID of a step in doubt: that step went out.
+    let refers_to = m.data.get("message_id").and_then(|v| v.as_str());
+    if let Some(intent) = state.in_flight.clone() {
+        if refers_to.is_some_and(|id| id.trim() == intent.message_id) {
+            state.in_flight = None;
+            record_sent(
+                &mut state,
+                sequence,
+                intent.step,
+                intent.message_id,
+                intent.at,
+            );
+            note(
+                &mut state,
+                at,
+                "resolved",
+                format!("step {} was sent: event {} refers to it", intent.step, m.id),
+            );
+            store.commit(&m.lead_id, state.clone())?;
+        }
+    }
     let kind = m
         .data
         .get("kind")

@@ -177,6 +177,15 @@ impl FileStore {
         })
     }
 
+    /// Whether another process holds the store now (a `schedule` run under way): its steps
+    /// in flight are being sent, not in doubt.
+    pub fn in_use(dir: &Path) -> bool {
+        let Ok(lock) = fs::OpenOptions::new().write(true).open(dir.join("lock")) else {
+            return false;
+        };
+        matches!(lock.try_lock(), Err(fs::TryLockError::WouldBlock))
+    }
+
     /// Every lead's state as the store holds it, without taking the lock (for `status`, which
     /// only reads): what committed writes made, a torn last line left out.
     pub fn read(dir: &Path) -> Result<BTreeMap<String, LeadState>> {

@@ -73,7 +73,7 @@ mod campaign {
             .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(String::from))
     }
 
-    fn project(port: u16) -> Project {
+    pub(crate) fn project(port: u16) -> Project {
         let p = Project::with_config(&format!(
             "site:\n  base_url: https://pages.agency.example/\nenrichment:\n  website:\n    enabled: false\noutreach:\n  enabled: true\n  sender_name: Sam Seller\n  sender_email: sam@agency.example\n  postal_address: 100 Example Ave, Springfield, IL 62701\n  one_click_url: https://agency.example/unsubscribe/{{lead}}\n  window: {{start_hour: 0, end_hour: 24, days: [mon, tue, wed, thu, fri, sat, sun]}}\n  transport: {{kind: smtp, host: 127.0.0.1, port: {port}}}\n"
         ));
@@ -1057,5 +1057,95 @@ mod campaign {
                 .starts_with("Hi acme Garage, your page: https://pages.agency.example/acme/"),
             "{body}"
         );
+    }
+}
+
+mod in_doubt {
+    use leadsite::outreach::store::{FileStore, Intent, LeadState, StateStore};
+
+    use crate::harness::Smtp;
+
+    #[test]
+    fn steps_in_doubt_are_resolved_by_hand_or_by_an_event_naming_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let p = super::campaign::project(smtp.port);
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-23T15:00:00Z")
+            .unwrap()
+            .to_utc();
+        // As a run killed mid-send leaves them: the intent of step 1 recorded, no outcome.
+        {
+            let mut store = FileStore::open(&p.path(".leadsite/state")).unwrap();
+            for k in ["acme", "bolt", "dent"] {
+                let state = LeadState {
+                    in_flight: Some(Intent {
+                        step: 1,
+                        message_id: format!("<{k}.intro.1@agency.example>"),
+                        at,
+                    }),
+                    ..LeadState::default()
+                };
+                store.commit(k, state).unwrap();
+            }
+            // While a run holds the store, those steps are being sent, not in doubt.
+            let status = p.run(&["status"]);
+            status.code(0);
+            assert!(!status.stdout.contains("in doubt"), "{}", status.stdout);
+            let one = p.run(&["status", "--lead", "acme"]);
+            assert!(one.stdout.contains("being sent: step 1"), "{}", one.stdout);
+        }
+        let status = p.run(&["status"]);
+        status.code(3);
+        assert!(
+            status.stdout.contains("in doubt: acme"),
+            "{}",
+            status.stdout
+        );
+
+        // The run sends only cafe; the three in doubt wait for a word.
+        p.run(&["schedule", "--now", "2026-11-23T16:00:00Z"])
+            .code(3);
+        assert_eq!(smtp.messages().len(), 1);
+
+        p.run(&["resolve", "acme", "--not-sent"]).code(0);
+        p.run(&["resolve", "bolt", "--sent"]).code(0);
+        let again = p.run(&["resolve", "bolt", "--sent"]);
+        again.code(1);
+        assert!(
+            again.stderr.contains("no step is in doubt"),
+            "{}",
+            again.stderr
+        );
+        p.run(&["resolve", "acme"]).code(2);
+        // dent answers the email the crash left in doubt: it went out, and dent responded.
+        p.run(&[
+            "publish",
+            "lead.responded",
+            "--lead",
+            "dent",
+            "--id",
+            "r1",
+            "--data",
+            "message_id=<dent.intro.1@agency.example>",
+        ])
+        .code(0);
+        p.run(&["schedule", "--now", "2026-11-23T17:00:00Z"])
+            .code(0);
+        assert_eq!(
+            smtp.to("owner@acme.example").len(),
+            1,
+            "acme's step 1 again, once"
+        );
+        assert!(
+            smtp.to("owner@bolt.example").is_empty(),
+            "bolt's step 1 went out before"
+        );
+        assert!(smtp.to("owner@dent.example").is_empty());
+        let dent = p.run(&["status", "--lead", "dent"]).stdout;
+        assert!(dent.starts_with("dent: responded, step 1"), "{dent}");
+        assert!(dent.contains("resolved"), "{dent}");
+        let bolt = p.run(&["status", "--lead", "bolt"]).stdout;
+        assert!(bolt.starts_with("bolt: contacted, step 1"), "{bolt}");
+        p.run(&["status"]).code(0);
     }
 }

@@ -1,0 +1,66 @@
+//! `leadsite resolve LEAD --sent|--not-sent`: settle a step a crash left in doubt.
+
+use crate::cli::{Outcome, Ui};
+use crate::config::Config;
+use crate::outreach::orchestrator::{self, note, record_sent};
+use crate::outreach::sequence::Sequence;
+use crate::outreach::store::{FileStore, StateStore};
+
+/// Settle a step left in doubt by a run that stopped mid-send.
+///
+/// Look the step's Message-ID up in the mail server's log (`leadsite status --lead LEAD` shows
+/// it), then say what happened: --sent and the sequence goes on from that step; --not-sent and
+/// the step is sent at the next `schedule` run. A bounce, reply or webhook that names the
+/// Message-ID settles it as sent by itself.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The lead (its dedup_key).
+    pub lead: String,
+    /// The step did reach the mail server.
+    #[arg(
+        long,
+        conflicts_with = "not_sent",
+        required_unless_present = "not_sent"
+    )]
+    pub sent: bool,
+    /// The step did not go out: send it again.
+    #[arg(long)]
+    pub not_sent: bool,
+}
+
+pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
+    let mut store = FileStore::open(&orchestrator::state_dir(config))?;
+    let Some(mut state) = store.get(&args.lead).cloned() else {
+        anyhow::bail!(
+            "{}: no campaign state (not contacted yet, or not a lead)",
+            args.lead
+        );
+    };
+    let Some(intent) = state.in_flight.take() else {
+        anyhow::bail!("{}: no step is in doubt", args.lead);
+    };
+    let now = chrono::Utc::now();
+    let what = if args.sent {
+        let sequence = Sequence::load(
+            &config.resolve(&config.paths.content),
+            &config.outreach.sequence,
+        )?;
+        record_sent(
+            &mut state,
+            &sequence,
+            intent.step,
+            intent.message_id.clone(),
+            intent.at,
+        );
+        format!("step {} marked as sent", intent.step)
+    } else {
+        format!(
+            "step {} marked as not sent: it goes out at the next run",
+            intent.step
+        )
+    };
+    note(&mut state, now, "resolved", format!("{what} (by hand)"));
+    store.commit(&args.lead, state)?;
+    ui.result(&format!("{}: {what} ({})\n", args.lead, intent.message_id));
+    Ok(Outcome::Success)
+}
