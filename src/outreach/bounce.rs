@@ -107,7 +107,7 @@ pub fn parse(m: &ParsedMail) -> Option<Report> {
         };
         return Some(complaint(recipients, original_ids));
     }
-    if let Some(report) = ses_notification(m, &parts, &original_ids) {
+    if let Some(report) = ses_notification(&parts, &original_ids) {
         return Some(report);
     }
     // RFC 3464 fields, in a delivery-status part or pasted into the text.
@@ -546,11 +546,7 @@ fn plain_text(notice: &str, failed_header: &str, exclude: &[String]) -> Vec<Fail
 }
 
 /// Amazon SES notifications (JSON in the body, often via SNS).
-fn ses_notification(
-    m: &ParsedMail,
-    parts: &[&ParsedMail],
-    original_ids: &[String],
-) -> Option<Report> {
+fn ses_notification(parts: &[&ParsedMail], original_ids: &[String]) -> Option<Report> {
     let body = parts
         .iter()
         .filter(|p| p.subparts.is_empty())
@@ -574,7 +570,6 @@ fn ses_notification(
     {
         ids.push(id.to_string());
     }
-    let _ = m;
     match kind.as_str() {
         "Bounce" => {
             let permanent =
