@@ -149,7 +149,7 @@ pub fn parse(m: &ParsedMail) -> Option<Report> {
     }
     if failures.is_empty() {
         // A notice that names no recipient: the whole text is the diagnostic of the one message.
-        failures.push(failure(None, "", "", &notice));
+        failures.push(failure(None, "", &notice));
     }
     Some(Report {
         failures,
@@ -453,7 +453,7 @@ fn dsn_fields(text: &str, notice: &str, plain: &[Failure]) -> Vec<Failure> {
                     .map(|f| f.diagnostic.clone())
                     .unwrap_or_else(|| notice.to_string());
             }
-            let mut f = failure(recipient, &b.status, "", &diagnostic);
+            let mut f = failure(recipient, &b.status, &diagnostic);
             // A delay notice is no failure, unless it says the message was given up.
             let given_up = ["envelope expired", "given up", "giving up"]
                 .iter()
@@ -540,7 +540,7 @@ fn plain_text(notice: &str, failed_header: &str, exclude: &[String]) -> Vec<Fail
             // The address stands alone (a list of addresses, then one reason for all).
             diagnostic = notice.to_string();
         }
-        out.push(failure(Some(addr.clone()), "", "", &diagnostic));
+        out.push(failure(Some(addr.clone()), "", &diagnostic));
     }
     out
 }
@@ -583,7 +583,6 @@ fn ses_notification(parts: &[&ParsedMail], original_ids: &[String]) -> Option<Re
                     let mut f = failure(
                         Some(clean_address(&s("emailAddress"))),
                         &s("status"),
-                        "",
                         &s("diagnosticCode"),
                     );
                     if !permanent && f.class == Class::Hard {
@@ -640,7 +639,7 @@ fn ses_notification(parts: &[&ParsedMail], original_ids: &[String]) -> Option<Re
 }
 
 /// Classifies one recipient from its status, reply code and diagnostic text.
-fn failure(recipient: Option<String>, status: &str, reply: &str, diagnostic: &str) -> Failure {
+fn failure(recipient: Option<String>, status: &str, diagnostic: &str) -> Failure {
     let text: String = diagnostic.split_whitespace().collect::<Vec<_>>().join(" ");
     // From the text, an error code before a success code (transcripts quote both).
     let pick = |re: &Regex, s: &str| -> Option<String> {
@@ -667,9 +666,7 @@ fn failure(recipient: Option<String>, status: &str, reply: &str, diagnostic: &st
         Some(s) => s,
         None => in_text.unwrap_or_default(),
     };
-    let reply_code = pick(&REPLY, reply)
-        .or_else(|| pick(&REPLY, &text))
-        .unwrap_or_default();
+    let reply_code = pick(&REPLY, &text).unwrap_or_default();
     let lower = text.to_lowercase();
     let reason = reason(&status, &lower, command(&lower));
     let class = if reason == "delivered" {

@@ -223,18 +223,15 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
     let sequence = Sequence::load(&config.resolve(&config.paths.content), &o.sequence)?;
     let now = opts.now;
 
+    let rules = Rules {
+        sequence: &sequence,
+        max_attempts: o.max_attempts,
+        retry_minutes: o.retry_minutes,
+        now,
+    };
     for d in bus.poll(GROUP, usize::MAX)? {
         report.events += 1;
-        if let Some(why) = apply_event(
-            store,
-            &mut suppressed,
-            &leads,
-            &sequence,
-            &d.message,
-            o.max_attempts,
-            o.retry_minutes,
-            now,
-        )? {
+        if let Some(why) = apply_event(store, &mut suppressed, &leads, &d.message, &rules)? {
             report.ignored.push((d.message.id.clone(), why));
         }
         if !dry {
@@ -508,53 +505,46 @@ fn landing_pages(config: &Config) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// What applying an event needs besides the state: the sequence (a step's delay) and the
+/// retry rules, at this run's time.
+struct Rules<'a> {
+    sequence: &'a Sequence,
+    max_attempts: u32,
+    retry_minutes: u32,
+    now: DateTime<Utc>,
+}
+
 /// Applies one event; `Some(why)` when it changed nothing.
-#[allow(clippy::too_many_arguments)]
 fn apply_event(
     store: &mut dyn StateStore,
     suppressed: &mut Suppression,
     leads: &BTreeMap<String, Lead>,
-    sequence: &Sequence,
     m: &Message,
-    max_attempts: u32,
-    retry_minutes: u32,
-    now: DateTime<Utc>,
+    rules: &Rules,
 ) -> Result<Option<String>> {
-    let Some(lead) = leads.get(&m.lead_id) else {
-        if store.get(&m.lead_id).is_none() {
-            return Ok(Some(format!("unknown lead {:?}", m.lead_id)));
+    let address = match leads.get(&m.lead_id) {
+        Some(lead) => lead.contact_email().map(String::from),
+        None if store.get(&m.lead_id).is_none() => {
+            return Ok(Some(format!("unknown lead {:?}", m.lead_id)))
         }
-        return apply_to(
-            store,
-            suppressed,
-            sequence,
-            None,
-            m,
-            (max_attempts, retry_minutes),
-            now,
-        );
+        None => None,
     };
-    apply_to(
-        store,
-        suppressed,
-        sequence,
-        lead.contact_email().map(String::from),
-        m,
-        (max_attempts, retry_minutes),
-        now,
-    )
+    apply_to(store, suppressed, address, m, rules)
 }
 
-/// `retry`: (max attempts, minutes of the first back-off).
 fn apply_to(
     store: &mut dyn StateStore,
     suppressed: &mut Suppression,
-    sequence: &Sequence,
     address: Option<String>,
     m: &Message,
-    (max_attempts, retry_minutes): (u32, u32),
-    now: DateTime<Utc>,
+    rules: &Rules,
 ) -> Result<Option<String>> {
+    let Rules {
+        sequence,
+        max_attempts,
+        retry_minutes,
+        now,
+    } = *rules;
     let at = m.at.unwrap_or(now);
     let mut state = store.get(&m.lead_id).cloned().unwrap_or_default();
     // A reply, bounce or webhook about the Message-ID of a step in doubt: that step went out.
