@@ -127,20 +127,24 @@ pub fn parse(m: &ParsedMail) -> Option<Report> {
     let mut failures = Vec::new();
     // Last, the whole mail as text: a forwarded report, or MIME boundaries that do not match.
     let whole = String::from_utf8_lossy(m.raw_bytes).into_owned();
-    for text in dsn_texts.iter().chain([&notice, &whole]) {
-        failures.extend(dsn_fields(text, &notice, &plain));
+    let candidates = dsn_texts.iter().map(|t| (t, true));
+    for (text, part) in candidates.chain([(&notice, false), (&whole, false)]) {
+        failures.extend(dsn_fields(text, part, &notice, &plain));
         if !failures.is_empty() {
             break;
         }
     }
     let subject = header(m, "Subject").to_lowercase();
     let from = header(m, "From").to_lowercase();
+    let daemon = is_daemon(&from, &header(m, "Return-Path"));
+    let auto_submitted = !matches!(header(m, "Auto-Submitted").trim(), "" | "no");
+    // A bounce-like subject alone is no report: a person may write "Re: delivery failed?".
     let looks_like_bounce = !failures.is_empty()
         || !dsn_texts.is_empty()
         || !failed_header.is_empty()
         || m.ctype.params.get("report-type").map(|s| s.as_str()) == Some("delivery-status")
-        || is_daemon(&from, &header(m, "Return-Path"))
-        || BOUNCE_SUBJECTS.iter().any(|s| subject.contains(s));
+        || daemon
+        || (auto_submitted && BOUNCE_SUBJECTS.iter().any(|s| subject.contains(s)));
     if !looks_like_bounce {
         return None;
     }
@@ -359,7 +363,9 @@ fn original_header_addresses(parts: &[&ParsedMail], name: &str) -> Vec<String> {
 
 /// RFC 3464 per-recipient fields. `notice` is the human-readable text, searched for a diagnostic
 /// when the fields carry none.
-fn dsn_fields(text: &str, notice: &str, plain: &[Failure]) -> Vec<Failure> {
+/// `part`: the text is a delivery-status part, where fields without a recipient still speak of
+/// one; in any other text only fields naming a recipient count (a person may write "Status:").
+fn dsn_fields(text: &str, part: bool, notice: &str, plain: &[Failure]) -> Vec<Failure> {
     // Unfold continuation lines first.
     let mut lines: Vec<String> = Vec::new();
     for line in text.replace("\r\n", "\n").lines() {
@@ -425,7 +431,9 @@ fn dsn_fields(text: &str, notice: &str, plain: &[Failure]) -> Vec<Failure> {
         }
     }
     blocks.extend(current);
-    blocks.retain(|b| b.recipient.is_some() || b.original.is_some() || !b.status.is_empty());
+    blocks.retain(|b| {
+        b.recipient.is_some() || b.original.is_some() || (part && !b.status.is_empty())
+    });
     let mut seen = Vec::new();
     let unnamed = plain.len() == blocks.len();
     blocks
@@ -1044,6 +1052,11 @@ mod tests {
     fn a_reply_is_not_a_bounce() {
         assert_eq!(
             parse_str("From: owner@shop.example\nSubject: Re: your page\n\nLooks good!\n"),
+            None
+        );
+        // Words a bounce uses, written by a person: still a reply (a soft bounce would resend).
+        assert_eq!(
+            parse_str("From: owner@shop.example\nSubject: Re: Undeliverable? returned mail\n\nStatus: 5 stars from us.\nAction: call me, bob@shop.example\n"),
             None
         );
     }
