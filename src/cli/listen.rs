@@ -5,14 +5,18 @@ use crate::config::Config;
 use crate::outreach::bus::FileBus;
 use crate::outreach::listen::{secret, Listener};
 use crate::outreach::orchestrator;
+use crate::outreach::webhook::Secrets;
 
 /// Receive one-click unsubscribes (RFC 8058) and email providers' delivery webhooks.
 ///
-/// GET /u/TOKEN shows a confirmation page, POST /u/TOKEN unsubscribes; POST /webhooks/delivery
-/// takes {"event": "bounce"|"complaint"|"unsubscribe", "message_id", "type", "reason"}. Each is
-/// published on the bus for the next `schedule`. Tokens are signed with
-/// LEADSITE_UNSUBSCRIBE_SECRET. Put it behind an https reverse proxy and set
-/// outreach.listen.public_url so that emails link to it.
+/// GET /u/TOKEN shows a confirmation page, POST /u/TOKEN unsubscribes. Delivery webhooks, each
+/// signed and refused with 401 otherwise (or when older than five minutes): POST
+/// /webhooks/mailgun (LEADSITE_MAILGUN_SIGNING_KEY), /webhooks/sendgrid (Event Webhook,
+/// LEADSITE_SENDGRID_PUBLIC_KEY), /webhooks/delivery (X-Leadsite-Signature: sha256=HMAC of the
+/// body under LEADSITE_WEBHOOK_SECRET; {"event": "bounce"|"complaint"|"unsubscribe",
+/// "message_id", "type", "reason", "timestamp"}). Each event is published on the bus for the next
+/// `schedule`. Tokens are signed with LEADSITE_UNSUBSCRIBE_SECRET. Put it behind an https reverse
+/// proxy and set outreach.listen.public_url so that emails link to it.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Address to listen on [default: outreach.listen.bind, 127.0.0.1:8025].
@@ -27,9 +31,17 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         .unwrap_or_else(|| config.outreach.listen.bind.clone());
     let listener = std::net::TcpListener::bind(&bind)
         .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    let webhooks = Secrets::from_env()?;
+    let on: Vec<&str> = webhooks.enabled().iter().map(|p| p.name()).collect();
+    // One line: whoever reads the address from it may close the pipe after it.
     ui.info(&format!(
-        "listening on http://{}/ (Ctrl-C to stop)",
-        listener.local_addr()?
+        "listening on http://{}/ (Ctrl-C to stop); delivery webhooks on: {}",
+        listener.local_addr()?,
+        if on.is_empty() {
+            "none (set LEADSITE_MAILGUN_SIGNING_KEY, LEADSITE_SENDGRID_PUBLIC_KEY or LEADSITE_WEBHOOK_SECRET)".to_string()
+        } else {
+            on.join(", ")
+        }
     ));
     let domain = config
         .outreach
@@ -42,6 +54,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         secret,
         domain,
         bus: FileBus::new(orchestrator::bus_dir(config)),
+        webhooks,
     }
     .serve(listener)?;
     Ok(Outcome::Success)

@@ -153,7 +153,7 @@ pub fn parse(m: &ParsedMail) -> Option<Report> {
     }
     if failures.is_empty() {
         // A notice that names no recipient: the whole text is the diagnostic of the one message.
-        failures.push(failure(None, "", &notice));
+        failures.push(diagnose(None, "", &notice));
     }
     Some(Report {
         failures,
@@ -461,7 +461,7 @@ fn dsn_fields(text: &str, part: bool, notice: &str, plain: &[Failure]) -> Vec<Fa
                     .map(|f| f.diagnostic.clone())
                     .unwrap_or_else(|| notice.to_string());
             }
-            let mut f = failure(recipient, &b.status, &diagnostic);
+            let mut f = diagnose(recipient, &b.status, &diagnostic);
             // A delay notice is no failure, unless it says the message was given up.
             let given_up = ["envelope expired", "given up", "giving up"]
                 .iter()
@@ -548,7 +548,7 @@ fn plain_text(notice: &str, failed_header: &str, exclude: &[String]) -> Vec<Fail
             // The address stands alone (a list of addresses, then one reason for all).
             diagnostic = notice.to_string();
         }
-        out.push(failure(Some(addr.clone()), "", &diagnostic));
+        out.push(diagnose(Some(addr.clone()), "", &diagnostic));
     }
     out
 }
@@ -588,7 +588,7 @@ fn ses_notification(parts: &[&ParsedMail], original_ids: &[String]) -> Option<Re
                 .iter()
                 .map(|r| {
                     let s = |k: &str| r.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
-                    let mut f = failure(
+                    let mut f = diagnose(
                         Some(clean_address(&s("emailAddress"))),
                         &s("status"),
                         &s("diagnosticCode"),
@@ -646,8 +646,9 @@ fn ses_notification(parts: &[&ParsedMail], original_ids: &[String]) -> Option<Re
     }
 }
 
-/// Classifies one recipient from its status, reply code and diagnostic text.
-fn failure(recipient: Option<String>, status: &str, diagnostic: &str) -> Failure {
+/// Classifies one recipient from its status code and the server's words (which may hold the
+/// SMTP reply code and a more specific status): also for providers' webhooks.
+pub fn diagnose(recipient: Option<String>, status: &str, diagnostic: &str) -> Failure {
     let text: String = diagnostic.split_whitespace().collect::<Vec<_>>().join(" ");
     // From the text, an error code before a success code (transcripts quote both).
     let pick = |re: &Regex, s: &str| -> Option<String> {

@@ -4,9 +4,10 @@
 //!   `List-Unsubscribe=One-Click`, or the page's button) publishes `lead.unsubscribed`. A token is
 //!   `<lead>.<sequence>.<HMAC>`: unforgeable without the secret; a bad token gets the same answer
 //!   whether or not the lead exists; a repeated POST is the same event (one id a lead).
-//! - `POST /webhooks/delivery` takes `{"event": "bounce"|"complaint"|"unsubscribe", "message_id":
-//!   "<…>", "type": "hard"|"soft", "reason": "…"}` from an email provider and publishes
-//!   `lead.bounced` / `lead.unsubscribed` for the lead the Message-ID names.
+//! - `POST /webhooks/mailgun`, `/webhooks/sendgrid` and `/webhooks/delivery` take email
+//!   providers' delivery events, signed (see [`super::webhook`]: unsigned, badly signed or stale
+//!   requests get 401 and publish nothing), and publish `lead.bounced` / `lead.unsubscribed` for
+//!   the lead each Message-ID names.
 
 use std::net::{TcpListener, TcpStream};
 
@@ -15,6 +16,7 @@ use sha2::Sha256;
 
 use super::bus::{FileBus, Message, MessageBus};
 use super::inbound::lead_of;
+use super::webhook::{self, Provider, Refusal, Secrets};
 use crate::error::{Error, Result};
 use crate::serve::http::{read_request, respond};
 
@@ -40,9 +42,7 @@ pub fn verify(secret: &[u8], token: &str) -> Option<String> {
     if hex.len() != 32 || !crate::lead::is_valid_key(lead) {
         return None;
     }
-    let bytes: Vec<u8> = (0..16)
-        .map(|i| u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok())
-        .collect::<Option<_>>()?;
+    let bytes = webhook::hex(hex)?;
     mac(secret, lead, sequence)
         .verify_truncated_left(&bytes)
         .ok()?;
@@ -53,6 +53,8 @@ pub struct Listener {
     pub secret: Vec<u8>,
     pub domain: String,
     pub bus: FileBus,
+    /// What delivery webhooks are checked with.
+    pub webhooks: Secrets,
 }
 
 const PAGE: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Unsubscribe</title></head><body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem\">";
@@ -87,61 +89,68 @@ impl Listener {
                     format!("{PAGE}<h1>Unsubscribe</h1><p>Press the button and you will get no more messages from us.</p><form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\"><button type=\"submit\">Unsubscribe</button></form></body></html>").as_bytes(),
                     false,
                 ),
-                Some(lead) => match self.publish("lead.unsubscribed", &lead, &format!("unsubscribe-{lead}"), None) {
+                Some(lead) => match self.unsubscribe(&lead) {
                     Ok(()) => respond(&mut stream, 200, html, &[], format!("{PAGE}<h1>You are unsubscribed</h1><p>You will get no more messages from us.</p></body></html>").as_bytes(), false),
                     Err(e) => respond(&mut stream, 500, text, &[], format!("{e}\n").as_bytes(), false),
                 },
             },
-            ("POST", None) if path == "/webhooks/delivery" => {
-                let (status, body) = self.webhook(&req.body);
+            ("POST", None) if Provider::of_path(path).is_some() => {
+                let provider = Provider::of_path(path).expect("matched above");
+                let header = |name: &str| {
+                    req.headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.clone())
+                };
+                let (status, body) = self.webhook(provider, &header, &req.body);
                 respond(&mut stream, status, text, &[], body.as_bytes(), false)
             }
             _ => respond(&mut stream, 404, text, &[], b"not found\n", false),
         };
     }
 
-    fn webhook(&self, body: &[u8]) -> (u16, String) {
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-            return (400, "expected a JSON object\n".into());
+    fn webhook(
+        &self,
+        provider: Provider,
+        header: &dyn Fn(&str) -> Option<String>,
+        body: &[u8],
+    ) -> (u16, String) {
+        let now = chrono::Utc::now().timestamp();
+        let events = match webhook::read(provider, header, body, &self.webhooks, now) {
+            Ok(events) => events,
+            // One answer for every failed check: it tells a forger nothing.
+            Err(Refusal::Unauthorized(_)) => return (401, "unauthorized\n".into()),
+            Err(Refusal::BadRequest(why)) => return (400, format!("{why}\n")),
         };
-        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
-        let (event, message_id) = (field("event"), field("message_id"));
-        let Some(lead) = lead_of(&message_id, &self.domain) else {
-            // Accepted and dropped: the answer says nothing about which messages exist.
-            return (202, "accepted\n".into());
-        };
-        let id = format!("webhook-{}", crate::fsutil::fingerprint(body));
-        let result = match event.as_str() {
-            "bounce" => {
-                let kind = if field("type") == "soft" {
-                    "soft"
-                } else {
-                    "hard"
-                };
-                self.publish("lead.bounced", &lead, &id, Some((kind, field("reason"))))
+        for (i, e) in events.iter().enumerate() {
+            // Accepted and dropped when not ours: the answer says nothing about which exist.
+            let Some(lead) = lead_of(&e.message_id, &self.domain) else {
+                continue;
+            };
+            let mut m = Message::new(e.topic, &lead, chrono::Utc::now());
+            // A replayed request is the same event: one id per provider, body and position.
+            let key = format!("{}\n{i}\n", provider.name());
+            let mut bytes = key.into_bytes();
+            bytes.extend_from_slice(body);
+            m.id = format!("webhook-{}", crate::fsutil::fingerprint(&bytes));
+            m.data
+                .insert("message_id".into(), e.message_id.clone().into());
+            m.data.insert("reason".into(), e.reason.clone().into());
+            if let Some(kind) = e.kind {
+                m.data.insert("kind".into(), kind.into());
+                m.data.insert("status".into(), e.status.clone().into());
             }
-            "complaint" | "unsubscribe" => self.publish("lead.unsubscribed", &lead, &id, None),
-            _ => Ok(()),
-        };
-        match result {
-            Ok(()) => (202, "accepted\n".into()),
-            Err(e) => (500, format!("{e}\n")),
+            if let Err(err) = self.bus.publish(m) {
+                return (500, format!("{err}\n"));
+            }
         }
+        (202, "accepted\n".into())
     }
 
-    fn publish(
-        &self,
-        topic: &str,
-        lead: &str,
-        id: &str,
-        bounce: Option<(&str, String)>,
-    ) -> Result<()> {
-        let mut m = Message::new(topic, lead, chrono::Utc::now());
-        m.id = id.to_string();
-        if let Some((kind, reason)) = bounce {
-            m.data.insert("kind".into(), kind.into());
-            m.data.insert("reason".into(), reason.into());
-        }
+    /// One event a lead: repeated one-click POSTs are one unsubscribe.
+    fn unsubscribe(&self, lead: &str) -> Result<()> {
+        let mut m = Message::new("lead.unsubscribed", lead, chrono::Utc::now());
+        m.id = format!("unsubscribe-{lead}");
         self.bus.publish(m).map(|_| ())
     }
 }

@@ -11,5 +11,6 @@ pub mod listen;
 pub mod orchestrator;
 pub mod sequence;
 pub mod store;
+pub mod webhook;
 pub mod whatsapp;
 pub mod window;

@@ -800,9 +800,34 @@ mod campaign {
     }
 
     fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+        http_with(
+            addr,
+            method,
+            path,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            body,
+        )
+    }
+
+    fn http_with(
+        addr: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        let head: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\n{head}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -841,27 +866,11 @@ mod campaign {
             Some("List-Unsubscribe=One-Click")
         );
 
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("leadsite"))
-            .args(["listen", "--bind", "127.0.0.1:0"])
-            .current_dir(p.path("."))
-            .envs(env)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stderr.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string();
+        let env = [
+            env[0],
+            ("LEADSITE_WEBHOOK_SECRET", "generic-webhook-secret"),
+        ];
+        let (mut child, addr) = listen(&p, &env);
 
         let events = || {
             std::fs::read_dir(p.path(".leadsite/bus/log"))
@@ -899,14 +908,64 @@ mod campaign {
             assert!(page.contains("You are unsubscribed"));
         }
         assert_eq!(events(), before + 1, "a repeated POST is one event");
-        let (status, _) = http(
+        // The generic delivery webhook: only signed, fresh requests count.
+        let now = chrono::Utc::now().timestamp();
+        let bounce = |ts: i64| {
+            format!(
+                r#"{{"event":"bounce","message_id":"<bolt.intro.1@agency.example>","type":"hard","reason":"550 5.1.1","timestamp":{ts}}}"#
+            )
+        };
+        let sign = |key: &[u8], body: &str| format!("sha256={}", hmac_hex(key, &[body.as_bytes()]));
+        let with_events = events();
+        let path = "/webhooks/delivery";
+        for (headers, body) in [
+            (vec![], bounce(now)),
+            (
+                vec![("X-Leadsite-Signature", sign(b"a-guess", &bounce(now)))],
+                bounce(now),
+            ),
+            (
+                vec![(
+                    "X-Leadsite-Signature",
+                    sign(b"generic-webhook-secret", &bounce(now - 600)),
+                )],
+                bounce(now - 600),
+            ),
+            (
+                vec![(
+                    "X-Leadsite-Signature",
+                    sign(b"generic-webhook-secret", &bounce(now)),
+                )],
+                bounce(now + 1),
+            ),
+        ] {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (status, answer) = http_with(&addr, "POST", path, &headers, &body);
+            assert_eq!(
+                (status, answer.as_str()),
+                (401, "unauthorized\n"),
+                "{headers:?} {body}"
+            );
+        }
+        assert_eq!(events(), with_events, "a refused request publishes nothing");
+        let signed = sign(b"generic-webhook-secret", &bounce(now));
+        let (status, _) = http_with(
             &addr,
             "POST",
-            "/webhooks/delivery",
-            r#"{"event":"bounce","message_id":"<bolt.intro.1@agency.example>","type":"hard","reason":"550 5.1.1"}"#,
+            path,
+            &[("X-Leadsite-Signature", &signed)],
+            &bounce(now),
         );
         assert_eq!(status, 202);
-        let (status, _) = http(&addr, "POST", "/webhooks/delivery", "not json");
+        let not_json = sign(b"generic-webhook-secret", "not json");
+        let (status, _) = http_with(
+            &addr,
+            "POST",
+            path,
+            &[("X-Leadsite-Signature", &not_json)],
+            "not json",
+        );
         assert_eq!(status, 400);
         let _ = child.kill();
         let _ = child.wait();
@@ -924,6 +983,168 @@ mod campaign {
         );
         assert_eq!(smtp.to("owner@bolt.example").len(), 1);
         assert_eq!(smtp.to("owner@cafe.example").len(), 2);
+    }
+
+    /// `leadsite listen` on a free loopback port; its address.
+    fn listen(p: &Project, env: &[(&str, &str)]) -> (std::process::Child, String) {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("leadsite"))
+            .args(["listen", "--bind", "127.0.0.1:0"])
+            .current_dir(p.path("."))
+            .envs(env.iter().copied())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        (child, addr)
+    }
+
+    fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
+        use hmac::Mac;
+        let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+        for part in parts {
+            m.update(part);
+        }
+        m.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn provider_webhooks_are_believed_only_when_signed() {
+        use base64::Engine;
+        use p256::ecdsa::signature::Signer;
+        use p256::pkcs8::EncodePublicKey;
+
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let p = project(smtp.port);
+        p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"])
+            .code(0);
+        // SendGrid signs with its private key; we hold the public key its settings page shows
+        // (base64 DER). A fixed key makes the test repeatable.
+        let private = p256::ecdsa::SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let public = b64.encode(
+            private
+                .verifying_key()
+                .to_public_key_der()
+                .unwrap()
+                .as_bytes(),
+        );
+        let env = [
+            ("LEADSITE_UNSUBSCRIBE_SECRET", "a-long-enough-test-secret"),
+            ("LEADSITE_MAILGUN_SIGNING_KEY", "mailgun-signing-key"),
+            ("LEADSITE_SENDGRID_PUBLIC_KEY", public.as_str()),
+        ];
+        let (mut child, addr) = listen(&p, &env);
+        let events = || {
+            std::fs::read_dir(p.path(".leadsite/bus/log"))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        };
+        let before = events();
+        let now = chrono::Utc::now().timestamp();
+
+        // Mailgun: HMAC-SHA256 of timestamp + token, inside the body.
+        let mailgun = |key: &[u8], ts: i64, event: &str, id: &str| {
+            let sig = hmac_hex(key, &[ts.to_string().as_bytes(), b"8f2c1a"]);
+            format!(
+                r#"{{"signature":{{"timestamp":"{ts}","token":"8f2c1a","signature":"{sig}"}},"event-data":{{"event":"{event}","severity":"permanent","recipient":"x","message":{{"headers":{{"message-id":"{id}"}}}},"delivery-status":{{"code":550,"message":"5.1.1 The email account that you tried to reach does not exist","description":""}}}}}}"#
+            )
+        };
+        let mg = "/webhooks/mailgun";
+        let forged = mailgun(b"guessed", now, "complained", "acme.intro.1@agency.example");
+        let stale = mailgun(
+            b"mailgun-signing-key",
+            now - 301,
+            "complained",
+            "acme.intro.1@agency.example",
+        );
+        let unsigned = r#"{"event-data":{"event":"complained","message":{"headers":{"message-id":"acme.intro.1@agency.example"}}}}"#;
+        for body in [forged.as_str(), stale.as_str(), unsigned] {
+            assert_eq!(http_with(&addr, "POST", mg, &[], body).0, 401, "{body}");
+        }
+        // SendGrid: ECDSA P-256 over timestamp + body, base64 DER in a header.
+        let sendgrid = |ts: i64, body: &str, key: &p256::ecdsa::SigningKey| {
+            let sig: p256::ecdsa::Signature = key.sign(format!("{ts}{body}").as_bytes());
+            (b64.encode(sig.to_der().as_bytes()), ts.to_string())
+        };
+        let sg = "/webhooks/sendgrid";
+        let sg_body = r#"[{"email":"owner@cafe.example","event":"spamreport","smtp-id":"<cafe.intro.1@agency.example>"},{"email":"owner@dent.example","event":"bounce","type":"bounce","status":"5.1.1","reason":"550 5.1.1 user unknown","smtp-id":"<dent.intro.1@agency.example>"},{"email":"owner@acme.example","event":"deferred","smtp-id":"<acme.intro.1@agency.example>"}]"#;
+        let other = p256::ecdsa::SigningKey::from_bytes(&[9u8; 32].into()).unwrap();
+        let (bad_sig, ts) = sendgrid(now, sg_body, &other);
+        let (old_sig, old_ts) = sendgrid(now - 301, sg_body, &private);
+        for (sig, ts) in [
+            (bad_sig.as_str(), ts.as_str()),
+            (old_sig.as_str(), old_ts.as_str()),
+            ("", ""),
+        ] {
+            let headers = [
+                ("X-Twilio-Email-Event-Webhook-Signature", sig),
+                ("X-Twilio-Email-Event-Webhook-Timestamp", ts),
+            ];
+            assert_eq!(http_with(&addr, "POST", sg, &headers, sg_body).0, 401);
+        }
+        assert_eq!(events(), before, "nothing refused was published");
+
+        // Genuine requests, each twice (a provider retries): one event each.
+        let bolt = mailgun(
+            b"mailgun-signing-key",
+            now,
+            "failed",
+            "bolt.intro.1@agency.example",
+        );
+        let (sig, ts) = sendgrid(now, sg_body, &private);
+        for _ in 0..2 {
+            assert_eq!(http_with(&addr, "POST", mg, &[], &bolt).0, 202);
+            let headers = [
+                ("X-Twilio-Email-Event-Webhook-Signature", sig.as_str()),
+                ("X-Twilio-Email-Event-Webhook-Timestamp", ts.as_str()),
+            ];
+            assert_eq!(http_with(&addr, "POST", sg, &headers, sg_body).0, 202);
+        }
+        assert_eq!(
+            events(),
+            before + 3,
+            "bolt's bounce, cafe's complaint, dent's bounce"
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+
+        p.run(&["schedule", "--now", "2026-11-27T15:00:00Z"])
+            .code(0);
+        let state = |k: &str| {
+            let out = p.run(&["status", "--lead", k, "--json"]).stdout;
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            v["status"].as_str().unwrap().to_string()
+        };
+        assert_eq!(state("bolt"), "bounced");
+        assert_eq!(state("cafe"), "unsubscribed", "a complaint opts out");
+        assert_eq!(state("dent"), "bounced");
+        assert_eq!(state("acme"), "contacted", "a deferral changes nothing");
+        assert_eq!(smtp.to("owner@acme.example").len(), 2, "acme's step 2");
+        for k in ["bolt", "cafe", "dent"] {
+            assert_eq!(smtp.to(&format!("owner@{k}.example")).len(), 1, "{k}");
+        }
+        let suppressed = p.read(".leadsite/state/suppressed.txt");
+        assert!(
+            suppressed.contains("owner@cafe.example") && suppressed.contains("owner@dent.example")
+        );
     }
 
     fn whatsapp_project(smtp: u16, gateway: &str, provider: &str) -> Project {

@@ -1,0 +1,443 @@
+//! Delivery webhooks from email providers, authenticated before anything is believed.
+//!
+//! - **Mailgun** (`POST /webhooks/mailgun`): JSON with `signature: {timestamp, token, signature}`,
+//!   the signature being HMAC-SHA256 of `timestamp + token` under the webhook signing key
+//!   (`LEADSITE_MAILGUN_SIGNING_KEY`), hex.
+//! - **SendGrid Event Webhook** (`POST /webhooks/sendgrid`): a JSON array of events, signed with
+//!   ECDSA P-256 / SHA-256 over `timestamp + body`; the signature (base64 DER) and timestamp come
+//!   in `X-Twilio-Email-Event-Webhook-Signature` / `-Timestamp`; the public key
+//!   (`LEADSITE_SENDGRID_PUBLIC_KEY`, base64 DER or PEM) is the one SendGrid's settings show.
+//! - **Generic** (`POST /webhooks/delivery`): `X-Leadsite-Signature: sha256=HEX`, HMAC-SHA256 of
+//!   the body under `LEADSITE_WEBHOOK_SECRET`; the body is `{"event": "bounce"|"complaint"|
+//!   "unsubscribe", "message_id", "type": "hard"|"soft", "reason", "timestamp": UNIX}`.
+//!
+//! A request without a valid signature, or whose timestamp is more than five minutes from now
+//! (a replay), is refused with 401 and publishes nothing; so is every request to a provider whose
+//! secret is not set. Comparisons are constant-time (`Mac::verify_slice`, ECDSA verification).
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::{Signature, VerifyingKey};
+use p256::pkcs8::DecodePublicKey;
+use sha2::Sha256;
+
+use super::bounce::{self, Class};
+use crate::error::{Error, Result};
+
+/// How far a signed timestamp may be from now, in seconds.
+pub const MAX_AGE: i64 = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Mailgun,
+    SendGrid,
+    Generic,
+}
+
+impl Provider {
+    /// The provider a request path is for.
+    pub fn of_path(path: &str) -> Option<Provider> {
+        match path {
+            "/webhooks/mailgun" => Some(Provider::Mailgun),
+            "/webhooks/sendgrid" => Some(Provider::SendGrid),
+            "/webhooks/delivery" => Some(Provider::Generic),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Mailgun => "mailgun",
+            Provider::SendGrid => "sendgrid",
+            Provider::Generic => "generic",
+        }
+    }
+}
+
+/// The secrets webhooks are checked with, from the environment; a provider without one is off.
+#[derive(Default)]
+pub struct Secrets {
+    mailgun: Option<Vec<u8>>,
+    sendgrid: Option<VerifyingKey>,
+    generic: Option<Vec<u8>>,
+}
+
+impl Secrets {
+    pub fn from_env() -> Result<Secrets> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let sendgrid = match var("LEADSITE_SENDGRID_PUBLIC_KEY") {
+            Some(k) => Some(sendgrid_key(&k).ok_or_else(|| {
+                Error::Usage(
+                    "LEADSITE_SENDGRID_PUBLIC_KEY: not a P-256 public key (base64 DER or PEM, as \
+                     SendGrid's Event Webhook settings show it)"
+                        .into(),
+                )
+            })?),
+            None => None,
+        };
+        Ok(Secrets {
+            mailgun: var("LEADSITE_MAILGUN_SIGNING_KEY").map(String::into_bytes),
+            sendgrid,
+            generic: var("LEADSITE_WEBHOOK_SECRET").map(String::into_bytes),
+        })
+    }
+
+    pub fn with_mailgun(mut self, key: &[u8]) -> Secrets {
+        self.mailgun = Some(key.to_vec());
+        self
+    }
+
+    pub fn with_generic(mut self, key: &[u8]) -> Secrets {
+        self.generic = Some(key.to_vec());
+        self
+    }
+
+    pub fn with_sendgrid(mut self, key: &str) -> Option<Secrets> {
+        self.sendgrid = Some(sendgrid_key(key)?);
+        Some(self)
+    }
+
+    /// The providers whose webhooks are on.
+    pub fn enabled(&self) -> Vec<Provider> {
+        [
+            (Provider::Mailgun, self.mailgun.is_some()),
+            (Provider::SendGrid, self.sendgrid.is_some()),
+            (Provider::Generic, self.generic.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(p, on)| on.then_some(p))
+        .collect()
+    }
+}
+
+fn sendgrid_key(text: &str) -> Option<VerifyingKey> {
+    let text = text.trim();
+    if text.starts_with("-----BEGIN") {
+        return VerifyingKey::from_public_key_pem(text).ok();
+    }
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(text.split_whitespace().collect::<String>())
+        .ok()?;
+    VerifyingKey::from_public_key_der(&der).ok()
+}
+
+/// One thing a provider reports about one of our messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// `lead.bounced` or `lead.unsubscribed`.
+    pub topic: &'static str,
+    /// The Message-ID we gave the message, with its angle brackets.
+    pub message_id: String,
+    /// For a bounce: hard or soft.
+    pub kind: Option<&'static str>,
+    pub reason: String,
+    pub status: String,
+}
+
+/// Why a request was refused: 401 (not authenticated) or 400 (authenticated, but unreadable).
+#[derive(Debug, PartialEq)]
+pub enum Refusal {
+    Unauthorized(&'static str),
+    BadRequest(String),
+}
+
+/// Checks a request's signature and reads its events. `header` looks a header up by name (any
+/// case); `now` is the current Unix time.
+pub fn read(
+    provider: Provider,
+    header: &dyn Fn(&str) -> Option<String>,
+    body: &[u8],
+    secrets: &Secrets,
+    now: i64,
+) -> std::result::Result<Vec<Event>, Refusal> {
+    let fresh = |ts: &str| {
+        ts.trim()
+            .parse::<i64>()
+            .is_ok_and(|t| (now - t).abs() <= MAX_AGE)
+    };
+    let json = || {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .map_err(|e| Refusal::BadRequest(format!("not JSON: {e}")))
+    };
+    match provider {
+        Provider::Mailgun => {
+            let key = secrets
+                .mailgun
+                .as_ref()
+                .ok_or(Refusal::Unauthorized("mailgun webhooks are off"))?;
+            // The signature is inside the body: read it, but believe nothing else before it holds.
+            let v = serde_json::from_slice::<serde_json::Value>(body)
+                .map_err(|_| Refusal::Unauthorized("no signature"))?;
+            let s = |k: &str| {
+                v.pointer(&format!("/signature/{k}"))
+                    .and_then(|x| x.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let (timestamp, token, signature) = (s("timestamp"), s("token"), s("signature"));
+            let tag = hex(&signature).ok_or(Refusal::Unauthorized("no signature"))?;
+            let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+            mac.update(timestamp.as_bytes());
+            mac.update(token.as_bytes());
+            mac.verify_slice(&tag)
+                .map_err(|_| Refusal::Unauthorized("bad signature"))?;
+            if !fresh(&timestamp) {
+                return Err(Refusal::Unauthorized("stale timestamp"));
+            }
+            Ok(mailgun_event(&v).into_iter().collect())
+        }
+        Provider::SendGrid => {
+            let key = secrets
+                .sendgrid
+                .as_ref()
+                .ok_or(Refusal::Unauthorized("sendgrid webhooks are off"))?;
+            let signature = header("X-Twilio-Email-Event-Webhook-Signature")
+                .and_then(|s| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(s.trim())
+                        .ok()
+                })
+                .and_then(|der| Signature::from_der(&der).ok())
+                .ok_or(Refusal::Unauthorized("no signature"))?;
+            let timestamp = header("X-Twilio-Email-Event-Webhook-Timestamp")
+                .ok_or(Refusal::Unauthorized("no timestamp"))?;
+            let mut signed = timestamp.trim().as_bytes().to_vec();
+            signed.extend_from_slice(body);
+            key.verify(&signed, &signature)
+                .map_err(|_| Refusal::Unauthorized("bad signature"))?;
+            if !fresh(&timestamp) {
+                return Err(Refusal::Unauthorized("stale timestamp"));
+            }
+            let v = json()?;
+            let events = v
+                .as_array()
+                .ok_or_else(|| Refusal::BadRequest("expected a JSON array of events".into()))?;
+            Ok(events.iter().filter_map(sendgrid_event).collect())
+        }
+        Provider::Generic => {
+            let key = secrets
+                .generic
+                .as_ref()
+                .ok_or(Refusal::Unauthorized("generic webhooks are off"))?;
+            let tag = header("X-Leadsite-Signature")
+                .and_then(|s| s.trim().strip_prefix("sha256=").and_then(hex))
+                .ok_or(Refusal::Unauthorized("no signature"))?;
+            let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+            mac.update(body);
+            mac.verify_slice(&tag)
+                .map_err(|_| Refusal::Unauthorized("bad signature"))?;
+            let v = json()?;
+            let timestamp = match v.get("timestamp") {
+                Some(serde_json::Value::Number(n)) => n.to_string(),
+                Some(serde_json::Value::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            if !fresh(&timestamp) {
+                return Err(Refusal::Unauthorized("stale or missing timestamp"));
+            }
+            Ok(generic_event(&v).into_iter().collect())
+        }
+    }
+}
+
+fn str_at<'a>(v: &'a serde_json::Value, pointer: &str) -> &'a str {
+    v.pointer(pointer).and_then(|x| x.as_str()).unwrap_or("")
+}
+
+fn bracketed(id: &str) -> String {
+    let id = id.trim().trim_start_matches('<').trim_end_matches('>');
+    format!("<{id}>")
+}
+
+/// A bounce event, hard or soft by the status and words the provider passes on.
+fn bounce(message_id: String, status: &str, words: &str, soft_anyway: bool) -> Event {
+    let f = bounce::diagnose(None, status, words);
+    let kind = if f.class == Class::Hard && !soft_anyway {
+        "hard"
+    } else {
+        "soft"
+    };
+    Event {
+        topic: "lead.bounced",
+        message_id,
+        kind: Some(kind),
+        reason: format!("{}: {}", f.reason, f.diagnostic),
+        status: f.status,
+    }
+}
+
+fn unsubscribed(message_id: String, reason: &str) -> Event {
+    Event {
+        topic: "lead.unsubscribed",
+        message_id,
+        kind: None,
+        reason: reason.to_string(),
+        status: String::new(),
+    }
+}
+
+/// Mailgun: `failed` with severity `permanent` is a bounce (a `temporary` one Mailgun retries by
+/// itself: nothing to do), `complained` and `unsubscribed` opt the lead out.
+fn mailgun_event(v: &serde_json::Value) -> Option<Event> {
+    let e = v.get("event-data")?;
+    let id = bracketed(str_at(e, "/message/headers/message-id"));
+    match str_at(e, "/event") {
+        "failed" if str_at(e, "/severity") == "permanent" => {
+            let words = format!(
+                "{} {} {}",
+                e.pointer("/delivery-status/code")
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+                str_at(e, "/delivery-status/message"),
+                str_at(e, "/delivery-status/description")
+            );
+            let status = str_at(e, "/delivery-status/enhanced-code");
+            Some(bounce(id, status, &words, false))
+        }
+        "complained" => Some(unsubscribed(id, "complaint")),
+        "unsubscribed" => Some(unsubscribed(id, "unsubscribed")),
+        _ => None,
+    }
+}
+
+/// SendGrid: `bounce` (type `blocked` is soft), `spamreport` a complaint, `unsubscribe` /
+/// `group_unsubscribe` an opt-out; `deferred`, `delivered`, `dropped` and the rest nothing.
+fn sendgrid_event(e: &serde_json::Value) -> Option<Event> {
+    let id = bracketed(str_at(e, "/smtp-id"));
+    match str_at(e, "/event") {
+        "bounce" => Some(bounce(
+            id,
+            str_at(e, "/status"),
+            str_at(e, "/reason"),
+            str_at(e, "/type") == "blocked",
+        )),
+        "spamreport" => Some(unsubscribed(id, "complaint")),
+        "unsubscribe" | "group_unsubscribe" => Some(unsubscribed(id, "unsubscribed")),
+        _ => None,
+    }
+}
+
+fn generic_event(v: &serde_json::Value) -> Option<Event> {
+    let id = bracketed(str_at(v, "/message_id"));
+    match str_at(v, "/event") {
+        "bounce" => Some(Event {
+            topic: "lead.bounced",
+            message_id: id,
+            kind: Some(if str_at(v, "/type") == "soft" {
+                "soft"
+            } else {
+                "hard"
+            }),
+            reason: str_at(v, "/reason").to_string(),
+            status: String::new(),
+        }),
+        "complaint" => Some(unsubscribed(id, "complaint")),
+        "unsubscribe" => Some(unsubscribed(id, "unsubscribed")),
+        _ => None,
+    }
+}
+
+/// Hex to bytes; `None` unless every pair is hex.
+pub(crate) fn hex(text: &str) -> Option<Vec<u8>> {
+    if text.is_empty() || !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len() / 2)
+        .map(|i| u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
+        let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        for p in parts {
+            m.update(p);
+        }
+        m.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    const NOW: i64 = 1_764_000_000;
+
+    #[test]
+    fn mailgun_signatures_are_checked_before_anything_is_read() {
+        let secrets = Secrets::default().with_mailgun(b"key-mailgun");
+        let body = |ts: i64, sig: &str| {
+            format!(
+                r#"{{"signature":{{"timestamp":"{ts}","token":"tok123","signature":"{sig}"}},"event-data":{{"event":"failed","severity":"permanent","message":{{"headers":{{"message-id":"acme.intro.1@agency.example"}}}},"delivery-status":{{"code":550,"message":"5.1.1 user unknown","description":""}}}}}}"#
+            )
+        };
+        let none = |_: &str| None;
+        let good = hmac_hex(b"key-mailgun", &[NOW.to_string().as_bytes(), b"tok123"]);
+        let events = read(
+            Provider::Mailgun,
+            &none,
+            body(NOW, &good).as_bytes(),
+            &secrets,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].message_id, "<acme.intro.1@agency.example>");
+        assert_eq!(events[0].kind, Some("hard"));
+        let forged = hmac_hex(b"guess", &[NOW.to_string().as_bytes(), b"tok123"]);
+        assert_eq!(
+            read(
+                Provider::Mailgun,
+                &none,
+                body(NOW, &forged).as_bytes(),
+                &secrets,
+                NOW
+            ),
+            Err(Refusal::Unauthorized("bad signature"))
+        );
+        let old = NOW - 301;
+        let signed_old = hmac_hex(b"key-mailgun", &[old.to_string().as_bytes(), b"tok123"]);
+        assert_eq!(
+            read(
+                Provider::Mailgun,
+                &none,
+                body(old, &signed_old).as_bytes(),
+                &secrets,
+                NOW
+            ),
+            Err(Refusal::Unauthorized("stale timestamp"))
+        );
+        assert!(matches!(
+            read(
+                Provider::Mailgun,
+                &none,
+                body(NOW, &good).as_bytes(),
+                &Secrets::default(),
+                NOW
+            ),
+            Err(Refusal::Unauthorized(_))
+        ));
+    }
+
+    #[test]
+    fn a_temporary_failure_or_a_delivery_is_nothing() {
+        let v: serde_json::Value = serde_json::from_str(r#"{"event-data":{"event":"failed","severity":"temporary","message":{"headers":{"message-id":"a@b"}}}}"#).unwrap();
+        assert_eq!(mailgun_event(&v), None);
+        let d: serde_json::Value =
+            serde_json::from_str(r#"{"event":"deferred","smtp-id":"<a@b>"}"#).unwrap();
+        assert_eq!(sendgrid_event(&d), None);
+        let b: serde_json::Value = serde_json::from_str(r#"{"event":"bounce","type":"blocked","status":"5.7.1","reason":"550 5.7.1 blocked","smtp-id":"<a@b>"}"#).unwrap();
+        assert_eq!(sendgrid_event(&b).unwrap().kind, Some("soft"));
+    }
+
+    #[test]
+    fn hex_is_strict() {
+        assert_eq!(hex("0aff"), Some(vec![10, 255]));
+        assert_eq!(hex("0g"), None);
+        assert_eq!(hex("abc"), None);
+        assert_eq!(hex(""), None);
+    }
+}
