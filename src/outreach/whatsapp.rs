@@ -6,6 +6,7 @@
 //! the request, outcome after, fsync'd) makes each message go out at most once; on success the
 //! agent publishes `lead.contacted` with the channel.
 
+use base64::Engine;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -177,7 +178,8 @@ fn send(agent: &ureq::Agent, w: &WhatsApp, m: &Message) -> Sent {
                     "Authorization",
                     &format!(
                         "Basic {}",
-                        base64(format!("{}:{token}", w.account_sid).as_bytes())
+                        base64::engine::general_purpose::STANDARD
+                            .encode(format!("{}:{token}", w.account_sid))
                     ),
                 )
                 .header("Content-Type", "application/x-www-form-urlencoded")
@@ -206,39 +208,5 @@ fn send(agent: &ureq::Agent, w: &WhatsApp, m: &Message) -> Sent {
             }
         }
         Err(e) => Sent::Retry(e.to_string(), None),
-    }
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in bytes.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_matches_rfc4648() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(super::base64(i.as_bytes()), o);
-        }
     }
 }
