@@ -747,6 +747,17 @@ impl Config {
                 );
             }
         }
+        if let Some(u) = &o.listen.public_url {
+            // RFC 8058: a one-click unsubscribe URI must be https.
+            if !url::Url::parse(u).is_ok_and(|u| u.scheme() == "https") {
+                bad(
+                    "outreach.listen.public_url".into(),
+                    format!(
+                        "{u:?} is not an https URL (RFC 8058 one-click unsubscribe needs https)"
+                    ),
+                );
+            }
+        }
         for (key, v) in [
             ("unsubscribe_url", &o.unsubscribe_url),
             ("one_click_url", &o.one_click_url),
@@ -896,6 +907,19 @@ mod tests {
                 "routing.rules[0].present[0]"
             ]
         );
+    }
+
+    #[test]
+    fn one_click_unsubscribe_urls_must_be_https() {
+        let text = "outreach:\n  listen: {public_url: 'http://unsub.agency.example'}\n  one_click_url: http://agency.example/u/{lead}\n";
+        let e = Config::parse(text, Path::new("leadsite.yaml")).unwrap_err();
+        let fields: Vec<_> = e.iter().filter_map(|e| e.field.clone()).collect();
+        assert_eq!(
+            fields,
+            ["outreach.listen.public_url", "outreach.one_click_url"]
+        );
+        let ok = "outreach:\n  listen: {public_url: 'https://unsub.agency.example'}\n";
+        assert!(Config::parse(ok, Path::new("leadsite.yaml")).is_ok());
     }
 
     #[test]

@@ -200,7 +200,7 @@ impl Sequence {
         let html_md = render(format!("{number}/body.html"))?;
         let html = format!(
             "<!DOCTYPE html><html><body>{}<hr><p style=\"font-size:12px;color:#555\">{footer_html}</p></body></html>\n",
-            content::markdown(&html_md, false)
+            link_urls(&content::markdown(&html_md, false))
         );
         Ok(Rendered {
             subject,
@@ -208,6 +208,50 @@ impl Sequence {
             html,
         })
     }
+}
+
+/// Makes each bare http(s) URL in the text of an HTML fragment a link, as mail clients expect
+/// (Markdown links only `<…>` and `[…](…)`). Text already inside a link is left alone; the URL
+/// is already HTML-escaped text, so it is valid in the attribute as it is.
+fn link_urls(html: &str) -> String {
+    static URL: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"https?://[^\s<]+").unwrap());
+    let mut out = String::with_capacity(html.len());
+    let mut in_link = false;
+    let mut rest = html;
+    while !rest.is_empty() {
+        if rest.starts_with('<') {
+            let end = rest.find('>').map_or(rest.len(), |i| i + 1);
+            let tag = &rest[..end];
+            if tag.starts_with("<a ") || tag == "<a>" {
+                in_link = true;
+            } else if tag == "</a>" {
+                in_link = false;
+            }
+            out.push_str(tag);
+            rest = &rest[end..];
+            continue;
+        }
+        let end = rest.find('<').unwrap_or(rest.len());
+        let text = &rest[..end];
+        if in_link {
+            out.push_str(text);
+        } else {
+            let mut last = 0;
+            for m in URL.find_iter(text) {
+                // Trailing punctuation ends the sentence, not the URL.
+                let url = m
+                    .as_str()
+                    .trim_end_matches(['.', ',', ';', ':', '!', '?', ')']);
+                out.push_str(&text[last..m.start()]);
+                out.push_str(&format!("<a href=\"{url}\">{url}</a>"));
+                last = m.start() + url.len();
+            }
+            out.push_str(&text[last..]);
+        }
+        rest = &rest[end..];
+    }
+    out
 }
 
 fn tera_message(e: &tera::Error) -> String {
@@ -218,6 +262,16 @@ fn tera_message(e: &tera::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_urls_become_links_and_links_stay_links() {
+        assert_eq!(
+            link_urls("<p>See https://pages.agency.example/acme/?a=1&amp;b=2.</p>"),
+            "<p>See <a href=\"https://pages.agency.example/acme/?a=1&amp;b=2\">https://pages.agency.example/acme/?a=1&amp;b=2</a>.</p>"
+        );
+        let linked = "<p><a href=\"https://x.example/\">https://x.example/</a></p>";
+        assert_eq!(link_urls(linked), linked);
+    }
 
     #[test]
     fn the_built_in_sequence_loads_and_a_missing_variable_is_an_error() {

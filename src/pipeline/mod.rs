@@ -75,6 +75,7 @@ pub enum RejectReason {
     InvalidRating,
     InvalidReviewCount,
     InvalidDedupKey,
+    InvalidTimezone,
 }
 
 impl RejectReason {
@@ -89,6 +90,7 @@ impl RejectReason {
             RejectReason::InvalidRating => "invalid_rating",
             RejectReason::InvalidReviewCount => "invalid_review_count",
             RejectReason::InvalidDedupKey => "invalid_dedup_key",
+            RejectReason::InvalidTimezone => "invalid_timezone",
         }
     }
 }

@@ -110,8 +110,14 @@ pub fn problems(lead: &Lead, depth: Depth) -> Vec<Issue> {
     out
 }
 
-/// Phones, websites and emails that are not in their normal form.
+/// Phones, websites and emails that are not in their normal form, and a time zone that is not
+/// an IANA name (the send window would silently fall back to the config's).
 fn contact_problems(lead: &Lead, bad: &mut impl FnMut(RejectReason, &'static str, &str)) {
+    if let Some(tz) = lead.timezone.as_deref() {
+        if tz.parse::<chrono_tz::Tz>().is_err() {
+            bad(RejectReason::InvalidTimezone, "timezone", tz);
+        }
+    }
     if let Some(p) = lead.phone.as_deref() {
         let e164 = p.starts_with('+') && phone_e164(p, "US").as_deref() == Some(p);
         if !e164 {
@@ -186,6 +192,10 @@ mod tests {
                 RejectReason::InvalidWebsite,
             ),
             (|l| l.email = Some("A@x".into()), RejectReason::InvalidEmail),
+            (
+                |l| l.timezone = Some("Mars/Olympus".into()),
+                RejectReason::InvalidTimezone,
+            ),
         ];
         for (break_it, reason) in cases {
             let mut l = good();

@@ -28,7 +28,7 @@ fn every_problem_is_reported_at_once() {
         "leads/b.yaml",
         "dedup_key: b\nname: B\naddress:\n  city: [not, a, city]\nroute: TARGET\n",
     );
-    p.write("leads/list.yaml", "- dedup_key: a\n  name: Again A\n  address: {city: X}\n  route: NURTURE\n- dedup_key: Bad Key\n  name: C\n  address: {city: X}\n  phone: '555'\n  email: X@Y\n");
+    p.write("leads/list.yaml", "- dedup_key: a\n  name: Again A\n  address: {city: X}\n  route: NURTURE\n- dedup_key: Bad Key\n  name: C\n  address: {city: X}\n  phone: '555'\n  email: X@Y\n  timezone: Europe/Atlantis\n");
     p.write("leads/docs.yml", "dedup_key: d\nname: D\nroute: REJECT\n---\ndedup_key: e\nname: E\naddress: {city: X}\nroute: SOMETIMES\n");
     let run = p.run(&["check"]);
     run.code(3);
@@ -41,13 +41,14 @@ fn every_problem_is_reported_at_once() {
         "leads/list.yaml: lead Bad Key: field dedup_key: invalid_dedup_key",
         "leads/list.yaml: lead Bad Key: field phone: invalid_phone: \"555\"",
         "leads/list.yaml: lead Bad Key: field email: invalid_email: \"X@Y\"",
+        "leads/list.yaml: lead Bad Key: field timezone: invalid_timezone: \"Europe/Atlantis\"",
         "leads/list.yaml: lead Bad Key: field route: no route",
         "leads/docs.yml: lead d: field address: no_location",
         "leads/docs.yml:8:8: lead e: field route: unknown variant `SOMETIMES`",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in\n{err}");
     }
-    assert!(err.contains("10 problems"), "{err}");
+    assert!(err.contains("11 problems"), "{err}");
 }
 
 #[test]

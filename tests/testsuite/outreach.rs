@@ -118,6 +118,18 @@ mod campaign {
             first.contains("https://pages.agency.example/dent/"),
             "the landing page link"
         );
+        let parsed = mailparse::parse_mail(first.as_bytes()).unwrap();
+        let html = parsed
+            .subparts
+            .iter()
+            .find(|p| p.ctype.mimetype == "text/html")
+            .unwrap()
+            .get_body()
+            .unwrap();
+        assert!(
+            html.contains("<a href=\"https://pages.agency.example/dent/\">"),
+            "the landing URL is a link in the HTML part: {html}"
+        );
 
         // The same run again, and the same time: nothing more.
         schedule("2026-11-23T15:00:00Z");
