@@ -192,6 +192,7 @@ fn is_daemon(from: &str, return_path: &str) -> bool {
     let from_daemon = [
         "mailer-daemon",
         "postmaster",
+        "post_master",
         "mail delivery",
         "mail administrator",
     ]
@@ -216,7 +217,7 @@ fn all_parts<'a>(m: &'a ParsedMail<'a>) -> Vec<&'a ParsedMail<'a>> {
 fn notice_text(m: &ParsedMail, parts: &[&ParsedMail]) -> String {
     let text = parts
         .iter()
-        .find(|p| p.subparts.is_empty() && p.ctype.mimetype == "text/plain")
+        .find(|p| p.subparts.is_empty() && p.ctype.mimetype.starts_with("text/plain"))
         .or_else(|| parts.iter().find(|p| p.subparts.is_empty()))
         .and_then(|p| p.get_body().ok())
         .unwrap_or_default();
@@ -392,7 +393,11 @@ fn dsn_fields(text: &str, part: bool, notice: &str, plain: &[Failure]) -> Vec<Fa
         let Some((k, v)) = line.split_once(':') else {
             continue;
         };
-        let k = k.trim().to_ascii_lowercase();
+        // A forwarded report quotes its fields ("> Status: 5.1.1").
+        let k = k
+            .trim_start_matches(['>', ' ', '\t'])
+            .trim()
+            .to_ascii_lowercase();
         let v = v.trim();
         let value_address = || {
             let v = v.split_once(';').map_or(v, |(_, a)| a);
@@ -453,15 +458,17 @@ fn dsn_fields(text: &str, part: bool, notice: &str, plain: &[Failure]) -> Vec<Fa
                 seen.push(r.clone());
             }
             // The diagnostic: the field, else what the notice says near the recipient.
-            let mut diagnostic = b.diagnostic.clone();
-            if diagnostic.is_empty() {
-                diagnostic = plain
-                    .iter()
-                    .find(|f| f.recipient.is_some() && f.recipient == recipient)
-                    .map(|f| f.diagnostic.clone())
-                    .unwrap_or_else(|| notice.to_string());
-            }
-            let mut f = diagnose(recipient, &b.status, &diagnostic);
+            // The notice's words about this recipient also name the SMTP command refused.
+            let near = plain
+                .iter()
+                .find(|f| f.recipient.is_some() && f.recipient == recipient)
+                .map_or(notice, |f| f.diagnostic.as_str());
+            let diagnostic = if b.diagnostic.is_empty() {
+                near
+            } else {
+                &b.diagnostic
+            };
+            let mut f = diagnose_in(recipient, &b.status, diagnostic, near);
             // A delay notice is no failure, unless it says the message was given up.
             let given_up = ["envelope expired", "given up", "giving up"]
                 .iter()
@@ -543,12 +550,13 @@ fn plain_text(notice: &str, failed_header: &str, exclude: &[String]) -> Vec<Fail
             .map(|(s, _)| *s)
             .find(|s| s > start)
             .unwrap_or(notice.len());
-        let mut diagnostic = notice.get(*start..end).unwrap_or("").to_string();
-        if diagnostic.trim().len() <= addr.len() + 2 {
-            // The address stands alone (a list of addresses, then one reason for all).
-            diagnostic = notice.to_string();
+        let own = notice.get(*start..end).unwrap_or("");
+        let mut f = diagnose(Some(addr.clone()), "", own);
+        if f.reason == "undefined" {
+            // Nothing said after the address: the notice states one reason for all, before it.
+            f = diagnose(Some(addr.clone()), "", notice);
         }
-        out.push(diagnose(Some(addr.clone()), "", &diagnostic));
+        out.push(f);
     }
     out
 }
@@ -559,13 +567,17 @@ fn ses_notification(parts: &[&ParsedMail], original_ids: &[String]) -> Option<Re
         .iter()
         .filter(|p| p.subparts.is_empty())
         .filter_map(|p| p.get_body().ok())
-        .find(|b| b.contains("\"notificationType\"") || b.contains("\"eventType\""))?;
+        .find(|b| b.contains("notificationType") || b.contains("\"eventType\""))?;
     let start = body.find('{')?;
     let end = body.rfind('}')?;
     let json = &body[start..=end];
-    let v: serde_json::Value = serde_json::from_str(json)
+    let mut v: serde_json::Value = serde_json::from_str(json)
         .or_else(|_| serde_json::from_str(&json.replace(['\r', '\n'], "")))
         .ok()?;
+    // Delivered through SNS: the notification is a JSON string in the envelope's Message.
+    if let Some(inner) = v.get("Message").and_then(|m| m.as_str()) {
+        v = serde_json::from_str(inner).ok()?;
+    }
     let kind = v
         .get("notificationType")
         .or_else(|| v.get("eventType"))?
@@ -649,6 +661,16 @@ fn ses_notification(parts: &[&ParsedMail], original_ids: &[String]) -> Option<Re
 /// Classifies one recipient from its status code and the server's words (which may hold the
 /// SMTP reply code and a more specific status): also for providers' webhooks.
 pub fn diagnose(recipient: Option<String>, status: &str, diagnostic: &str) -> Failure {
+    diagnose_in(recipient, status, diagnostic, "")
+}
+
+/// [`diagnose`], with more of the report's words (`context`) to find the refused command in.
+fn diagnose_in(
+    recipient: Option<String>,
+    status: &str,
+    diagnostic: &str,
+    context: &str,
+) -> Failure {
     let text: String = diagnostic.split_whitespace().collect::<Vec<_>>().join(" ");
     // From the text, an error code before a success code (transcripts quote both).
     let pick = |re: &Regex, s: &str| -> Option<String> {
@@ -677,7 +699,11 @@ pub fn diagnose(recipient: Option<String>, status: &str, diagnostic: &str) -> Fa
     };
     let reply_code = pick(&REPLY, &text).unwrap_or_default();
     let lower = text.to_lowercase();
-    let reason = reason(&status, &lower, command(&lower));
+    let command = match command(&lower) {
+        Command::Unknown => command_near(&context.to_lowercase()),
+        c => c,
+    };
+    let reason = reason(&status, &lower, command);
     let class = if reason == "delivered" {
         Class::Ignore
     } else if HARD.contains(&reason) {
@@ -729,6 +755,15 @@ const TEXT_REASONS: &[(&str, &[&str])] = &[
             "too many simultaneous",
             "too many concurrent",
             "connection limit",
+        ],
+    ),
+    (
+        "mailererror",
+        &[
+            "procmail",
+            "mailer error",
+            "command died with status",
+            "command output:",
         ],
     ),
     (
@@ -851,8 +886,11 @@ const TEXT_REASONS: &[(&str, &[&str])] = &[
             "address unknown",
             "user account is unavailable",
             "account has been disabled",
+            // Exchange Online's answer for an address it does not have.
+            "recipient address rejected: access denied",
             "invalid final delivery userid",
             "user not exist",
+            "invalid user address",
         ],
     ),
 ];
@@ -904,6 +942,20 @@ const SOFT_OVERRIDES: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Words with which a server says the account does not exist, whatever the SMTP command.
+const NO_ACCOUNT: &[&str] = &[
+    "recipient name is not recognized",
+    "not listed in domino directory",
+    "not listed in public name & address book",
+    "invalid final delivery userid",
+    "user not exist",
+    "recipientnotfound",
+    "recipient not found by smtp address lookup",
+    "doesn't have a yahoo",
+    "invalid recipient",
+    "no such user here",
+];
+
 /// The SMTP command a server refused, from the words around its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Command {
@@ -913,42 +965,45 @@ enum Command {
     Unknown,
 }
 
+const COMMAND_WORDS: [(Command, &[&str]); 3] = [
+    (
+        Command::Mail,
+        &[
+            "after mail from",
+            "in reply to mail from",
+            ">>> mail from",
+            "sender address rejected",
+        ],
+    ),
+    (
+        Command::Rcpt,
+        &[
+            "rcpt to",
+            "in reply to rcpt",
+            "after rcpt",
+            "does not like recipient",
+            ">>> rcpt",
+            "rcpt_to",
+            "did not like our rcpt",
+        ],
+    ),
+    (
+        Command::Data,
+        &[
+            "end of data",
+            "after data",
+            "smtp command data",
+            "in reply to data",
+            ">>> data",
+            "during data",
+        ],
+    ),
+];
+
+/// The SMTP command the server's reply answers: the last one its words name (transcripts name
+/// each in turn).
 fn command(text: &str) -> Command {
-    const WORDS: [(Command, &[&str]); 3] = [
-        (
-            Command::Mail,
-            &[
-                "after mail from",
-                "in reply to mail from",
-                ">>> mail from",
-                "sender address rejected",
-            ],
-        ),
-        (
-            Command::Rcpt,
-            &[
-                "rcpt to",
-                "in reply to rcpt",
-                "does not like recipient",
-                ">>> rcpt",
-                "rcpt_to",
-                "did not like our rcpt",
-            ],
-        ),
-        (
-            Command::Data,
-            &[
-                "end of data",
-                "after data",
-                "smtp command data",
-                "in reply to data",
-                ">>> data",
-                "during data",
-            ],
-        ),
-    ];
-    // The last command named is the one the error answers (transcripts name each in turn).
-    WORDS
+    COMMAND_WORDS
         .iter()
         .filter_map(|(c, words)| {
             words
@@ -959,6 +1014,21 @@ fn command(text: &str) -> Command {
         })
         .max_by_key(|(at, _)| *at)
         .map_or(Command::Unknown, |(_, c)| c)
+}
+
+/// The command refused for one recipient, from the notice around it: a transcript goes on to
+/// DATA after a recipient is refused (for the others), so RCPT, when named, is the one.
+fn command_near(text: &str) -> Command {
+    let named = |c: Command| {
+        COMMAND_WORDS
+            .iter()
+            .filter(|(k, _)| *k == c)
+            .any(|(_, words)| words.iter().any(|w| text.contains(w)))
+    };
+    [Command::Rcpt, Command::Data, Command::Mail]
+        .into_iter()
+        .find(|c| named(*c))
+        .unwrap_or(Command::Unknown)
 }
 
 fn reason(status: &str, text: &str, command: Command) -> &'static str {
@@ -974,7 +1044,7 @@ fn reason(status: &str, text: &str, command: Command) -> &'static str {
         "1.1" | "1.3" => Some("userunknown"),
         "1.2" | "4.4" => Some("hostunknown"),
         "1.6" => Some("hasmoved"),
-        "1.10" => Some("notaccept"),
+        "1.10" | "3.2" => Some("notaccept"),
         "1.7" | "1.8" => Some("rejected"),
         "2.2" => Some("mailboxfull"),
         "2.3" | "3.4" => Some("mesgtoobig"),
@@ -995,7 +1065,9 @@ fn reason(status: &str, text: &str, command: Command) -> &'static str {
         return s;
     }
     let soft_words = by_text(SOFT_OVERRIDES);
-    let Some(hard) = text_reason.or(by_status) else {
+    // A specific hard status (moved, host unknown, null MX) says more than the words.
+    let hard_status = by_status.filter(|s| HARD.contains(s) && *s != "userunknown");
+    let Some(hard) = hard_status.or(text_reason).or(by_status) else {
         return soft_words.unwrap_or("undefined");
     };
     // "Recipient address rejected: <why>" names no reason by itself; the status class does.
@@ -1023,9 +1095,12 @@ fn reason(status: &str, text: &str, command: Command) -> &'static str {
             return o;
         }
     }
+    let says_no_account = NO_ACCOUNT.iter().any(|w| text.contains(w));
     if hard == "userunknown"
-        && !matches!(detail, "1.1" | "1.3")
-        && (command == Command::Data || detail == "2.0")
+        // X.1.x speaks of the address (Exchange adds its own: 5.1.351, 5.1.10).
+        && !detail.starts_with("1.")
+        && command != Command::Rcpt
+        && !says_no_account
     {
         // "User unknown" once the message was sent (after DATA), or with the status of a
         // refused message (X.2.0), is a content filter's answer (sisimai's "filtered").

@@ -370,6 +370,16 @@ pub fn classify(m: &ParsedMail) -> Kind {
             .to_lowercase()
     };
     let subject = h("Subject");
+    // A reply to our `mailto:` unsubscribe link carries its subject; mail clients send it by
+    // themselves too (Apple Mail's X-Apple-Unsubscribe), as an automatic message that counts.
+    if subject
+        .trim_start_matches("re:")
+        .trim()
+        .starts_with("unsubscribe")
+        || h("X-Apple-Unsubscribe") == "true"
+    {
+        return Kind::Unsubscribe;
+    }
     let auto = (!h("Auto-Submitted").is_empty() && h("Auto-Submitted") != "no")
         || !h("X-Autoreply").is_empty()
         || !h("X-Autorespond").is_empty()
@@ -377,14 +387,6 @@ pub fn classify(m: &ParsedMail) -> Kind {
         || AUTO_SUBJECTS.iter().any(|s| subject.contains(s));
     if auto {
         return Kind::AutoReply;
-    }
-    // A reply to our `mailto:` unsubscribe link carries its subject.
-    if subject
-        .trim_start_matches("re:")
-        .trim()
-        .starts_with("unsubscribe")
-    {
-        return Kind::Unsubscribe;
     }
     let text = own_text(&first_text(m));
     let lower = text.to_lowercase();
@@ -444,7 +446,7 @@ fn is_quote_header(line: &str) -> bool {
 fn first_text(m: &ParsedMail) -> String {
     all_parts(m)
         .into_iter()
-        .find(|p| p.ctype.mimetype == "text/plain")
+        .find(|p| p.ctype.mimetype.starts_with("text/plain"))
         .or_else(|| all_parts(m).into_iter().find(|p| p.subparts.is_empty()))
         .and_then(|p| p.get_body().ok())
         .unwrap_or_default()
@@ -519,9 +521,13 @@ mod tests {
             mail("From: a@b.example\nPrecedence: bulk\nSubject: Re: hi\n\nThanks\n"),
             Kind::AutoReply
         );
-        // A reply to the default mailto: unsubscribe link.
+        // A reply to the default mailto: unsubscribe link, also when a mail client sends it.
         assert_eq!(
             mail("From: a@b.example\nSubject: unsubscribe acme\n\n"),
+            Kind::Unsubscribe
+        );
+        assert_eq!(
+            mail("From: a@b.example\nAuto-Submitted: auto-replied\nX-Apple-Unsubscribe: true\nSubject: unsubscribe\n\nApple Mail sent this email to unsubscribe.\n"),
             Kind::Unsubscribe
         );
     }

@@ -10,7 +10,8 @@
 //! The failed recipients are taken from `expected.json` when it names them (`recipient`), else
 //! found the way a person reading the report would: the RFC 3464 / ARF / SES fields that name
 //! them, `X-Failed-Recipients`, else the first addresses of the notice that are not the report's
-//! own sender or receiver and not Message-IDs.
+//! own sender or receiver, the quoted original's sender or Message-IDs; for a message the
+//! recipient sent itself (an automatic unsubscribe), its sender.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -70,9 +71,22 @@ fn failed_recipients(text: &str, n: usize) -> Vec<String> {
             return out.into_iter().take(n).collect();
         }
     }
-    // The notice: skip Message-ID lines and `key=address` tokens.
+    // The notice: skip Message-ID lines, the quoted original's sender lines and `key=address`
+    // tokens.
     for line in body.lines() {
-        if line.to_lowercase().trim_start().starts_with("message-id") {
+        let lower = line.to_lowercase();
+        let lower = lower.trim_start_matches(['>', ' ', '\t']);
+        if [
+            "message-id",
+            "from:",
+            "return-path:",
+            "reply-to:",
+            "sender:",
+            "received:",
+        ]
+        .iter()
+        .any(|h| lower.starts_with(h))
+        {
             continue;
         }
         for (at, a) in addresses(line) {
@@ -83,6 +97,15 @@ fn failed_recipients(text: &str, n: usize) -> Vec<String> {
                 continue;
             }
             add(a, &mut out);
+        }
+    }
+    // A message the recipient sent itself (a mail client's automatic unsubscribe): its sender.
+    if out.is_empty() {
+        if let Some(c) = header_re
+            .captures_iter(top)
+            .find(|c| c[1].eq_ignore_ascii_case("from"))
+        {
+            out.extend(addresses(&c[2]).into_iter().map(|(_, a)| a));
         }
     }
     out.into_iter().take(n).collect()
@@ -244,6 +267,6 @@ fn real_bounces_are_read_like_a_bounce_parser_reads_them() {
     assert_eq!(wrong, 0, "no report may reach another lead");
     // The aims are 95 % classified and 98 % matched; these floors are what the parser
     // reaches today (docs/bounces.md), so that it can only get better.
-    assert!(right as f64 / n >= 0.87, "classified {right}/{classified}");
-    assert!(matched as f64 / n >= 0.96, "matched {matched}/{classified}");
+    assert!(right as f64 / n >= 0.92, "classified {right}/{classified}");
+    assert!(matched as f64 / n >= 0.98, "matched {matched}/{classified}");
 }
