@@ -162,10 +162,14 @@ impl Pool {
 
             match conn {
                 Some(conn) => {
+                    // leadsite patch: a connection handed back less than a second ago is not
+                    // tested with a NOOP first (a round trip per message in a run of sends); if
+                    // the server did close it, the send fails and is retried as a transient error.
+                    let recent = conn.idle_duration() < Duration::from_secs(1);
                     let mut conn = conn.unpark();
 
                     // TODO: handle the client try another connection if this one isn't good
-                    if !conn.test_connected() {
+                    if !recent && !conn.test_connected() {
                         #[cfg(feature = "tracing")]
                         tracing::debug!("dropping a broken connection");
 
