@@ -123,13 +123,14 @@ pub fn parse(m: &ParsedMail) -> Option<Report> {
         .collect();
     let notice = notice_text(m, &parts);
     let failed_header = header(m, "X-Failed-Recipients");
-    let plain = plain_text(&notice, &failed_header, &exclusions(m));
+    let agent = Agent::of(m);
+    let plain = plain_text(&notice, &failed_header, &exclusions(m), agent);
     let mut failures = Vec::new();
     // Last, the whole mail as text: a forwarded report, or MIME boundaries that do not match.
     let whole = String::from_utf8_lossy(m.raw_bytes).into_owned();
     let candidates = dsn_texts.iter().map(|t| (t, true));
     for (text, part) in candidates.chain([(&notice, false), (&whole, false)]) {
-        failures.extend(dsn_fields(text, part, &notice, &plain));
+        failures.extend(dsn_fields(text, part, &notice, &plain, agent));
         if !failures.is_empty() {
             break;
         }
@@ -152,8 +153,16 @@ pub fn parse(m: &ParsedMail) -> Option<Report> {
         failures = plain;
     }
     if failures.is_empty() {
-        // A notice that names no recipient: the whole text is the diagnostic of the one message.
-        failures.push(diagnose(None, "", &notice));
+        // A notice that names no recipient speaks of the quoted message's: its To:, else nobody
+        // (the whole text is then the diagnostic of the one message its Message-ID names).
+        let mut quoted = original_header_addresses(&parts, "To");
+        if quoted.is_empty() {
+            quoted = quoted_to(&whole, &exclusions(m));
+        }
+        match quoted.as_slice() {
+            [one] => failures.push(diagnose(Some(one.clone()), "", &notice)),
+            _ => failures.push(diagnose(None, "", &notice)),
+        }
     }
     Some(Report {
         failures,
@@ -229,10 +238,32 @@ fn notice_text(m: &ParsedMail, parts: &[&ParsedMail]) -> String {
     strip_original(&text.replace("\r\n", "\n"))
 }
 
+/// The addresses of the first `To:` line below the report's own headers (a quoted original),
+/// less the report's own sender and receiver.
+fn quoted_to(whole: &str, exclude: &[String]) -> Vec<String> {
+    let body = whole
+        .replace("\r\n", "\n")
+        .split_once("\n\n")
+        .map_or(String::new(), |(_, b)| b.to_string());
+    body.lines()
+        .find_map(|l| {
+            let (k, v) = l.trim_start_matches(['>', ' ']).split_once(':')?;
+            k.eq_ignore_ascii_case("to").then_some(v.to_string())
+        })
+        .map(|v| {
+            ADDRESS
+                .find_iter(&v)
+                .map(|a| clean_address(a.as_str()))
+                .filter(|a| !exclude.contains(a))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Lines at which a notice starts quoting the original message.
 static ORIGINAL_MARK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?im)^[\s\-=_*]*(?:this is a copy of the message|below this line is a copy|original message (?:follows|header)|the original message (?:follows|is (?:attached|included|below))|the header of the original message|-+ ?original message|-+ ?forwarded message|the first \d+ lines of|your message reads|unsent message below|content-type: message/rfc822|message headers follow|headers of the original|a copy of the original message|--- below is the original)",
+        r"(?im)^[\s\-=_*]*(?:this is a copy of the message|below this line is a copy|original message (?:follows|header)|the original message (?:follows|is (?:attached|included|below))|the header of the original message|-+ ?original message|-+ ?forwarded message|the first \d+ lines of|your message reads|unsent message (?:below|follows)|content-type: message/rfc822|message headers follow|headers of the original|a copy of the original message|--- below is the original)",
     )
     .unwrap()
 });
@@ -366,7 +397,13 @@ fn original_header_addresses(parts: &[&ParsedMail], name: &str) -> Vec<String> {
 /// when the fields carry none.
 /// `part`: the text is a delivery-status part, where fields without a recipient still speak of
 /// one; in any other text only fields naming a recipient count (a person may write "Status:").
-fn dsn_fields(text: &str, part: bool, notice: &str, plain: &[Failure]) -> Vec<Failure> {
+fn dsn_fields(
+    text: &str,
+    part: bool,
+    notice: &str,
+    plain: &[Failure],
+    agent: Agent,
+) -> Vec<Failure> {
     // Unfold continuation lines first.
     let mut lines: Vec<String> = Vec::new();
     for line in text.replace("\r\n", "\n").lines() {
@@ -386,6 +423,8 @@ fn dsn_fields(text: &str, part: bool, notice: &str, plain: &[Failure]) -> Vec<Fa
         action: String,
         status: String,
         diagnostic: String,
+        /// PowerMTA's own verdict (`X-PowerMTA-BounceCategory`).
+        category: String,
     }
     let mut blocks: Vec<Block> = Vec::new();
     let mut current: Option<Block> = None;
@@ -432,6 +471,9 @@ fn dsn_fields(text: &str, part: bool, notice: &str, plain: &[Failure]) -> Vec<Fa
                 let v = v.split_once(';').map_or(v, |(_, d)| d);
                 current.get_or_insert_with(Block::default).diagnostic = v.trim().to_string();
             }
+            "x-powermta-bouncecategory" => {
+                current.get_or_insert_with(Block::default).category = v.trim().to_lowercase();
+            }
             _ => {}
         }
     }
@@ -468,7 +510,12 @@ fn dsn_fields(text: &str, part: bool, notice: &str, plain: &[Failure]) -> Vec<Fa
             } else {
                 &b.diagnostic
             };
-            let mut f = diagnose_in(recipient, &b.status, diagnostic, near);
+            let mut f = diagnose_in(recipient, &b.status, diagnostic, near, agent.command());
+            // The sending server's own verdict, where it gives one.
+            if let Some((reason, class)) = powermta_category(&b.category) {
+                f.reason = reason;
+                f.class = class;
+            }
             // A delay notice is no failure, unless it says the message was given up.
             let given_up = ["envelope expired", "given up", "giving up"]
                 .iter()
@@ -510,7 +557,7 @@ fn exclusions(m: &ParsedMail) -> Vec<String> {
 }
 
 /// Plain-text notices: each failed address with the text that follows it up to the next one.
-fn plain_text(notice: &str, failed_header: &str, exclude: &[String]) -> Vec<Failure> {
+fn plain_text(notice: &str, failed_header: &str, exclude: &[String], agent: Agent) -> Vec<Failure> {
     let listed: Vec<String> = ADDRESS
         .find_iter(failed_header)
         .map(|a| clean_address(a.as_str()))
@@ -550,11 +597,13 @@ fn plain_text(notice: &str, failed_header: &str, exclude: &[String]) -> Vec<Fail
             .map(|(s, _)| *s)
             .find(|s| s > start)
             .unwrap_or(notice.len());
-        let own = notice.get(*start..end).unwrap_or("");
-        let mut f = diagnose(Some(addr.clone()), "", own);
+        // From the start of the address's line: ">>> RCPT To:<address>" names the command.
+        let line_start = notice[..*start].rfind('\n').map_or(0, |i| i + 1);
+        let own = notice.get(line_start..end).unwrap_or("");
+        let mut f = diagnose_in(Some(addr.clone()), "", own, "", agent.command());
         if f.reason == "undefined" {
             // Nothing said after the address: the notice states one reason for all, before it.
-            f = diagnose(Some(addr.clone()), "", notice);
+            f = diagnose_in(Some(addr.clone()), "", notice, "", agent.command());
         }
         out.push(f);
     }
@@ -661,15 +710,17 @@ fn ses_notification(parts: &[&ParsedMail], original_ids: &[String]) -> Option<Re
 /// Classifies one recipient from its status code and the server's words (which may hold the
 /// SMTP reply code and a more specific status): also for providers' webhooks.
 pub fn diagnose(recipient: Option<String>, status: &str, diagnostic: &str) -> Failure {
-    diagnose_in(recipient, status, diagnostic, "")
+    diagnose_in(recipient, status, diagnostic, "", Command::Unknown)
 }
 
-/// [`diagnose`], with more of the report's words (`context`) to find the refused command in.
+/// [`diagnose`], with more of the report's words (`context`) to find the refused command in,
+/// and the command to assume when no words name one (`otherwise`).
 fn diagnose_in(
     recipient: Option<String>,
     status: &str,
     diagnostic: &str,
     context: &str,
+    otherwise: Command,
 ) -> Failure {
     let text: String = diagnostic.split_whitespace().collect::<Vec<_>>().join(" ");
     // From the text, an error code before a success code (transcripts quote both).
@@ -700,7 +751,10 @@ fn diagnose_in(
     let reply_code = pick(&REPLY, &text).unwrap_or_default();
     let lower = text.to_lowercase();
     let command = match command(&lower) {
-        Command::Unknown => command_near(&context.to_lowercase()),
+        Command::Unknown => match command_near(&context.to_lowercase()) {
+            Command::Unknown => otherwise,
+            c => c,
+        },
         c => c,
     };
     let reason = reason(&status, &lower, command);
@@ -942,6 +996,52 @@ const SOFT_OVERRIDES: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Mail systems whose plain-text notices, without naming the SMTP command, relay the remote
+/// server's answer to RCPT TO: McAfee's email gateway and Ipswitch IMail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Agent {
+    RelaysRecipientReply,
+    Other,
+}
+
+impl Agent {
+    fn of(m: &ParsedMail) -> Agent {
+        let mcafee = m.headers.get_first_value("X-NAI-Header").is_some();
+        let imail = header(m, "X-Mailer").trim_start().starts_with("<SMTP32");
+        if mcafee || imail {
+            Agent::RelaysRecipientReply
+        } else {
+            Agent::Other
+        }
+    }
+
+    fn command(self) -> Command {
+        match self {
+            Agent::RelaysRecipientReply => Command::Rcpt,
+            Agent::Other => Command::Unknown,
+        }
+    }
+}
+
+/// PowerMTA's bounce categories (its `X-PowerMTA-BounceCategory` field).
+fn powermta_category(category: &str) -> Option<(&'static str, Class)> {
+    Some(match category {
+        "bad-mailbox" => ("userunknown", Class::Hard),
+        "bad-domain" => ("hostunknown", Class::Hard),
+        "inactive-mailbox" => ("suspend", Class::Soft),
+        "quota-issues" => ("mailboxfull", Class::Soft),
+        "spam-related" => ("spamdetected", Class::Soft),
+        "policy-related" => ("policyviolation", Class::Soft),
+        "message-expired" => ("expired", Class::Soft),
+        "routing-errors" | "no-answer-from-host" | "bad-connection" => {
+            ("networkerror", Class::Soft)
+        }
+        "content-related" => ("contenterror", Class::Soft),
+        "invalid-sender" => ("rejected", Class::Soft),
+        _ => return None,
+    })
+}
+
 /// Words with which a server says the account does not exist, whatever the SMTP command.
 const NO_ACCOUNT: &[&str] = &[
     "recipient name is not recognized",
@@ -954,6 +1054,7 @@ const NO_ACCOUNT: &[&str] = &[
     "doesn't have a yahoo",
     "invalid recipient",
     "no such user here",
+    "no valid recipients",
 ];
 
 /// The SMTP command a server refused, from the words around its reply.
@@ -1003,6 +1104,10 @@ const COMMAND_WORDS: [(Command, &[&str]); 3] = [
 /// The SMTP command the server's reply answers: the last one its words name (transcripts name
 /// each in turn).
 fn command(text: &str) -> Command {
+    // A session transcript (">>> …") goes on to DATA after a recipient was refused.
+    if text.contains(">>> ") {
+        return command_near(text);
+    }
     COMMAND_WORDS
         .iter()
         .filter_map(|(c, words)| {
@@ -1057,7 +1162,12 @@ fn reason(status: &str, text: &str, command: Command) -> &'static str {
             .find(|(_, words)| words.iter().any(|w| text.contains(w)))
             .map(|(r, _)| *r)
     };
-    let text_reason = by_text(TEXT_REASONS);
+    let text_reason = by_text(TEXT_REASONS).or_else(|| {
+        NO_ACCOUNT
+            .iter()
+            .any(|w| text.contains(w))
+            .then_some("userunknown")
+    });
     if let Some(r) = text_reason.filter(|r| !HARD.contains(r)) {
         return r;
     }
@@ -1159,6 +1269,76 @@ mod tests {
         assert_eq!(r("5.1.1", "blocked by spamhaus"), "blocked");
         assert_eq!(r("2.0.0", "ok"), "delivered");
         assert_eq!(r("", "Host or domain name not found"), "hostunknown");
+    }
+
+    fn first(mail: &str) -> Failure {
+        parse_str(mail).expect("a report").failures.remove(0)
+    }
+
+    #[test]
+    fn user_unknown_is_hard_only_when_the_address_was_refused() {
+        let notice = |words: &str| {
+            format!("From: MAILER-DAEMON@mx.example\nTo: sam@agency.example\nSubject: Undelivered Mail Returned to Sender\n\n<owner@shop.example>: {words}\n")
+        };
+        let class = |words: &str| first(&notice(words)).class;
+        assert_eq!(
+            class("host mx said: 550 5.1.1 User unknown (in reply to RCPT TO command)"),
+            Class::Hard
+        );
+        assert_eq!(
+            class("550 5.1.1 <owner@shop.example>... User unknown"),
+            Class::Hard,
+            "X.1.1"
+        );
+        // After DATA the message, not the mailbox, was refused: a filter's answer.
+        assert_eq!(
+            class("SMTP error from remote mail server after end of data: 550 User unknown"),
+            Class::Soft
+        );
+        assert_eq!(
+            class("550 5.0.0 User unknown"),
+            Class::Soft,
+            "no status or command says so"
+        );
+        assert_eq!(
+            class("550 Requested action not taken: RecipientNotFound"),
+            Class::Hard,
+            "the words say so"
+        );
+        // A refused sender says nothing about the recipient.
+        assert_eq!(class("SMTP error after MAIL FROM:<sam@agency.example>: 553 5.1.8 Domain of sender address does not exist"), Class::Soft);
+        assert_eq!(
+            first(&notice("552 5.2.2 Mailbox full")).reason,
+            "mailboxfull"
+        );
+    }
+
+    #[test]
+    fn a_sendmail_transcript_names_the_command_on_the_address_line() {
+        let mail = "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example>\nTo: sam@agency.example\nSubject: Returned mail: User unknown\n\n   ----- Transcript of session follows -----\n>>> RCPT To:<owner@shop.example>\n<<< 550 <owner@shop.example>, User Unknown\n>>> DATA\n<<< 503 Need RCPT\n";
+        let f = first(mail);
+        assert_eq!(f.recipient.as_deref(), Some("owner@shop.example"));
+        assert_eq!(f.class, Class::Hard);
+    }
+
+    #[test]
+    fn powermta_s_own_category_and_forwarded_reports_count() {
+        let pmta = "From: MAILER-DAEMON@pmta.example\nTo: sam@agency.example\nSubject: Delivery report\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n--b\nContent-Type: message/delivery-status\n\nFinal-Recipient: rfc822;owner@shop.example\nAction: failed\nStatus: 5.0.0\nX-PowerMTA-BounceCategory: bad-mailbox\n--b--\n";
+        assert_eq!(first(pmta).class, Class::Hard);
+        let forwarded = "From: boss@agency.example\nTo: sam@agency.example\nSubject: Fwd: Returned mail\n\nSee below.\n> Final-Recipient: RFC822; owner@shop.example\n> Action: failed\n> Status: 5.1.1\n";
+        let f = first(forwarded);
+        assert_eq!(
+            (f.recipient.as_deref(), f.class),
+            (Some("owner@shop.example"), Class::Hard)
+        );
+    }
+
+    #[test]
+    fn a_notice_naming_nobody_speaks_of_the_quoted_message_s_recipient() {
+        let mail = "From: MAILER-DAEMON@mx.example\nTo: sam@agency.example\nSubject: Returned mail: see transcript\n\n----- Transcript of session follows -----\n421 shop.example (smtp)... Deferred: Connection timed out\n\n----- Unsent message follows -----\nFrom: sam@agency.example\nTo: owner@shop.example\nSubject: Hello\n\nHi\n";
+        let f = first(mail);
+        assert_eq!(f.recipient.as_deref(), Some("owner@shop.example"));
+        assert_eq!(f.class, Class::Soft);
     }
 
     #[test]
