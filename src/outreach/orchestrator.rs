@@ -164,7 +164,9 @@ pub(crate) fn note(state: &mut LeadState, at: DateTime<Utc>, event: &str, detail
 }
 
 /// Records that `step` went out as `message_id` at `at`: the campaign moves on to the next step
-/// after its delay.
+/// after its delay. A lead that has meanwhile replied, bounced or opted out stays where it is:
+/// the record only says the step went out. Sending a step again (after a soft bounce) keeps its
+/// count of tries, so that soft bounces end at `max_attempts`.
 pub fn record_sent(
     state: &mut LeadState,
     sequence: &Sequence,
@@ -172,19 +174,25 @@ pub fn record_sent(
     message_id: String,
     at: DateTime<Utc>,
 ) {
+    let again = state.message_ids.contains(&message_id);
+    if !again {
+        state.message_ids.push(message_id);
+    }
+    state.last_contacted = Some(at);
+    note(state, at, "sent", format!("step {step}"));
+    if state.status.is_terminal() {
+        return;
+    }
     state.status = Status::Contacted;
     state.step = step;
-    state.attempt_count = 0;
-    state.last_contacted = Some(at);
-    if !state.message_ids.contains(&message_id) {
-        state.message_ids.push(message_id);
+    if !again {
+        state.attempt_count = 0;
     }
     let wait = sequence
         .steps
         .get(step as usize)
         .map_or(Duration::days(7), |s| s.delay);
     state.next_action_at = Some(at + wait);
-    note(state, at, "sent", format!("step {step}"));
 }
 
 /// One `schedule` run: the inbox, the events, then what is due.
@@ -619,6 +627,7 @@ fn apply_to(
         note(&mut state, at, "soft_bounce", format!("step {target}"));
         if state.attempt_count >= max_attempts {
             state.status = Status::Bounced;
+            state.next_action_at = None;
             if let Some(a) = &address {
                 suppressed.add(a, "soft bounces")?;
             }
@@ -630,4 +639,119 @@ fn apply_to(
         return Ok(None);
     }
     Ok(Some(format!("{} changes no campaign state", m.topic)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(h: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_764_000_000 + h * 3600, 0).unwrap()
+    }
+
+    fn event(topic: &str, id: &str, data: &[(&str, &str)]) -> Message {
+        let mut m = Message::new(topic, "acme", at(1));
+        m.id = id.to_string();
+        for (k, v) in data {
+            m.data.insert((*k).into(), (*v).into());
+        }
+        m
+    }
+
+    /// The built-in sequence, three tries, a one-hour first back-off.
+    fn apply(store: &mut MemoryStore, m: &Message, now: DateTime<Utc>) -> Option<String> {
+        let sequence = Sequence::load(Path::new("/nonexistent"), "intro").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut suppressed = Suppression::load(dir.path()).unwrap().in_memory();
+        let rules = Rules {
+            sequence: &sequence,
+            max_attempts: 3,
+            retry_minutes: 60,
+            now,
+        };
+        apply_to(
+            store,
+            &mut suppressed,
+            Some("owner@acme.example".into()),
+            m,
+            &rules,
+        )
+        .unwrap()
+    }
+
+    fn sent(store: &mut MemoryStore, step: u32, when: DateTime<Utc>) {
+        let sequence = Sequence::load(Path::new("/nonexistent"), "intro").unwrap();
+        let mut s = store.get("acme").cloned().unwrap_or_default();
+        record_sent(
+            &mut s,
+            &sequence,
+            step,
+            format!("<acme.intro.{step}@a.example>"),
+            when,
+        );
+        store.commit("acme", s).unwrap();
+    }
+
+    #[test]
+    fn soft_bounces_of_one_step_end_at_max_attempts() {
+        let mut store = MemoryStore::default();
+        sent(&mut store, 1, at(0));
+        for n in 1..=3 {
+            let id = format!("soft-{n}");
+            assert_eq!(
+                apply(
+                    &mut store,
+                    &event("lead.bounced", &id, &[("kind", "soft")]),
+                    at(n)
+                ),
+                None
+            );
+            let s = store.get("acme").unwrap();
+            if n < 3 {
+                assert_eq!(
+                    (s.status, s.step, s.attempt_count),
+                    (Status::Contacted, 0, n as u32)
+                );
+                sent(&mut store, 1, at(n) + Duration::hours(2)); // the step again
+            } else {
+                assert_eq!(s.status, Status::Bounced, "the third soft bounce ends it");
+                assert_eq!(s.next_action_at, None, "and leaves no next action");
+            }
+        }
+    }
+
+    #[test]
+    fn an_event_naming_a_step_in_doubt_settles_it_without_reviving_a_finished_lead() {
+        let mut store = MemoryStore::default();
+        let mut s = LeadState {
+            in_flight: Some(Intent {
+                step: 2,
+                message_id: "<acme.intro.2@a.example>".into(),
+                at: at(0),
+            }),
+            ..LeadState::default()
+        };
+        s.status = Status::Responded;
+        store.commit("acme", s).unwrap();
+        apply(
+            &mut store,
+            &event(
+                "lead.bounced",
+                "b1",
+                &[("kind", "soft"), ("message_id", "<acme.intro.2@a.example>")],
+            ),
+            at(1),
+        );
+        let s = store.get("acme").unwrap();
+        assert_eq!(s.in_flight, None, "settled: the step went out");
+        assert!(s
+            .message_ids
+            .contains(&"<acme.intro.2@a.example>".to_string()));
+        assert_eq!(
+            s.status,
+            Status::Responded,
+            "a lead that answered stays answered"
+        );
+        assert_eq!(s.next_action_at, None);
+    }
 }
