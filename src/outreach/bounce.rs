@@ -95,11 +95,11 @@ pub fn parse(m: &ParsedMail) -> Option<Report> {
     }
     // Hotmail/Outlook.com JMRP: the complained-of message alone, with its original recipient.
     let jmrp = original_header_addresses(&parts, "X-HmXmrOriginalRecipient");
-    if !jmrp.is_empty()
-        || header(m, "Subject")
-            .to_lowercase()
-            .contains("complaint about message")
-    {
+    let jmrp_subject = header(m, "Subject")
+        .to_lowercase()
+        .starts_with("complaint about message from");
+    let quotes_a_message = parts.iter().any(|p| p.ctype.mimetype == "message/rfc822");
+    if !jmrp.is_empty() || (jmrp_subject && quotes_a_message) {
         let recipients = if jmrp.is_empty() {
             original_header_addresses(&parts, "To")
         } else {
@@ -137,20 +137,37 @@ pub fn parse(m: &ParsedMail) -> Option<Report> {
     }
     let subject = header(m, "Subject").to_lowercase();
     let from = header(m, "From").to_lowercase();
-    let daemon = is_daemon(&from, &header(m, "Return-Path"));
-    let auto_submitted = !matches!(header(m, "Auto-Submitted").trim(), "" | "no");
-    // A bounce-like subject alone is no report: a person may write "Re: delivery failed?".
-    let looks_like_bounce = !failures.is_empty()
+    // An automatic message (null sender, Auto-Submitted) is a report only with a bounce's
+    // subject: out-of-office replies are automatic too. A bounce-like subject alone is no report
+    // either: a person may write "Re: delivery failed?".
+    let automatic = header(m, "Return-Path").trim() == "<>"
+        || !matches!(header(m, "Auto-Submitted").trim(), "" | "no");
+    let structured = !failures.is_empty()
         || !dsn_texts.is_empty()
         || !failed_header.is_empty()
-        || m.ctype.params.get("report-type").map(|s| s.as_str()) == Some("delivery-status")
-        || daemon
-        || (auto_submitted && BOUNCE_SUBJECTS.iter().any(|s| subject.contains(s)));
+        || m.ctype.params.get("report-type").map(|s| s.as_str()) == Some("delivery-status");
+    let returns_a_message = parts.iter().any(|p| {
+        p.ctype.mimetype == "message/rfc822" || p.ctype.mimetype.ends_with("rfc822-headers")
+    });
+    let looks_like_bounce = structured
+        || is_daemon(&from)
+        || (automatic
+            && (returns_a_message || BOUNCE_SUBJECTS.iter().any(|s| subject.contains(s))));
     if !looks_like_bounce {
         return None;
     }
     if failures.is_empty() {
         failures = plain;
+        // A plain-text warning that delivery is still being tried (Exim's "message delayed
+        // 24 hours") changes nothing, like `Action: delayed`.
+        let words = format!("{subject} {}", notice.to_lowercase());
+        if DELAYED.iter().any(|w| words.contains(w)) && !GIVEN_UP.iter().any(|w| words.contains(w))
+        {
+            for f in &mut failures {
+                f.class = Class::Ignore;
+                f.reason = "delayed";
+            }
+        }
     }
     if failures.is_empty() {
         // A notice that names no recipient speaks of the quoted message's: its To:, else nobody
@@ -197,8 +214,31 @@ const BOUNCE_SUBJECTS: [&str; 24] = [
     "rejected:",
 ];
 
-fn is_daemon(from: &str, return_path: &str) -> bool {
-    let from_daemon = [
+/// Words of a notice that delivery is still being tried.
+const DELAYED: [&str; 9] = [
+    "has not yet been delivered",
+    "not yet been delivered",
+    "will continue to try",
+    "will keep trying",
+    "will retry",
+    "still trying",
+    "no action is required on your part",
+    "delivery incomplete",
+    "warning: message",
+];
+
+/// Words of a notice that delivery was given up.
+const GIVEN_UP: [&str; 6] = [
+    "given up",
+    "giving up",
+    "gave up",
+    "permanent",
+    "could not be delivered",
+    "expired",
+];
+
+fn is_daemon(from: &str) -> bool {
+    [
         "mailer-daemon",
         "postmaster",
         "post_master",
@@ -206,8 +246,7 @@ fn is_daemon(from: &str, return_path: &str) -> bool {
         "mail administrator",
     ]
     .iter()
-    .any(|d| from.contains(d));
-    from_daemon || return_path.trim() == "<>"
+    .any(|d| from.contains(d))
 }
 
 fn header(m: &ParsedMail, name: &str) -> String {

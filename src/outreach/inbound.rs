@@ -43,28 +43,41 @@ pub struct Report {
 }
 
 /// The leads we emailed, by the address we emailed them at. An address shared by several leads
-/// belongs to the one emailed last: a reply or bounce from it concerns that message.
+/// belongs to the one emailed last: a reply or bounce from it concerns that message. Leads
+/// emailed there at the same moment cannot be told apart: the address is ambiguous.
 #[derive(Debug, Default)]
 pub struct Contacts {
-    by_address: HashMap<String, (String, Option<DateTime<Utc>>)>,
+    by_address: HashMap<String, (Vec<String>, Option<DateTime<Utc>>)>,
 }
 
 impl Contacts {
     /// Records that `lead` was emailed at `address` (last at `when`).
     pub fn add(&mut self, address: &str, lead: &str, when: Option<DateTime<Utc>>) {
-        let key = address.trim().to_lowercase();
-        match self.by_address.get(&key) {
-            Some((_, last)) if *last >= when => {}
-            _ => {
-                self.by_address.insert(key, (lead.to_string(), when));
-            }
+        let entry = self
+            .by_address
+            .entry(address.trim().to_lowercase())
+            .or_insert_with(|| (Vec::new(), when));
+        if when > entry.1 {
+            *entry = (vec![lead.to_string()], when);
+        } else if when == entry.1 && !entry.0.iter().any(|l| l == lead) {
+            entry.0.push(lead.to_string());
         }
     }
 
+    /// The one lead last emailed at `address`; `None` when none was, or several at once.
     pub fn lead(&self, address: &str) -> Option<&str> {
+        match self.by_address.get(&address.trim().to_lowercase()) {
+            Some((leads, _)) if leads.len() == 1 => Some(leads[0].as_str()),
+            _ => None,
+        }
+    }
+
+    /// The leads emailed at `address` at the same moment, when there are several.
+    pub fn ambiguous(&self, address: &str) -> Option<&[String]> {
         self.by_address
             .get(&address.trim().to_lowercase())
-            .map(|(l, _)| l.as_str())
+            .map(|(leads, _)| leads.as_slice())
+            .filter(|l| l.len() > 1)
     }
 }
 
@@ -98,14 +111,12 @@ fn events_of(
         ids.iter()
             .find_map(|id| lead_of(id, domain).map(|l| (l, id.trim().to_string())))
     };
-    let from_address = || {
-        let from = parsed.headers.get_first_value("From")?;
-        let addr = mailparse::addrparse(&from)
-            .ok()?
-            .extract_single_info()?
-            .addr;
-        contacts.lead(&addr).map(String::from)
-    };
+    let sender = parsed
+        .headers
+        .get_first_value("From")
+        .and_then(|from| mailparse::addrparse(&from).ok()?.extract_single_info())
+        .map(|i| i.addr)
+        .unwrap_or_default();
     match classify(parsed) {
         Kind::Report(report) => {
             let named = ours(&report.original_ids).or_else(|| ours(&referenced_ids(parsed)));
@@ -175,8 +186,19 @@ fn events_of(
         Kind::AutoReply => Err("an auto-reply, not a response".into()),
         kind => {
             let named = ours(&referenced_ids(parsed));
-            let lead = named.as_ref().map(|(l, _)| l.clone()).or_else(from_address);
+            let lead = named
+                .as_ref()
+                .map(|(l, _)| l.clone())
+                .or_else(|| contacts.lead(&sender).map(String::from));
             let Some(lead) = lead else {
+                if let Some(leads) = contacts.ambiguous(&sender) {
+                    return Err(format!(
+                        "from {sender}, which leads {} were all emailed at: leadsite cannot tell \
+                         which one answered; publish the event for the right one by hand \
+                         (leadsite publish lead.responded --lead KEY)",
+                        leads.join(", ")
+                    ));
+                }
                 return Err(
                     "no lead: not a reply to a message we sent, and not from an address we emailed"
                         .into(),
@@ -256,11 +278,12 @@ pub fn read_maildir(
             .and_then(|d| mailparse::dateparse(&d).ok())
             .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
             .unwrap_or_else(Utc::now);
-        // One id a mail and lead: running `inbox` twice publishes nothing new.
+        // One id a mail and lead: running `inbox` twice, or a mail delivered twice, publishes
+        // nothing new (a mail without a Message-ID is known by its bytes).
         let key = parsed
             .headers
             .get_first_value("Message-ID")
-            .unwrap_or_else(|| name.clone());
+            .unwrap_or_else(|| fsutil::fingerprint(&bytes));
         match events_of(&parsed, domain, contacts, at) {
             Err(why) => report.skipped.push((name.clone(), why)),
             Ok(events) => {
@@ -343,19 +366,47 @@ const AUTO_SUBJECTS: [&str; 24] = [
 ];
 
 /// Words that ask us to stop, in the reply's own text (quotes and our footer removed).
-const OPT_OUT: [&str; 12] = [
+const OPT_OUT: [&str; 40] = [
     "unsubscribe",
     "remove me",
+    "remove us",
     "opt out",
     "opt-out",
     "take me off",
+    "take us off",
+    "off your list",
+    "off your mailing list",
+    "off your email list",
+    "stop emailing",
+    "stop sending",
+    "stop contacting",
+    "stop writing",
     "do not contact",
     "don't contact",
+    "do not email",
+    "don't email",
+    "do not write",
+    "don't write",
     "no more emails",
+    "no more messages",
     "abmelden",
+    "austragen",
+    "keine e-mails mehr",
+    "keine werbung",
+    "nicht mehr kontaktieren",
+    "nicht mehr anschreiben",
     "désinscri",
+    "désabonn",
+    "plus recevoir",
+    "ne m'écrivez plus",
     "darme de baja",
+    "darnos de baja",
+    "dar de baja",
+    "no me escriba",
+    "no nos escriba",
     "διαγραφ",
+    "μη μου στέλνετε",
+    "μην μου στέλνετε",
 ];
 
 pub fn classify(m: &ParsedMail) -> Kind {
@@ -394,13 +445,12 @@ pub fn classify(m: &ParsedMail) -> Kind {
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect();
-    let short = words.len() <= 12;
-    if OPT_OUT.iter().any(|w| lower.contains(w))
-        || (short
-            && words
-                .iter()
-                .any(|w| matches!(*w, "stop" | "stopp" | "unsubscribe")))
-    {
+    // "STOP" as the whole answer (as to an SMS); "Stop by on Friday" is a reply.
+    let just_stop = words.len() <= 3
+        && words
+            .first()
+            .is_some_and(|w| matches!(*w, "stop" | "stopp" | "unsubscribe"));
+    if OPT_OUT.iter().any(|w| lower.contains(w)) || just_stop {
         return Kind::Unsubscribe;
     }
     Kind::Reply {
@@ -443,13 +493,64 @@ fn is_quote_header(line: &str) -> bool {
         || lower.starts_with("de:")
 }
 
+/// The reply's text: its text/plain part, else its HTML as text, the quoted part cut off.
 fn first_text(m: &ParsedMail) -> String {
-    all_parts(m)
-        .into_iter()
+    let parts = all_parts(m);
+    if let Some(text) = parts
+        .iter()
         .find(|p| p.ctype.mimetype.starts_with("text/plain"))
-        .or_else(|| all_parts(m).into_iter().find(|p| p.subparts.is_empty()))
         .and_then(|p| p.get_body().ok())
+    {
+        return text;
+    }
+    parts
+        .iter()
+        .find(|p| p.ctype.mimetype.starts_with("text/html"))
+        .or_else(|| parts.iter().find(|p| p.subparts.is_empty()))
+        .and_then(|p| p.get_body().ok())
+        .map(|html| html_text(&html))
         .unwrap_or_default()
+}
+
+/// HTML to plain lines: what mail clients mark as the quoted message (a blockquote, Gmail's
+/// `gmail_quote`, Outlook's reply header) and everything after it dropped, tags removed.
+fn html_text(html: &str) -> String {
+    let lower = html.to_lowercase();
+    let cut = [
+        "<blockquote",
+        "gmail_quote",
+        "divrplyfwdmsg",
+        "id=\"appendonsend\"",
+        "<hr",
+    ]
+    .iter()
+    .filter_map(|m| lower.find(m))
+    .min()
+    .unwrap_or(html.len());
+    // Back to the start of the tag the marker is in.
+    let cut = html[..cut]
+        .rfind('<')
+        .filter(|_| !lower[cut..].starts_with('<'))
+        .unwrap_or(cut);
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html[..cut].chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push('\n');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&nbsp;", " ")
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
 }
 
 #[cfg(test)]
@@ -530,6 +631,58 @@ mod tests {
             mail("From: a@b.example\nAuto-Submitted: auto-replied\nX-Apple-Unsubscribe: true\nSubject: unsubscribe\n\nApple Mail sent this email to unsubscribe.\n"),
             Kind::Unsubscribe
         );
+    }
+
+    #[test]
+    fn replies_a_person_writes_are_read_as_a_person_would() {
+        let mail = |s: &str| classify(&mailparse::parse_mail(s.as_bytes()).unwrap());
+        let reply = |body: &str| {
+            mail(&format!(
+                "From: a@b.example\nSubject: Re: your page\n\n{body}\n"
+            ))
+        };
+        assert!(matches!(
+            reply("Looks nice. Stop by the shop on Friday and we can talk."),
+            Kind::Reply { .. }
+        ));
+        for body in [
+            "Please take us off your mailing list.",
+            "Remove us from your list, thanks",
+            "Please stop emailing me, we already have a website and are happy with it.",
+            "Bitte tragen Sie uns aus, keine E-Mails mehr.",
+            "Merci de ne plus m'écrire, je ne veux plus recevoir vos messages.",
+            "Stop",
+        ] {
+            assert_eq!(reply(body), Kind::Unsubscribe, "{body}");
+        }
+        // An HTML-only reply quoting our footer's Unsubscribe link: the quote is not the reply.
+        let html = "From: a@b.example\nSubject: Re: your page\nContent-Type: text/html\n\n<div>Yes please, call me.</div><div class=\"gmail_quote\"><a href=\"mailto:x\">Unsubscribe</a></div>\n";
+        assert_eq!(
+            mail(html),
+            Kind::Reply {
+                snippet: "Yes please, call me.".into()
+            }
+        );
+        // An out-of-office reply with a null sender is an auto-reply, not a bounce.
+        let ooo = "From: a@b.example\nReturn-Path: <>\nAuto-Submitted: auto-replied\nSubject: Automatic reply: your page\n\nI am away until Monday. Our practice has moved to 5 Oak St.\n";
+        assert_eq!(mail(ooo), Kind::AutoReply);
+        // Complaint-like words in a person's subject are no feedback report.
+        assert!(matches!(
+            mail("From: a@b.example\nSubject: Re: complaint about message formatting\n\nThe page looks odd on my phone.\n"),
+            Kind::Reply { .. }
+        ));
+    }
+
+    #[test]
+    fn an_address_shared_by_leads_emailed_at_once_is_nobody_s() {
+        let day = |d: u32| chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, d, 9, 0, 0).single();
+        let mut c = Contacts::default();
+        c.add("info@shop.example", "shop-a", day(2));
+        c.add("info@shop.example", "shop-b", day(2));
+        assert_eq!(c.lead("info@shop.example"), None);
+        assert_eq!(c.ambiguous("info@shop.example").map(|l| l.len()), Some(2));
+        c.add("info@shop.example", "shop-c", day(3));
+        assert_eq!(c.lead("info@shop.example"), Some("shop-c"));
     }
 
     #[test]
