@@ -55,6 +55,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         domain,
         bus: FileBus::new(orchestrator::bus_dir(config)),
         webhooks,
+        tokens: Default::default(),
     }
     .serve(listener)?;
     Ok(Outcome::Success)

@@ -16,7 +16,7 @@ use sha2::Sha256;
 
 use super::bus::{FileBus, Message, MessageBus};
 use super::inbound::lead_of;
-use super::webhook::{self, Provider, Refusal, Secrets};
+use super::webhook::{self, Provider, Refusal, Secrets, Tokens};
 use crate::error::{Error, Result};
 use crate::serve::http::{read_request, respond};
 
@@ -55,6 +55,8 @@ pub struct Listener {
     pub bus: FileBus,
     /// What delivery webhooks are checked with.
     pub webhooks: Secrets,
+    /// Mailgun tokens seen lately (a signature covers no body).
+    pub tokens: Tokens,
 }
 
 const PAGE: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Unsubscribe</title></head><body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem\">";
@@ -116,12 +118,13 @@ impl Listener {
         body: &[u8],
     ) -> (u16, String) {
         let now = chrono::Utc::now().timestamp();
-        let events = match webhook::read(provider, header, body, &self.webhooks, now) {
-            Ok(events) => events,
-            // One answer for every failed check: it tells a forger nothing.
-            Err(Refusal::Unauthorized(_)) => return (401, "unauthorized\n".into()),
-            Err(Refusal::BadRequest(why)) => return (400, format!("{why}\n")),
-        };
+        let events =
+            match webhook::read(provider, header, body, (&self.webhooks, &self.tokens), now) {
+                Ok(events) => events,
+                // One answer for every failed check: it tells a forger nothing.
+                Err(Refusal::Unauthorized(_)) => return (401, "unauthorized\n".into()),
+                Err(Refusal::BadRequest(why)) => return (400, format!("{why}\n")),
+            };
         for (i, e) in events.iter().enumerate() {
             // Accepted and dropped when not ours: the answer says nothing about which exist.
             let Some(lead) = lead_of(&e.message_id, &self.domain) else {

@@ -13,7 +13,9 @@
 //!
 //! A request without a valid signature, or whose timestamp is more than five minutes from now
 //! (a replay), is refused with 401 and publishes nothing; so is every request to a provider whose
-//! secret is not set. Comparisons are constant-time (`Mac::verify_slice`, ECDSA verification).
+//! secret is not set. Mailgun signs only timestamp + token, not the body: a token seen before
+//! with another body is refused too ([`Tokens`], kept for the life of the `listen` process).
+//! Comparisons are constant-time (`Mac::verify_slice`, ECDSA verification).
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -122,6 +124,30 @@ fn sendgrid_key(text: &str) -> Option<VerifyingKey> {
     VerifyingKey::from_public_key_der(&der).ok()
 }
 
+/// Mailgun tokens seen in the last [`MAX_AGE`] seconds, with the body each came with: a
+/// provider's retry (same token, same body) is welcome, a captured signature put on another body
+/// is not.
+#[derive(Default)]
+pub struct Tokens {
+    seen: std::sync::Mutex<std::collections::HashMap<String, (i64, String)>>,
+}
+
+impl Tokens {
+    /// Whether `token` may carry `body` (and remembers it).
+    fn admit(&self, token: &str, body: &[u8], now: i64) -> bool {
+        let digest = crate::fsutil::fingerprint(body);
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.retain(|_, (at, _)| now - *at <= 2 * MAX_AGE);
+        match seen.get(token) {
+            Some((_, d)) => *d == digest,
+            None => {
+                seen.insert(token.to_string(), (now, digest));
+                true
+            }
+        }
+    }
+}
+
 /// One thing a provider reports about one of our messages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -148,7 +174,7 @@ pub fn read(
     provider: Provider,
     header: &dyn Fn(&str) -> Option<String>,
     body: &[u8],
-    secrets: &Secrets,
+    (secrets, tokens): (&Secrets, &Tokens),
     now: i64,
 ) -> std::result::Result<Vec<Event>, Refusal> {
     let fresh = |ts: &str| {
@@ -184,6 +210,9 @@ pub fn read(
                 .map_err(|_| Refusal::Unauthorized("bad signature"))?;
             if !fresh(&timestamp) {
                 return Err(Refusal::Unauthorized("stale timestamp"));
+            }
+            if !tokens.admit(&token, body, now) {
+                return Err(Refusal::Unauthorized("token used with another body"));
             }
             Ok(mailgun_event(&v).into_iter().collect())
         }
@@ -369,6 +398,7 @@ mod tests {
     #[test]
     fn mailgun_signatures_are_checked_before_anything_is_read() {
         let secrets = Secrets::default().with_mailgun(b"key-mailgun");
+        let tokens = Tokens::default();
         let body = |ts: i64, sig: &str| {
             format!(
                 r#"{{"signature":{{"timestamp":"{ts}","token":"tok123","signature":"{sig}"}},"event-data":{{"event":"failed","severity":"permanent","message":{{"headers":{{"message-id":"acme.intro.1@agency.example"}}}},"delivery-status":{{"code":550,"message":"5.1.1 user unknown","description":""}}}}}}"#
@@ -380,7 +410,7 @@ mod tests {
             Provider::Mailgun,
             &none,
             body(NOW, &good).as_bytes(),
-            &secrets,
+            (&secrets, &tokens),
             NOW,
         )
         .unwrap();
@@ -393,7 +423,7 @@ mod tests {
                 Provider::Mailgun,
                 &none,
                 body(NOW, &forged).as_bytes(),
-                &secrets,
+                (&secrets, &tokens),
                 NOW
             ),
             Err(Refusal::Unauthorized("bad signature"))
@@ -405,7 +435,7 @@ mod tests {
                 Provider::Mailgun,
                 &none,
                 body(old, &signed_old).as_bytes(),
-                &secrets,
+                (&secrets, &tokens),
                 NOW
             ),
             Err(Refusal::Unauthorized("stale timestamp"))
@@ -415,11 +445,26 @@ mod tests {
                 Provider::Mailgun,
                 &none,
                 body(NOW, &good).as_bytes(),
-                &Secrets::default(),
+                (&Secrets::default(), &tokens),
                 NOW
             ),
             Err(Refusal::Unauthorized(_))
         ));
+    }
+
+    #[test]
+    fn a_mailgun_token_carries_one_body_only() {
+        let tokens = Tokens::default();
+        assert!(tokens.admit("tok", b"body one", NOW));
+        assert!(
+            tokens.admit("tok", b"body one", NOW + 10),
+            "a retry of the same request"
+        );
+        assert!(
+            !tokens.admit("tok", b"a forged body", NOW + 20),
+            "a captured signature reused"
+        );
+        assert!(tokens.admit("tok2", b"a forged body", NOW + 20));
     }
 
     #[test]

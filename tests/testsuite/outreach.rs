@@ -1135,6 +1135,16 @@ mod campaign {
             before + 3,
             "bolt's bounce, cafe's complaint, dent's bounce"
         );
+        // Mailgun's signature covers timestamp and token only: the same signature on another
+        // body (a complaint for acme) is a forgery.
+        let swapped = mailgun(
+            b"mailgun-signing-key",
+            now,
+            "complained",
+            "acme.intro.1@agency.example",
+        );
+        assert_eq!(http_with(&addr, "POST", mg, &[], &swapped).0, 401);
+        assert_eq!(events(), before + 3);
         let _ = child.kill();
         let _ = child.wait();
 
