@@ -6,7 +6,7 @@ use crate::cli::ui::table;
 use crate::cli::{Outcome, Ui};
 use crate::config::Config;
 use crate::outreach::orchestrator;
-use crate::outreach::store::FileStore;
+use crate::outreach::store::{FileStore, Intent};
 
 /// Counts per campaign state, steps in doubt, or one lead's history.
 #[derive(Debug, clap::Args)]
@@ -22,8 +22,9 @@ pub struct Args {
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let dir = orchestrator::state_dir(config);
     let states = FileStore::read(&dir)?;
-    // While a `schedule` run holds the store, its steps in flight are being sent right now.
-    let running = FileStore::in_use(&dir);
+    // The steps a `schedule` run under way began are being sent right now, not in doubt.
+    let running = FileStore::holder(&dir);
+    let being_sent = |i: &Intent| !i.run.is_empty() && running.as_deref() == Some(i.run.as_str());
     if let Some(key) = &args.lead {
         let Some(state) = states.get(key) else {
             anyhow::bail!("{key}: no campaign state (not contacted yet, or not a lead)");
@@ -38,7 +39,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
                 state.attempt_count
             );
             match &state.in_flight {
-                Some(i) if running => out.push_str(&format!("being sent: step {} ({}), by the schedule run under way\n", i.step, i.message_id)),
+                Some(i) if being_sent(i) => out.push_str(&format!("being sent: step {} ({}), by the schedule run under way\n", i.step, i.message_id)),
                 Some(i) => out.push_str(&format!("IN DOUBT: step {} ({}) was being sent at {} when a run stopped; check the mail server's log, then `leadsite resolve {key} --sent` or `--not-sent`\n", i.step, i.message_id, i.at)),
                 None => {}
             }
@@ -65,7 +66,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let mut in_doubt = Vec::new();
     for (key, s) in &states {
         *counts.entry(s.status.as_str().to_string()).or_default() += 1;
-        if s.in_flight.is_some() && !running {
+        if s.in_flight.as_ref().is_some_and(|i| !being_sent(i)) {
             in_doubt.push(key.clone());
         }
     }

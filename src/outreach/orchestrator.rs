@@ -392,6 +392,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
             step,
             message_id: id.clone(),
             at: now,
+            run: store.run().to_string(),
         });
         store.commit(&key, state.clone())?;
         let outcome = agent.send(&message);
@@ -728,6 +729,7 @@ mod tests {
                 step: 2,
                 message_id: "<acme.intro.2@a.example>".into(),
                 at: at(0),
+                run: String::new(),
             }),
             ..LeadState::default()
         };

@@ -63,6 +63,10 @@ pub struct Intent {
     pub step: u32,
     pub message_id: String,
     pub at: DateTime<Utc>,
+    /// The run that began the send ([`StateStore::run`]): while that run still holds the
+    /// store, the step is being sent; after it, the step is in doubt.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -86,6 +90,8 @@ pub trait StateStore {
     /// Durable before it returns.
     fn commit(&mut self, lead: &str, state: LeadState) -> Result<()>;
     fn states(&self) -> &BTreeMap<String, LeadState>;
+    /// This run's id, recorded with each intent.
+    fn run(&self) -> &str;
 }
 
 /// Campaign state in memory only: what `schedule --dry-run` works on (a copy of the real
@@ -114,6 +120,10 @@ impl StateStore for MemoryStore {
     fn states(&self) -> &BTreeMap<String, LeadState> {
         &self.states
     }
+
+    fn run(&self) -> &str {
+        "in-memory"
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -129,6 +139,8 @@ pub struct FileStore {
     journal_lines: usize,
     /// Held for the store's life: the lock.
     _lock: fs::File,
+    /// This process's run, written into the lock file for `status` to read.
+    run: String,
 }
 
 /// Journal lines after which a commit compacts.
@@ -155,6 +167,15 @@ impl FileStore {
             }
             Err(fs::TryLockError::Error(e)) => return Err(io_error(&lock_path, e)),
         }
+        let run = format!(
+            "{}.{}",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        );
+        (&lock)
+            .set_len(0)
+            .and_then(|()| (&lock).write_all(run.as_bytes()))
+            .map_err(|e| io_error(&lock_path, e))?;
         let (states, good, lines) = Self::load(dir)?;
         let journal_path = dir.join("journal.jsonl");
         let mut journal = fs::OpenOptions::new()
@@ -174,16 +195,19 @@ impl FileStore {
             journal,
             journal_lines: lines,
             _lock: lock,
+            run,
         })
     }
 
-    /// Whether another process holds the store now (a `schedule` run under way): its steps
-    /// in flight are being sent, not in doubt.
-    pub fn in_use(dir: &Path) -> bool {
-        let Ok(lock) = fs::OpenOptions::new().write(true).open(dir.join("lock")) else {
-            return false;
-        };
-        matches!(lock.try_lock(), Err(fs::TryLockError::WouldBlock))
+    /// The run holding the store now, if another process does (a `schedule` under way): the
+    /// steps it began are being sent; steps of any other run are in doubt.
+    pub fn holder(dir: &Path) -> Option<String> {
+        let path = dir.join("lock");
+        let lock = fs::OpenOptions::new().write(true).open(&path).ok()?;
+        match lock.try_lock() {
+            Err(fs::TryLockError::WouldBlock) => fs::read_to_string(&path).ok(),
+            _ => None,
+        }
     }
 
     /// Every lead's state as the store holds it, without taking the lock (for `status`, which
@@ -277,6 +301,10 @@ impl StateStore for FileStore {
 
     fn states(&self) -> &BTreeMap<String, LeadState> {
         &self.states
+    }
+
+    fn run(&self) -> &str {
+        &self.run
     }
 }
 

@@ -1316,26 +1316,49 @@ mod in_doubt {
         let at = chrono::DateTime::parse_from_rfc3339("2026-11-23T15:00:00Z")
             .unwrap()
             .to_utc();
+        let intent = |k: &str, run: &str| LeadState {
+            in_flight: Some(Intent {
+                step: 1,
+                message_id: format!("<{k}.intro.1@agency.example>"),
+                at,
+                run: run.to_string(),
+            }),
+            ..LeadState::default()
+        };
         // As a run killed mid-send leaves them: the intent of step 1 recorded, no outcome.
         {
             let mut store = FileStore::open(&p.path(".leadsite/state")).unwrap();
             for k in ["acme", "bolt", "dent"] {
-                let state = LeadState {
-                    in_flight: Some(Intent {
-                        step: 1,
-                        message_id: format!("<{k}.intro.1@agency.example>"),
-                        at,
-                    }),
-                    ..LeadState::default()
-                };
-                store.commit(k, state).unwrap();
+                store.commit(k, intent(k, "4242.1")).unwrap();
             }
-            // While a run holds the store, those steps are being sent, not in doubt.
+        }
+        {
+            // While a run holds the store, the step it began is being sent, not in doubt; the
+            // steps an earlier, killed run left are in doubt all the same.
+            let mut store = FileStore::open(&p.path(".leadsite/state")).unwrap();
+            let this_run = store.run().to_string();
+            store.commit("cafe", intent("cafe", &this_run)).unwrap();
             let status = p.run(&["status"]);
-            status.code(0);
-            assert!(!status.stdout.contains("in doubt"), "{}", status.stdout);
-            let one = p.run(&["status", "--lead", "acme"]);
+            status.code(3);
+            assert!(
+                status.stdout.contains("in doubt: acme"),
+                "{}",
+                status.stdout
+            );
+            assert!(
+                !status.stdout.contains("in doubt: cafe"),
+                "{}",
+                status.stdout
+            );
+            let one = p.run(&["status", "--lead", "cafe"]);
             assert!(one.stdout.contains("being sent: step 1"), "{}", one.stdout);
+            let other = p.run(&["status", "--lead", "acme"]);
+            assert!(
+                other.stdout.contains("IN DOUBT: step 1"),
+                "{}",
+                other.stdout
+            );
+            store.commit("cafe", LeadState::default()).unwrap();
         }
         let status = p.run(&["status"]);
         status.code(3);
