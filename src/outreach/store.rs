@@ -172,8 +172,7 @@ impl FileStore {
             std::process::id(),
             Utc::now().timestamp_nanos_opt().unwrap_or_default()
         );
-        (&lock)
-            .set_len(0)
+        lock.set_len(0)
             .and_then(|()| (&lock).write_all(run.as_bytes()))
             .map_err(|e| io_error(&lock_path, e))?;
         let (states, good, lines) = Self::load(dir)?;
