@@ -47,7 +47,12 @@ pub fn run(
             ui.detail(&format!("event {id}: {why}"));
         }
         for (file, why) in &report.inbox_rejected {
-            eprintln!("warning: inbox/{file} moved to rejected/: {why}");
+            let moved = if args.dry_run {
+                "would be moved"
+            } else {
+                "moved"
+            };
+            eprintln!("warning: inbox/{file} {moved} to rejected/: {why}");
         }
         for (id, why) in &report.whatsapp_failed {
             eprintln!("warning: WhatsApp message {id} given up: {why}");

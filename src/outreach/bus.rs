@@ -153,42 +153,63 @@ impl FileBus {
     }
 
     /// Publishes every valid file of `inbox/`; moves the others to `rejected/` with a reason.
-    pub fn drain_inbox(&self) -> Result<InboxReport> {
-        let inbox = self.inbox();
-        let mut report = InboxReport::default();
-        let mut names: Vec<PathBuf> = match fs::read_dir(&inbox) {
+    /// The event files waiting in the inbox, oldest name first, each read and checked: the
+    /// message (its id from the file name when it has none), or why it is not one. Moves nothing.
+    pub fn read_inbox(&self) -> Vec<(PathBuf, std::result::Result<Message, String>)> {
+        let mut names: Vec<PathBuf> = match fs::read_dir(self.inbox()) {
             Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
-            Err(_) => return Ok(report),
+            Err(_) => return Vec::new(),
         };
         names.sort();
-        for path in names {
+        names
+            .into_iter()
+            .filter(|path| {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                // Half-written drops (editors, `cp`) are hidden or not yet .json: wait for them.
+                !name.starts_with('.') && name.ends_with(".json") && path.is_file()
+            })
+            .map(|path| {
+                let name = path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                let parsed = fs::read(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| {
+                        serde_json::from_slice::<Message>(&b)
+                            .map_err(|e| format!("not a valid event: {e}"))
+                    })
+                    .and_then(|m| match m.problem() {
+                        Some(p) => Err(p),
+                        None => Ok(m),
+                    })
+                    .map(|mut message| {
+                        if message.id.is_empty() {
+                            message.id = name.trim_end_matches(".json").to_string();
+                            if message.problem().is_some() {
+                                message.id = crate::fsutil::fingerprint(name.as_bytes());
+                            }
+                        }
+                        message
+                    });
+                (path, parsed)
+            })
+            .collect()
+    }
+
+    /// Publishes each valid event of the inbox and removes its file; moves each invalid one to
+    /// `rejected/` beside a `.reason` file.
+    pub fn drain_inbox(&self) -> Result<InboxReport> {
+        let mut report = InboxReport::default();
+        for (path, parsed) in self.read_inbox() {
             let name = path
                 .file_name()
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned();
-            // Half-written drops (editors, `cp`) are hidden or not yet .json: wait for them.
-            if name.starts_with('.') || !name.ends_with(".json") || !path.is_file() {
-                continue;
-            }
-            let parsed = fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| {
-                    serde_json::from_slice::<Message>(&b)
-                        .map_err(|e| format!("not a valid event: {e}"))
-                })
-                .and_then(|m| match m.problem() {
-                    Some(p) => Err(p),
-                    None => Ok(m),
-                });
             match parsed {
-                Ok(mut message) => {
-                    if message.id.is_empty() {
-                        message.id = name.trim_end_matches(".json").to_string();
-                        if message.problem().is_some() {
-                            message.id = crate::fsutil::fingerprint(name.as_bytes());
-                        }
-                    }
+                Ok(message) => {
                     self.publish(message)?;
                     fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
                     report.published += 1;

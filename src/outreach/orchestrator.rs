@@ -219,14 +219,22 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         suppressed = suppressed.in_memory();
     }
     let bus = FileBus::new(bus_dir(config));
-    let mut report = RunReport {
-        inbox_rejected: if dry {
-            Vec::new()
-        } else {
-            bus.drain_inbox()?.rejected
-        },
-        ..RunReport::default()
-    };
+    let mut report = RunReport::default();
+    // The inbox: drained onto the bus, or, in a dry run, read where it lies (its events are
+    // applied to the copy below, as the real run would apply them).
+    let mut inbox_events = Vec::new();
+    if dry {
+        for (path, parsed) in bus.read_inbox() {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            match parsed {
+                Ok(m) if !bus.is_published(&m.id) => inbox_events.push(m),
+                Ok(_) => {}
+                Err(why) => report.inbox_rejected.push((name.into_owned(), why)),
+            }
+        }
+    } else {
+        report.inbox_rejected = bus.drain_inbox()?.rejected;
+    }
     let leads = scored_leads(config)?;
     let sequence = Sequence::load(&config.resolve(&config.paths.content), &o.sequence)?;
     let now = opts.now;
@@ -237,13 +245,18 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         retry_minutes: o.retry_minutes,
         now,
     };
-    for d in bus.poll(GROUP, usize::MAX)? {
+    let deliveries = bus.poll(GROUP, usize::MAX)?;
+    let events = deliveries
+        .iter()
+        .map(|d| (&d.message, Some(d)))
+        .chain(inbox_events.iter().map(|m| (m, None)));
+    for (message, delivery) in events {
         report.events += 1;
-        if let Some(why) = apply_event(store, &mut suppressed, &leads, &d.message, &rules)? {
-            report.ignored.push((d.message.id.clone(), why));
+        if let Some(why) = apply_event(store, &mut suppressed, &leads, message, &rules)? {
+            report.ignored.push((message.id.clone(), why));
         }
-        if !dry {
-            bus.ack(GROUP, &d)?;
+        if let (false, Some(d)) = (dry, delivery) {
+            bus.ack(GROUP, d)?;
         }
     }
 

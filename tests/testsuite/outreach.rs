@@ -445,8 +445,9 @@ mod campaign {
             tree(&p.path(".leadsite/bus")),
         );
 
-        // Three days on, a dry run: step 2 would go to acme and dent (and to cafe, whose opt-out
-        // it does not read); nothing is sent and no file of the state or the bus changes.
+        // Three days on, a dry run: step 2 would go to acme and dent, not to bolt (bounced, on
+        // the bus) nor cafe (opted out, in the inbox); nothing is sent and no file of the state or
+        // the bus changes.
         let run = p.run(&["schedule", "--dry-run", "--now", "2026-11-26T16:00:00Z"]);
         run.code(0);
         assert!(
@@ -456,6 +457,8 @@ mod campaign {
             run.stdout
         );
         assert!(!run.stdout.contains("would send bolt"), "{}", run.stdout);
+        assert!(!run.stdout.contains("would send cafe"), "{}", run.stdout);
+        assert!(run.stdout.contains("would send dent"), "{}", run.stdout);
         assert_eq!(smtp.messages().len(), 4, "a dry run sends nothing");
         let after = (
             tree(&p.path(".leadsite/state")),
