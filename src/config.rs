@@ -749,12 +749,13 @@ impl Config {
         }
         if let Some(u) = &o.listen.public_url {
             // RFC 8058: a one-click unsubscribe URI must be https.
-            if !url::Url::parse(u).is_ok_and(|u| u.scheme() == "https") {
+            let ok = url::Url::parse(u).is_ok_and(|u| {
+                u.scheme() == "https" && u.query().is_none() && u.fragment().is_none()
+            });
+            if !ok {
                 bad(
                     "outreach.listen.public_url".into(),
-                    format!(
-                        "{u:?} is not an https URL (RFC 8058 one-click unsubscribe needs https)"
-                    ),
+                    format!("{u:?} is not an https URL without ?query or #fragment (RFC 8058 one-click unsubscribe needs https; /u/TOKEN is added to it)"),
                 );
             }
         }
@@ -918,6 +919,8 @@ mod tests {
             fields,
             ["outreach.listen.public_url", "outreach.one_click_url"]
         );
+        let query = "outreach:\n  listen: {public_url: 'https://unsub.agency.example/?x=1'}\n";
+        assert!(Config::parse(query, Path::new("leadsite.yaml")).is_err());
         let ok = "outreach:\n  listen: {public_url: 'https://unsub.agency.example'}\n";
         assert!(Config::parse(ok, Path::new("leadsite.yaml")).is_ok());
     }

@@ -60,6 +60,9 @@ fn contacts(config: &Config) -> anyhow::Result<Contacts> {
     let states = FileStore::read(&orchestrator::state_dir(config))?;
     let leads = orchestrator::scored_leads(config).unwrap_or_default();
     for (key, state) in &states {
+        if let Some(i) = &state.in_flight {
+            contacts.in_doubt.insert(i.message_id.clone());
+        }
         let emailed = !state.message_ids.is_empty() || state.in_flight.is_some();
         if let (true, Some(address)) = (emailed, leads.get(key).and_then(|l| l.contact_email())) {
             contacts.add(address, key, state.last_contacted);

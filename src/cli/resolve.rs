@@ -10,9 +10,10 @@ use crate::outreach::store::{FileStore, StateStore};
 ///
 /// Look the step's Message-ID up in the mail server's log (`leadsite status --lead LEAD` shows
 /// it), then say what happened: --sent and the sequence goes on from that step; --not-sent and
-/// the step is sent at the next `schedule` run. A bounce, reply or webhook that names the
-/// Message-ID settles it as sent by itself.
+/// the step is sent at the next `schedule` run. A bounce, reply, delivery or delay notice, or
+/// provider webhook that names the Message-ID settles it as sent by itself.
 #[derive(Debug, clap::Args)]
+#[command(override_usage = "leadsite resolve <LEAD> --sent|--not-sent")]
 pub struct Args {
     /// The lead (its dedup_key).
     pub lead: String,

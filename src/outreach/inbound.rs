@@ -48,6 +48,8 @@ pub struct Report {
 #[derive(Debug, Default)]
 pub struct Contacts {
     by_address: HashMap<String, (Vec<String>, Option<DateTime<Utc>>)>,
+    /// Message-IDs of steps left in doubt: a delivery or delay notice about one settles it.
+    pub in_doubt: std::collections::HashSet<String>,
 }
 
 impl Contacts {
@@ -141,6 +143,17 @@ fn events_of(
                     continue;
                 };
                 let mut m = match f.class {
+                    bounce::Class::Ignore
+                        if named.as_ref().is_some_and(|(l, id)| {
+                            *l == lead && contacts.in_doubt.contains(id)
+                        }) =>
+                    {
+                        // The message went out: a delivery or delay notice settles its step.
+                        let mut m = Message::new("lead.contacted", &lead, at);
+                        m.data.insert("channel".into(), "email".into());
+                        m.data.insert("kind".into(), f.reason.into());
+                        m
+                    }
                     bounce::Class::Ignore => {
                         why.push(format!(
                             "a {} notice for {lead}: nothing to do",

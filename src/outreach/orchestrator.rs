@@ -571,8 +571,10 @@ fn apply_to(
     let mut state = store.get(&m.lead_id).cloned().unwrap_or_default();
     // A reply, bounce or webhook about the Message-ID of a step in doubt: that step went out.
     let refers_to = m.data.get("message_id").and_then(|v| v.as_str());
+    let mut settled = false;
     if let Some(intent) = state.in_flight.clone() {
         if refers_to.is_some_and(|id| id.trim() == intent.message_id) {
+            settled = true;
             state.in_flight = None;
             record_sent(
                 &mut state,
@@ -652,7 +654,8 @@ fn apply_to(
         store.commit(&m.lead_id, state)?;
         return Ok(None);
     }
-    Ok(Some(format!("{} changes no campaign state", m.topic)))
+    // A delivery or delay report (lead.contacted) only ever settles a step in doubt.
+    Ok((!settled).then(|| format!("{} changes no campaign state", m.topic)))
 }
 
 #[cfg(test)]

@@ -296,6 +296,21 @@ fn bounce(message_id: String, status: &str, words: &str, soft_anyway: bool) -> E
     }
 }
 
+/// The message left us (`lead.contacted`): what a step in doubt waits to hear.
+fn went_out(message_id: String, kind: &str) -> Event {
+    Event {
+        topic: "lead.contacted",
+        message_id,
+        kind: Some(if kind == "deferred" {
+            "delayed"
+        } else {
+            "delivered"
+        }),
+        reason: kind.to_string(),
+        status: String::new(),
+    }
+}
+
 fn unsubscribed(message_id: String, reason: &str) -> Event {
     Event {
         topic: "lead.unsubscribed",
@@ -307,7 +322,8 @@ fn unsubscribed(message_id: String, reason: &str) -> Event {
 }
 
 /// Mailgun: `failed` with severity `permanent` is a bounce (a `temporary` one Mailgun retries by
-/// itself: nothing to do), `complained` and `unsubscribed` opt the lead out.
+/// itself: nothing to do), `complained` and `unsubscribed` opt the lead out, `delivered` says the
+/// message went out (it settles a step in doubt, nothing else).
 fn mailgun_event(v: &serde_json::Value) -> Option<Event> {
     let e = v.get("event-data")?;
     let id = bracketed(str_at(e, "/message/headers/message-id"));
@@ -326,12 +342,15 @@ fn mailgun_event(v: &serde_json::Value) -> Option<Event> {
         }
         "complained" => Some(unsubscribed(id, "complaint")),
         "unsubscribed" => Some(unsubscribed(id, "unsubscribed")),
+        "delivered" => Some(went_out(id, "delivered")),
         _ => None,
     }
 }
 
 /// SendGrid: `bounce` (type `blocked` is soft), `spamreport` a complaint, `unsubscribe` /
-/// `group_unsubscribe` an opt-out; `deferred`, `delivered`, `dropped` and the rest nothing.
+/// `group_unsubscribe` an opt-out, `dropped` for a bounced, unsubscribed or complaining address
+/// the same; `delivered` and `deferred` only say the message went out (they settle a step in
+/// doubt, nothing else).
 fn sendgrid_event(e: &serde_json::Value) -> Option<Event> {
     let id = bracketed(str_at(e, "/smtp-id"));
     match str_at(e, "/event") {
@@ -343,6 +362,14 @@ fn sendgrid_event(e: &serde_json::Value) -> Option<Event> {
         )),
         "spamreport" => Some(unsubscribed(id, "complaint")),
         "unsubscribe" | "group_unsubscribe" => Some(unsubscribed(id, "unsubscribed")),
+        // Not sent by SendGrid because of what it knows of the address.
+        "dropped" => match str_at(e, "/reason") {
+            "Bounced Address" => Some(bounce(id, "5.1.1", "previously bounced address", false)),
+            "Unsubscribed Address" => Some(unsubscribed(id, "unsubscribed")),
+            "Spam Reporting Address" => Some(unsubscribed(id, "complaint")),
+            _ => None,
+        },
+        "delivered" | "deferred" => Some(went_out(id, str_at(e, "/event"))),
         _ => None,
     }
 }
@@ -473,7 +500,16 @@ mod tests {
         assert_eq!(mailgun_event(&v), None);
         let d: serde_json::Value =
             serde_json::from_str(r#"{"event":"deferred","smtp-id":"<a@b>"}"#).unwrap();
-        assert_eq!(sendgrid_event(&d), None);
+        assert_eq!(
+            sendgrid_event(&d).unwrap().topic,
+            "lead.contacted",
+            "settles, no more"
+        );
+        let dropped: serde_json::Value = serde_json::from_str(
+            r#"{"event":"dropped","reason":"Spam Reporting Address","smtp-id":"<a@b>"}"#,
+        )
+        .unwrap();
+        assert_eq!(sendgrid_event(&dropped).unwrap().topic, "lead.unsubscribed");
         let b: serde_json::Value = serde_json::from_str(r#"{"event":"bounce","type":"blocked","status":"5.7.1","reason":"550 5.7.1 blocked","smtp-id":"<a@b>"}"#).unwrap();
         assert_eq!(sendgrid_event(&b).unwrap().kind, Some("soft"));
     }

@@ -212,6 +212,8 @@ fn real_bounces_are_read_like_a_bounce_parser_reads_them() {
             let kind = match m["topic"].as_str().unwrap() {
                 "lead.bounced" => m["data"]["kind"].as_str().unwrap().to_string(),
                 "lead.unsubscribed" => "complaint".to_string(),
+                // A delivery or delay notice that settles a step in doubt changes nothing else.
+                "lead.contacted" => "none".to_string(),
                 other => other.to_string(),
             };
             events.insert(m["lead_id"].as_str().unwrap().to_string(), kind);

@@ -54,7 +54,7 @@ mod campaign {
 
     use crate::harness::{Project, Smtp};
 
-    fn lead(key: &str) -> String {
+    pub(crate) fn lead(key: &str) -> String {
         format!(
             "dedup_key: {key}\nname: {key} Garage\ncategory: Auto repair shop\nphone: '+12175550134'\nemail: owner@{key}.example\naddress: {{street: 1 Main St, city: Springfield, region: IL, country: US}}\nlocation: {{lat: 39.78, lng: -89.65, accuracy: rooftop}}\nrating: 4.5\nreview_count: 20\nroute: TARGET\n"
         )
@@ -1135,8 +1135,8 @@ mod campaign {
         }
         assert_eq!(
             events(),
-            before + 3,
-            "bolt's bounce, cafe's complaint, dent's bounce"
+            before + 4,
+            "bolt's bounce, cafe's complaint, dent's bounce, acme's deferral (it only settles)"
         );
         // Mailgun's signature covers timestamp and token only: the same signature on another
         // body (a complaint for acme) is a forgery.
@@ -1147,7 +1147,7 @@ mod campaign {
             "acme.intro.1@agency.example",
         );
         assert_eq!(http_with(&addr, "POST", mg, &[], &swapped).0, 401);
-        assert_eq!(events(), before + 3);
+        assert_eq!(events(), before + 4);
         let _ = child.kill();
         let _ = child.wait();
 
@@ -1316,6 +1316,8 @@ mod in_doubt {
         let tmp = tempfile::tempdir().unwrap();
         let smtp = Smtp::start(tmp.path());
         let p = super::campaign::project(smtp.port);
+        p.write("leads/egg.yaml", &super::campaign::lead("egg"));
+        p.run(&["build"]).code(0);
         let at = chrono::DateTime::parse_from_rfc3339("2026-11-23T15:00:00Z")
             .unwrap()
             .to_utc();
@@ -1331,7 +1333,7 @@ mod in_doubt {
         // As a run killed mid-send leaves them: the intent of step 1 recorded, no outcome.
         {
             let mut store = FileStore::open(&p.path(".leadsite/state")).unwrap();
-            for k in ["acme", "bolt", "dent"] {
+            for k in ["acme", "bolt", "dent", "egg"] {
                 store.commit(k, intent(k, "4242.1")).unwrap();
             }
         }
@@ -1398,6 +1400,19 @@ mod in_doubt {
             "message_id=<dent.intro.1@agency.example>",
         ])
         .code(0);
+        // A delay notice quoting egg's step 1: it left us, so it is no longer in doubt.
+        let maildir = p.path("mail");
+        std::fs::create_dir_all(maildir.join("cur")).unwrap();
+        let delay =
+            std::fs::read_to_string(crate::harness::fixture_path("maildir/08-gmail-delay.eml"))
+                .unwrap();
+        p.write("mail/new/delay.eml", &delay);
+        let inbox = p.run(&["inbox", "--maildir", "mail"]);
+        assert!(
+            inbox.stdout.contains("1 events published"),
+            "{}",
+            inbox.stdout
+        );
         p.run(&["schedule", "--now", "2026-11-23T17:00:00Z"])
             .code(0);
         assert_eq!(
@@ -1405,6 +1420,13 @@ mod in_doubt {
             1,
             "acme's step 1 again, once"
         );
+        assert!(
+            smtp.to("owner@egg.example").is_empty(),
+            "egg's step 1 went out before"
+        );
+        let egg = p.run(&["status", "--lead", "egg"]).stdout;
+        assert!(egg.starts_with("egg: contacted, step 1"), "{egg}");
+        assert!(egg.contains("resolved"), "{egg}");
         assert!(
             smtp.to("owner@bolt.example").is_empty(),
             "bolt's step 1 went out before"
