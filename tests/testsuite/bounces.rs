@@ -174,7 +174,7 @@ fn real_bounces_are_read_like_a_bounce_parser_reads_them() {
     }
     let log = p.path(".leadsite/bus/log");
     let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-    let (mut right, mut matched, mut wrong) = (0, 0, 0);
+    let (mut right, mut matched, mut wrong, mut by_rule) = (0, 0, 0, 0);
     let mut confusion: BTreeMap<(&str, String), usize> = BTreeMap::new();
     let mut misses = Vec::new();
     for (i, (file, e)) in expected.iter().enumerate() {
@@ -233,8 +233,16 @@ fn real_bounces_are_read_like_a_bounce_parser_reads_them() {
             .get(&format!("{prefix}0"))
             .cloned()
             .unwrap_or_else(|| "none".into());
+        // A delay notice or warning must change nothing (the issue's rule), whatever sisimai
+        // makes of it; counted apart, never as right.
+        let delay_notice = regex::Regex::new(r"(?im)^Action:\s*delayed|^Subject:.*\bdelay")
+            .unwrap()
+            .is_match(&String::from_utf8_lossy(&raw));
         if want == got {
             right += 1;
+        } else if got == "none" && delay_notice {
+            by_rule += 1;
+            misses.push(format!("{file}: expected {want}, got none: a delay notice"));
         } else {
             misses.push(format!(
                 "{file}: expected {want}, got {got} (recipients {found:?}; {})",
@@ -263,12 +271,16 @@ fn real_bounces_are_read_like_a_bounce_parser_reads_them() {
         100.0 * right as f64 / n,
         100.0 * matched as f64 / n
     );
+    println!(
+        "of the rest, {by_rule} are delay notices that rightly changed nothing; with them: {:.1} %",
+        100.0 * (right + by_rule) as f64 / n
+    );
     for m in &misses {
         println!("  {m}");
     }
     assert_eq!(wrong, 0, "no report may reach another lead");
     // The issue's aims are 95 % classified and 98 % matched; these floors are what the parser
     // reaches today (docs/bounces.md), so that it can only get better.
-    assert!(right as f64 / n >= 0.92, "classified {right}/{classified}");
+    assert!(right as f64 / n >= 0.93, "classified {right}/{classified}");
     assert!(matched as f64 / n >= 0.98, "matched {matched}/{classified}");
 }
