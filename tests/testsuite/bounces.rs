@@ -120,7 +120,7 @@ fn replace_ci(text: &str, from: &str, to: &str) -> String {
 /// Points the quoted original's Message-ID (any after the report's own headers) at ours.
 fn rewrite_message_ids(text: &str, ours: &str) -> String {
     let (top, body) = text.split_once("\n\n").unwrap_or((text, ""));
-    let re = regex::Regex::new(r"(?im)^([ \t>]*Message-Id:\s*)<[^>\n]*>").unwrap();
+    let re = regex::Regex::new(r"(?im)^([ \t>]*Message-Id:\s*)(?:<[^>\n]*>|\S+@\S+)").unwrap();
     let body = re.replace_all(body, format!("${{1}}{ours}"));
     let body = regex::Regex::new(r#""messageId"\s*:\s*"[^"]*""#)
         .unwrap()
