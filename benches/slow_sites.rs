@@ -64,6 +64,12 @@ fn main() {
     let project = tempfile::tempdir().unwrap();
     let leads = project.path().join("leads");
     std::fs::create_dir_all(&leads).unwrap();
+    // The sites are on loopback addresses, which leadsite reads only when told to.
+    std::fs::write(
+        project.path().join("leadsite.yaml"),
+        "enrichment:\n  website:\n    allow_private: true\n",
+    )
+    .unwrap();
     for i in 0..sites {
         let host = format!("127.0.{}.{}", 1 + i / 250, 1 + i % 250);
         std::fs::write(

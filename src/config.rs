@@ -344,6 +344,9 @@ pub struct WebsiteProvider {
     pub max_redirects: u32,
     /// Sites read at the same time (threads of the I/O pool).
     pub concurrency: usize,
+    /// Read sites on loopback, private, link-local and other non-public addresses too. Off:
+    /// a lead's website is outside data, and an internal page must never reach a public one.
+    pub allow_private: bool,
 }
 
 /// The `files` provider: local CSV/YAML data keyed by dedup_key, website host or phone.
@@ -414,6 +417,7 @@ impl Default for WebsiteProvider {
             max_pages: 4,
             max_redirects: 5,
             concurrency: 64,
+            allow_private: false,
         }
     }
 }

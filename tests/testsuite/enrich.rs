@@ -8,8 +8,10 @@ use serde_json::Value;
 use crate::harness::Project;
 use crate::web::{html, Reply, Site};
 
-/// Settings that keep the tests quick: a dead site costs one second.
-const CONFIG: &str = "enrichment:\n  website:\n    timeout_secs: 1.0\n    max_bytes: 100000\n";
+/// Settings that keep the tests quick: a dead site costs one second. The test sites are on
+/// 127.0.0.1, which is read only when private addresses are allowed.
+const CONFIG: &str =
+    "enrichment:\n  website:\n    timeout_secs: 1.0\n    max_bytes: 100000\n    allow_private: true\n";
 
 fn lead(key: &str, name: &str, category: &str, website: Option<&str>) -> String {
     let mut y = format!(
@@ -399,4 +401,63 @@ fn a_broken_lead_file_is_reported_and_the_others_are_built() {
     run.code(3);
     assert!(run.stderr.contains("bad.yaml:"), "{}", run.stderr);
     assert!(artefact(&p, "scored_leads.jsonl").contains_key("good"));
+}
+
+#[test]
+fn internal_addresses_are_never_read_or_published() {
+    // An internal page with something no public page may show.
+    let internal = Site::start(vec![
+        ("/robots.txt", Reply::Page("text/plain", b"".to_vec())),
+        (
+            "/",
+            html(
+                r#"<html><head><meta name="description" content="INTERNAL admin console: db password hunter2"></head><body><a href="mailto:root@corp.example">root</a></body></html>"#,
+            ),
+        ),
+    ]);
+    let p = Project::with_config(
+        "site:\n  base_url: https://pages.agency.example/\nenrichment:\n  website:\n    timeout_secs: 1.0\n",
+    );
+    let port = internal.addr.port();
+    let websites = [
+        ("loop", format!("http://127.0.0.1:{port}/")),
+        ("loop6", format!("http://[::1]:{port}/")),
+        (
+            "meta",
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+        ),
+        ("lan", "http://10.0.0.1/".to_string()),
+    ];
+    for (key, url) in &websites {
+        p.write(
+            &format!("leads/{key}.yaml"),
+            &lead(key, &format!("Shop {key}"), "Auto repair shop", Some(url)),
+        );
+    }
+    let run = p.run(&["-v", "build"]);
+    assert!(matches!(run.code, 0 | 3), "{}", run.stderr);
+    let enriched = artefact(&p, "enriched_leads.jsonl");
+    for (key, _) in &websites {
+        let lead = &enriched[*key];
+        assert!(lead["description"].is_null(), "{key}: {lead}");
+        assert!(lead["email"].is_null(), "{key}: {lead}");
+    }
+    // Nothing of the internal page anywhere in the site or the build's files.
+    for dir in ["site", ".leadsite"] {
+        for e in walkdir::WalkDir::new(p.path(dir)).into_iter().flatten() {
+            if e.file_type().is_file() {
+                let text = String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()).into_owned();
+                assert!(
+                    !text.contains("hunter2"),
+                    "{} holds the internal page",
+                    e.path().display()
+                );
+            }
+        }
+    }
+    assert!(
+        format!("{}{}", run.stdout, run.stderr).contains("not on the public internet"),
+        "the refusal is said: {}",
+        run.stderr
+    );
 }

@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod extract;
 pub mod files;
+pub mod public;
 pub mod taxonomy;
 pub mod website;
 
@@ -211,6 +212,16 @@ fn read_sites(
     for (url, findings) in fetched {
         stats.sites_fetched += 1;
         stats.sites_unreachable += usize::from(!findings.reached());
+        // A lead whose website points inside a network is worth a word: data from outside.
+        if let Some(p) = findings
+            .pages
+            .iter()
+            .find(|p| p.outcome.contains("not on the public internet"))
+        {
+            stats
+                .warnings
+                .push(format!("{url}: not read: {}", p.outcome));
+        }
         cache.put(url, findings);
     }
     cache.save()?;

@@ -118,13 +118,18 @@ enum Body {
 
 impl Fetcher {
     pub fn new(opts: &WebsiteProvider) -> Fetcher {
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .user_agent(opts.user_agent.as_str())
             .max_redirects(opts.max_redirects)
             .http_status_as_error(true)
             .timeout_global(Some(Duration::from_secs_f64(opts.timeout_secs)))
-            .build()
-            .new_agent();
+            .build();
+        // Every connection, redirects included, goes only to public addresses.
+        let agent = ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::default(),
+            super::public::PublicOnly::new(opts.allow_private),
+        );
         let robots_token = opts
             .user_agent
             .split(['/', ' '])
@@ -349,6 +354,11 @@ mod tests {
         assert!(is_reserved_host("shop.test"));
         assert!(is_reserved_host("localhost"));
         assert!(!is_reserved_host("acme.com"));
+        // An address literal is no reserved name; whether it may be read is the resolver's
+        // question (public::is_public): 127.0.0.1 may not.
         assert!(!is_reserved_host("127.0.0.1"));
+        assert!(!super::super::public::is_public(
+            "127.0.0.1".parse().unwrap()
+        ));
     }
 }
