@@ -54,6 +54,9 @@ pub fn run(
             };
             eprintln!("warning: inbox/{file} {moved} to rejected/: {why}");
         }
+        for (entry, why) in &report.quarantined {
+            eprintln!("warning: bus/log/{entry} cannot be read, moved to bus/quarantine/: {why}");
+        }
         for (id, why) in &report.whatsapp_failed {
             eprintln!("warning: WhatsApp message {id} given up: {why}");
         }
@@ -86,7 +89,9 @@ pub fn run(
     };
     if !args.watch {
         let report = once(args.now.unwrap_or_else(chrono::Utc::now), false)?;
-        let partial = !report.inbox_rejected.is_empty() || !report.in_doubt.is_empty();
+        let partial = !report.inbox_rejected.is_empty()
+            || !report.in_doubt.is_empty()
+            || !report.quarantined.is_empty();
         return Ok(if partial {
             Outcome::Partial
         } else {

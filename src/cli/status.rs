@@ -71,11 +71,13 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         }
     }
     let crm = crate::outreach::crm::stats(config);
+    let quarantined =
+        crate::outreach::bus::FileBus::new(orchestrator::bus_dir(config)).quarantined();
     if args.json {
         ui.result(&format!(
             "{}\n",
             serde_json::to_string_pretty(
-                &serde_json::json!({"states": counts, "in_doubt": in_doubt, "crm_stats": crm})
+                &serde_json::json!({"states": counts, "in_doubt": in_doubt, "crm_stats": crm, "quarantined": quarantined})
             )?
         ));
     } else {
@@ -85,6 +87,11 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         for k in &in_doubt {
             out.push_str(&format!(
                 "in doubt: {k} (leadsite status --lead {k}, then leadsite resolve {k} --sent|--not-sent)\n"
+            ));
+        }
+        if quarantined > 0 {
+            out.push_str(&format!(
+                "bus: {quarantined} unreadable messages in .leadsite/bus/quarantine/ (each beside its .reason)\n"
             ));
         }
         out.push_str(&format!(

@@ -19,6 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::fsutil::{self, io_error};
 
+/// The longest message id: it becomes part of file names (NAME_MAX is 255 bytes).
+pub const MAX_ID: usize = 128;
+
 /// The topics of DESIGN.md §5.
 pub const TOPICS: &[&str] = &[
     "lead.contacted",
@@ -70,7 +73,14 @@ impl Message {
             return Some(format!("lead_id {:?} is not a dedup_key", self.lead_id));
         }
         let safe = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
-        // An id names a file: only these characters, and not dots alone.
+        // An id names a file: only these characters, not dots alone, and short enough for a
+        // file name on any file system.
+        if self.id.len() > MAX_ID {
+            return Some(format!(
+                "id is {} characters long; at most {MAX_ID}",
+                self.id.len()
+            ));
+        }
         if !self.id.is_empty()
             && (!self.id.chars().all(safe) || !self.id.chars().any(|c| c.is_ascii_alphanumeric()))
         {
@@ -153,6 +163,46 @@ impl FileBus {
     }
 
     /// Publishes every valid file of `inbox/`; moves the others to `rejected/` with a reason.
+    /// Moves each log entry that cannot be read (a torn or corrupted file) to `quarantine/`
+    /// beside a `.reason`, so that one bad message never stops a run; returns (entry, why).
+    pub fn quarantine(&self) -> Result<Vec<(String, String)>> {
+        let log = self.log();
+        let Ok(rd) = fs::read_dir(&log) else {
+            return Ok(Vec::new());
+        };
+        let mut moved = Vec::new();
+        let mut names: Vec<String> = rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
+            .collect();
+        names.sort();
+        for name in names {
+            let path = log.join(&name);
+            if let Err(why) = read_entry(&path) {
+                let dir = self.dir.join("quarantine");
+                fsutil::create_dir_all(&dir)?;
+                fsutil::write_atomic(
+                    &dir.join(format!("{name}.reason")),
+                    format!("{why}\n").as_bytes(),
+                    true,
+                )?;
+                fs::rename(&path, dir.join(&name)).map_err(|e| io_error(&path, e))?;
+                moved.push((name, why));
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Entries moved to `quarantine/` so far.
+    pub fn quarantined(&self) -> usize {
+        fs::read_dir(self.dir.join("quarantine")).map_or(0, |rd| {
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+    }
+
     /// The event files waiting in the inbox, oldest name first, each read and checked: the
     /// message (its id from the file name when it has none), or why it is not one. Moves nothing.
     pub fn read_inbox(&self) -> Vec<(PathBuf, std::result::Result<Message, String>)> {
@@ -231,6 +281,17 @@ impl FileBus {
     }
 }
 
+/// One log entry, or why it cannot be read.
+fn read_entry(path: &Path) -> std::result::Result<Message, String> {
+    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+    let message: Message =
+        serde_json::from_slice(&bytes).map_err(|e| format!("not a bus message: {e}"))?;
+    match message.problem() {
+        Some(p) => Err(p),
+        None => Ok(message),
+    }
+}
+
 impl MessageBus for FileBus {
     fn publish(&self, mut message: Message) -> Result<Message> {
         if let Some(p) = message.problem() {
@@ -280,16 +341,14 @@ impl MessageBus for FileBus {
         };
         names.sort();
         let mut out = Vec::new();
-        for key in names.into_iter().take(max) {
-            let path = log.join(&key);
-            let bytes = fsutil::read(&path)?;
-            let message = serde_json::from_slice(&bytes).map_err(|e| {
-                Error::from(crate::error::InputError::new(
-                    crate::error::Location::file(&path),
-                    format!("a bus message that cannot be read: {e}"),
-                ))
-            })?;
-            out.push(Delivery { key, message });
+        for key in names.into_iter() {
+            if out.len() >= max {
+                break;
+            }
+            // An entry that cannot be read is skipped here; `quarantine` moves it aside.
+            if let Ok(message) = read_entry(&log.join(&key)) {
+                out.push(Delivery { key, message });
+            }
         }
         Ok(out)
     }

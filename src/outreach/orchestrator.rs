@@ -39,6 +39,8 @@ pub struct RunReport {
     /// (event id, why) of events that changed nothing.
     pub ignored: Vec<(String, String)>,
     pub inbox_rejected: Vec<(String, String)>,
+    /// Bus log entries that could not be read, moved to `bus/quarantine/` (entry, why).
+    pub quarantined: Vec<(String, String)>,
     pub sent: usize,
     pub failed: usize,
     pub bounced: usize,
@@ -234,6 +236,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         }
     } else {
         report.inbox_rejected = bus.drain_inbox()?.rejected;
+        report.quarantined = bus.quarantine()?;
     }
     let leads = scored_leads(config)?;
     let sequence = Sequence::load(&config.resolve(&config.paths.content), &o.sequence)?;

@@ -417,6 +417,47 @@ mod campaign {
     }
 
     #[test]
+    fn one_poison_message_never_stops_outreach() {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let p = project(smtp.port);
+        // An inbox event whose id no file system can name, and a torn entry in the log.
+        let long = "x".repeat(300);
+        p.write(
+            ".leadsite/bus/inbox/long.json",
+            &format!(r#"{{"topic":"lead.responded","lead_id":"acme","id":"{long}"}}"#),
+        );
+        p.write(
+            ".leadsite/bus/log/00000000000000000001-torn.json",
+            "{\"topic\": \"lead.resp",
+        );
+        let run = p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"]);
+        run.code(3);
+        assert!(
+            run.stderr.contains("long.json moved to rejected/"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("moved to bus/quarantine/"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(smtp.messages().len(), 4, "the campaign went on");
+        p.run(&["schedule", "--now", "2026-11-23T16:00:00Z"])
+            .code(0);
+        let status = p.run(&["status"]);
+        assert!(
+            status.stdout.contains("1 unreadable messages"),
+            "{}",
+            status.stdout
+        );
+        assert!(p
+            .path(".leadsite/bus/quarantine/00000000000000000001-torn.json.reason")
+            .is_file());
+    }
+
+    #[test]
     fn a_dry_run_changes_nothing() {
         let tmp = tempfile::tempdir().unwrap();
         let smtp = Smtp::start(tmp.path());
