@@ -53,7 +53,12 @@ pub fn message_id(lead: &str, sequence: &str, step: u32, domain: &str) -> String
 }
 
 impl EmailAgent {
-    pub fn new(o: &Outreach, dry_run_dir: Option<&std::path::Path>) -> Result<EmailAgent> {
+    /// `root`: the project folder, which the file transport's `dir` is relative to.
+    pub fn new(
+        o: &Outreach,
+        root: &std::path::Path,
+        dry_run_dir: Option<&std::path::Path>,
+    ) -> Result<EmailAgent> {
         let from: Mailbox = format!("{} <{}>", o.sender_name, o.sender_email)
             .parse()
             .or_else(|_| o.sender_email.parse())
@@ -76,7 +81,7 @@ impl EmailAgent {
                 crate::fsutil::create_dir_all(dir)?;
                 Sender::File(FileTransport::new(dir))
             }
-            None => build_transport(&o.transport)?,
+            None => build_transport(&o.transport, root)?,
         };
         Ok(EmailAgent {
             transport,
@@ -168,11 +173,13 @@ fn list_unsubscribe(url: &str, one_click: Option<&str>) -> String {
     }
 }
 
-fn build_transport(t: &MailTransport) -> Result<Sender> {
+fn build_transport(t: &MailTransport, root: &std::path::Path) -> Result<Sender> {
     Ok(match t.kind {
         TransportKind::File => {
-            crate::fsutil::create_dir_all(&t.dir)?;
-            Sender::File(FileTransport::new(&t.dir))
+            // Relative to the project, not to wherever the command was started.
+            let dir = root.join(&t.dir);
+            crate::fsutil::create_dir_all(&dir)?;
+            Sender::File(FileTransport::new(&dir))
         }
         TransportKind::Sendmail => Sender::Sendmail(SendmailTransport::new()),
         TransportKind::Smtp => {

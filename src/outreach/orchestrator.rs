@@ -265,7 +265,11 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
 
     let pages = landing_pages(config);
     let outbox = config.work_dir().join("outbox");
-    let agent = EmailAgent::new(o, opts.dry_run.then_some(outbox.as_path()))?;
+    let agent = EmailAgent::new(
+        o,
+        &config.resolve(Path::new(".")),
+        dry.then_some(outbox.as_path()),
+    )?;
     let today = now.date_naive();
     let sent_today = store
         .states()

@@ -417,6 +417,36 @@ mod campaign {
     }
 
     #[test]
+    fn the_file_transport_writes_inside_the_project_wherever_it_is_run_from() {
+        let p = project(1);
+        let config = p.read("leadsite.yaml").replace(
+            "transport: {kind: smtp, host: 127.0.0.1, port: 1}",
+            "transport: {kind: file, dir: out}",
+        );
+        p.write("leadsite.yaml", &config);
+        let elsewhere = tempfile::tempdir().unwrap();
+        let run = Command::new(assert_cmd::cargo::cargo_bin("leadsite"))
+            .args(["--config"])
+            .arg(p.path("leadsite.yaml"))
+            .args(["schedule", "--now", "2026-11-23T15:00:00Z"])
+            .current_dir(elsewhere.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let written = std::fs::read_dir(p.path("out")).unwrap().count();
+        assert_eq!(written, 4);
+        assert!(
+            !elsewhere.path().join("out").exists(),
+            "nothing outside the project"
+        );
+    }
+
+    #[test]
     fn one_poison_message_never_stops_outreach() {
         let tmp = tempfile::tempdir().unwrap();
         let smtp = Smtp::start(tmp.path());
