@@ -180,18 +180,23 @@ impl FileBus {
         for name in names {
             let path = log.join(&name);
             if let Err(why) = read_entry(&path) {
-                let dir = self.dir.join("quarantine");
-                fsutil::create_dir_all(&dir)?;
-                fsutil::write_atomic(
-                    &dir.join(format!("{name}.reason")),
-                    format!("{why}\n").as_bytes(),
-                    true,
-                )?;
-                fs::rename(&path, dir.join(&name)).map_err(|e| io_error(&path, e))?;
+                self.set_aside("quarantine", &path, &name, &why)?;
                 moved.push((name, why));
             }
         }
         Ok(moved)
+    }
+
+    /// Moves `path` into the bus folder `folder`, beside `NAME.reason` saying why.
+    fn set_aside(&self, folder: &str, path: &Path, name: &str, why: &str) -> Result<()> {
+        let dir = self.dir.join(folder);
+        fsutil::create_dir_all(&dir)?;
+        fsutil::write_atomic(
+            &dir.join(format!("{name}.reason")),
+            format!("{why}\n").as_bytes(),
+            true,
+        )?;
+        fs::rename(path, dir.join(name)).map_err(|e| io_error(path, e))
     }
 
     /// Entries moved to `quarantine/` so far.
@@ -265,14 +270,7 @@ impl FileBus {
                     report.published += 1;
                 }
                 Err(reason) => {
-                    let rejected = self.dir.join("rejected");
-                    fsutil::create_dir_all(&rejected)?;
-                    fsutil::write_atomic(
-                        &rejected.join(format!("{name}.reason")),
-                        format!("{reason}\n").as_bytes(),
-                        true,
-                    )?;
-                    fs::rename(&path, rejected.join(&name)).map_err(|e| io_error(&path, e))?;
+                    self.set_aside("rejected", &path, &name, &reason)?;
                     report.rejected.push((name, reason));
                 }
             }

@@ -73,6 +73,21 @@ mod campaign {
             .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(String::from))
     }
 
+    /// `leadsite publish` of a hard bounce for `lead`.
+    fn hard_bounce(p: &Project, lead: &str, id: &str) {
+        p.run(&[
+            "publish",
+            "lead.bounced",
+            "--lead",
+            lead,
+            "--id",
+            id,
+            "--data",
+            "kind=hard",
+        ])
+        .code(0);
+    }
+
     pub(crate) fn project(port: u16) -> Project {
         let p = Project::with_config(&format!(
             "site:\n  base_url: https://pages.agency.example/\nenrichment:\n  website:\n    enabled: false\noutreach:\n  enabled: true\n  sender_name: Sam Seller\n  sender_email: sam@agency.example\n  postal_address: 100 Example Ave, Springfield, IL 62701\n  one_click_url: https://agency.example/unsubscribe/{{lead}}\n  window: {{start_hour: 0, end_hour: 24, days: [mon, tue, wed, thu, fri, sat, sun]}}\n  transport: {{kind: smtp, host: 127.0.0.1, port: {port}}}\n"
@@ -137,17 +152,7 @@ mod campaign {
 
         p.run(&["publish", "lead.responded", "--lead", "acme", "--id", "r1"])
             .code(0);
-        p.run(&[
-            "publish",
-            "lead.bounced",
-            "--lead",
-            "bolt",
-            "--id",
-            "b1",
-            "--data",
-            "kind=hard",
-        ])
-        .code(0);
+        hard_bounce(&p, "bolt", "b1");
         // An outside program drops an opt-out into the inbox, and a broken file.
         p.write(
             ".leadsite/bus/inbox/u1.json",
@@ -496,17 +501,7 @@ mod campaign {
         p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"])
             .code(0);
         assert_eq!(smtp.messages().len(), 4);
-        p.run(&[
-            "publish",
-            "lead.bounced",
-            "--lead",
-            "bolt",
-            "--id",
-            "b1",
-            "--data",
-            "kind=hard",
-        ])
-        .code(0);
+        hard_bounce(&p, "bolt", "b1");
         p.write(
             ".leadsite/bus/inbox/u1.json",
             r#"{"topic":"lead.unsubscribed","lead_id":"cafe","id":"u1"}"#,
