@@ -88,6 +88,50 @@ fn create_new(path: &Path) -> std::io::Result<fs::File> {
 
 /// A temp name beside `path`, unique within this machine's running processes: `.NAME.PID.N.tmp`.
 /// Hidden, so lead loaders and watchers pass over it.
+/// Removes the temp files that killed runs left below `dir` (`.NAME.PID.N.tmp`, made by
+/// [`write_atomic`]): those of processes that are gone, or, where that cannot be known, older than
+/// an hour. A live process's temp file is kept: it is about to become a file. Returns how many
+/// were removed. Symlinks are not followed.
+pub fn remove_stale_temps(dir: &Path) -> usize {
+    let proc_fs = Path::new("/proc/self").exists();
+    let me = std::process::id().to_string();
+    let mut removed = 0;
+    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy();
+        let Some(pid) = temp_owner(&name) else {
+            continue;
+        };
+        let stale = if proc_fs {
+            pid != me && !Path::new("/proc").join(pid).exists()
+        } else {
+            entry
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(3600))
+        };
+        if stale && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The process id in a temp file's name `.NAME.PID.N.tmp`, when it is one.
+fn temp_owner(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = rest.rsplitn(3, '.');
+    let n = parts.next()?;
+    let pid = parts.next()?;
+    let file = parts.next()?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(n) && digits(pid) && !file.is_empty()).then_some(pid)
+}
+
 fn temp_path(path: &Path) -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -180,6 +224,25 @@ pub fn resident_mib() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temp_files_of_dead_runs_are_removed_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("acme");
+        fs::create_dir_all(&sub).unwrap();
+        // No process has this id (above the kernel's pid_max).
+        let dead = sub.join(".index.html.4194399.0.tmp");
+        let live = sub.join(format!(".index.html.{}.3.tmp", std::process::id()));
+        let page = sub.join("index.html");
+        let dotfile = sub.join(".well-known.tmp");
+        for f in [&dead, &live, &page, &dotfile] {
+            fs::write(f, b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temps(dir.path()), 1);
+        assert!(!dead.exists() && live.exists() && page.exists() && dotfile.exists());
+        assert_eq!(temp_owner(".a.b.12.0.tmp"), Some("12"));
+        assert_eq!(temp_owner(".x.tmp"), None);
+    }
 
     #[test]
     fn write_if_changed_reports_what_it_did() {

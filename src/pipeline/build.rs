@@ -59,6 +59,11 @@ pub fn run(
     progress: &dyn Progress,
 ) -> Result<(Report, Vec<Lead>)> {
     let mut report = Report::default();
+    // What a killed build left half-written is removed before anything else (nobody may
+    // publish site/ with temp files in it).
+    for dir in [config.site_dir(), config.work_dir().join("build")] {
+        crate::fsutil::remove_stale_temps(&dir);
+    }
     let mut clock = Instant::now();
     let mut lap = |report: &mut Report, name: &'static str| {
         report.timings.push((name, clock.elapsed()));

@@ -117,6 +117,7 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
     // The leads already written: Dedup starts from them. They go to Dedup and come back; their
     // files keep a placeholder meanwhile.
     let leads_dir = config.leads_dir();
+    crate::fsutil::remove_stale_temps(&leads_dir);
     let loaded = lead::load_dir(&leads_dir);
     let broken: HashSet<PathBuf> = loaded
         .errors

@@ -376,3 +376,21 @@ fn check_reports_broken_themes_and_content_with_the_rest() {
         run.stderr
     );
 }
+
+#[test]
+fn temp_files_a_killed_build_left_are_gone_after_the_next() {
+    let p = project();
+    p.run(&["build"]).code(0);
+    // As a build killed between create and rename leaves them (no process has this id).
+    let left = [
+        "site/acme-auto/.index.html.4194399.7.tmp",
+        ".leadsite/build/.scored_leads.jsonl.4194399.2.tmp",
+    ];
+    for f in left {
+        p.write(f, "half a page");
+    }
+    p.run(&["build"]).code(0);
+    for f in left {
+        assert!(!p.path(f).exists(), "{f} is still there");
+    }
+}
