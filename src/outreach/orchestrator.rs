@@ -543,6 +543,13 @@ struct Rules<'a> {
     now: DateTime<Utc>,
 }
 
+/// Whether an event ends a lead's campaign for good (an opt-out, or a bounce that is not soft).
+fn stops(m: &Message) -> bool {
+    m.topic == "lead.unsubscribed"
+        || (m.topic == "lead.bounced"
+            && m.data.get("kind").and_then(|v| v.as_str()) != Some("soft"))
+}
+
 /// Applies one event; `Some(why)` when it changed nothing.
 fn apply_event(
     store: &mut dyn StateStore,
@@ -553,7 +560,9 @@ fn apply_event(
 ) -> Result<Option<String>> {
     let address = match leads.get(&m.lead_id) {
         Some(lead) => lead.contact_email().map(String::from),
-        None if store.get(&m.lead_id).is_none() => {
+        // An opt-out or hard bounce for a lead not built yet is kept: it must hold when the
+        // lead appears. Anything else about an unknown lead changes nothing.
+        None if store.get(&m.lead_id).is_none() && !stops(m) => {
             return Ok(Some(format!("unknown lead {:?}", m.lead_id)))
         }
         None => None,
@@ -633,15 +642,27 @@ fn apply_to(
                 "soft bounce for a lead that is not being contacted".into(),
             ));
         }
+        // The step bounced: named, or the last number of our Message-ID (`<lead.seq.N@…>`).
+        let from_id = refers_to.and_then(|id| {
+            let local = id.trim().trim_start_matches('<').split('@').next()?;
+            local.rsplit('.').next()?.parse::<u32>().ok()
+        });
         let target = m
             .data
             .get("step")
             .and_then(|v| v.as_str()?.parse::<u32>().ok())
+            .or(from_id)
             .unwrap_or(state.step);
         let handled = state.history.iter().rev().find(|h| {
             h.detail == format!("step {target}") && (h.event == "sent" || h.event == "soft_bounce")
         });
-        if target != state.step || handled.is_some_and(|h| h.event == "soft_bounce") {
+        if target != state.step {
+            return Ok(Some(format!(
+                "soft bounce of step {target}, and step {} has gone out since: nothing is resent",
+                state.step
+            )));
+        }
+        if handled.is_some_and(|h| h.event == "soft_bounce") {
             return Ok(Some(format!(
                 "soft bounce of step {target} already handled"
             )));
@@ -742,6 +763,47 @@ mod tests {
                 assert_eq!(s.next_action_at, None, "and leaves no next action");
             }
         }
+    }
+
+    #[test]
+    fn a_soft_bounce_of_an_earlier_step_resends_nothing() {
+        let mut store = MemoryStore::default();
+        sent(&mut store, 1, at(0));
+        sent(&mut store, 2, at(72));
+        let late = event(
+            "lead.bounced",
+            "s1",
+            &[("kind", "soft"), ("message_id", "<acme.intro.1@a.example>")],
+        );
+        assert!(
+            apply(&mut store, &late, at(75)).is_some_and(|why| why.contains("has gone out since"))
+        );
+        let s = store.get("acme").unwrap();
+        assert_eq!((s.step, s.attempt_count), (2, 0));
+    }
+
+    #[test]
+    fn an_opt_out_for_a_lead_not_built_yet_holds_when_it_appears() {
+        let mut store = MemoryStore::default();
+        let sequence = Sequence::load(Path::new("/nonexistent"), "intro").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut suppressed = Suppression::load(dir.path()).unwrap().in_memory();
+        let rules = Rules {
+            sequence: &sequence,
+            max_attempts: 3,
+            retry_minutes: 60,
+            now: at(1),
+        };
+        let leads = BTreeMap::new();
+        let opt_out = event("lead.unsubscribed", "u1", &[]);
+        let reply = Message::new("lead.responded", "zeta", at(1));
+        assert_eq!(
+            apply_event(&mut store, &mut suppressed, &leads, &opt_out, &rules).unwrap(),
+            None
+        );
+        assert_eq!(store.get("acme").unwrap().status, Status::Unsubscribed);
+        let why = apply_event(&mut store, &mut suppressed, &leads, &reply, &rules).unwrap();
+        assert!(why.is_some_and(|w| w.contains("unknown lead")));
     }
 
     #[test]
