@@ -121,6 +121,23 @@ pub fn parse(m: &ParsedMail) -> Option<Report> {
         })
         .map(|p| p.get_body().unwrap_or_default())
         .collect();
+    let subject = header(m, "Subject").to_lowercase();
+    let from = header(m, "From").to_lowercase();
+    // An automatic message (null sender, Auto-Submitted) is a report only with a bounce's
+    // subject: out-of-office replies are automatic too. A bounce-like subject alone is no report
+    // either: a person may write "Re: delivery failed?".
+    let automatic = header(m, "Return-Path").trim() == "<>"
+        || !matches!(header(m, "Auto-Submitted").trim(), "" | "no");
+    let report_type = m.ctype.params.get("report-type").map(|s| s.as_str());
+    // A person's mail is a reply, even one that forwards or quotes an old bounce: only a real
+    // delivery-status part would make it a report.
+    if !is_daemon(&from)
+        && !automatic
+        && dsn_texts.is_empty()
+        && report_type != Some("delivery-status")
+    {
+        return None;
+    }
     let notice = notice_text(m, &parts);
     let failed_header = header(m, "X-Failed-Recipients");
     let agent = Agent::of(m);
@@ -135,24 +152,21 @@ pub fn parse(m: &ParsedMail) -> Option<Report> {
             break;
         }
     }
-    let subject = header(m, "Subject").to_lowercase();
-    let from = header(m, "From").to_lowercase();
-    // An automatic message (null sender, Auto-Submitted) is a report only with a bounce's
-    // subject: out-of-office replies are automatic too. A bounce-like subject alone is no report
-    // either: a person may write "Re: delivery failed?".
-    let automatic = header(m, "Return-Path").trim() == "<>"
-        || !matches!(header(m, "Auto-Submitted").trim(), "" | "no");
     let structured = !failures.is_empty()
         || !dsn_texts.is_empty()
         || !failed_header.is_empty()
-        || m.ctype.params.get("report-type").map(|s| s.as_str()) == Some("delivery-status");
+        || report_type == Some("delivery-status");
     let returns_a_message = parts.iter().any(|p| {
         p.ctype.mimetype == "message/rfc822" || p.ctype.mimetype.ends_with("rfc822-headers")
     });
-    let looks_like_bounce = structured
-        || is_daemon(&from)
-        || (automatic
-            && (returns_a_message || BOUNCE_SUBJECTS.iter().any(|s| subject.contains(s))));
+    let bounce_subject = BOUNCE_SUBJECTS.iter().any(|s| subject.contains(s));
+    // A mailer daemon's or an automatic mail with a bounce's marks; never an out-of-office reply
+    // (automatic, maybe with our message attached) unless it carries a delivery-status part.
+    let looks_like_bounce = !(is_auto_reply_subject(&subject) && dsn_texts.is_empty())
+        && (structured
+            || ((is_daemon(&from) || automatic) && (returns_a_message || bounce_subject))
+            || (is_daemon(&from) && automatic)
+            || is_mailer_daemon(&from));
     if !looks_like_bounce {
         return None;
     }
@@ -187,7 +201,7 @@ pub fn parse(m: &ParsedMail) -> Option<Report> {
     })
 }
 
-const BOUNCE_SUBJECTS: [&str; 24] = [
+const BOUNCE_SUBJECTS: [&str; 27] = [
     "undelivered mail",
     "undeliverable",
     "delivery status notification",
@@ -212,10 +226,80 @@ const BOUNCE_SUBJECTS: [&str; 24] = [
     "delivery problem",
     "failed delivery",
     "rejected:",
+    "failure delivery",
+    "mail failed",
+    "returning to sender",
 ];
 
+/// Subjects of automatic replies, lower-case, in the languages leads write in.
+const AUTO_SUBJECTS: [&str; 24] = [
+    "automatic reply",
+    "auto reply",
+    "auto-reply",
+    "autoreply",
+    "auto response",
+    "autoresponse",
+    "out of office",
+    "out of the office",
+    "away from the office",
+    "on vacation",
+    "abwesenheitsnotiz",
+    "automatische antwort",
+    "abwesend",
+    "réponse automatique",
+    "reponse automatique",
+    "message d'absence",
+    "absence du bureau",
+    "respuesta automática",
+    "respuesta automatica",
+    "fuera de la oficina",
+    "fuera de oficina",
+    "αυτοματη απαντηση",
+    "εκτος γραφειου",
+    "risposta automatica",
+];
+
+/// Whether a subject is an automatic reply's (out of office, vacation, …), in English, German,
+/// French, Spanish, Italian or Greek (accents and case do not matter in Greek).
+pub fn is_auto_reply_subject(subject: &str) -> bool {
+    let s = fold(subject);
+    AUTO_SUBJECTS.iter().any(|a| s.contains(a))
+}
+
+/// Lower case, Greek accents dropped ("ΑΥΤΌΜΑΤΗ" and "αυτόματη" both read "αυτοματη").
+pub fn fold(text: &str) -> String {
+    text.to_lowercase()
+        .chars()
+        .map(|c| match c {
+            'ά' => 'α',
+            'έ' => 'ε',
+            'ή' => 'η',
+            'ί' | 'ϊ' | 'ΐ' => 'ι',
+            'ό' => 'ο',
+            'ύ' | 'ϋ' | 'ΰ' => 'υ',
+            'ώ' => 'ω',
+            '’' | '‘' => '\'',
+            c => c,
+        })
+        .collect()
+}
+
+/// Recipients read from one plain-text notice at most.
+const MAX_RECIPIENTS: usize = 50;
+
+/// Bytes of a notice read at most: a report states its business at the top.
+const MAX_NOTICE: usize = 256 * 1024;
+
 /// Words of a notice that delivery is still being tried.
-const DELAYED: [&str; 9] = [
+const DELAYED: [&str; 17] = [
+    "this is a warning message only",
+    "do not need to resend",
+    "has been delayed",
+    "delivery delayed",
+    "delivery has been delayed",
+    "hasn't been delivered yet",
+    "has not been delivered yet",
+    "not been delivered yet",
     "has not yet been delivered",
     "not yet been delivered",
     "will continue to try",
@@ -237,10 +321,15 @@ const GIVEN_UP: [&str; 6] = [
     "expired",
 ];
 
+/// A sender that is a mail system: `postmaster` too (a person may write from it).
 fn is_daemon(from: &str) -> bool {
+    is_mailer_daemon(from) || from.contains("postmaster")
+}
+
+/// A sender no person writes from.
+fn is_mailer_daemon(from: &str) -> bool {
     [
         "mailer-daemon",
-        "postmaster",
         "post_master",
         "mail delivery",
         "mail administrator",
@@ -274,7 +363,11 @@ fn notice_text(m: &ParsedMail, parts: &[&ParsedMail]) -> String {
     } else {
         text
     };
-    strip_original(&text.replace("\r\n", "\n"))
+    let cut = (0..=text.len().min(MAX_NOTICE))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    strip_original(&text[..cut].replace("\r\n", "\n"))
 }
 
 /// The addresses of the first `To:` line below the report's own headers (a quoted original),
@@ -602,30 +695,37 @@ fn plain_text(notice: &str, failed_header: &str, exclude: &[String], agent: Agen
         .map(|a| clean_address(a.as_str()))
         .collect();
     // Positions of candidate recipients in the notice.
-    let lower = notice.to_lowercase();
     let mut hits: Vec<(usize, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for a in ADDRESS.find_iter(notice) {
         let addr = clean_address(a.as_str());
         let local = addr.split('@').next().unwrap_or("");
-        let before = &notice[..a.start()];
+        // What stands just before the address (a few characters suffice).
+        let from = (a.start().saturating_sub(16)..=a.start())
+            .find(|&i| notice.is_char_boundary(i))
+            .unwrap_or(a.start());
+        let before = notice[from..a.start()].to_lowercase();
         let prefix_char = before.chars().last();
         if exclude.contains(&addr)
             || local == "mailer-daemon"
             || matches!(prefix_char, Some('=') | Some('/'))
             || (!listed.is_empty() && !listed.contains(&addr))
             // An address in the server's reply about the sender (MAIL FROM) is not a recipient.
-            || before.to_lowercase().ends_with("mail from:<")
-            || before.to_lowercase().ends_with("from:<")
+            || before.ends_with("from:<")
         {
             continue;
         }
-        if !hits.iter().any(|(_, h)| *h == addr) {
+        if seen.insert(addr.clone()) {
             hits.push((a.start(), addr));
+            // A report names a few recipients; a text full of addresses is no list of them.
+            if hits.len() >= MAX_RECIPIENTS {
+                break;
+            }
         }
     }
     for a in &listed {
-        if !hits.iter().any(|(_, h)| h == a) {
-            hits.push((lower.len(), a.clone()));
+        if seen.insert(a.clone()) {
+            hits.push((notice.len(), a.clone()));
         }
     }
     let mut out = Vec::new();

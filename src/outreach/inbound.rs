@@ -350,34 +350,6 @@ fn all_parts<'a>(m: &'a ParsedMail<'a>) -> Vec<&'a ParsedMail<'a>> {
     out
 }
 
-/// Subjects of automatic replies, lower-case, in the languages leads write in.
-const AUTO_SUBJECTS: [&str; 24] = [
-    "automatic reply",
-    "auto reply",
-    "auto-reply",
-    "autoreply",
-    "auto response",
-    "autoresponse",
-    "out of office",
-    "out of the office",
-    "away from the office",
-    "on vacation",
-    "abwesenheitsnotiz",
-    "automatische antwort",
-    "abwesend",
-    "réponse automatique",
-    "reponse automatique",
-    "message d'absence",
-    "absence du bureau",
-    "respuesta automática",
-    "respuesta automatica",
-    "fuera de la oficina",
-    "fuera de oficina",
-    "αυτόματη απάντηση",
-    "εκτός γραφείου",
-    "risposta automatica",
-];
-
 /// Words that ask us to stop, in the reply's own text (quotes and our footer removed).
 const OPT_OUT: [&str; 40] = [
     "unsubscribe",
@@ -448,7 +420,9 @@ pub fn classify(m: &ParsedMail) -> Kind {
         || !h("X-Autoreply").is_empty()
         || !h("X-Autorespond").is_empty()
         || matches!(h("Precedence").as_str(), "auto_reply" | "bulk" | "junk")
-        || AUTO_SUBJECTS.iter().any(|s| subject.contains(s));
+        || bounce::is_auto_reply_subject(&subject)
+        // A read receipt (RFC 8098) is automatic too.
+        || m.ctype.params.get("report-type").map(String::as_str) == Some("disposition-notification");
     if auto {
         return Kind::AutoReply;
     }

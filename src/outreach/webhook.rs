@@ -328,6 +328,16 @@ fn mailgun_event(v: &serde_json::Value) -> Option<Event> {
     let e = v.get("event-data")?;
     let id = bracketed(str_at(e, "/message/headers/message-id"));
     match str_at(e, "/event") {
+        // Mailgun did not send because of what it knows of the address.
+        "failed" if str_at(e, "/reason") == "suppress-bounce" => {
+            Some(bounce(id, "5.1.1", "previously bounced address", false))
+        }
+        "failed" if str_at(e, "/reason") == "suppress-complaint" => {
+            Some(unsubscribed(id, "complaint"))
+        }
+        "failed" if str_at(e, "/reason") == "suppress-unsubscribe" => {
+            Some(unsubscribed(id, "unsubscribed"))
+        }
         "failed" if str_at(e, "/severity") == "permanent" => {
             let words = format!(
                 "{} {} {}",
@@ -492,6 +502,17 @@ mod tests {
             "a captured signature reused"
         );
         assert!(tokens.admit("tok2", b"a forged body", NOW + 20));
+    }
+
+    #[test]
+    fn mailgun_drops_for_known_addresses_stop_the_lead() {
+        let drop = |reason: &str| {
+            let v: serde_json::Value = serde_json::from_str(&format!(r#"{{"event-data":{{"event":"failed","severity":"permanent","reason":"{reason}","message":{{"headers":{{"message-id":"a@b"}}}}}}}}"#)).unwrap();
+            mailgun_event(&v).unwrap()
+        };
+        assert_eq!(drop("suppress-bounce").kind, Some("hard"));
+        assert_eq!(drop("suppress-complaint").topic, "lead.unsubscribed");
+        assert_eq!(drop("suppress-unsubscribe").topic, "lead.unsubscribed");
     }
 
     #[test]
