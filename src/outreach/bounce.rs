@@ -1461,15 +1461,13 @@ mod tests {
     }
 
     #[test]
-    fn powermta_s_own_category_and_forwarded_reports_count() {
+    fn powermta_s_own_category_counts_and_a_forwarded_bounce_is_a_reply() {
         let pmta = "From: MAILER-DAEMON@pmta.example\nTo: sam@agency.example\nSubject: Delivery report\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n--b\nContent-Type: message/delivery-status\n\nFinal-Recipient: rfc822;owner@shop.example\nAction: failed\nStatus: 5.0.0\nX-PowerMTA-BounceCategory: bad-mailbox\n--b--\n";
         assert_eq!(first(pmta).class, Class::Hard);
-        let forwarded = "From: boss@agency.example\nTo: sam@agency.example\nSubject: Fwd: Returned mail\n\nSee below.\n> Final-Recipient: RFC822; owner@shop.example\n> Action: failed\n> Status: 5.1.1\n";
-        let f = first(forwarded);
-        assert_eq!(
-            (f.recipient.as_deref(), f.class),
-            (Some("owner@shop.example"), Class::Hard)
-        );
+        // A person forwarding or quoting a bounce writes a reply (whose In-Reply-To may name our
+        // message): it must not bounce, and suppress, the lead it answers for.
+        let forwarded = "From: owner@shop.example\nSubject: Fwd: Returned mail\nIn-Reply-To: <shop.intro.1@agency.example>\n\nYes, interested! Also this came back:\n> Final-Recipient: RFC822; old@shop-old.example\n> Action: failed\n> Status: 5.1.1\n";
+        assert_eq!(parse_str(forwarded), None);
     }
 
     #[test]
