@@ -350,8 +350,10 @@ fn all_parts<'a>(m: &'a ParsedMail<'a>) -> Vec<&'a ParsedMail<'a>> {
     out
 }
 
-/// Words that ask us to stop, in the reply's own text (quotes and our footer removed).
-const OPT_OUT: [&str; 40] = [
+/// Words that ask us to stop, in the reply's own text (quotes and our footer removed) or its
+/// subject, lower-case, Greek without accents, apostrophes straight ([`bounce::fold`]); each a
+/// whole phrase ("remove us" is not in "remove user"), or a stem where it ends in `*`.
+const OPT_OUT: &[&str] = &[
     "unsubscribe",
     "remove me",
     "remove us",
@@ -365,33 +367,54 @@ const OPT_OUT: [&str; 40] = [
     "stop emailing",
     "stop sending",
     "stop contacting",
-    "stop writing",
-    "do not contact",
-    "don't contact",
+    "do not contact us",
+    "do not contact me",
+    "don't contact us",
+    "don't contact me",
     "do not email",
     "don't email",
-    "do not write",
-    "don't write",
+    "do not send",
+    "don't send",
     "no more emails",
     "no more messages",
+    "any more emails",
+    "any more messages",
     "abmelden",
     "austragen",
     "keine e-mails mehr",
+    "keine weiteren e-mails",
+    "keine weiteren mails",
     "keine werbung",
     "nicht mehr kontaktieren",
     "nicht mehr anschreiben",
-    "désinscri",
-    "désabonn",
+    "schreiben sie uns nicht mehr",
+    "schreiben sie mir nicht mehr",
+    "désinscri*",
+    "désabonn*",
     "plus recevoir",
     "ne m'écrivez plus",
+    "ne plus nous contacter",
+    "ne plus me contacter",
+    "ne plus nous écrire",
+    "ne plus m'écrire",
     "darme de baja",
     "darnos de baja",
     "dar de baja",
+    "no quiero recibir",
+    "no queremos recibir",
+    "no deseo recibir",
     "no me escriba",
     "no nos escriba",
-    "διαγραφ",
-    "μη μου στέλνετε",
-    "μην μου στέλνετε",
+    "dejen de escribir",
+    "dejen de enviar",
+    "διαγραφ*",
+    "διαγραψτε",
+    "αφαιρεστε",
+    "σταματηστε",
+    "μη μου στελνετε",
+    "μην μου στελνετε",
+    "μη μας στελνετε",
+    "μην μας στελνετε",
 ];
 
 pub fn classify(m: &ParsedMail) -> Kind {
@@ -423,22 +446,30 @@ pub fn classify(m: &ParsedMail) -> Kind {
         || bounce::is_auto_reply_subject(&subject)
         // A read receipt (RFC 8098) is automatic too.
         || m.ctype.params.get("report-type").map(String::as_str) == Some("disposition-notification");
-    if auto {
-        return Kind::AutoReply;
-    }
     let text = own_text(&first_text(m));
-    let lower = text.to_lowercase();
-    let words: Vec<&str> = lower
+    // The subject too: "Remove me from your list" may be all a person writes.
+    let lower = bounce::fold(&format!("{} {text}", subject.trim_start_matches("re:")));
+    let words: Vec<String> = bounce::fold(&text)
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
+        .map(String::from)
         .collect();
-    // "STOP" as the whole answer (as to an SMS); "Stop by on Friday" is a reply.
-    let just_stop = words.len() <= 3
-        && words
-            .first()
-            .is_some_and(|w| matches!(*w, "stop" | "stopp" | "unsubscribe"));
-    if OPT_OUT.iter().any(|w| lower.contains(w)) || just_stop {
+    // "STOP" as the whole answer (as to an SMS), "Please stop.", "Remove", "Baja"; "Stop by on
+    // Friday" is a reply.
+    let short_no = words.len() <= 3
+        && words.iter().any(|w| {
+            matches!(
+                w.as_str(),
+                "stop" | "stopp" | "unsubscribe" | "remove" | "baja" | "desabonner" | "abmelden"
+            )
+        })
+        && !words.iter().any(|w| w == "by");
+    // Asked to stop wins, even in a mail marked automatic or bulk.
+    if OPT_OUT.iter().any(|w| has_phrase(&lower, w)) || short_no {
         return Kind::Unsubscribe;
+    }
+    if auto {
+        return Kind::AutoReply;
     }
     Kind::Reply {
         snippet: text.chars().take(200).collect(),
@@ -450,10 +481,20 @@ pub fn classify(m: &ParsedMail) -> Kind {
 fn own_text(body: &str) -> String {
     let mut own = Vec::new();
     for line in body.lines().map(str::trim) {
-        if is_quote_header(line) || line == "--" || line.starts_with("To get no more messages") {
+        let ends = line == "--"
+            || line.starts_with("To get no more messages")
+            || line.to_lowercase().starts_with("sent from my");
+        if ends && !own.is_empty() {
             break;
         }
-        if line.starts_with('>') || line.is_empty() {
+        if is_quote_header(line) {
+            // Text above the quote is the answer; with none, it is below (bottom-posting).
+            if !own.is_empty() {
+                break;
+            }
+            continue;
+        }
+        if line.starts_with('>') || line.is_empty() || ends {
             continue;
         }
         own.push(line);
@@ -478,6 +519,39 @@ fn is_quote_header(line: &str) -> bool {
         || lower.starts_with("von:")
         || lower.starts_with("de :")
         || lower.starts_with("de:")
+}
+
+/// Whether `text` holds `phrase` as whole words (a trailing `*`: as a word's start).
+fn has_phrase(text: &str, phrase: &str) -> bool {
+    let (phrase, stem) = match phrase.strip_suffix('*') {
+        Some(p) => (p, true),
+        None => (phrase, false),
+    };
+    text.match_indices(phrase).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + phrase.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric)
+            && (stem || !after.is_some_and(char::is_alphanumeric))
+    })
+}
+
+/// `html` without the named elements and what they hold (case-insensitive tags).
+fn drop_elements(html: &str, names: &[&str]) -> String {
+    let mut out = html.to_string();
+    for name in names {
+        loop {
+            let lower = out.to_lowercase();
+            let Some(start) = lower.find(&format!("<{name}")) else {
+                break;
+            };
+            let close = format!("</{name}>");
+            let end = lower[start..]
+                .find(&close)
+                .map_or(out.len(), |i| start + i + close.len());
+            out.replace_range(start..end, "");
+        }
+    }
+    out
 }
 
 /// The reply's text: its text/plain part, else its HTML as text, the quoted part cut off.
@@ -519,9 +593,10 @@ fn html_text(html: &str) -> String {
         .rfind('<')
         .filter(|_| !lower[cut..].starts_with('<'))
         .unwrap_or(cut);
+    let kept = drop_elements(&html[..cut], &["style", "script", "head"]);
     let mut out = String::new();
     let mut in_tag = false;
-    for c in html[..cut].chars() {
+    for c in kept.chars() {
         match c {
             '<' => {
                 in_tag = true;
@@ -625,13 +700,30 @@ mod tests {
         let mail = |s: &str| classify(&mailparse::parse_mail(s.as_bytes()).unwrap());
         let reply = |body: &str| {
             mail(&format!(
-                "From: a@b.example\nSubject: Re: your page\n\n{body}\n"
+                "From: a@b.example\nSubject: Re: your page\nContent-Type: text/plain; charset=utf-8\n\n{body}\n"
             ))
         };
-        assert!(matches!(
-            reply("Looks nice. Stop by the shop on Friday and we can talk."),
-            Kind::Reply { .. }
-        ));
+        for body in [
+            "Looks nice. Stop by the shop on Friday and we can talk.",
+            "Can you remove user reviews from the page?",
+            "Do not contact our old number, it is 217 555 0100 now.",
+        ] {
+            assert!(matches!(reply(body), Kind::Reply { .. }), "{body}");
+        }
+        // An opt-out in the subject alone, and in an Outlook HTML reply with a style sheet.
+        assert_eq!(
+            mail("From: a@b.example\nSubject: Remove me from your list\n\n"),
+            Kind::Unsubscribe
+        );
+        assert_eq!(
+            mail("From: a@b.example\nSubject: RE: your page\nContent-Type: text/html\n\n<html><head><style>p {margin:0}</style></head><body><p>STOP</p><div id=\"divRplyFwdMsg\">From: Sam</div></body></html>\n"),
+            Kind::Unsubscribe
+        );
+        assert_eq!(
+            mail("From: a@b.example\nPrecedence: bulk\nSubject: Re: hi\n\nPlease take us off your list.\n"),
+            Kind::Unsubscribe,
+            "an opt-out counts even in a mail marked bulk"
+        );
         for body in [
             "Please take us off your mailing list.",
             "Remove us from your list, thanks",
@@ -639,6 +731,17 @@ mod tests {
             "Bitte tragen Sie uns aus, keine E-Mails mehr.",
             "Merci de ne plus m'écrire, je ne veux plus recevoir vos messages.",
             "Stop",
+            "Please stop.",
+            "STOP\n\nSent from my iPhone",
+            "Remove",
+            "Please don\u{2019}t email us again",
+            "Please do not send us any more emails",
+            "On Mon, Sam wrote:\n> Hello\n\nPlease remove us from your list.",
+            "BAJA",
+            "No quiero recibir más correos",
+            "Σταματήστε να μας στέλνετε",
+            "Bitte keine weiteren E-Mails",
+            "Merci de ne plus nous contacter",
         ] {
             assert_eq!(reply(body), Kind::Unsubscribe, "{body}");
         }
