@@ -39,15 +39,20 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     for (file, why) in &report.skipped {
         ui.detail(&format!("{file}: {why}"));
     }
+    // What should have changed something and could not: said whatever the verbosity.
+    for (file, why) in &report.attention {
+        eprintln!("warning: {file}: {why}");
+    }
     ui.problems(&report.errors, 20);
     ui.result(&format!(
-        "{} events published ({} already published before), {} messages changed nothing, {} could not be read\n",
+        "{} events published ({} already published before), {} messages changed nothing, {} need a person, {} could not be read\n",
         report.published.len(),
         report.duplicates.len(),
         report.skipped.len(),
+        report.attention.len(),
         report.errors.len()
     ));
-    Ok(if report.errors.is_empty() {
+    Ok(if report.errors.is_empty() && report.attention.is_empty() {
         Outcome::Success
     } else {
         Outcome::Partial

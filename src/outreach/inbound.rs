@@ -38,6 +38,9 @@ pub struct Report {
     pub duplicates: Vec<Published>,
     /// Messages that changed nothing (auto-replies, delay notices, no lead found), with why.
     pub skipped: Vec<(String, String)>,
+    /// Messages that changed nothing but should have (a bounce or an opt-out that reached no
+    /// lead, an answer from an address several leads share): a person should look.
+    pub attention: Vec<(String, String)>,
     /// Messages that could not be read: reported and left in `new/`.
     pub errors: Vec<InputError>,
 }
@@ -50,11 +53,14 @@ pub struct Contacts {
     by_address: HashMap<String, (Vec<String>, Option<DateTime<Utc>>)>,
     /// Message-IDs of steps left in doubt: a delivery or delay notice about one settles it.
     pub in_doubt: std::collections::HashSet<String>,
+    /// Every lead emailed.
+    leads: std::collections::HashSet<String>,
 }
 
 impl Contacts {
     /// Records that `lead` was emailed at `address` (last at `when`).
     pub fn add(&mut self, address: &str, lead: &str, when: Option<DateTime<Utc>>) {
+        self.leads.insert(lead.to_string());
         let entry = self
             .by_address
             .entry(address.trim().to_lowercase())
@@ -72,6 +78,11 @@ impl Contacts {
             Some((leads, _)) if leads.len() == 1 => Some(leads[0].as_str()),
             _ => None,
         }
+    }
+
+    /// Whether `lead` was emailed.
+    pub fn emailed(&self, lead: &str) -> bool {
+        self.leads.contains(lead)
     }
 
     /// The leads emailed at `address` at the same moment, when there are several.
@@ -101,13 +112,36 @@ pub fn lead_of(message_id: &str, domain: &str) -> Option<String> {
         .then(|| lead.to_string())
 }
 
+/// Why a mail published nothing; `attention` when a person should look (a report or an opt-out
+/// that reached no lead, an answer leadsite cannot place).
+struct Skip {
+    why: String,
+    attention: bool,
+}
+
+impl Skip {
+    fn quiet(why: impl Into<String>) -> Skip {
+        Skip {
+            why: why.into(),
+            attention: false,
+        }
+    }
+
+    fn attention(why: impl Into<String>) -> Skip {
+        Skip {
+            why: why.into(),
+            attention: true,
+        }
+    }
+}
+
 /// What one mail means for our leads: the events to publish, or why there are none.
 fn events_of(
     parsed: &ParsedMail,
     domain: &str,
     contacts: &Contacts,
     at: DateTime<Utc>,
-) -> std::result::Result<Vec<Message>, String> {
+) -> std::result::Result<Vec<Message>, Skip> {
     // Our Message-IDs the mail refers to, with the lead each names.
     let ours = |ids: &[String]| -> Option<(String, String)> {
         ids.iter()
@@ -125,6 +159,7 @@ fn events_of(
             let single = report.failures.len() == 1;
             let mut events = Vec::new();
             let mut why = Vec::new();
+            let mut attention = false;
             for f in &report.failures {
                 let by_recipient = f.recipient.as_deref().and_then(|r| contacts.lead(r));
                 // One recipient: the Message-ID names the very message; several: each address.
@@ -134,55 +169,145 @@ fn events_of(
                     (Some((l, _)), None) if f.recipient.is_none() => Some(l.clone()),
                     _ => None,
                 };
-                let Some(lead) = lead else {
-                    why.push(format!(
-                        "{} report for {}: not an address we emailed, and no Message-ID of ours",
-                        f.reason,
-                        f.recipient.as_deref().unwrap_or("an unnamed recipient")
-                    ));
-                    continue;
-                };
-                let mut m = match f.class {
-                    bounce::Class::Ignore
-                        if named.as_ref().is_some_and(|(l, id)| {
-                            *l == lead && contacts.in_doubt.contains(id)
-                        }) =>
-                    {
-                        // The message went out: a delivery or delay notice settles its step.
-                        let mut m = Message::new("lead.contacted", &lead, at);
-                        m.data.insert("channel".into(), "email".into());
-                        m.data.insert("kind".into(), f.reason.into());
-                        m
-                    }
-                    bounce::Class::Ignore => {
+                let shared = f.recipient.as_deref().and_then(|r| contacts.ambiguous(r));
+                let stops = matches!(f.class, bounce::Class::Hard | bounce::Class::Complaint);
+                let leads: Vec<String> = match (lead, shared) {
+                    (Some(l), _) => vec![l],
+                    // A dead or complaining address is so for every lead emailed at it.
+                    (None, Some(all)) if stops => all.to_vec(),
+                    (None, Some(all)) => {
+                        attention = true;
                         why.push(format!(
-                            "a {} notice for {lead}: nothing to do",
-                            if f.reason == "delivered" {
-                                "delivery"
-                            } else {
-                                "delay"
-                            }
+                            "{} report for {}, which leads {} were all emailed at: leadsite \
+                             cannot tell whose message it was",
+                            f.reason,
+                            f.recipient.as_deref().unwrap_or(""),
+                            all.join(", ")
                         ));
                         continue;
                     }
-                    bounce::Class::Complaint => {
-                        let mut m = Message::new("lead.unsubscribed", &lead, at);
-                        m.data.insert("reason".into(), "complaint".into());
-                        m
+                    (None, None) => {
+                        attention |= f.class != bounce::Class::Ignore;
+                        why.push(format!(
+                            "{} report for {}: not an address we emailed, and no Message-ID of ours",
+                            f.reason,
+                            f.recipient.as_deref().unwrap_or("an unnamed recipient")
+                        ));
+                        continue;
                     }
-                    bounce::Class::Hard | bounce::Class::Soft => {
-                        let mut m = Message::new("lead.bounced", &lead, at);
-                        m.data.insert("kind".into(), f.class.as_str().into());
-                        m.data.insert("status".into(), f.status.clone().into());
-                        m.data.insert("reason".into(), f.reason.into());
-                        if !f.reply_code.is_empty() {
-                            m.data
-                                .insert("reply_code".into(), f.reply_code.clone().into());
+                };
+                for lead in leads {
+                    let mut m = match f.class {
+                        bounce::Class::Ignore
+                            if named.as_ref().is_some_and(|(l, id)| {
+                                *l == lead && contacts.in_doubt.contains(id)
+                            }) =>
+                        {
+                            // The message went out: a delivery or delay notice settles its step.
+                            let mut m = Message::new("lead.contacted", &lead, at);
+                            m.data.insert("channel".into(), "email".into());
+                            m.data.insert("kind".into(), f.reason.into());
+                            m
                         }
-                        m.data
-                            .insert("diagnostic".into(), f.diagnostic.clone().into());
+                        bounce::Class::Ignore => {
+                            why.push(format!(
+                                "a {} notice for {lead}: nothing to do",
+                                if f.reason == "delivered" {
+                                    "delivery"
+                                } else {
+                                    "delay"
+                                }
+                            ));
+                            break;
+                        }
+                        bounce::Class::Complaint => {
+                            let mut m = Message::new("lead.unsubscribed", &lead, at);
+                            m.data.insert("reason".into(), "complaint".into());
+                            m
+                        }
+                        bounce::Class::Hard | bounce::Class::Soft => {
+                            let mut m = Message::new("lead.bounced", &lead, at);
+                            m.data.insert("kind".into(), f.class.as_str().into());
+                            m.data.insert("status".into(), f.status.clone().into());
+                            m.data.insert("reason".into(), f.reason.into());
+                            if !f.reply_code.is_empty() {
+                                m.data
+                                    .insert("reply_code".into(), f.reply_code.clone().into());
+                            }
+                            m.data
+                                .insert("diagnostic".into(), f.diagnostic.clone().into());
+                            m
+                        }
+                    };
+                    if let Some((l, id)) = &named {
+                        if *l == lead {
+                            m.data.insert("message_id".into(), id.clone().into());
+                        }
+                    }
+                    events.push(m);
+                }
+            }
+            if events.is_empty() {
+                return Err(Skip {
+                    why: why.join("; "),
+                    attention,
+                });
+            }
+            Ok(events)
+        }
+        Kind::AutoReply => Err(Skip::quiet("an auto-reply, not a response")),
+        kind => {
+            let named = ours(&referenced_ids(parsed));
+            let opt_out = matches!(kind, Kind::Unsubscribe);
+            // Our mailto: unsubscribe link's subject names the lead ("unsubscribe KEY").
+            let subject = parsed
+                .headers
+                .get_first_value("Subject")
+                .unwrap_or_default();
+            let by_subject = subject
+                .split_whitespace()
+                .skip_while(|w| !w.eq_ignore_ascii_case("unsubscribe"))
+                .nth(1)
+                .filter(|k| contacts.emailed(k))
+                .map(String::from);
+            let lead = named
+                .as_ref()
+                .map(|(l, _)| l.clone())
+                .or(by_subject.filter(|_| opt_out))
+                .or_else(|| contacts.lead(&sender).map(String::from));
+            let leads = match (lead, contacts.ambiguous(&sender)) {
+                (Some(l), _) => vec![l],
+                // An opt-out from an address several leads share: none of them is written to.
+                (None, Some(all)) if opt_out => all.to_vec(),
+                (None, Some(all)) => {
+                    return Err(Skip::attention(format!(
+                        "from {sender}, which leads {} were all emailed at: leadsite cannot tell \
+                         which one answered; publish the event for the right one by hand \
+                         (leadsite publish lead.responded --lead KEY)",
+                        all.join(", ")
+                    )))
+                }
+                (None, None) if opt_out => {
+                    return Err(Skip::attention(format!(
+                        "an opt-out from {sender}, an address we did not email and no reply to a \
+                         message of ours: if it is a lead's, publish it by hand (leadsite publish \
+                         lead.unsubscribed --lead KEY)"
+                    )))
+                }
+                (None, None) => return Err(Skip::quiet(
+                    "no lead: not a reply to a message we sent, and not from an address we emailed",
+                )),
+            };
+            let mut events = Vec::new();
+            for lead in leads {
+                let mut m = match &kind {
+                    Kind::Unsubscribe => Message::new("lead.unsubscribed", &lead, at),
+                    Kind::Reply { snippet } => {
+                        let mut m = Message::new("lead.responded", &lead, at);
+                        m.data.insert("snippet".into(), snippet.clone().into());
                         m
                     }
+                    Kind::Report(_) | Kind::AutoReply => unreachable!("handled above"),
                 };
                 if let Some((l, id)) = &named {
                     if *l == lead {
@@ -191,45 +316,7 @@ fn events_of(
                 }
                 events.push(m);
             }
-            if events.is_empty() {
-                return Err(why.join("; "));
-            }
             Ok(events)
-        }
-        Kind::AutoReply => Err("an auto-reply, not a response".into()),
-        kind => {
-            let named = ours(&referenced_ids(parsed));
-            let lead = named
-                .as_ref()
-                .map(|(l, _)| l.clone())
-                .or_else(|| contacts.lead(&sender).map(String::from));
-            let Some(lead) = lead else {
-                if let Some(leads) = contacts.ambiguous(&sender) {
-                    return Err(format!(
-                        "from {sender}, which leads {} were all emailed at: leadsite cannot tell \
-                         which one answered; publish the event for the right one by hand \
-                         (leadsite publish lead.responded --lead KEY)",
-                        leads.join(", ")
-                    ));
-                }
-                return Err(
-                    "no lead: not a reply to a message we sent, and not from an address we emailed"
-                        .into(),
-                );
-            };
-            let mut m = match kind {
-                Kind::Unsubscribe => Message::new("lead.unsubscribed", &lead, at),
-                Kind::Reply { snippet } => {
-                    let mut m = Message::new("lead.responded", &lead, at);
-                    m.data.insert("snippet".into(), snippet.into());
-                    m
-                }
-                Kind::Report(_) | Kind::AutoReply => unreachable!("handled above"),
-            };
-            if let Some((_, id)) = named {
-                m.data.insert("message_id".into(), id.into());
-            }
-            Ok(vec![m])
         }
     }
 }
@@ -298,7 +385,11 @@ pub fn read_maildir(
             .get_first_value("Message-ID")
             .unwrap_or_else(|| fsutil::fingerprint(&bytes));
         match events_of(&parsed, domain, contacts, at) {
-            Err(why) => report.skipped.push((name.clone(), why)),
+            Err(Skip {
+                why,
+                attention: true,
+            }) => report.attention.push((name.clone(), why)),
+            Err(Skip { why, .. }) => report.skipped.push((name.clone(), why)),
             Ok(events) => {
                 for mut m in events {
                     let id = format!("{key}\n{}\n{}", m.lead_id, m.topic);
@@ -761,6 +852,46 @@ mod tests {
             mail("From: a@b.example\nSubject: Re: complaint about message formatting\n\nThe page looks odd on my phone.\n"),
             Kind::Reply { .. }
         ));
+    }
+
+    #[test]
+    fn what_comes_from_a_shared_address_stops_every_lead_there_or_asks() {
+        let when = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 2, 9, 0, 0).single();
+        let mut c = Contacts::default();
+        c.add("info@shop.example", "shop-a", when);
+        c.add("info@shop.example", "shop-b", when);
+        let events = |mail: &str| {
+            let parsed = mailparse::parse_mail(mail.as_bytes()).unwrap();
+            events_of(&parsed, "agency.example", &c, Utc::now())
+        };
+        let leads = |r: std::result::Result<Vec<Message>, Skip>| -> Vec<(String, String)> {
+            r.ok()
+                .unwrap()
+                .into_iter()
+                .map(|m| (m.topic, m.lead_id))
+                .collect()
+        };
+        let bounce = "From: MAILER-DAEMON@mx.example\nSubject: Undelivered Mail Returned to Sender\n\n<info@shop.example>: host mx said: 550 5.1.1 User unknown (in reply to RCPT TO command)\n";
+        assert_eq!(
+            leads(events(bounce)),
+            [
+                ("lead.bounced".into(), "shop-a".into()),
+                ("lead.bounced".into(), "shop-b".into())
+            ]
+        );
+        let opt_out =
+            "From: info@shop.example\nSubject: Re: your page\n\nPlease take us off your list.\n";
+        assert_eq!(leads(events(opt_out)).len(), 2, "both are unsubscribed");
+        let by_subject = "From: forwarder@elsewhere.example\nSubject: unsubscribe shop-b\n\n";
+        assert_eq!(
+            leads(events(by_subject)),
+            [("lead.unsubscribed".into(), "shop-b".into())]
+        );
+        let reply = "From: info@shop.example\nSubject: Re: your page\n\nCall me.\n";
+        assert!(
+            events(reply).err().is_some_and(|s| s.attention),
+            "a reply asks a person"
+        );
     }
 
     #[test]

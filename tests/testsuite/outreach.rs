@@ -661,7 +661,7 @@ mod campaign {
         run.code(3);
         assert!(
             run.stdout
-                .contains("5 events published (0 already published before), 2 messages changed nothing, 1 could not be read"),
+                .contains("5 events published (0 already published before), 2 messages changed nothing, 0 need a person, 1 could not be read"),
             "{}\n{}",
             run.stdout,
             run.stderr
