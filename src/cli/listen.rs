@@ -55,7 +55,10 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         domain,
         bus: FileBus::new(orchestrator::bus_dir(config)),
         webhooks,
-        tokens: Default::default(),
+        tokens: crate::outreach::webhook::Tokens::at(
+            orchestrator::bus_dir(config).join("mailgun-tokens.tsv"),
+            chrono::Utc::now().timestamp(),
+        ),
     }
     .serve(listener)?;
     Ok(Outcome::Success)

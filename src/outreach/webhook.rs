@@ -130,9 +130,39 @@ fn sendgrid_key(text: &str) -> Option<VerifyingKey> {
 #[derive(Default)]
 pub struct Tokens {
     seen: std::sync::Mutex<std::collections::HashMap<String, (i64, String)>>,
+    /// Where they are kept across restarts of `listen` (one `token TAB time TAB digest` a line).
+    file: Option<std::path::PathBuf>,
 }
 
 impl Tokens {
+    /// The tokens of the last minutes kept in `path`, which new ones are appended to.
+    pub fn at(path: std::path::PathBuf, now: i64) -> Tokens {
+        let mut seen = std::collections::HashMap::new();
+        for line in std::fs::read_to_string(&path).unwrap_or_default().lines() {
+            let mut f = line.split('\t');
+            if let (Some(token), Some(Ok(at)), Some(digest)) =
+                (f.next(), f.next().map(str::parse::<i64>), f.next())
+            {
+                if now - at <= 2 * MAX_AGE {
+                    seen.insert(token.to_string(), (at, digest.to_string()));
+                }
+            }
+        }
+        // Only the fresh ones are kept on disk too (best effort: the file is only a memory).
+        let fresh: String = seen
+            .iter()
+            .map(|(token, (at, digest))| format!("{token}\t{at}\t{digest}\n"))
+            .collect();
+        if let Some(dir) = path.parent() {
+            let _ = crate::fsutil::create_dir_all(dir);
+        }
+        let _ = crate::fsutil::write_atomic(&path, fresh.as_bytes(), true);
+        Tokens {
+            seen: std::sync::Mutex::new(seen),
+            file: Some(path),
+        }
+    }
+
     /// Whether `token` may carry `body` (and remembers it).
     fn admit(&self, token: &str, body: &[u8], now: i64) -> bool {
         let digest = crate::fsutil::fingerprint(body);
@@ -141,6 +171,14 @@ impl Tokens {
         match seen.get(token) {
             Some((_, d)) => *d == digest,
             None => {
+                // Kept on disk first: a restart of `listen` must not forget it (nor a token be
+                // admitted that could not be kept).
+                if let Some(path) = &self.file {
+                    let line = format!("{}\t{now}\t{digest}", token.replace(['\t', '\n'], " "));
+                    if crate::fsutil::append_line(path, &line).is_err() {
+                        return false;
+                    }
+                }
                 seen.insert(token.to_string(), (now, digest));
                 true
             }
@@ -513,6 +551,21 @@ mod tests {
         assert_eq!(drop("suppress-bounce").kind, Some("hard"));
         assert_eq!(drop("suppress-complaint").topic, "lead.unsubscribed");
         assert_eq!(drop("suppress-unsubscribe").topic, "lead.unsubscribed");
+    }
+
+    #[test]
+    fn mailgun_tokens_are_remembered_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        assert!(Tokens::at(path.clone(), NOW).admit("tok", b"one", NOW));
+        let again = Tokens::at(path.clone(), NOW + 60);
+        assert!(!again.admit("tok", b"forged", NOW + 60));
+        assert!(again.admit("tok", b"one", NOW + 61));
+        let later = Tokens::at(path, NOW + 2 * MAX_AGE + 1);
+        assert!(
+            later.admit("tok", b"anything", NOW + 2 * MAX_AGE + 1),
+            "old tokens are stale anyway"
+        );
     }
 
     #[test]
