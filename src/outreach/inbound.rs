@@ -176,7 +176,8 @@ fn events_of(
                     // A dead or complaining address is so for every lead emailed at it.
                     (None, Some(all)) if stops => all.to_vec(),
                     (None, Some(all)) => {
-                        attention = true;
+                        // A soft bounce here would be resent by guess; a delay changes nothing.
+                        attention |= f.class == bounce::Class::Soft;
                         why.push(format!(
                             "{} report for {}, which leads {} were all emailed at: leadsite \
                              cannot tell whose message it was",
