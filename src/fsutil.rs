@@ -88,6 +88,35 @@ fn create_new(path: &Path) -> std::io::Result<fs::File> {
 
 /// A temp name beside `path`, unique within this machine's running processes: `.NAME.PID.N.tmp`.
 /// Hidden, so lead loaders and watchers pass over it.
+/// The project's write lock (`<work>/project.lock`), held by a command that changes `leads/`,
+/// `site/` or `.leadsite/build/` for as long as it lives: two such commands never run at once
+/// and undo each other's work; the second exits at once, saying so.
+pub struct ProjectLock {
+    _file: fs::File,
+}
+
+impl ProjectLock {
+    pub fn take(work_dir: &Path, command: &str) -> Result<ProjectLock> {
+        create_dir_all(work_dir)?;
+        let path = work_dir.join("project.lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_error(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(ProjectLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => Err(crate::error::Error::Locked(format!(
+                "another leadsite command is changing this project ({} is held); `{command}` \
+                 did nothing: run it again when that one has finished",
+                path.display()
+            ))),
+            Err(fs::TryLockError::Error(e)) => Err(io_error(&path, e)),
+        }
+    }
+}
+
 /// Removes the temp files that killed runs left below `dir` (`.NAME.PID.N.tmp`, made by
 /// [`write_atomic`]): those of processes that are gone, or, where that cannot be known, older than
 /// an hour. A live process's temp file is kept: it is about to become a file. Returns how many

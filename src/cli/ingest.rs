@@ -37,6 +37,14 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
+    // A dry run writes nothing, not even the lock.
+    let _lock = match args.dry_run {
+        true => None,
+        false => Some(crate::fsutil::ProjectLock::take(
+            &config.work_dir(),
+            "ingest",
+        )?),
+    };
     if let Some(r) = &args.region {
         if crate::pipeline::normalize::country_code(r).is_none() {
             anyhow::bail!("--region {r:?} is not an ISO 3166-1 alpha-2 region such as US or GB");

@@ -423,3 +423,52 @@ fn the_example_project_ingests_its_export() {
         assert_eq!(p.read(&format!("leads/{f}")), ours, "{f}");
     }
 }
+
+#[test]
+fn a_second_writer_is_refused_and_says_so() {
+    let p = Project::new();
+    let input = p.fixture("overpass.json");
+    {
+        // Another command holds the project.
+        let _held = leadsite::fsutil::ProjectLock::take(&p.path(".leadsite"), "test").unwrap();
+        for args in [vec!["ingest", input.as_str()], vec!["build"]] {
+            let run = p.run(&args);
+            run.code(1);
+            assert!(
+                run.stderr
+                    .contains("another leadsite command is changing this project"),
+                "{}",
+                run.stderr
+            );
+        }
+        assert!(
+            p.lead_files().is_empty(),
+            "the refused ingest wrote nothing"
+        );
+    }
+    // Two ingests started together: each finishes, or is refused saying so; never both silent
+    // and half-applied.
+    let exe = assert_cmd::cargo::cargo_bin("leadsite");
+    let start = || {
+        std::process::Command::new(&exe)
+            .args(["ingest", input.as_str()])
+            .current_dir(p.path("."))
+            .output()
+            .unwrap()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(start);
+        let b = s.spawn(start);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for out in [&a, &b] {
+        match out.status.code() {
+            Some(0) => {}
+            Some(1) => {
+                assert!(String::from_utf8_lossy(&out.stderr).contains("another leadsite command"))
+            }
+            other => panic!("exit {other:?}: {}", String::from_utf8_lossy(&out.stderr)),
+        }
+    }
+    assert_eq!(p.lead_files().len(), 2);
+}
