@@ -209,6 +209,19 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
     let mut new_files = Vec::new();
     for rec in routed {
         if let Some(&(fi, li)) = home.get(&rec.id) {
+            // A file leadsite could not read whole is never rewritten: its unread leads (and
+            // fields) would be lost. The merge waits until the file is fixed.
+            if broken.contains(&files[fi].path) {
+                report.errors.push(
+                    InputError::new(
+                        Location::file(&files[fi].path),
+                        "could not be read completely, so it is not rewritten: the ingested \
+                         row was not merged into this lead (fix the file and ingest again)",
+                    )
+                    .with_lead(rec.lead.dedup_key.clone()),
+                );
+                continue;
+            }
             files[fi].leads[li] = rec.lead;
             dirty.insert(fi);
             continue;

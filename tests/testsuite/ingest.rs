@@ -472,3 +472,21 @@ fn a_second_writer_is_refused_and_says_so() {
     }
     assert_eq!(p.lead_files().len(), 2);
 }
+
+#[test]
+fn a_file_that_could_not_be_read_whole_is_never_rewritten() {
+    let p = Project::new();
+    // A hand-kept file of two leads: the first matches an ingested row, the second is broken.
+    let text = "dedup_key: acme-auto-repair-springfield-il\nname: Acme Auto Repair\naddress: {city: Springfield}\nnotes: hand-written, keep me\nroute: TARGET\n---\ndedup_key: second\nname: \"Second Shop\naddress: {city: Springfield}\nroute: TARGET\n";
+    p.write("leads/kept.yaml", text);
+    let input = p.fixture("overpass.json");
+    let run = p.run(&["ingest", &input]);
+    run.code(3);
+    assert_eq!(p.read("leads/kept.yaml"), text, "byte for byte as it was");
+    assert!(
+        run.stderr
+            .contains("could not be read completely, so it is not rewritten"),
+        "{}",
+        run.stderr
+    );
+}
