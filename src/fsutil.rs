@@ -97,23 +97,34 @@ pub struct ProjectLock {
 
 impl ProjectLock {
     pub fn take(work_dir: &Path, command: &str) -> Result<ProjectLock> {
-        create_dir_all(work_dir)?;
         let path = work_dir.join("project.lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io_error(&path, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(ProjectLock { _file: file }),
-            Err(fs::TryLockError::WouldBlock) => Err(crate::error::Error::Locked(format!(
+        match try_lock(&path)? {
+            Some(file) => Ok(ProjectLock { _file: file }),
+            None => Err(crate::error::Error::Locked(format!(
                 "another leadsite command is changing this project ({} is held); `{command}` \
                  did nothing: run it again when that one has finished",
                 path.display()
             ))),
-            Err(fs::TryLockError::Error(e)) => Err(io_error(&path, e)),
         }
+    }
+}
+
+/// Opens (creating it and its folder) and locks `path` for this process; `None` when another
+/// process holds it. The lock lasts as long as the file is open.
+pub fn try_lock(path: &Path) -> Result<Option<fs::File>> {
+    if let Some(dir) = path.parent() {
+        create_dir_all(dir)?;
+    }
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| io_error(path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(io_error(path, e)),
     }
 }
 

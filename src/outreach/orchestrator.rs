@@ -703,17 +703,26 @@ mod tests {
         m
     }
 
-    /// The built-in sequence, three tries, a one-hour first back-off.
-    fn apply(store: &mut MemoryStore, m: &Message, now: DateTime<Utc>) -> Option<String> {
+    /// The built-in sequence and an empty suppression list kept in memory.
+    fn fixtures() -> (Sequence, Suppression) {
         let sequence = Sequence::load(Path::new("/nonexistent"), "intro").unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let mut suppressed = Suppression::load(dir.path()).unwrap().in_memory();
-        let rules = Rules {
-            sequence: &sequence,
+        (sequence, Suppression::load(dir.path()).unwrap().in_memory())
+    }
+
+    /// Three tries, a one-hour first back-off.
+    fn rules(sequence: &Sequence, now: DateTime<Utc>) -> Rules<'_> {
+        Rules {
+            sequence,
             max_attempts: 3,
             retry_minutes: 60,
             now,
-        };
+        }
+    }
+
+    fn apply(store: &mut MemoryStore, m: &Message, now: DateTime<Utc>) -> Option<String> {
+        let (sequence, mut suppressed) = fixtures();
+        let rules = rules(&sequence, now);
         apply_to(
             store,
             &mut suppressed,
@@ -785,15 +794,8 @@ mod tests {
     #[test]
     fn an_opt_out_for_a_lead_not_built_yet_holds_when_it_appears() {
         let mut store = MemoryStore::default();
-        let sequence = Sequence::load(Path::new("/nonexistent"), "intro").unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut suppressed = Suppression::load(dir.path()).unwrap().in_memory();
-        let rules = Rules {
-            sequence: &sequence,
-            max_attempts: 3,
-            retry_minutes: 60,
-            now: at(1),
-        };
+        let (sequence, mut suppressed) = fixtures();
+        let rules = rules(&sequence, at(1));
         let leads = BTreeMap::new();
         let opt_out = event("lead.unsubscribed", "u1", &[]);
         let reply = Message::new("lead.responded", "zeta", at(1));

@@ -149,24 +149,13 @@ const COMPACT_AFTER: usize = 10_000;
 impl FileStore {
     /// Opens (creating) the store; fails at once, saying so, when another process holds it.
     pub fn open(dir: &Path) -> Result<FileStore> {
-        fsutil::create_dir_all(dir)?;
         let lock_path = dir.join("lock");
-        let lock = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| io_error(&lock_path, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(Error::Locked(format!(
+        let Some(lock) = fsutil::try_lock(&lock_path)? else {
+            return Err(Error::Locked(format!(
                 "another leadsite process is using {} (its lock is held); this run does nothing",
                 dir.display()
-            )))
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(io_error(&lock_path, e)),
-        }
+            )));
+        };
         let run = format!(
             "{}.{}",
             std::process::id(),
