@@ -76,7 +76,48 @@ pub struct Routing {
     pub rules: Vec<Rule>,
     /// The route of a lead no rule matched.
     pub default: Decision,
+    /// Hosts whose pages are not a business's own website (social profiles, booking, ordering,
+    /// menu and link-in-bio pages): a lead whose `website` is on one of them (or under it) has no
+    /// website of its own as far as `present`/`missing: [website]` are concerned.
+    pub not_own_website: Vec<String>,
 }
+
+/// Hosts that are a page about a business on someone else's platform, not its own website.
+pub const NOT_OWN_WEBSITE: &[&str] = &[
+    "facebook.com",
+    "fb.com",
+    "instagram.com",
+    "tiktok.com",
+    "x.com",
+    "twitter.com",
+    "youtube.com",
+    "linkedin.com",
+    "pinterest.com",
+    "linktr.ee",
+    "linkin.bio",
+    "beacons.ai",
+    "wa.me",
+    "t.me",
+    "yelp.com",
+    "tripadvisor.com",
+    "foursquare.com",
+    "ubereats.com",
+    "doordash.com",
+    "grubhub.com",
+    "deliveroo.co.uk",
+    "just-eat.co.uk",
+    "wolt.com",
+    "opentable.com",
+    "resy.com",
+    "toasttab.com",
+    "booksy.com",
+    "fresha.com",
+    "vagaro.com",
+    "business.site",
+    "g.page",
+    "goo.gl",
+    "maps.app.goo.gl",
+];
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -562,6 +603,7 @@ impl Default for Routing {
                 route: Route::Nurture,
                 reason: Some("has a website already".into()),
             },
+            not_own_website: NOT_OWN_WEBSITE.iter().map(|h| h.to_string()).collect(),
         }
     }
 }

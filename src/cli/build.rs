@@ -120,6 +120,23 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         }
     }
     ui.result(&out);
+    if let Some(site) = &report.site {
+        const SHOWN: usize = 20;
+        for w in site.warnings.iter().take(SHOWN) {
+            ui.info(&format!("warning: {w}"));
+        }
+        if site.warnings.len() > SHOWN {
+            ui.info(&format!(
+                "warning: and {} more left out of pages (all in {})",
+                site.warnings.len() - SHOWN,
+                config
+                    .work_dir()
+                    .join("build")
+                    .join("landing_stats.json")
+                    .display()
+            ));
+        }
+    }
     for path in &report.artefacts {
         ui.detail(&format!("wrote {}", path.display()));
     }

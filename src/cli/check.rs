@@ -77,8 +77,36 @@ pub fn run(_args: Args, config_path: &Path, explicit: bool, ui: &Ui) -> anyhow::
             0
         }
     };
-    if let Err(errs) = crate::site::content::Content::load(&config.resolve(&config.paths.content)) {
-        problems.extend(errs);
+    let mut warnings = Vec::new();
+    match crate::site::content::Content::load(&config.resolve(&config.paths.content)) {
+        Err(errs) => problems.extend(errs),
+        Ok(content) => {
+            let targets: Vec<&lead::Lead> = loaded
+                .leads()
+                .map(|(_, l)| l)
+                .filter(|l| l.route == Some(lead::Route::Target))
+                .collect();
+            warnings =
+                crate::site::placeholders::placeholders(&config, &content, targets.iter().copied());
+            if config.enrichment.taxonomy.enabled {
+                let taxonomy = crate::pipeline::enrich::taxonomy::Taxonomy::new(
+                    &config.enrichment.taxonomy.industries,
+                );
+                let industries: Vec<(String, &str)> = targets
+                    .iter()
+                    .filter_map(|l| {
+                        Some((
+                            taxonomy.classify(l.category.as_deref()?)?.industry,
+                            l.label(),
+                        ))
+                    })
+                    .collect();
+                warnings.extend(crate::site::placeholders::default_copy(
+                    &content,
+                    industries.iter().map(|(i, l)| (i.as_str(), *l)),
+                ));
+            }
+        }
     }
     if let Ok(t) = &themes {
         for (industry, theme) in &config.site.themes {
@@ -100,6 +128,9 @@ pub fn run(_args: Args, config_path: &Path, explicit: bool, ui: &Ui) -> anyhow::
     }
     for p in &problems {
         ui.problem(p);
+    }
+    for w in &warnings {
+        ui.info(&format!("warning: {w}"));
     }
     let files = loaded.files.len();
     let leads = loaded.count();

@@ -51,6 +51,11 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         }
     }
     let started = Instant::now();
+    let region_used = args
+        .region
+        .clone()
+        .unwrap_or_else(|| config.ingest.default_region.clone())
+        .to_ascii_uppercase();
     let opts = Options {
         format: args.format,
         fetched_at: args.fetched_at,
@@ -125,6 +130,9 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
             ui.detail(&format!("merges: {}", merges.display()));
         }
     }
+    if let Some(hint) = rejects_hint(&report, &region_used) {
+        ui.info(&format!("hint: {hint}"));
+    }
     for t in &report.timings {
         let rss = t
             .rss_mib
@@ -133,10 +141,39 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         ui.detail(&format!("  {:<16} {:>10.2?}{rss}", t.step, t.took));
     }
     ui.detail(&format!("took {:.2?}", started.elapsed()));
-    Ok(if report.errors.is_empty() {
+    // Rejected rows are input that was skipped: exit 3, as for any skipped input.
+    Ok(if report.errors.is_empty() && report.rejects.is_empty() {
         Outcome::Success
     } else {
         Outcome::Partial
+    })
+}
+
+/// When most rows fail one check, the file is likely read wrong as a whole: say the likely fix.
+fn rejects_hint(report: &ingest::Report, region: &str) -> Option<String> {
+    let read = report.total().read;
+    let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in &report.rejects {
+        for reason in r
+            .issues
+            .iter()
+            .map(|i| i.reason.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            *by.entry(reason).or_default() += 1;
+        }
+    }
+    let (reason, n) = by.into_iter().max_by_key(|(_, n)| *n)?;
+    if n < 5 || n * 2 <= read {
+        return None;
+    }
+    Some(match reason {
+        "invalid_phone" => format!(
+            "{n} of {read} rows were rejected as invalid_phone. Numbers without a country are read as {region} numbers: if the export is from elsewhere, say its region with --region CC (or ingest.default_region in the config)"
+        ),
+        other => format!(
+            "{n} of {read} rows were rejected as {other}: is the file in the format it was read as (--format)?"
+        ),
     })
 }
 

@@ -7,14 +7,18 @@ use crate::cli::{Outcome, Ui};
 use crate::fsutil;
 use crate::site::embedded;
 
-/// Create a new project: leadsite.yaml, themes/, content/ and an example lead.
+/// Create a new project: leadsite.yaml, themes/ and content/ (and with --example, a fictional lead).
 ///
-/// Refuses to touch a folder that already has a leadsite.yaml.
+/// Refuses to touch a folder that already has a leadsite.yaml. What is still a placeholder (the
+/// base URL, the call to action, the imprint) `leadsite check` and `build` point out until replaced.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The project folder (created when missing).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
+    /// Also write a fictional example lead, to see a page before importing real data.
+    #[arg(long)]
+    pub example: bool,
 }
 
 const CONFIG: &str = r#"# leadsite project settings. Every key is optional; `leadsite check` validates this file.
@@ -72,10 +76,14 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<Outcome> {
         Ok(())
     };
     write(Path::new("leadsite.yaml"), CONFIG.as_bytes())?;
-    write(
-        Path::new("leads/example-auto-repair-springfield-il.yaml"),
-        EXAMPLE_LEAD.as_bytes(),
-    )?;
+    if args.example {
+        write(
+            Path::new("leads/example-auto-repair-springfield-il.yaml"),
+            EXAMPLE_LEAD.as_bytes(),
+        )?;
+    } else {
+        fsutil::create_dir_all(&dir.join("leads"))?;
+    }
     for (rel, bytes) in embedded::raw_files(&embedded::THEMES) {
         write(&Path::new("themes").join(rel), bytes)?;
     }
@@ -84,9 +92,14 @@ pub fn run(args: Args, ui: &Ui) -> anyhow::Result<Outcome> {
     }
     write(Path::new(".gitignore"), b"/site/\n/.leadsite/\n")?;
     ui.info(&format!(
-        "created {} ({written} files). Next: cd {} && leadsite build",
+        "created {} ({written} files). Next: cd {} && leadsite ingest EXPORT.csv && leadsite build{}",
         dir.display(),
-        dir.display()
+        dir.display(),
+        if args.example {
+            ""
+        } else {
+            " (or init --example for a fictional lead)"
+        }
     ));
     Ok(Outcome::Success)
 }

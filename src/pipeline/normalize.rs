@@ -42,9 +42,20 @@ pub fn run(records: Vec<Record>, opts: &Options) -> Result<Vec<Record>, Contract
 
 pub fn normalize_record(mut rec: Record, opts: &Options) -> Record {
     let lead = &mut rec.lead;
-    lead.name = collapse_ws(&lead.name);
+    lead.name = clean_text(&lead.name);
+    for f in [&mut lead.category, &mut lead.timezone] {
+        if let Some(s) = f.as_mut() {
+            *s = clean_text(s);
+        }
+    }
+    for f in [&mut lead.description, &mut lead.about] {
+        if let Some(s) = f.as_mut() {
+            *s = clean_lines(s);
+        }
+    }
     trim_opt(&mut lead.category);
     trim_opt(&mut lead.description);
+    trim_opt(&mut lead.about);
     trim_opt(&mut lead.timezone);
     if let Some(addr) = lead.address.as_mut() {
         normalize_address(addr);
@@ -103,11 +114,18 @@ fn normalize_address(a: &mut Address) {
         &mut a.postal_code,
     ] {
         if let Some(s) = f.as_mut() {
-            *s = collapse_ws(s);
+            *s = clean_text(s);
         }
         if f.as_deref() == Some("") {
             *f = None;
         }
+    }
+    // A Plus Code ("2CPF+GQF", "25G9+8H Plano, Texas") is where Google has no street: not a street.
+    if a.street.as_deref().is_some_and(is_plus_code) {
+        let code = a.street.take().unwrap_or_default();
+        a.extra
+            .entry("plus_code".into())
+            .or_insert_with(|| code.into());
     }
     if let Some(c) = a.country.take() {
         let c = c.trim();
@@ -226,6 +244,48 @@ fn trim_opt(v: &mut Option<String>) {
             *s = t.to_string();
         }
     }
+}
+
+/// Characters that must never reach a page: control characters (NUL …), bidirectional
+/// overrides and isolates (an unclosed U+202E mirrors the rest of the sentence it is in) and
+/// other invisible format characters.
+fn is_hidden(c: char) -> bool {
+    (c.is_control() && !c.is_whitespace())
+        || matches!(c,
+            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}'
+            | '\u{061c}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
+}
+
+/// One line of text from data: hidden characters removed, white space folded.
+pub fn clean_text(s: &str) -> String {
+    if !s.chars().any(is_hidden) {
+        return collapse_ws(s);
+    }
+    collapse_ws(&s.chars().filter(|c| !is_hidden(*c)).collect::<String>())
+}
+
+/// Text of several lines from data: hidden characters removed, line breaks kept.
+pub fn clean_lines(s: &str) -> String {
+    s.replace("\r\n", "\n")
+        .chars()
+        .filter(|c| *c == '\n' || *c == '\t' || !is_hidden(*c))
+        .collect()
+}
+
+/// A Google Plus Code, alone or followed by a place name: `2CPF+GQF`, `25G9+8H Plano, Texas`.
+pub fn is_plus_code(s: &str) -> bool {
+    const ALPHABET: &str = "23456789CFGHJMPQRVWX";
+    let first = s.split_whitespace().next().unwrap_or("");
+    let Some((head, tail)) = first.split_once('+') else {
+        return false;
+    };
+    (2..=8).contains(&head.len())
+        && head.len().is_multiple_of(2)
+        && tail.len() <= 3
+        && head
+            .chars()
+            .chain(tail.chars())
+            .all(|c| ALPHABET.contains(c.to_ascii_uppercase()))
 }
 
 /// Trims and folds runs of white space into one space.
@@ -412,6 +472,26 @@ pub fn join_key(parts: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hidden_characters_never_reach_a_page() {
+        assert_eq!(
+            clean_text("Bob\u{202e}s \0Diner\u{2066}\u{feff}  x"),
+            "Bobs Diner x"
+        );
+        assert_eq!(clean_lines("a\r\nb\u{202e}\0"), "a\nb");
+        assert_eq!(clean_text("Καφενείο  Ωραίο"), "Καφενείο Ωραίο");
+    }
+
+    #[test]
+    fn plus_codes_are_not_streets() {
+        for s in ["2CPF+GQF", "25G9+8H Plano, Texas", "8FVC9G8F+6W"] {
+            assert!(is_plus_code(s), "{s}");
+        }
+        for s in ["12 Main St", "Unit 4+5 Mill Lane", "C+C Plaza"] {
+            assert!(!is_plus_code(s), "{s}");
+        }
+    }
 
     #[test]
     fn phones_become_e164() {

@@ -24,8 +24,36 @@ pub fn run(records: Vec<Record>, routing: &Routing) -> Result<Vec<Record>, Contr
     })
 }
 
-/// The route of a lead and the reason: the first rule that matches, else the default.
+/// The host of the lead's website when that is a page on a platform (`routing.not_own_website`),
+/// not a website of its own.
+pub fn platform_website(lead: &Lead, routing: &Routing) -> Option<String> {
+    let host = url::Url::parse(lead.website.as_deref()?.trim())
+        .ok()?
+        .host_str()?
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    routing
+        .not_own_website
+        .iter()
+        .map(|h| h.trim().trim_start_matches("www.").to_ascii_lowercase())
+        .find(|h| !h.is_empty() && (host == *h || host.ends_with(&format!(".{h}"))))
+}
+
+/// The route of a lead and the reason: the first rule that matches, else the default. A website
+/// on a platform (facebook.com, linktr.ee …) is not the business's own for the rules.
 pub fn decide(lead: &Lead, routing: &Routing) -> (Route, String) {
+    if let Some(host) = platform_website(lead, routing) {
+        let own = Lead {
+            website: None,
+            ..lead.clone()
+        };
+        let (route, reason) = decide_on(&own, routing);
+        return (route, format!("{reason} (its website is a {host} page)"));
+    }
+    decide_on(lead, routing)
+}
+
+fn decide_on(lead: &Lead, routing: &Routing) -> (Route, String) {
     for (i, rule) in routing.rules.iter().enumerate() {
         if let Some(route) = rule.route {
             if rule.matches(lead) {
@@ -127,6 +155,35 @@ mod tests {
     }
 
     #[test]
+    fn a_social_or_booking_page_is_not_an_own_website() {
+        let routing = Routing::default();
+        for (site, route, host) in [
+            (
+                "https://www.facebook.com/bobs",
+                Route::Target,
+                Some("facebook.com"),
+            ),
+            ("https://linktr.ee/bobs", Route::Target, Some("linktr.ee")),
+            (
+                "https://order.ubereats.com/x",
+                Route::Target,
+                Some("ubereats.com"),
+            ),
+            ("https://bobs-diner.com/", Route::Nurture, None),
+            ("https://notfacebook.com/", Route::Nurture, None),
+        ] {
+            let mut l = lead("Diner", Some(site));
+            l.phone = Some("+12175550134".into());
+            assert_eq!(platform_website(&l, &routing).as_deref(), host, "{site}");
+            let (r, why) = decide(&l, &routing);
+            assert_eq!(r, route, "{site}: {why}");
+            if let Some(h) = host {
+                assert!(why.contains(h), "{why}");
+            }
+        }
+    }
+
+    #[test]
     fn first_matching_rule_wins() {
         let routing = Routing {
             rules: vec![
@@ -153,6 +210,7 @@ mod tests {
                 route: Route::Reject,
                 reason: None,
             },
+            not_own_website: Vec::new(),
         };
         assert_eq!(
             decide(&lead("Auto repair shop", None), &routing),

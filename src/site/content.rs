@@ -18,6 +18,10 @@ pub struct Service {
     pub name: String,
     #[serde(default)]
     pub text: String,
+    /// The fact (facts::NAMES) that must hold for the lead for this block to be shown. A block
+    /// without one must say nothing about the business: only neutral words about the trade.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -25,6 +29,9 @@ pub struct Service {
 pub struct Faq {
     pub q: String,
     pub a: String,
+    /// As for [`Service::when`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -57,6 +64,9 @@ pub struct Page {
     pub name: String,
     pub title: String,
     pub body_html: String,
+    /// Still the built-in example text (an imprint naming an example agency …): a placeholder.
+    #[serde(skip)]
+    pub example: bool,
 }
 
 #[derive(Debug, Default)]
@@ -73,10 +83,12 @@ impl Content {
     /// does not have included. Every broken file is reported.
     pub fn load(dir: &Path) -> Result<Content, Vec<InputError>> {
         let mut files: BTreeMap<PathBuf, (PathBuf, String)> = BTreeMap::new();
-        for (rel, text) in embedded::files(&embedded::CONTENT) {
+        let built_in: BTreeMap<PathBuf, String> =
+            embedded::files(&embedded::CONTENT).into_iter().collect();
+        for (rel, text) in &built_in {
             files.insert(
                 rel.clone(),
-                (Path::new("(built-in) content").join(&rel), text),
+                (Path::new("(built-in) content").join(rel), text.clone()),
             );
         }
         if dir.is_dir() {
@@ -119,18 +131,22 @@ impl Content {
                 .to_string();
             let folder = rel.parent().and_then(|p| p.to_str()).unwrap_or("");
             let result = match folder {
-                "industries" => parse_front::<IndustryFront>(text, path).map(|(front, body)| {
-                    content.industries.insert(
-                        name.clone(),
-                        Industry {
-                            key: name.clone(),
-                            tagline: front.tagline,
-                            services: front.services,
-                            faq: front.faq,
-                            body_html: markdown(body, true),
-                        },
-                    );
-                }),
+                "industries" => {
+                    parse_front::<IndustryFront>(text, path).and_then(|(front, body)| {
+                        check_when(&front, path)?;
+                        content.industries.insert(
+                            name.clone(),
+                            Industry {
+                                key: name.clone(),
+                                tagline: front.tagline,
+                                services: front.services,
+                                faq: front.faq,
+                                body_html: markdown(body, true),
+                            },
+                        );
+                        Ok(())
+                    })
+                }
                 "pages" => parse_front::<PageFront>(text, path).map(|(front, body)| {
                     let title = if front.title.is_empty() {
                         name.clone()
@@ -141,6 +157,7 @@ impl Content {
                         name: name.clone(),
                         title,
                         body_html: markdown(body, true),
+                        example: built_in.get(rel).is_some_and(|b| b.trim() == text.trim()),
                     });
                 }),
                 _ => Ok(()),
@@ -175,6 +192,52 @@ impl Content {
         key.and_then(|k| self.industries.get(k))
             .unwrap_or_else(|| &self.industries["default"])
     }
+}
+
+impl Industry {
+    /// This copy for one lead: only the blocks whose `when` fact holds for it.
+    pub fn for_lead(&self, facts: &super::facts::Facts) -> Industry {
+        let shown = |when: &Option<String>| when.as_deref().is_none_or(|w| facts.holds(w));
+        Industry {
+            services: self
+                .services
+                .iter()
+                .filter(|s| shown(&s.when))
+                .cloned()
+                .collect(),
+            faq: self
+                .faq
+                .iter()
+                .filter(|q| shown(&q.when))
+                .cloned()
+                .collect(),
+            ..self.clone()
+        }
+    }
+}
+
+/// Every `when:` names a fact leadsite knows: a typo would hide a block for good, silently.
+fn check_when(front: &IndustryFront, path: &Path) -> Result<(), InputError> {
+    let whens = front
+        .services
+        .iter()
+        .map(|s| ("services", &s.when))
+        .chain(front.faq.iter().map(|q| ("faq", &q.when)));
+    for (field, when) in whens {
+        if let Some(w) = when {
+            if !super::facts::NAMES.contains(&w.as_str()) {
+                return Err(InputError::new(
+                    Location::file(path),
+                    format!(
+                        "unknown fact {w:?} in when: (known: {})",
+                        super::facts::NAMES.join(", ")
+                    ),
+                )
+                .with_field(format!("{field}[].when")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Splits `---` front matter (YAML) from the Markdown body.

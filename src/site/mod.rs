@@ -10,6 +10,9 @@
 
 pub mod content;
 pub mod embedded;
+pub mod facts;
+pub mod hours;
+pub mod placeholders;
 pub mod seo;
 pub mod theme;
 
@@ -27,6 +30,7 @@ use crate::lead::{is_valid_key, Lead, Route};
 use crate::pipeline::enrich::Progress;
 use crate::pipeline::normalize::{canonical_email, canonical_url};
 use content::Content;
+use facts::Facts;
 use theme::Themes;
 
 /// Sitemaps hold at most this many URLs (sitemaps.org); more go into several files and an index.
@@ -123,6 +127,8 @@ pub struct Report {
     pub themes: BTreeMap<String, ThemeStats>,
     /// Other files (index, sitemap, assets …) written because they changed.
     pub other_written: usize,
+    /// Lead data that was there but could not be shown (unreadable hours …), with the lead.
+    pub warnings: Vec<String>,
     #[serde(skip)]
     pub pages: BTreeMap<String, PageRef>,
 }
@@ -137,6 +143,8 @@ struct Shared<'a> {
     assets: BTreeMap<String, Vec<String>>,
     site_dir: PathBuf,
     digest: String,
+    /// Hours in the 12-hour clock (en-US and its neighbours) or the 24-hour one.
+    clock12: bool,
 }
 
 /// Builds the site from the scored leads.
@@ -206,6 +214,7 @@ pub fn generate(config: &Config, leads: &[Lead], progress: &dyn Progress) -> Res
         assets,
         site_dir: site_dir.clone(),
         digest,
+        clock12: clock12(&config.site.language),
     };
 
     // Which leads get a page, and why the others do not.
@@ -228,9 +237,19 @@ pub fn generate(config: &Config, leads: &[Lead], progress: &dyn Progress) -> Res
         }
     }
     chosen.sort_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
+    report.warnings = placeholders::placeholders(config, &content, chosen.iter().copied());
+    report.warnings.extend(placeholders::default_copy(
+        &content,
+        chosen
+            .iter()
+            .filter_map(|l| Some((industry_of(l)?, l.label()))),
+    ));
     let candidates: Vec<Vec<String>> = chosen
         .iter()
-        .map(|l| seo::titles(l, &what(l, &content)))
+        .map(|l| {
+            let l = presentable(l);
+            seo::titles(&l, &what(&l, &content))
+        })
         .collect();
     let keys: Vec<&str> = chosen.iter().map(|l| l.dedup_key.as_str()).collect();
     let titles = seo::unique_titles(&candidates, &keys);
@@ -242,7 +261,7 @@ pub fn generate(config: &Config, leads: &[Lead], progress: &dyn Progress) -> Res
         .unwrap_or_default();
     progress.start("rendering pages", chosen.len() as u64);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
-    let results: Vec<(String, String, String, Option<WriteOutcome>)> = chosen
+    let results: Vec<Rendered> = chosen
         .par_iter()
         .zip(titles.par_iter())
         .filter_map(|(lead, title)| {
@@ -263,7 +282,15 @@ pub fn generate(config: &Config, leads: &[Lead], progress: &dyn Progress) -> Res
     }
 
     let mut manifest = BTreeMap::new();
-    for (key, theme, digest, outcome) in results {
+    for Rendered {
+        key,
+        theme,
+        digest,
+        outcome,
+        warnings,
+    } in results
+    {
+        report.warnings.extend(warnings);
         let stats = report.themes.entry(theme).or_default();
         stats.pages += 1;
         match outcome {
@@ -357,14 +384,75 @@ fn industry_of(lead: &Lead) -> Option<&str> {
     lead.enrichment.as_deref()?.industry_category.as_deref()
 }
 
-/// Renders one lead's page when its inputs changed; returns (key, theme, digest, what was done).
+/// The lead as a page may show it: lead files are written by hand too, so what ingest's normalize
+/// does is done again here: no control or bidi characters, no Plus Code as the street.
+fn presentable(lead: &Lead) -> Lead {
+    use crate::pipeline::normalize::{clean_lines, clean_text, is_plus_code};
+    let mut l = lead.clone();
+    l.name = clean_text(&l.name);
+    for f in [&mut l.category, &mut l.timezone] {
+        *f = f.as_deref().map(clean_text).filter(|s| !s.is_empty());
+    }
+    for f in [&mut l.description, &mut l.about] {
+        *f = f
+            .as_deref()
+            .map(clean_lines)
+            .filter(|s| !s.trim().is_empty());
+    }
+    if let Some(a) = l.address.as_mut() {
+        for f in [
+            &mut a.street,
+            &mut a.city,
+            &mut a.region,
+            &mut a.postal_code,
+            &mut a.country,
+        ] {
+            *f = f.as_deref().map(clean_text).filter(|s| !s.is_empty());
+        }
+        if a.street.as_deref().is_some_and(is_plus_code) {
+            a.street = None;
+        }
+    }
+    if let Some(e) = l.enrichment.as_mut() {
+        e.description = e.description.as_deref().map(clean_lines);
+    }
+    l
+}
+
+/// Whether people read the time as "8 AM" where the site's language is spoken.
+fn clock12(language: &str) -> bool {
+    let l = language.replace('_', "-").to_ascii_lowercase();
+    matches!(
+        l.as_str(),
+        "en" | "en-us" | "en-ca" | "en-au" | "en-nz" | "en-ph" | "en-in" | "es-us" | "es-mx"
+    )
+}
+
+/// One lead's page: where it is, what was done, and what of its data could not be shown.
+struct Rendered {
+    key: String,
+    theme: String,
+    digest: String,
+    /// None: not rendered, its inputs are as last time.
+    outcome: Option<WriteOutcome>,
+    warnings: Vec<String>,
+}
+
+/// Renders one lead's page when its inputs changed.
 fn render_lead(
     s: &Shared,
     lead: &Lead,
     title: &str,
     old_digest: Option<&String>,
-) -> Result<(String, String, String, Option<WriteOutcome>)> {
+) -> Result<Rendered> {
     let industry_key = industry_of(lead);
+    // Read every build, rendered or not, so that the warnings stay until the data is fixed.
+    let facts = Facts::of(lead, s.clock12);
+    let warnings = facts
+        .warnings
+        .iter()
+        .map(|w| format!("{}: {w}", lead.label()))
+        .collect();
     let theme = s
         .themes
         .for_industry(industry_key, &s.config.site.themes)
@@ -381,10 +469,25 @@ fn render_lead(
     );
     let path = s.site_dir.join(&lead.dedup_key).join("index.html");
     if old_digest == Some(&digest) && path.is_file() {
-        return Ok((lead.dedup_key.clone(), theme, digest, None));
+        return Ok(Rendered {
+            key: lead.dedup_key.clone(),
+            theme,
+            digest,
+            outcome: None,
+            warnings,
+        });
     }
-    let industry = s.content.industry(industry_key);
-    let business = business(lead, industry);
+    let lead = &presentable(lead);
+    let industry = s.content.industry(industry_key).for_lead(&facts);
+    let mut facts = facts;
+    let shown: Vec<&str> = industry
+        .services
+        .iter()
+        .filter_map(|b| b.when.as_deref())
+        .chain(industry.faq.iter().filter_map(|q| q.when.as_deref()))
+        .collect();
+    facts.hide(&shown);
+    let business = business(lead, &industry);
     let canonical = format!("{}{}/", s.site.base_url, lead.dedup_key);
     let seo = Seo {
         title: title.to_string(),
@@ -393,7 +496,7 @@ fn render_lead(
         og_type: "business.business",
         locale: s.site.language.replace('-', "_"),
         image: None,
-        json_ld: Some(seo::json_ld(lead, &business, &canonical)),
+        json_ld: Some(seo::json_ld(lead, &business, &facts, &canonical)),
         noindex: false,
     };
     let about_html = match lead.about.as_deref().filter(|a| !a.trim().is_empty()) {
@@ -414,7 +517,8 @@ fn render_lead(
     ctx.insert("site", &s.site);
     ctx.insert("seo", &seo);
     ctx.insert("business", &business);
-    ctx.insert("industry", industry);
+    ctx.insert("industry", &industry);
+    ctx.insert("facts", &facts);
     ctx.insert("lead", lead);
     ctx.insert("about_html", &about_html);
     ctx.insert("cta", &cta);
@@ -423,7 +527,13 @@ fn render_lead(
     ctx.insert("stylesheets", &stylesheets(s, &theme));
     let html = render(s, &theme, "landing.html", &ctx, Some(lead.label()))?;
     let outcome = fsutil::write_if_changed(&path, html.as_bytes())?;
-    Ok((lead.dedup_key.clone(), theme, digest, Some(outcome)))
+    Ok(Rendered {
+        key: lead.dedup_key.clone(),
+        theme,
+        digest,
+        outcome: Some(outcome),
+        warnings,
+    })
 }
 
 fn stylesheets(s: &Shared, theme: &str) -> Vec<String> {
@@ -455,6 +565,7 @@ fn render(
 }
 
 fn business(lead: &Lead, industry: &content::Industry) -> Business {
+    let schema_type = schema_type(industry_of(lead));
     let e = lead.enrichment.as_deref();
     let phone = lead
         .phone
@@ -524,22 +635,6 @@ fn business(lead: &Lead, industry: &content::Industry) -> Business {
             l.lat, l.lng, l.lat, l.lng
         )
     });
-    let schema_type = match industry.key.as_str() {
-        "auto-repair" => "AutoRepair",
-        "real-estate" => "RealEstateAgent",
-        "restaurant" => "Restaurant",
-        "plumbing" => "Plumber",
-        "hair-salon" => "HairSalon",
-        "dentist" => "Dentist",
-        "bakery" => "Bakery",
-        "cafe" => "CafeOrCoffeeShop",
-        "electrician" => "Electrician",
-        "roofing" => "RoofingContractor",
-        "hvac" => "HVACBusiness",
-        "legal" => "LegalService",
-        "accounting" => "AccountingService",
-        _ => "LocalBusiness",
-    };
     Business {
         name: lead.name.trim().to_string(),
         tagline: industry.tagline.clone(),
@@ -562,6 +657,33 @@ fn business(lead: &Lead, industry: &content::Industry) -> Business {
         review_count: lead.review_count,
         social,
         schema_type: schema_type.to_string(),
+    }
+}
+
+/// The schema.org type of an industry (the lead's own, not the copy it fell back to).
+pub fn schema_type(industry: Option<&str>) -> &'static str {
+    match industry.unwrap_or("") {
+        "auto-repair" => "AutoRepair",
+        "real-estate" => "RealEstateAgent",
+        "restaurant" => "Restaurant",
+        "plumbing" => "Plumber",
+        "hvac" => "HVACBusiness",
+        "electrician" => "Electrician",
+        "roofing" => "RoofingContractor",
+        "beauty" => "BeautySalon",
+        "hair-salon" => "HairSalon",
+        "dentist" => "Dentist",
+        "medical" => "MedicalBusiness",
+        "veterinary" => "VeterinaryCare",
+        "bakery" => "Bakery",
+        "cafe" => "CafeOrCoffeeShop",
+        "fitness" => "ExerciseGym",
+        "legal" => "LegalService",
+        "accounting" => "AccountingService",
+        "construction" => "GeneralContractor",
+        "florist" => "Florist",
+        "retail" => "Store",
+        _ => "LocalBusiness",
     }
 }
 
@@ -680,9 +802,9 @@ fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result
     for l in chosen {
         let key = s.content.industry(industry_of(l)).key.clone();
         groups.entry(key).or_default().push(IndexLead {
-            name: l.name.trim().to_string(),
-            category: l.category.clone().unwrap_or_default(),
-            city: l.city().map(String::from),
+            name: crate::pipeline::normalize::clean_text(&l.name),
+            category: crate::pipeline::normalize::clean_text(l.category.as_deref().unwrap_or("")),
+            city: l.city().map(crate::pipeline::normalize::clean_text),
             url: format!("{root}{}/", l.dedup_key),
         });
     }

@@ -113,7 +113,16 @@ pub fn description(lead: &Lead, tagline: &str, what: &str) -> String {
 }
 
 /// schema.org LocalBusiness for the lead, as text safe inside `<script>`.
-pub fn json_ld(lead: &Lead, b: &super::Business, canonical: &str) -> String {
+///
+/// The rating is not marked up: a third party's reviews shown as the business's own
+/// `aggregateRating` is "self-serving" review markup, which search engines' rules forbid on a
+/// business's own page. It is shown as attributed text instead.
+pub fn json_ld(
+    lead: &Lead,
+    b: &super::Business,
+    facts: &super::facts::Facts,
+    canonical: &str,
+) -> String {
     let mut v = Map::new();
     v.insert("@context".into(), json!("https://schema.org"));
     v.insert("@type".into(), json!(b.schema_type));
@@ -153,11 +162,17 @@ pub fn json_ld(lead: &Lead, b: &super::Business, canonical: &str) -> String {
             json!({"@type": "GeoCoordinates", "latitude": l.lat, "longitude": l.lng}),
         );
     }
-    if let (Some(r), Some(n)) = (lead.rating, lead.review_count.filter(|n| *n > 0)) {
-        v.insert(
-            "aggregateRating".into(),
-            json!({"@type": "AggregateRating", "ratingValue": r, "reviewCount": n}),
-        );
+    if let Some(w) = &facts.week {
+        v.insert("openingHoursSpecification".into(), json!(w.json_ld()));
+    }
+    if let Some(p) = &facts.price_range {
+        v.insert("priceRange".into(), json!(p));
+    }
+    if !facts.cuisine.is_empty() {
+        v.insert("servesCuisine".into(), json!(facts.cuisine));
+    }
+    if let Some(menu) = facts.links.iter().find(|l| l.kind == "menu") {
+        v.insert("hasMenu".into(), json!(menu.url));
     }
     let same_as: Vec<&str> = b
         .social

@@ -6,7 +6,7 @@ use crate::harness::Project;
 fn a_clean_project_checks_ok() {
     let p = Project::new();
     let input = p.fixture("overpass.json");
-    p.run(&["ingest", &input]).code(0);
+    p.run(&["ingest", &input]).code(3);
     let run = p.run(&["check"]);
     run.code(0);
     assert!(

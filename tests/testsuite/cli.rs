@@ -41,7 +41,7 @@ fn quiet_prints_no_summary() {
     let p = Project::new();
     let input = p.fixture("overpass.json");
     let run = p.run(&["-q", "ingest", &input]);
-    run.code(0);
+    run.code(3);
     assert_eq!(run.stdout, "");
     assert_eq!(run.stderr, "");
 }

@@ -42,7 +42,7 @@ fn csv_export_round_trips_through_ingest() {
 fn json_export_filters_by_route() {
     let p = Project::new();
     let input = p.fixture("overpass.json");
-    p.run(&["ingest", &input]).code(0);
+    p.run(&["ingest", &input]).code(3);
     let run = p.run(&["export", "--format", "json", "--route", "target"]);
     run.code(0);
     let leads: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();

@@ -53,7 +53,7 @@ fn real_overpass_turbo_geojson_is_ingested_whole() {
     let p = Project::new();
     let input = p.fixture("real/overpass_turbo_edinburgh_restaurants.geojson");
     let run = p.run(&["ingest", "--region", "GB", &input]);
-    run.code(0);
+    run.code(3);
     let rejects = csv_rows(&p.read(".leadsite/ingest/rejects.csv"));
     assert_eq!(rejects.len(), 5, "the five features without a name");
     assert!(rejects
@@ -89,7 +89,7 @@ fn real_overpass_turbo_geojson_is_ingested_whole() {
 fn overpass_json_elements_become_leads() {
     let p = Project::new();
     let input = p.fixture("overpass.json");
-    p.run(&["ingest", &input]).code(0);
+    p.run(&["ingest", &input]).code(3);
     assert_eq!(
         p.lead_files(),
         [
@@ -234,7 +234,7 @@ fn every_reject_reason_is_reported_with_its_line() {
     let p = Project::new();
     let input = p.fixture("rejects.csv");
     let run = p.run(&["ingest", &input]);
-    run.code(0);
+    run.code(3);
     assert!(run.stderr.contains("8 rows rejected"), "{}", run.stderr);
     let rows = csv_rows(&p.read(".leadsite/ingest/rejects.csv"));
     let got: Vec<(&str, &str, &str)> = rows
@@ -387,7 +387,7 @@ fn dry_run_writes_nothing() {
     let p = Project::new();
     let input = p.fixture("overpass.json");
     let run = p.run(&["ingest", "--dry-run", &input]);
-    run.code(0);
+    run.code(3);
     assert!(run.stderr.contains("dry run"), "{}", run.stderr);
     assert!(p.lead_files().is_empty());
     assert!(!p.path(".leadsite").exists());
@@ -404,7 +404,7 @@ fn the_example_project_ingests_its_export() {
         p.path("examples/maps-export.csv"),
     )
     .unwrap();
-    p.run(&["ingest", "examples/maps-export.csv"]).code(0);
+    p.run(&["ingest", "examples/maps-export.csv"]).code(3);
     let committed: Vec<String> = {
         let mut v: Vec<String> = std::fs::read_dir(root.join("leads"))
             .unwrap()
@@ -463,7 +463,7 @@ fn a_second_writer_is_refused_and_says_so() {
     });
     for out in [&a, &b] {
         match out.status.code() {
-            Some(0) => {}
+            Some(0 | 3) => {}
             Some(1) => {
                 assert!(String::from_utf8_lossy(&out.stderr).contains("another leadsite command"))
             }
@@ -489,4 +489,25 @@ fn a_file_that_could_not_be_read_whole_is_never_rewritten() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn a_file_read_with_the_wrong_region_says_so_and_exits_3() {
+    let p = Project::new();
+    let mut csv = String::from("name,phone,address.city\n");
+    for i in 0..6 {
+        csv.push_str(&format!("Taverna {i},22 10{i} 555,Nicosia\n"));
+    }
+    p.write("in/cy.csv", &csv);
+    let run = p.run(&["ingest", "--format", "csv", "in/cy.csv"]);
+    run.code(3);
+    assert!(
+        run.stderr.contains("hint: 6 of 6 rows were rejected as invalid_phone. Numbers without a country are read as US numbers: if the export is from elsewhere, say its region with --region CC"),
+        "{}",
+        run.stderr
+    );
+    let again = p.run(&["ingest", "--format", "csv", "--region", "CY", "in/cy.csv"]);
+    again.code(0);
+    assert!(!again.stderr.contains("hint:"), "{}", again.stderr);
+    assert_eq!(p.lead_files().len(), 6);
 }

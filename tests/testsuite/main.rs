@@ -12,4 +12,5 @@ mod outreach;
 mod properties;
 mod serve;
 mod site;
+mod truth;
 mod web;

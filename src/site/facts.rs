@@ -1,0 +1,526 @@
+//! What a lead's data says about the business, and nothing more: the only source of claims on its
+//! page. Google-Maps attributes (`attributes[].options[]` with `enabled`), OSM tags (`osm.*`),
+//! opening hours, price range, the menu / booking / order links the scraper exports, and the
+//! rating as attributed text. Content blocks name a fact in `when:` and are shown only when the
+//! data says it holds; a fact the data does not mention is unknown, and unknown shows nothing.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_yaml_ng::Value;
+
+use super::hours::{self, DayRow, Week};
+use crate::lead::Lead;
+
+/// The facts a content block's `when:` may name. Yes/no facts come from attributes and tags;
+/// the others hold when the lead has the data.
+pub const NAMES: &[&str] = &[
+    // yes/no, from Google-Maps attributes or OSM tags
+    "dine_in",
+    "takeout",
+    "delivery",
+    "curbside_pickup",
+    "outdoor_seating",
+    "reservations",
+    "wheelchair",
+    "vegetarian",
+    "vegan",
+    "wifi",
+    "card_payment",
+    "good_for_kids",
+    "onsite_services",
+    "online_appointments",
+    "open_24_hours",
+    // present in the data
+    "hours",
+    "price_range",
+    "cuisine",
+    "menu",
+    "order_online",
+    "booking",
+    "rating",
+    "phone",
+    "email",
+    "address",
+];
+
+/// A group of things the data says the business offers ("Service options": Takeout, Delivery).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Group {
+    pub title: String,
+    pub items: Vec<String>,
+    /// The yes/no fact each item states, if it is one.
+    #[serde(skip)]
+    facts: Vec<Option<&'static str>>,
+}
+
+/// A link the data gives: `menu`, `booking` or `order_online`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Link {
+    pub kind: &'static str,
+    pub label: String,
+    pub url: String,
+}
+
+/// The rating as attributed text, never as the business's own markup.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rating {
+    pub value: String,
+    pub count: Option<u64>,
+    pub source: Option<String>,
+    /// "4.5 on Google Maps (380 reviews)".
+    pub text: String,
+}
+
+/// The facts of one lead, as templates see them (`facts.*`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Facts {
+    /// Yes/no facts the data states; a fact it does not state is absent.
+    pub flags: BTreeMap<&'static str, bool>,
+    /// One row per day, Monday first; empty when the data has no readable hours.
+    pub hours: Vec<DayRow>,
+    pub open_24_hours: bool,
+    pub price_range: Option<String>,
+    pub cuisine: Vec<String>,
+    pub groups: Vec<Group>,
+    pub links: Vec<Link>,
+    pub rating: Option<Rating>,
+    #[serde(skip)]
+    pub week: Option<Week>,
+    /// Data that was there but could not be read (left out, never guessed).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+    #[serde(skip)]
+    present: Vec<&'static str>,
+}
+
+impl Facts {
+    /// Reads the facts of a lead; `clock12` picks the hours' clock.
+    pub fn of(lead: &Lead, clock12: bool) -> Facts {
+        let mut f = Facts::default();
+        if let Some(attrs) = lead.extra.get("attributes") {
+            f.google_attributes(attrs);
+        }
+        if let Some(Value::Mapping(osm)) = lead.extra.get("osm") {
+            f.osm_tags(osm);
+        }
+        // Hours: Google's, else OSM's.
+        let week = match (lead.extra.get("open_hours"), osm_tag(lead, "opening_hours")) {
+            (Some(v), _) if !v.is_null() => Some(hours::from_google(v)),
+            (_, Some(text)) => Some(hours::from_osm(&text)),
+            _ => None,
+        };
+        match week {
+            Some(Ok(w)) => {
+                f.hours = w.rows(clock12);
+                f.open_24_hours = w.always_open();
+                f.flags.insert("open_24_hours", f.open_24_hours);
+                f.week = Some(w);
+            }
+            Some(Err(why)) => f.warnings.push(why),
+            None => {}
+        }
+        f.price_range = text_field(lead, "price_range");
+        f.links(lead);
+        if let Some(value) = lead
+            .rating
+            .filter(|r| r.is_finite() && *r > 0.0 && *r <= 5.0)
+        {
+            let source = match lead.source.as_ref().map(|s| s.kind.as_str()) {
+                Some("google_maps") => Some("Google Maps".to_string()),
+                _ => None,
+            };
+            let value = format!("{value:.1}");
+            let count = lead.review_count.filter(|n| *n > 0);
+            let reviews = count.map(|n| {
+                if n == 1 {
+                    " (1 review)".to_string()
+                } else {
+                    format!(" ({} reviews)", group_digits(n))
+                }
+            });
+            let text = match &source {
+                Some(s) => format!("{value} on {s}{}", reviews.unwrap_or_default()),
+                None => format!("Rated {value} out of 5{}", reviews.unwrap_or_default()),
+            };
+            f.rating = Some(Rating {
+                value,
+                count,
+                source,
+                text,
+            });
+        }
+        let has = |b: bool, name: &'static str, v: &mut Vec<&'static str>| {
+            if b {
+                v.push(name);
+            }
+        };
+        let mut present = Vec::new();
+        has(!f.hours.is_empty(), "hours", &mut present);
+        has(f.price_range.is_some(), "price_range", &mut present);
+        has(!f.cuisine.is_empty(), "cuisine", &mut present);
+        has(f.rating.is_some(), "rating", &mut present);
+        for l in &f.links {
+            has(true, l.kind, &mut present);
+        }
+        has(lead.phone.is_some(), "phone", &mut present);
+        has(lead.contact_email().is_some(), "email", &mut present);
+        has(
+            lead.address.as_ref().is_some_and(|a| !a.is_empty()),
+            "address",
+            &mut present,
+        );
+        f.present = present;
+        f
+    }
+
+    /// Whether the fact a content block names holds for this lead.
+    pub fn holds(&self, name: &str) -> bool {
+        self.flags.get(name).copied().unwrap_or(false) || self.present.contains(&name)
+    }
+
+    fn flag(&mut self, name: &'static str, on: bool) {
+        // A yes from one source is not undone by a no from another's wording.
+        let e = self.flags.entry(name).or_insert(on);
+        *e |= on;
+    }
+
+    fn item(&mut self, title: &str, item: &str, fact: Option<&'static str>) {
+        match self.groups.iter_mut().find(|g| g.title == title) {
+            Some(g) if !g.items.iter().any(|i| i == item) => {
+                g.items.push(item.to_string());
+                g.facts.push(fact);
+            }
+            Some(_) => {}
+            None => self.groups.push(Group {
+                title: title.to_string(),
+                items: vec![item.to_string()],
+                facts: vec![fact],
+            }),
+        }
+    }
+
+    /// Leaves out of `groups` the items a content block already shows (by its `when:` fact).
+    pub fn hide(&mut self, shown: &[&str]) {
+        for g in &mut self.groups {
+            let keep: Vec<bool> = g
+                .facts
+                .iter()
+                .map(|f| f.is_none_or(|f| !shown.contains(&f)))
+                .collect();
+            let mut k = keep.iter();
+            g.items.retain(|_| *k.next().unwrap_or(&true));
+            let mut k = keep.iter();
+            g.facts.retain(|_| *k.next().unwrap_or(&true));
+        }
+        self.groups.retain(|g| !g.items.is_empty());
+    }
+
+    /// google-maps-scraper's `about`: `[{name: "Service options", options: [{name, enabled}]}]`.
+    fn google_attributes(&mut self, attrs: &Value) {
+        let Some(groups) = attrs.as_sequence() else {
+            return;
+        };
+        for g in groups {
+            let Some(title) = g.get("name").and_then(Value::as_str).map(clean) else {
+                continue;
+            };
+            let Some(options) = g.get("options").and_then(Value::as_sequence) else {
+                continue;
+            };
+            for o in options {
+                let Some(name) = o.get("name").and_then(Value::as_str).map(clean) else {
+                    continue;
+                };
+                let Some(on) = o.get("enabled").and_then(Value::as_bool) else {
+                    continue;
+                };
+                let fact = google_fact(&name);
+                if let Some(fact) = fact {
+                    self.flag(fact, on);
+                }
+                if on && !title.is_empty() && !name.is_empty() {
+                    self.item(&title, &name, fact);
+                }
+            }
+        }
+    }
+
+    /// OSM tags, read as the wiki defines them (yes/no/only/limited …).
+    fn osm_tags(&mut self, tags: &serde_yaml_ng::Mapping) {
+        let tag = |k: &str| {
+            tags.get(k)
+                .and_then(Value::as_str)
+                .map(|s| s.trim().to_ascii_lowercase())
+        };
+        let yes = |v: &str| matches!(v, "yes" | "only" | "required" | "recommended");
+        for (key, fact, item_yes, group) in [
+            ("takeaway", "takeout", "Takeaway", "Service options"),
+            ("delivery", "delivery", "Delivery", "Service options"),
+            (
+                "outdoor_seating",
+                "outdoor_seating",
+                "Outdoor seating",
+                "Service options",
+            ),
+            ("reservation", "reservations", "Reservations", "Planning"),
+            (
+                "diet:vegetarian",
+                "vegetarian",
+                "Vegetarian options",
+                "Offerings",
+            ),
+            ("diet:vegan", "vegan", "Vegan options", "Offerings"),
+            (
+                "wheelchair",
+                "wheelchair",
+                "Wheelchair accessible",
+                "Accessibility",
+            ),
+            (
+                "payment:credit_cards",
+                "card_payment",
+                "Credit cards",
+                "Payments",
+            ),
+        ] {
+            let Some(v) = tag(key) else { continue };
+            if yes(&v) {
+                self.flag(fact, true);
+                let item = match (key, v.as_str()) {
+                    ("takeaway", "only") => "Takeaway only",
+                    ("diet:vegetarian", "only") => "Vegetarian only",
+                    ("diet:vegan", "only") => "Vegan only",
+                    ("reservation", "required") => "Reservations required",
+                    _ => item_yes,
+                };
+                self.item(group, item, Some(fact));
+            } else if v == "no" {
+                self.flag(fact, false);
+            } else if key == "wheelchair" && v == "limited" {
+                self.item(group, "Limited wheelchair access", None);
+            }
+        }
+        if let Some(v) = tag("internet_access") {
+            let on = matches!(v.as_str(), "wlan" | "yes" | "wifi");
+            self.flag("wifi", on);
+            if on {
+                self.item("Amenities", "Wi-Fi", Some("wifi"));
+            }
+        }
+        for (key, item, group) in [
+            ("drive_through", "Drive-through", "Service options"),
+            ("diet:gluten_free", "Gluten-free options", "Offerings"),
+            ("diet:halal", "Halal", "Offerings"),
+            ("diet:kosher", "Kosher", "Offerings"),
+            ("air_conditioning", "Air conditioning", "Amenities"),
+            ("payment:debit_cards", "Debit cards", "Payments"),
+            ("payment:contactless", "Contactless payments", "Payments"),
+        ] {
+            if tag(key).is_some_and(|v| yes(&v)) {
+                self.item(group, item, None);
+            }
+        }
+        if let Some(c) = tags.get("cuisine").and_then(Value::as_str) {
+            self.cuisine = c
+                .split(';')
+                .map(|s| clean(&s.replace('_', " ")))
+                .filter(|s| !s.is_empty() && s.len() <= 40)
+                .map(|s| {
+                    let mut ch = s.chars();
+                    ch.next()
+                        .map(|f| f.to_uppercase().chain(ch).collect())
+                        .unwrap_or_default()
+                })
+                .collect();
+        }
+    }
+
+    /// The menu, booking and ordering links google-maps-scraper exports, and OSM `website:menu`.
+    fn links(&mut self, lead: &Lead) {
+        let mut add = |kind: &'static str, label: &str, v: &Value| {
+            let items: Vec<&Value> = match v {
+                Value::Sequence(s) => s.iter().collect(),
+                other => vec![other],
+            };
+            for item in items {
+                let raw = match item {
+                    Value::String(s) => Some(s.as_str()),
+                    Value::Mapping(_) => item.get("link").and_then(Value::as_str),
+                    _ => None,
+                };
+                let Some(url) = raw.and_then(unwrap_redirect) else {
+                    continue;
+                };
+                if self.links.iter().any(|l| l.url == url)
+                    || self.links.iter().filter(|l| l.kind == kind).count() >= 3
+                {
+                    continue;
+                }
+                self.links.push(Link {
+                    kind,
+                    label: label.to_string(),
+                    url,
+                });
+            }
+        };
+        for (key, kind, label) in [
+            ("menu", "menu", "Menu"),
+            ("reservations", "booking", "Book a table"),
+            ("order_online", "order_online", "Order online"),
+        ] {
+            if let Some(v) = lead.extra.get(key) {
+                add(kind, label, v);
+            }
+        }
+        if let Some(m) = osm_tag(lead, "website:menu") {
+            add("menu", "Menu", &Value::String(m));
+        }
+        // Several links of one kind name their hosts.
+        let counts: BTreeMap<&str, usize> = self.links.iter().fold(BTreeMap::new(), |mut m, l| {
+            *m.entry(l.kind).or_default() += 1;
+            m
+        });
+        let many: Vec<&str> = counts
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(k, _)| k)
+            .collect();
+        for l in &mut self.links {
+            if many.contains(&l.kind) {
+                if let Some(host) = url::Url::parse(&l.url).ok().and_then(|u| {
+                    u.host_str()
+                        .map(|h| h.trim_start_matches("www.").to_string())
+                }) {
+                    l.label = format!("{} ({host})", l.label);
+                }
+            }
+        }
+    }
+}
+
+/// A Google-Maps attribute's name → the yes/no fact it states.
+fn google_fact(name: &str) -> Option<&'static str> {
+    Some(match name.to_lowercase().as_str() {
+        "dine-in" | "dine in" => "dine_in",
+        "takeout" | "takeaway" | "take-out" => "takeout",
+        "delivery" => "delivery",
+        "curbside pickup" => "curbside_pickup",
+        "outdoor seating" => "outdoor_seating",
+        "accepts reservations" | "reservations required" => "reservations",
+        "wheelchair accessible entrance" => "wheelchair",
+        "vegetarian options" => "vegetarian",
+        "vegan options" => "vegan",
+        "wi-fi" | "free wi-fi" | "wifi" => "wifi",
+        "credit cards" => "card_payment",
+        "good for kids" => "good_for_kids",
+        "onsite services" | "on-site services" => "onsite_services",
+        "online appointments" => "online_appointments",
+        _ => return None,
+    })
+}
+
+/// Google wraps links as `/url?q=<the link>&…`; only an absolute http(s) link is kept.
+fn unwrap_redirect(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let target = if raw.starts_with("/url?") || raw.contains("google.com/url?") {
+        let query = raw.split_once('?')?.1;
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "q" || k == "url")
+            .map(|(_, v)| v.into_owned())?
+    } else {
+        raw.to_string()
+    };
+    let u = url::Url::parse(&target).ok()?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() || target.len() > 2000 {
+        return None;
+    }
+    Some(u.to_string())
+}
+
+fn osm_tag(lead: &Lead, key: &str) -> Option<String> {
+    lead.extra
+        .get("osm")?
+        .get(key)?
+        .as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+}
+
+fn text_field(lead: &Lead, key: &str) -> Option<String> {
+    lead.extra
+        .get(key)
+        .and_then(Value::as_str)
+        .map(clean)
+        .filter(|s| !s.is_empty() && s.chars().count() <= 40)
+}
+
+/// Text from data, trimmed, on one line.
+fn clean(s: &str) -> String {
+    crate::pipeline::normalize::clean_text(s)
+}
+
+fn group_digits(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lead(yaml: &str) -> Lead {
+        serde_yaml_ng::from_str(&format!("dedup_key: x\nname: X\n{yaml}")).unwrap()
+    }
+
+    #[test]
+    fn a_sparse_lead_states_nothing() {
+        let f = Facts::of(&lead("phone: '+12175550134'\n"), true);
+        for name in NAMES {
+            assert_eq!(f.holds(name), *name == "phone", "{name}");
+        }
+        assert!(f.groups.is_empty() && f.links.is_empty() && f.hours.is_empty());
+    }
+
+    #[test]
+    fn google_attributes_state_yes_and_no() {
+        let f = Facts::of(&lead("attributes:\n- name: Service options\n  options:\n  - {name: Takeout, enabled: false}\n  - {name: Dine-in, enabled: true}\n  - {name: No-contact delivery, enabled: true}\n- name: Accessibility\n  options:\n  - {name: Wheelchair accessible entrance, enabled: true}\n"), true);
+        assert!(!f.holds("takeout"), "Takeaway: false is no take-out");
+        assert_eq!(f.flags.get("takeout"), Some(&false));
+        assert!(f.holds("dine_in") && f.holds("wheelchair"));
+        assert!(
+            !f.holds("delivery"),
+            "no-contact delivery is its own option"
+        );
+        assert_eq!(f.groups[0].items, ["Dine-in", "No-contact delivery"]);
+    }
+
+    #[test]
+    fn osm_tags_and_links_and_rating() {
+        let f = Facts::of(&lead("source: {kind: google_maps}\nrating: 4.5\nreview_count: 1380\nosm:\n  takeaway: only\n  wheelchair: limited\n  cuisine: chinese;dim_sum\n  opening_hours: 24/7\nmenu:\n  link: /url?q=https://example.com/menu%3Fa%3D1&opi=1\n  source: example.com\norder_online:\n- {link: 'https://a.example/o'}\n- {link: 'https://b.example/o'}\n- {link: 'javascript:alert(1)'}\n"), true);
+        assert!(f.holds("takeout") && !f.holds("wheelchair") && f.open_24_hours);
+        assert_eq!(f.cuisine, ["Chinese", "Dim sum"]);
+        assert_eq!(f.links[0].url, "https://example.com/menu?a=1");
+        assert_eq!(f.links[1].label, "Order online (a.example)");
+        assert_eq!(f.links.len(), 3);
+        assert_eq!(f.rating.unwrap().text, "4.5 on Google Maps (1,380 reviews)");
+    }
+
+    #[test]
+    fn unreadable_hours_warn_and_show_nothing() {
+        let f = Facts::of(
+            &lead("osm:\n  opening_hours: 'Mo-Fr 10:00-18:00 \"by appointment\"'\n"),
+            true,
+        );
+        assert!(f.hours.is_empty() && !f.holds("hours"));
+        assert!(f.warnings[0].contains("comment"), "{:?}", f.warnings);
+    }
+}
