@@ -4,7 +4,7 @@
 // clears it. Prints the time from save to reloaded page.
 //
 // usage: node tests/e2e/live-reload.mjs LEADSITE_BINARY [PROJECT_DIR]
-//   Without PROJECT_DIR, a new project is made with `leadsite init` in a temp folder.
+//   Without PROJECT_DIR, a new project is made with `leadsite init --example` in a temp folder.
 import { chromium } from "playwright-core";
 import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -17,7 +17,7 @@ let scratch = null;
 if (!dir) {
   scratch = fs.mkdtempSync(path.join(os.tmpdir(), "leadsite-e2e-"));
   dir = path.join(scratch, "project");
-  execFileSync(exe, ["init", dir], { stdio: "inherit" });
+  execFileSync(exe, ["init", "--example", dir], { stdio: "inherit" });
 }
 const leadsDir = path.join(dir, "leads");
 const leadFile = fs.readdirSync(leadsDir).filter((f) => f.endsWith(".yaml")).sort()[0];
