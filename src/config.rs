@@ -42,6 +42,8 @@ pub struct Site {
     /// Where a page's call to action leads (UTM tags are added); default: `base_url`.
     pub cta_url: Option<String>,
     pub cta_text: String,
+    /// Pages listed on one page of the index and of each hub.
+    pub per_page: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -546,6 +548,7 @@ impl Default for Site {
             themes: Default::default(),
             cta_url: None,
             cta_text: "Claim this page".into(),
+            per_page: 100,
         }
     }
 }

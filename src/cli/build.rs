@@ -110,6 +110,12 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
             site.removed,
             site.other_written
         ));
+        if site.redirects > 0 {
+            out.push_str(&format!(
+                "redirects: {} old URLs of leads that left lead on (aliases, else the index)\n",
+                site.redirects
+            ));
+        }
         if !site.skipped.is_empty() {
             let reasons: Vec<String> = site
                 .skipped

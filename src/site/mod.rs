@@ -12,6 +12,7 @@ pub mod content;
 pub mod embedded;
 pub mod facts;
 pub mod hours;
+pub mod listing;
 pub mod placeholders;
 pub mod seo;
 pub mod theme;
@@ -120,7 +121,10 @@ pub struct ThemeStats {
 pub struct Report {
     pub written: usize,
     pub unchanged: usize,
+    /// Pages of leads that left this build (each now a redirect).
     pub removed: usize,
+    /// Redirect pages in the site: old URLs of leads that left.
+    pub redirects: usize,
     /// Reason → how many leads got no page for it.
     pub skipped: BTreeMap<String, usize>,
     pub skipped_leads: Vec<(String, String)>,
@@ -223,6 +227,7 @@ pub fn generate(config: &Config, leads: &[Lead], progress: &dyn Progress) -> Res
         .iter()
         .map(|p| p.name.clone())
         .chain(["assets".to_string()])
+        .chain(listing::RESERVED.iter().map(|r| r.to_string()))
         .collect();
     let mut chosen: Vec<&Lead> = Vec::new();
     for lead in leads {
@@ -312,16 +317,7 @@ pub fn generate(config: &Config, leads: &[Lead], progress: &dyn Progress) -> Res
         );
         manifest.insert(key, digest);
     }
-    for key in old
-        .keys()
-        .filter(|k| !manifest.contains_key(*k) && is_valid_key(k))
-    {
-        let dir = site_dir.join(key);
-        if std::fs::remove_file(dir.join("index.html")).is_ok() {
-            report.removed += 1;
-        }
-        let _ = std::fs::remove_dir(&dir);
-    }
+    write_redirects(&shared, &chosen, &old, &manifest, &mut report)?;
 
     write_site_files(&shared, &chosen, &mut report)?;
     let build = config.work_dir().join("build");
@@ -753,21 +749,89 @@ fn write_assets(
     Ok(css)
 }
 
-#[derive(Serialize)]
-struct IndexLead {
-    name: String,
-    category: String,
-    city: Option<String>,
-    url: String,
+/// A lead that leaves (re-routed, merged, renamed) leaves a redirect at its old URL, since emails
+/// already sent link to it: a small page with a canonical link and a meta refresh (like Hugo's
+/// aliases) to the page of the lead that lists the old key in its `aliases`, else to the index.
+/// Redirects are kept build after build (`.leadsite/build/redirects.json`) until a page takes
+/// the key again.
+fn write_redirects(
+    s: &Shared,
+    chosen: &[&Lead],
+    old: &BTreeMap<String, String>,
+    pages: &BTreeMap<String, String>,
+    report: &mut Report,
+) -> Result<()> {
+    let path = s.config.work_dir().join("build").join("redirects.json");
+    let mut redirects: BTreeMap<String, String> = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let mut alias_of: BTreeMap<String, String> = BTreeMap::new();
+    for l in chosen {
+        for a in aliases(l) {
+            alias_of.entry(a).or_insert_with(|| l.dedup_key.clone());
+        }
+    }
+    for key in old.keys().filter(|k| !pages.contains_key(*k)) {
+        redirects.insert(key.clone(), String::new());
+        report.removed += 1;
+    }
+    for a in alias_of.keys() {
+        redirects.entry(a.clone()).or_default();
+    }
+    // A key that has a page again is no redirect; every target is a page of this build.
+    redirects.retain(|k, _| {
+        !pages.contains_key(k)
+            && is_valid_key(k)
+            && k != "assets"
+            && !listing::RESERVED.contains(&k.as_str())
+            && !s.content.pages.iter().any(|p| p.name == *k)
+    });
+    for (key, target) in redirects.iter_mut() {
+        *target = alias_of
+            .get(key)
+            .filter(|t| pages.contains_key(*t))
+            .map(|t| format!("{t}/"))
+            .unwrap_or_default();
+    }
+    for (key, target) in &redirects {
+        let to = format!("{}{target}", s.site.base_url);
+        let html = format!(
+            "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n<title>Moved</title>\n<link rel=\"canonical\" href=\"{to}\">\n<meta name=\"robots\" content=\"noindex\">\n<meta http-equiv=\"refresh\" content=\"0; url={to}\">\n</head>\n<body>\n<p>This page has moved: <a href=\"{to}\">{to}</a></p>\n</body>\n</html>\n",
+            lang = xml_escape(&s.site.language),
+            to = xml_escape(&to),
+        );
+        if fsutil::write_if_changed(&s.site_dir.join(key).join("index.html"), html.as_bytes())?
+            != WriteOutcome::Unchanged
+        {
+            report.other_written += 1;
+        }
+    }
+    report.redirects = redirects.len();
+    fsutil::write_if_changed(&path, &json_bytes(&redirects))
+        .map(|_| ())
+        .map_err(Into::into)
 }
 
-#[derive(Serialize)]
-struct Group {
-    title: String,
-    leads: Vec<IndexLead>,
+/// The former dedup_keys a lead lists in `aliases` (a list, or one key).
+fn aliases(lead: &Lead) -> Vec<String> {
+    use serde_yaml_ng::Value;
+    match lead.extra.get("aliases") {
+        Some(Value::Sequence(s)) => s
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|a| a.trim().to_string())
+            .filter(|a| is_valid_key(a) && *a != lead.dedup_key)
+            .collect(),
+        Some(Value::String(a)) if is_valid_key(a.trim()) && a.trim() != lead.dedup_key => {
+            vec![a.trim().to_string()]
+        }
+        _ => Vec::new(),
+    }
 }
 
-/// index.html, the content pages, 404.html, robots.txt and the sitemap.
+/// The index, hubs and their pages (listing.rs), the content pages, 404.html, robots.txt and the
+/// sitemap; list pages no longer made are removed.
 fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result<()> {
     let root = &s.site.root;
     let base = &s.site.base_url;
@@ -798,47 +862,76 @@ fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result
         ctx
     };
 
-    let mut groups: BTreeMap<String, Vec<IndexLead>> = BTreeMap::new();
-    for l in chosen {
-        let key = s.content.industry(industry_of(l)).key.clone();
-        groups.entry(key).or_default().push(IndexLead {
-            name: crate::pipeline::normalize::clean_text(&l.name),
-            category: crate::pipeline::normalize::clean_text(l.category.as_deref().unwrap_or("")),
-            city: l.city().map(crate::pipeline::normalize::clean_text),
-            url: format!("{root}{}/", l.dedup_key),
-        });
-    }
-    let groups: Vec<Group> = groups
-        .into_iter()
-        .map(|(k, mut leads)| {
-            leads.sort_by(|a, b| a.name.cmp(&b.name).then(a.url.cmp(&b.url)));
-            let mut title = if k == "default" {
+    let listed: Vec<listing::Listed> = chosen
+        .iter()
+        .map(|l| {
+            let key = industry_of(l).unwrap_or("other").to_string();
+            let mut title = if key == "other" {
                 "Other businesses".to_string()
             } else {
-                k.replace('-', " ")
+                key.replace('-', " ")
             };
             if let Some(f) = title.get(..1) {
                 title = f.to_uppercase() + &title[1..];
             }
-            Group { title, leads }
+            listing::Listed {
+                lead: l,
+                industry: (key, title),
+            }
         })
         .collect();
-    let intro = format!(
-        "{} local businesses, each with a page of its own.",
-        chosen.len()
-    );
-    let mut ctx = page_ctx(
-        &s.site.title,
-        &format!("{} {intro}", s.site.title),
-        base.clone(),
-        false,
-    );
-    ctx.insert("groups", &groups);
-    ctx.insert("intro", &intro);
-    write(
-        "index.html",
-        render(s, "default", "index.html", &ctx, None)?.as_bytes(),
-    )?;
+    let lists = listing::pages(&listed, root, s.config.site.per_page, &s.site.title);
+    let mut list_files: Vec<String> = Vec::new();
+    for list in &lists {
+        let title = if list.is_root {
+            s.site.title.clone()
+        } else {
+            format!("{} | {}", list.heading, s.site.title)
+        };
+        let canonical = format!(
+            "{base}{}",
+            list.path.strip_prefix(root.as_str()).unwrap_or("")
+        );
+        let mut ctx = page_ctx(
+            &title,
+            &format!("{} {}", list.heading, list.intro),
+            canonical,
+            false,
+        );
+        ctx.insert("list", list);
+        let template = if list.is_root {
+            "index.html"
+        } else {
+            "list.html"
+        };
+        write(
+            &list.rel,
+            render(s, "default", template, &ctx, None)?.as_bytes(),
+        )?;
+        list_files.push(list.rel.clone());
+    }
+    let lists_manifest = s.config.work_dir().join("build").join("lists.json");
+    let old_lists: Vec<String> = std::fs::read(&lists_manifest)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    for rel in old_lists.iter().filter(|r| !list_files.contains(r)) {
+        // Only what this generator wrote: list pages under the reserved folders.
+        let first = rel.split('/').next().unwrap_or("");
+        if listing::RESERVED.contains(&first) && !rel.contains("..") {
+            let path = s.site_dir.join(rel);
+            if std::fs::remove_file(&path).is_ok() {
+                let mut dir = path.parent();
+                while let Some(d) = dir.filter(|d| *d != s.site_dir) {
+                    if std::fs::remove_dir(d).is_err() {
+                        break;
+                    }
+                    dir = d.parent();
+                }
+            }
+        }
+    }
+    fsutil::write_if_changed(&lists_manifest, &json_bytes(&list_files))?;
 
     for p in &s.content.pages {
         let mut ctx = page_ctx(
@@ -865,7 +958,15 @@ fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result
     )?;
 
     // The sitemap: every landing page with lastmod from its data, and the content pages.
-    let mut urls: Vec<(String, Option<String>)> = vec![(base.clone(), None)];
+    let mut urls: Vec<(String, Option<String>)> = lists
+        .iter()
+        .map(|l| {
+            (
+                format!("{base}{}", l.path.strip_prefix(root.as_str()).unwrap_or("")),
+                None,
+            )
+        })
+        .collect();
     urls.extend(
         chosen
             .iter()

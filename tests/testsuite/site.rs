@@ -160,9 +160,104 @@ fn a_rebuild_touches_only_what_changed_and_removes_pages_of_leads_that_left() {
         "{}",
         run.stdout
     );
-    assert!(!p.path("site/bolt").exists());
+    // Emails already sent link to it: the old URL leads on to the index, unlisted.
+    let moved = p.read("site/bolt/index.html");
+    for needle in [
+        "<link rel=\"canonical\" href=\"https://pages.agency.example/\">",
+        "<meta http-equiv=\"refresh\" content=\"0; url=https://pages.agency.example/\">",
+        "<meta name=\"robots\" content=\"noindex\">",
+    ] {
+        assert!(moved.contains(needle), "{needle} in {moved}");
+    }
+    assert!(
+        run.stdout.contains("redirects: 1 old URLs"),
+        "{}",
+        run.stdout
+    );
     assert!(!p.read("site/index.html").contains("Bolt Garage"));
     assert!(!p.read("site/sitemap.xml").contains("/bolt/"));
+
+    // Renamed: the new lead names its old key in `aliases`, and the old URL leads to it.
+    p.write(
+        "leads/bolt-renamed.yaml",
+        &format!(
+            "{}aliases: [bolt]\n",
+            lead("bolt-garage-springfield", "Bolt Garage", "Auto repair shop")
+        ),
+    );
+    p.run(&["build", "--offline"]).code(0);
+    let moved = p.read("site/bolt/index.html");
+    assert!(
+        moved.contains("url=https://pages.agency.example/bolt-garage-springfield/\""),
+        "{moved}"
+    );
+    // The redirect stays build after build; a page that takes the key again replaces it.
+    p.run(&["build", "--offline"]).code(0);
+    assert!(p
+        .read("site/bolt/index.html")
+        .contains("http-equiv=\"refresh\""));
+    p.write(
+        "leads/bolt.yaml",
+        &lead("bolt", "Bolt Garage", "Auto repair shop"),
+    );
+    p.run(&["build", "--offline"]).code(0);
+    assert!(!p
+        .read("site/bolt/index.html")
+        .contains("http-equiv=\"refresh\""));
+}
+
+#[test]
+fn the_index_is_paginated_with_hubs_per_industry_and_city() {
+    let p = Project::with_config(&CONFIG.replace("enrichment:", "  per_page: 2\nenrichment:"));
+    for i in 0..5 {
+        p.write(
+            &format!("leads/shop-{i}.yaml"),
+            &lead(
+                &format!("shop-{i}"),
+                &format!("Shop {i}"),
+                "Auto repair shop",
+            ),
+        );
+    }
+    p.run(&["build", "--offline"]).code(0);
+    let index = p.read("site/index.html");
+    assert!(
+        index.contains("href=\"/industry/auto-repair/\">Auto repair</a> (5)"),
+        "{index}"
+    );
+    assert!(
+        index.contains("href=\"/city/springfield-il/\">Springfield, IL</a> (5)"),
+        "{index}"
+    );
+    assert!(index.contains("href=\"/page/2/\" rel=\"next\""), "{index}");
+    assert_eq!(index.matches("class=\"card\"").count(), 2);
+    let last = p.read("site/page/3/index.html");
+    assert!(
+        last.contains("Shop 4") && last.contains("rel=\"prev\""),
+        "{last}"
+    );
+    assert!(p
+        .path("site/industry/auto-repair/page/3/index.html")
+        .is_file());
+    let sitemap = p.read("site/sitemap.xml");
+    for loc in [
+        "/page/2/",
+        "/industry/auto-repair/",
+        "/city/springfield-il/page/3/",
+    ] {
+        assert!(
+            sitemap.contains(&format!("https://pages.agency.example{loc}</loc>")),
+            "{loc}"
+        );
+    }
+    // Fewer leads, fewer list pages: the ones no longer made are gone.
+    for i in 2..5 {
+        fs::remove_file(p.path(&format!("leads/shop-{i}.yaml"))).unwrap();
+    }
+    p.run(&["build", "--offline"]).code(0);
+    assert!(!p.path("site/page/2").exists());
+    assert!(!p.path("site/industry/auto-repair/page").exists());
+    assert!(p.path("site/industry/auto-repair/index.html").is_file());
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::harness::{fixture_path, Project};
 
-const CONFIG: &str = "site:\n  base_url: https://pages.agency.example/\n  title: Example pages\n  cta_url: https://agency.example/claim\nenrichment:\n  website:\n    enabled: false\nscoring:\n  threshold: 0\n";
+const CONFIG: &str = "site:\n  base_url: https://pages.agency.example/\n  title: Example pages\n  cta_url: https://agency.example/claim\n  per_page: 5\nenrichment:\n  website:\n    enabled: false\nscoring:\n  threshold: 0\n";
 
 /// (dedup_key, category, theme, schema.org type) of the sparse leads: one per theme, and a
 /// florist for the default theme and copy.
@@ -213,11 +213,18 @@ const INVENTED: &[&str] = &[
 #[test]
 fn every_theme_matches_its_golden_pages() {
     let p = project();
+    // A lead that leaves between two builds: its old URL becomes a redirect in the golden copy.
+    p.write(
+        "leads/gone.yaml",
+        &sparse("gone", "Plumber").replace("Sparse Plumber", "Gone Plumbing"),
+    );
+    p.run(&["build", "--offline"]).code(0);
+    fs::remove_file(p.path("leads/gone.yaml")).unwrap();
     let run = p.run(&["build", "--offline"]);
     run.code(0);
     assert!(
         run.stdout
-            .contains("12 pages written, 0 unchanged, 0 removed"),
+            .contains("0 pages written, 12 unchanged, 1 removed"),
         "{}",
         run.stdout
     );

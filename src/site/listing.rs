@@ -1,0 +1,282 @@
+//! The pages that list landing pages: the index (`/`, then `/page/2/` …), a hub per industry
+//! (`/industry/<key>/`) and per city (`/city/<city-region>/`), each paginated, so that no page
+//! grows with the number of leads. Hubs are made for industries and cities with at least
+//! [`HUB_MIN`] pages: a hub of one is no use to a visitor.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::lead::Lead;
+use crate::pipeline::normalize::{clean_text, slug};
+
+/// The first path segments list pages use; no lead page may take them.
+pub const RESERVED: &[&str] = &["page", "industry", "city"];
+
+/// Fewer pages than this make no hub.
+pub const HUB_MIN: usize = 2;
+
+/// One landing page in a list.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub name: String,
+    pub category: String,
+    pub city: Option<String>,
+    pub url: String,
+}
+
+/// A link to a hub, with how many pages it lists.
+#[derive(Debug, Clone, Serialize)]
+pub struct HubLink {
+    pub title: String,
+    pub url: String,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PageNumber {
+    pub number: usize,
+    pub url: String,
+    pub current: bool,
+}
+
+/// Links between the pages of one list.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pager {
+    pub prev: Option<String>,
+    pub next: Option<String>,
+    pub pages: Vec<PageNumber>,
+}
+
+/// One list page to write.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListPage {
+    /// `index.html`, `page/2/index.html`, `industry/restaurant/index.html` …
+    #[serde(skip)]
+    pub rel: String,
+    /// Its path from the site's root, `/industry/restaurant/`.
+    pub path: String,
+    pub heading: String,
+    pub intro: String,
+    pub entries: Vec<Entry>,
+    pub pager: Option<Pager>,
+    /// The root page lists the hubs.
+    pub industries: Vec<HubLink>,
+    pub cities: Vec<HubLink>,
+    #[serde(skip)]
+    pub is_root: bool,
+}
+
+/// A lead's place in the lists: its entry, industry (key, title) and city hub (key, title).
+pub struct Listed<'a> {
+    pub lead: &'a Lead,
+    pub industry: (String, String),
+}
+
+/// The list pages of a site: `root` is the site's root path, `per_page` the entries a page.
+pub fn pages(listed: &[Listed], root: &str, per_page: usize, site_title: &str) -> Vec<ListPage> {
+    let per_page = per_page.max(1);
+    let entry = |l: &Lead| Entry {
+        name: clean_text(&l.name),
+        category: clean_text(l.category.as_deref().unwrap_or("")),
+        city: l.city().map(clean_text).filter(|c| !c.is_empty()),
+        url: format!("{root}{}/", l.dedup_key),
+    };
+    let mut all: Vec<(Entry, &Listed)> = listed.iter().map(|x| (entry(x.lead), x)).collect();
+    all.sort_by(|a, b| a.0.name.cmp(&b.0.name).then(a.0.url.cmp(&b.0.url)));
+
+    let mut by_industry: BTreeMap<String, (String, Vec<Entry>)> = BTreeMap::new();
+    let mut by_city: BTreeMap<String, (String, Vec<Entry>)> = BTreeMap::new();
+    for (e, x) in &all {
+        let (key, title) = &x.industry;
+        by_industry
+            .entry(key.clone())
+            .or_insert_with(|| (title.clone(), Vec::new()))
+            .1
+            .push(e.clone());
+        if let Some((key, title)) = city_hub(x.lead) {
+            by_city
+                .entry(key)
+                .or_insert_with(|| (title, Vec::new()))
+                .1
+                .push(e.clone());
+        }
+    }
+    let hubs = |map: &BTreeMap<String, (String, Vec<Entry>)>, kind: &str| -> Vec<HubLink> {
+        map.iter()
+            .filter(|(_, (_, v))| v.len() >= HUB_MIN)
+            .map(|(k, (title, v))| HubLink {
+                title: title.clone(),
+                url: format!("{root}{kind}/{k}/"),
+                count: v.len(),
+            })
+            .collect()
+    };
+    let industries = hubs(&by_industry, "industry");
+    let mut cities = hubs(&by_city, "city");
+    cities.sort_by(|a, b| a.title.cmp(&b.title).then(a.url.cmp(&b.url)));
+
+    let mut out = Vec::new();
+    let entries: Vec<Entry> = all.into_iter().map(|(e, _)| e).collect();
+    let intro = format!(
+        "{} local businesses, each with a page of its own.",
+        entries.len()
+    );
+    out.extend(paginate("", site_title, &intro, entries, root, per_page));
+    if let Some(first) = out.first_mut() {
+        first.is_root = true;
+        first.industries = industries;
+        first.cities = cities;
+    }
+    for (kind, map) in [("industry", by_industry), ("city", by_city)] {
+        for (key, (title, list)) in map {
+            if list.len() < HUB_MIN {
+                continue;
+            }
+            let heading = match kind {
+                "industry" => title.clone(),
+                _ => format!("Businesses in {title}"),
+            };
+            let intro = format!("{} pages.", list.len());
+            out.extend(paginate(
+                &format!("{kind}/{key}/"),
+                &heading,
+                &intro,
+                list,
+                root,
+                per_page,
+            ));
+        }
+    }
+    out
+}
+
+/// A city hub's key (`springfield-il`) and title (`Springfield, IL`).
+fn city_hub(l: &Lead) -> Option<(String, String)> {
+    let city = clean_text(l.city()?);
+    let region = l
+        .address
+        .as_ref()
+        .and_then(|a| a.region.as_deref())
+        .map(clean_text)
+        .filter(|r| !r.is_empty());
+    let title = match &region {
+        Some(r) => format!("{city}, {r}"),
+        None => city.clone(),
+    };
+    let key = slug(&title);
+    (!key.is_empty()).then_some((key, title))
+}
+
+/// One list cut into pages: `base/` then `base/page/2/` ….
+fn paginate(
+    base: &str,
+    heading: &str,
+    intro: &str,
+    entries: Vec<Entry>,
+    root: &str,
+    per_page: usize,
+) -> Vec<ListPage> {
+    let chunks: Vec<Vec<Entry>> = if entries.is_empty() {
+        vec![Vec::new()]
+    } else {
+        entries.chunks(per_page).map(<[Entry]>::to_vec).collect()
+    };
+    let n = chunks.len();
+    let path = |i: usize| {
+        if i == 0 {
+            format!("{root}{base}")
+        } else {
+            format!("{root}{base}page/{}/", i + 1)
+        }
+    };
+    chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, list)| {
+            let rel_dir = if i == 0 {
+                base.to_string()
+            } else {
+                format!("{base}page/{}/", i + 1)
+            };
+            ListPage {
+                rel: format!("{rel_dir}index.html"),
+                path: path(i),
+                heading: if i == 0 {
+                    heading.to_string()
+                } else {
+                    format!("{heading} (page {} of {n})", i + 1)
+                },
+                intro: intro.to_string(),
+                entries: list,
+                pager: (n > 1).then(|| Pager {
+                    prev: (i > 0).then(|| path(i - 1)),
+                    next: (i + 1 < n).then(|| path(i + 1)),
+                    pages: (0..n)
+                        .map(|j| PageNumber {
+                            number: j + 1,
+                            url: path(j),
+                            current: j == i,
+                        })
+                        .collect(),
+                }),
+                industries: Vec::new(),
+                cities: Vec::new(),
+                is_root: false,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lead(key: &str, city: &str) -> Lead {
+        serde_yaml_ng::from_str(&format!(
+            "dedup_key: {key}\nname: {key}\naddress: {{city: {city}, region: IL}}\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn lists_are_paginated_and_hubs_need_two_pages() {
+        let leads: Vec<Lead> = (0..5)
+            .map(|i| {
+                lead(
+                    &format!("l{i}"),
+                    if i < 4 { "Springfield" } else { "Peoria" },
+                )
+            })
+            .collect();
+        let listed: Vec<Listed> = leads
+            .iter()
+            .map(|l| Listed {
+                lead: l,
+                industry: ("restaurant".into(), "Restaurants".into()),
+            })
+            .collect();
+        let pages = pages(&listed, "/", 2, "Site");
+        let rels: Vec<&str> = pages.iter().map(|p| p.rel.as_str()).collect();
+        assert_eq!(
+            rels,
+            [
+                "index.html",
+                "page/2/index.html",
+                "page/3/index.html",
+                "industry/restaurant/index.html",
+                "industry/restaurant/page/2/index.html",
+                "industry/restaurant/page/3/index.html",
+                "city/springfield-il/index.html",
+                "city/springfield-il/page/2/index.html",
+            ]
+        );
+        let root = &pages[0];
+        assert_eq!(root.cities.len(), 1, "Peoria has one page: no hub");
+        assert_eq!(root.industries[0].count, 5);
+        let pager = pages[1].pager.as_ref().unwrap();
+        assert_eq!(pager.prev.as_deref(), Some("/"));
+        assert_eq!(pager.next.as_deref(), Some("/page/3/"));
+        assert!(pager.pages[1].current);
+    }
+}
