@@ -808,9 +808,8 @@ fn write_redirects(
         }
     }
     report.redirects = redirects.len();
-    fsutil::write_if_changed(&path, &json_bytes(&redirects))
-        .map(|_| ())
-        .map_err(Into::into)
+    fsutil::write_if_changed(&path, &json_bytes(&redirects))?;
+    Ok(())
 }
 
 /// The former dedup_keys a lead lists in `aliases` (a list, or one key).
