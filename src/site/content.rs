@@ -137,7 +137,7 @@ impl Content {
                         content.industries.insert(
                             name.clone(),
                             Industry {
-                                key: name.clone(),
+                                key: name.split('.').next().unwrap_or(&name).to_string(),
                                 tagline: front.tagline,
                                 services: front.services,
                                 faq: front.faq,
@@ -190,6 +190,25 @@ impl Content {
     /// The copy for an industry, else the default copy.
     pub fn industry(&self, key: Option<&str>) -> &Industry {
         key.and_then(|k| self.industries.get(k))
+            .unwrap_or_else(|| &self.industries["default"])
+    }
+
+    /// The copy for an industry in a language: `<industry>.<el-cy>.md`, `<industry>.<el>.md`,
+    /// `<industry>.md`, then the same for `default`. English copy is the one without a suffix.
+    pub fn industry_in(&self, key: Option<&str>, language: &str) -> &Industry {
+        let tag = language.replace('_', "-").to_ascii_lowercase();
+        let primary = tag.split('-').next().unwrap_or("").to_string();
+        let find = |k: &str| {
+            [
+                format!("{k}.{tag}"),
+                format!("{k}.{primary}"),
+                k.to_string(),
+            ]
+            .into_iter()
+            .find_map(|name| self.industries.get(&name))
+        };
+        key.and_then(find)
+            .or_else(|| find("default"))
             .unwrap_or_else(|| &self.industries["default"])
     }
 }

@@ -10,7 +10,34 @@ use serde::Serialize;
 use serde_yaml_ng::Value;
 
 use super::hours::{self, DayRow, Week};
+use super::theme::Strings;
 use crate::lead::Lead;
+
+/// How a page says things: its UI strings (the theme's `i18n/<language>.yaml`) and clock.
+pub struct Locale<'a> {
+    pub strings: &'a Strings,
+    pub clock12: bool,
+}
+
+impl Locale<'_> {
+    /// The string of `key`, else `fallback` (English).
+    pub fn t(&self, key: &str, fallback: &str) -> String {
+        self.strings
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| fallback.to_string())
+    }
+
+    /// `1234` → `1,234` (or `1.234`, `1 234` as the language writes it).
+    pub fn count(&self, n: u64) -> String {
+        group_digits(n, &self.t("thousands", ","))
+    }
+
+    /// `4.5` → `4.5` (or `4,5`).
+    pub fn decimal(&self, x: f64) -> String {
+        format!("{x:.1}").replace('.', &self.t("decimal", "."))
+    }
+}
 
 /// The facts a content block's `when:` may name. Yes/no facts come from attributes and tags;
 /// the others hold when the lead has the data.
@@ -95,14 +122,14 @@ pub struct Facts {
 }
 
 impl Facts {
-    /// Reads the facts of a lead; `clock12` picks the hours' clock.
-    pub fn of(lead: &Lead, clock12: bool) -> Facts {
+    /// Reads the facts of a lead, in the words of `locale`.
+    pub fn of(lead: &Lead, locale: &Locale) -> Facts {
         let mut f = Facts::default();
         if let Some(attrs) = lead.extra.get("attributes") {
             f.google_attributes(attrs);
         }
         if let Some(Value::Mapping(osm)) = lead.extra.get("osm") {
-            f.osm_tags(osm);
+            f.osm_tags(osm, locale);
         }
         // Hours: Google's, else OSM's.
         let week = match (lead.extra.get("open_hours"), osm_tag(lead, "opening_hours")) {
@@ -112,7 +139,7 @@ impl Facts {
         };
         match week {
             Some(Ok(w)) => {
-                f.hours = w.rows(clock12);
+                f.hours = w.rows(locale);
                 f.open_24_hours = w.always_open();
                 f.flags.insert("open_24_hours", f.open_24_hours);
                 f.week = Some(w);
@@ -121,7 +148,7 @@ impl Facts {
             None => {}
         }
         f.price_range = text_field(lead, "price_range");
-        f.links(lead);
+        f.links(lead, locale);
         if let Some(value) = lead
             .rating
             .filter(|r| r.is_finite() && *r > 0.0 && *r <= 5.0)
@@ -130,19 +157,25 @@ impl Facts {
                 Some("google_maps") => Some("Google Maps".to_string()),
                 _ => None,
             };
-            let value = format!("{value:.1}");
+            let value = locale.decimal(value);
             let count = lead.review_count.filter(|n| *n > 0);
             let reviews = count.map(|n| {
                 if n == 1 {
-                    " (1 review)".to_string()
+                    format!(" ({})", locale.t("one_review", "1 review"))
                 } else {
-                    format!(" ({} reviews)", group_digits(n))
+                    let text = locale.t("reviews", "{count} reviews");
+                    format!(" ({})", text.replace("{count}", &locale.count(n)))
                 }
             });
             let text = match &source {
-                Some(s) => format!("{value} on {s}{}", reviews.unwrap_or_default()),
-                None => format!("Rated {value} out of 5{}", reviews.unwrap_or_default()),
-            };
+                Some(s) => locale
+                    .t("rating_on", "{rating} on {source}")
+                    .replace("{rating}", &value)
+                    .replace("{source}", s),
+                None => locale
+                    .t("rating", "Rated {rating} out of 5")
+                    .replace("{rating}", &value),
+            } + &reviews.unwrap_or_default();
             f.rating = Some(Rating {
                 value,
                 count,
@@ -247,78 +280,87 @@ impl Facts {
     }
 
     /// OSM tags, read as the wiki defines them (yes/no/only/limited …).
-    fn osm_tags(&mut self, tags: &serde_yaml_ng::Mapping) {
+    fn osm_tags(&mut self, tags: &serde_yaml_ng::Mapping, locale: &Locale) {
         let tag = |k: &str| {
             tags.get(k)
                 .and_then(Value::as_str)
                 .map(|s| s.trim().to_ascii_lowercase())
         };
         let yes = |v: &str| matches!(v, "yes" | "only" | "required" | "recommended");
+        // (tag, fact, item's string key, group's string key); English in en.yaml.
         for (key, fact, item_yes, group) in [
-            ("takeaway", "takeout", "Takeaway", "Service options"),
-            ("delivery", "delivery", "Delivery", "Service options"),
+            ("takeaway", "takeout", "takeaway", "group_service"),
+            ("delivery", "delivery", "delivery", "group_service"),
             (
                 "outdoor_seating",
                 "outdoor_seating",
-                "Outdoor seating",
-                "Service options",
+                "outdoor_seating",
+                "group_service",
             ),
-            ("reservation", "reservations", "Reservations", "Planning"),
+            (
+                "reservation",
+                "reservations",
+                "reservations",
+                "group_planning",
+            ),
             (
                 "diet:vegetarian",
                 "vegetarian",
-                "Vegetarian options",
-                "Offerings",
+                "vegetarian",
+                "group_offerings",
             ),
-            ("diet:vegan", "vegan", "Vegan options", "Offerings"),
+            ("diet:vegan", "vegan", "vegan", "group_offerings"),
             (
                 "wheelchair",
                 "wheelchair",
-                "Wheelchair accessible",
-                "Accessibility",
+                "wheelchair",
+                "group_accessibility",
             ),
             (
                 "payment:credit_cards",
                 "card_payment",
-                "Credit cards",
-                "Payments",
+                "credit_cards",
+                "group_payments",
             ),
         ] {
             let Some(v) = tag(key) else { continue };
+            let group = locale.t(group, group);
             if yes(&v) {
                 self.flag(fact, true);
                 let item = match (key, v.as_str()) {
-                    ("takeaway", "only") => "Takeaway only",
-                    ("diet:vegetarian", "only") => "Vegetarian only",
-                    ("diet:vegan", "only") => "Vegan only",
-                    ("reservation", "required") => "Reservations required",
+                    ("takeaway", "only") => "takeaway_only",
+                    ("diet:vegetarian", "only") => "vegetarian_only",
+                    ("diet:vegan", "only") => "vegan_only",
+                    ("reservation", "required") => "reservations_required",
                     _ => item_yes,
                 };
-                self.item(group, item, Some(fact));
+                self.item(&group, &locale.t(item, item), Some(fact));
             } else if v == "no" {
                 self.flag(fact, false);
             } else if key == "wheelchair" && v == "limited" {
-                self.item(group, "Limited wheelchair access", None);
+                let item = locale.t("wheelchair_limited", "wheelchair_limited");
+                self.item(&group, &item, None);
             }
         }
         if let Some(v) = tag("internet_access") {
             let on = matches!(v.as_str(), "wlan" | "yes" | "wifi");
             self.flag("wifi", on);
             if on {
-                self.item("Amenities", "Wi-Fi", Some("wifi"));
+                let group = locale.t("group_amenities", "group_amenities");
+                self.item(&group, &locale.t("wifi", "wifi"), Some("wifi"));
             }
         }
         for (key, item, group) in [
-            ("drive_through", "Drive-through", "Service options"),
-            ("diet:gluten_free", "Gluten-free options", "Offerings"),
-            ("diet:halal", "Halal", "Offerings"),
-            ("diet:kosher", "Kosher", "Offerings"),
-            ("air_conditioning", "Air conditioning", "Amenities"),
-            ("payment:debit_cards", "Debit cards", "Payments"),
-            ("payment:contactless", "Contactless payments", "Payments"),
+            ("drive_through", "drive_through", "group_service"),
+            ("diet:gluten_free", "gluten_free", "group_offerings"),
+            ("diet:halal", "halal", "group_offerings"),
+            ("diet:kosher", "kosher", "group_offerings"),
+            ("air_conditioning", "air_conditioning", "group_amenities"),
+            ("payment:debit_cards", "debit_cards", "group_payments"),
+            ("payment:contactless", "contactless", "group_payments"),
         ] {
             if tag(key).is_some_and(|v| yes(&v)) {
-                self.item(group, item, None);
+                self.item(&locale.t(group, group), &locale.t(item, item), None);
             }
         }
         if let Some(c) = tags.get("cuisine").and_then(Value::as_str) {
@@ -337,7 +379,7 @@ impl Facts {
     }
 
     /// The menu, booking and ordering links google-maps-scraper exports, and OSM `website:menu`.
-    fn links(&mut self, lead: &Lead) {
+    fn links(&mut self, lead: &Lead, locale: &Locale) {
         let mut add = |kind: &'static str, label: &str, v: &Value| {
             let items: Vec<&Value> = match v {
                 Value::Sequence(s) => s.iter().collect(),
@@ -364,17 +406,22 @@ impl Facts {
                 });
             }
         };
+        let menu = locale.t("menu", "Menu");
         for (key, kind, label) in [
-            ("menu", "menu", "Menu"),
-            ("reservations", "booking", "Book a table"),
-            ("order_online", "order_online", "Order online"),
+            ("menu", "menu", menu.clone()),
+            ("reservations", "booking", locale.t("book", "Book a table")),
+            (
+                "order_online",
+                "order_online",
+                locale.t("order_online", "Order online"),
+            ),
         ] {
             if let Some(v) = lead.extra.get(key) {
-                add(kind, label, v);
+                add(kind, &label, v);
             }
         }
         if let Some(m) = osm_tag(lead, "website:menu") {
-            add("menu", "Menu", &Value::String(m));
+            add("menu", &menu, &Value::String(m));
         }
         // Several links of one kind name their hosts.
         let counts: BTreeMap<&str, usize> = self.links.iter().fold(BTreeMap::new(), |mut m, l| {
@@ -461,12 +508,12 @@ fn clean(s: &str) -> String {
     crate::pipeline::normalize::clean_text(s)
 }
 
-fn group_digits(n: u64) -> String {
+fn group_digits(n: u64, sep: &str) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
         if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
+            out.push_str(sep);
         }
         out.push(c);
     }
@@ -477,13 +524,23 @@ fn group_digits(n: u64) -> String {
 mod tests {
     use super::*;
 
+    fn facts_en(lead: &Lead) -> Facts {
+        let strings: Strings =
+            serde_yaml_ng::from_str(include_str!("../../themes/default/i18n/en.yaml")).unwrap();
+        let locale = Locale {
+            strings: &strings,
+            clock12: true,
+        };
+        Facts::of(lead, &locale)
+    }
+
     fn lead(yaml: &str) -> Lead {
         serde_yaml_ng::from_str(&format!("dedup_key: x\nname: X\n{yaml}")).unwrap()
     }
 
     #[test]
     fn a_sparse_lead_states_nothing() {
-        let f = Facts::of(&lead("phone: '+12175550134'\n"), true);
+        let f = facts_en(&lead("phone: '+12175550134'\n"));
         for name in NAMES {
             assert_eq!(f.holds(name), *name == "phone", "{name}");
         }
@@ -492,7 +549,7 @@ mod tests {
 
     #[test]
     fn google_attributes_state_yes_and_no() {
-        let f = Facts::of(&lead("attributes:\n- name: Service options\n  options:\n  - {name: Takeout, enabled: false}\n  - {name: Dine-in, enabled: true}\n  - {name: No-contact delivery, enabled: true}\n- name: Accessibility\n  options:\n  - {name: Wheelchair accessible entrance, enabled: true}\n"), true);
+        let f = facts_en(&lead("attributes:\n- name: Service options\n  options:\n  - {name: Takeout, enabled: false}\n  - {name: Dine-in, enabled: true}\n  - {name: No-contact delivery, enabled: true}\n- name: Accessibility\n  options:\n  - {name: Wheelchair accessible entrance, enabled: true}\n"));
         assert!(!f.holds("takeout"), "Takeaway: false is no take-out");
         assert_eq!(f.flags.get("takeout"), Some(&false));
         assert!(f.holds("dine_in") && f.holds("wheelchair"));
@@ -505,7 +562,7 @@ mod tests {
 
     #[test]
     fn osm_tags_and_links_and_rating() {
-        let f = Facts::of(&lead("source: {kind: google_maps}\nrating: 4.5\nreview_count: 1380\nosm:\n  takeaway: only\n  wheelchair: limited\n  cuisine: chinese;dim_sum\n  opening_hours: 24/7\nmenu:\n  link: /url?q=https://example.com/menu%3Fa%3D1&opi=1\n  source: example.com\norder_online:\n- {link: 'https://a.example/o'}\n- {link: 'https://b.example/o'}\n- {link: 'javascript:alert(1)'}\n"), true);
+        let f = facts_en(&lead("source: {kind: google_maps}\nrating: 4.5\nreview_count: 1380\nosm:\n  takeaway: only\n  wheelchair: limited\n  cuisine: chinese;dim_sum\n  opening_hours: 24/7\nmenu:\n  link: /url?q=https://example.com/menu%3Fa%3D1&opi=1\n  source: example.com\norder_online:\n- {link: 'https://a.example/o'}\n- {link: 'https://b.example/o'}\n- {link: 'javascript:alert(1)'}\n"));
         assert!(f.holds("takeout") && !f.holds("wheelchair") && f.open_24_hours);
         assert_eq!(f.cuisine, ["Chinese", "Dim sum"]);
         assert_eq!(f.links[0].url, "https://example.com/menu?a=1");
@@ -516,10 +573,9 @@ mod tests {
 
     #[test]
     fn unreadable_hours_warn_and_show_nothing() {
-        let f = Facts::of(
-            &lead("osm:\n  opening_hours: 'Mo-Fr 10:00-18:00 \"by appointment\"'\n"),
-            true,
-        );
+        let f = facts_en(&lead(
+            "osm:\n  opening_hours: 'Mo-Fr 10:00-18:00 \"by appointment\"'\n",
+        ));
         assert!(f.hours.is_empty() && !f.holds("hours"));
         assert!(f.warnings[0].contains("comment"), "{:?}", f.warnings);
     }

@@ -50,21 +50,21 @@ impl Week {
         self.days.iter().all(Vec::is_empty)
     }
 
-    /// Rows for a table, one per day, in the clock people use at home.
-    pub fn rows(&self, clock12: bool) -> Vec<DayRow> {
+    /// Rows for a table, one per day, in the words and clock of the page's language.
+    pub fn rows(&self, locale: &super::facts::Locale) -> Vec<DayRow> {
+        let clock12 = locale.clock12;
+        let all_day = [Span {
+            open: 0,
+            close: DAY,
+        }];
         DAYS.iter()
             .zip(&self.days)
             .map(|(day, spans)| DayRow {
-                day: day.to_string(),
+                day: locale.t(&day.to_lowercase(), day),
                 text: if spans.is_empty() {
-                    "Closed".into()
-                } else if spans
-                    == &[Span {
-                        open: 0,
-                        close: DAY,
-                    }]
-                {
-                    "Open 24 hours".into()
+                    locale.t("closed", "Closed")
+                } else if spans == &all_day {
+                    locale.t("open_24_hours", "Open 24 hours")
                 } else {
                     spans
                         .iter()
@@ -475,7 +475,12 @@ mod tests {
             "6 AM–12 AM",
         ]))
         .unwrap();
-        let rows = w.rows(true);
+        let strings = Default::default();
+        let en12 = super::super::facts::Locale {
+            strings: &strings,
+            clock12: true,
+        };
+        let rows = w.rows(&en12);
         let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
         assert_eq!(
             texts,
@@ -496,7 +501,11 @@ mod tests {
                 close: 1440 + 120
             }]
         );
-        assert_eq!(w.rows(false)[0].text, "08:00\u{2013}18:00");
+        let en24 = super::super::facts::Locale {
+            strings: &strings,
+            clock12: false,
+        };
+        assert_eq!(w.rows(&en24)[0].text, "08:00\u{2013}18:00");
         let ld = serde_json::to_string(&w.json_ld()).unwrap();
         assert!(
             ld.contains(r#""dayOfWeek":["Wednesday"],"opens":"11:00","closes":"02:00""#),

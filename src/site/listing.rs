@@ -58,6 +58,8 @@ pub struct ListPage {
     pub path: String,
     pub heading: String,
     pub intro: String,
+    /// "Businesses", or "Businesses, page 2 of 3".
+    pub entries_title: String,
     pub entries: Vec<Entry>,
     pub pager: Option<Pager>,
     /// The root page lists the hubs.
@@ -74,7 +76,14 @@ pub struct Listed<'a> {
 }
 
 /// The list pages of a site: `root` is the site's root path, `per_page` the entries a page.
-pub fn pages(listed: &[Listed], root: &str, per_page: usize, site_title: &str) -> Vec<ListPage> {
+pub fn pages(
+    listed: &[Listed],
+    root: &str,
+    per_page: usize,
+    site_title: &str,
+    strings: &super::theme::Strings,
+) -> Vec<ListPage> {
+    let t = |k: &str, fallback: &str| strings.get(k).cloned().unwrap_or_else(|| fallback.into());
     let per_page = per_page.max(1);
     let entry = |l: &Lead| Entry {
         name: clean_text(&l.name),
@@ -118,11 +127,19 @@ pub fn pages(listed: &[Listed], root: &str, per_page: usize, site_title: &str) -
 
     let mut out = Vec::new();
     let entries: Vec<Entry> = all.into_iter().map(|(e, _)| e).collect();
-    let intro = format!(
-        "{} local businesses, each with a page of its own.",
-        entries.len()
-    );
-    out.extend(paginate("", site_title, &intro, entries, root, per_page));
+    let intro = t(
+        "index_intro",
+        "{count} local businesses, each with a page of its own.",
+    )
+    .replace("{count}", &entries.len().to_string());
+    let texts = Texts {
+        page_of: t("page_of", "{title} (page {page} of {pages})"),
+        entries: t("businesses", "Businesses"),
+        entries_page: t("businesses_page", "Businesses, page {page} of {pages}"),
+    };
+    out.extend(paginate(
+        "", site_title, &intro, entries, root, per_page, &texts,
+    ));
     if let Some(first) = out.first_mut() {
         first.is_root = true;
         first.industries = industries;
@@ -135,9 +152,10 @@ pub fn pages(listed: &[Listed], root: &str, per_page: usize, site_title: &str) -
             }
             let heading = match kind {
                 "industry" => title.clone(),
-                _ => format!("Businesses in {title}"),
+                _ => t("in_place", "Businesses in {place}").replace("{place}", &title),
             };
-            let intro = format!("{} pages.", list.len());
+            let intro =
+                t("hub_intro", "{count} pages.").replace("{count}", &list.len().to_string());
             out.extend(paginate(
                 &format!("{kind}/{key}/"),
                 &heading,
@@ -145,6 +163,7 @@ pub fn pages(listed: &[Listed], root: &str, per_page: usize, site_title: &str) -
                 list,
                 root,
                 per_page,
+                &texts,
             ));
         }
     }
@@ -168,6 +187,13 @@ fn city_hub(l: &Lead) -> Option<(String, String)> {
     (!key.is_empty()).then_some((key, title))
 }
 
+/// The words of list pages, in the site's language.
+struct Texts {
+    page_of: String,
+    entries: String,
+    entries_page: String,
+}
+
 /// One list cut into pages: `base/` then `base/page/2/` ….
 fn paginate(
     base: &str,
@@ -176,6 +202,7 @@ fn paginate(
     entries: Vec<Entry>,
     root: &str,
     per_page: usize,
+    texts: &Texts,
 ) -> Vec<ListPage> {
     let chunks: Vec<Vec<Entry>> = if entries.is_empty() {
         vec![Vec::new()]
@@ -205,9 +232,21 @@ fn paginate(
                 heading: if i == 0 {
                     heading.to_string()
                 } else {
-                    format!("{heading} (page {} of {n})", i + 1)
+                    texts
+                        .page_of
+                        .replace("{title}", heading)
+                        .replace("{page}", &(i + 1).to_string())
+                        .replace("{pages}", &n.to_string())
                 },
                 intro: intro.to_string(),
+                entries_title: if n > 1 {
+                    texts
+                        .entries_page
+                        .replace("{page}", &(i + 1).to_string())
+                        .replace("{pages}", &n.to_string())
+                } else {
+                    texts.entries.clone()
+                },
                 entries: list,
                 pager: (n > 1).then(|| Pager {
                     prev: (i > 0).then(|| path(i - 1)),
@@ -256,7 +295,7 @@ mod tests {
                 industry: ("restaurant".into(), "Restaurants".into()),
             })
             .collect();
-        let pages = pages(&listed, "/", 2, "Site");
+        let pages = pages(&listed, "/", 2, "Site", &Default::default());
         let rels: Vec<&str> = pages.iter().map(|p| p.rel.as_str()).collect();
         assert_eq!(
             rels,

@@ -149,6 +149,8 @@ struct Shared<'a> {
     digest: String,
     /// Hours in the 12-hour clock (en-US and its neighbours) or the 24-hour one.
     clock12: bool,
+    /// Each theme's UI strings in the site's language.
+    strings: BTreeMap<String, theme::Strings>,
 }
 
 /// Builds the site from the scored leads.
@@ -219,6 +221,11 @@ pub fn generate(config: &Config, leads: &[Lead], progress: &dyn Progress) -> Res
         site_dir: site_dir.clone(),
         digest,
         clock12: clock12(&config.site.language),
+        strings: themes
+            .themes
+            .keys()
+            .map(|k| (k.clone(), themes.strings(k, &config.site.language).0))
+            .collect(),
     };
 
     // Which leads get a page, and why the others do not.
@@ -243,6 +250,13 @@ pub fn generate(config: &Config, leads: &[Lead], progress: &dyn Progress) -> Res
     }
     chosen.sort_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
     report.warnings = placeholders::placeholders(config, &content, chosen.iter().copied());
+    if !themes.strings("default", &config.site.language).1 {
+        report.warnings.push(format!(
+            "site.language {}: the themes have no UI strings in it, so pages show English ones; add themes/default/i18n/{}.yaml",
+            config.site.language,
+            config.site.language.to_ascii_lowercase()
+        ));
+    }
     report.warnings.extend(placeholders::default_copy(
         &content,
         chosen
@@ -415,6 +429,37 @@ fn presentable(lead: &Lead) -> Lead {
     l
 }
 
+/// OpenGraph's `og:locale`: `language_TERRITORY` (`en_US`, `el_CY`); a language without a region
+/// gets the region it is most spoken in.
+fn og_locale(language: &str) -> String {
+    let tag = language.replace('_', "-");
+    let mut parts = tag.split('-');
+    let lang = parts.next().unwrap_or("en").to_ascii_lowercase();
+    let region = parts
+        .find(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_alphabetic()))
+        .map(str::to_ascii_uppercase)
+        .unwrap_or_else(|| {
+            match lang.as_str() {
+                "en" => "US",
+                "el" => "GR",
+                "da" => "DK",
+                "sv" => "SE",
+                "cs" => "CZ",
+                "ja" => "JP",
+                "zh" => "CN",
+                "ko" => "KR",
+                "uk" => "UA",
+                "he" => "IL",
+                "ar" => "SA",
+                "hi" => "IN",
+                "nb" | "nn" | "no" => "NO",
+                other => return other.to_ascii_uppercase(),
+            }
+            .to_string()
+        });
+    format!("{lang}_{region}")
+}
+
 /// Whether people read the time as "8 AM" where the site's language is spoken.
 fn clock12(language: &str) -> bool {
     let l = language.replace('_', "-").to_ascii_lowercase();
@@ -442,17 +487,24 @@ fn render_lead(
     old_digest: Option<&String>,
 ) -> Result<Rendered> {
     let industry_key = industry_of(lead);
+    let theme = s
+        .themes
+        .for_industry(industry_key, &s.config.site.themes)
+        .to_string();
     // Read every build, rendered or not, so that the warnings stay until the data is fixed.
-    let facts = Facts::of(lead, s.clock12);
+    let t = &s.strings[&theme];
+    let facts = Facts::of(
+        lead,
+        &facts::Locale {
+            strings: t,
+            clock12: s.clock12,
+        },
+    );
     let warnings = facts
         .warnings
         .iter()
         .map(|w| format!("{}: {w}", lead.label()))
         .collect();
-    let theme = s
-        .themes
-        .for_industry(industry_key, &s.config.site.themes)
-        .to_string();
     let lead_json = serde_json::to_string(lead).unwrap_or_default();
     let digest = fingerprint(
         format!(
@@ -474,7 +526,10 @@ fn render_lead(
         });
     }
     let lead = &presentable(lead);
-    let industry = s.content.industry(industry_key).for_lead(&facts);
+    let industry = s
+        .content
+        .industry_in(industry_key, &s.config.site.language)
+        .for_lead(&facts);
     let mut facts = facts;
     let shown: Vec<&str> = industry
         .services
@@ -490,7 +545,7 @@ fn render_lead(
         description: seo::description(lead, &industry.tagline, &what(lead, s.content)),
         canonical: canonical.clone(),
         og_type: "business.business",
-        locale: s.site.language.replace('-', "_"),
+        locale: og_locale(&s.site.language),
         image: None,
         json_ld: Some(seo::json_ld(lead, &business, &facts, &canonical)),
         noindex: false,
@@ -515,6 +570,7 @@ fn render_lead(
     ctx.insert("business", &business);
     ctx.insert("industry", &industry);
     ctx.insert("facts", &facts);
+    ctx.insert("t", t);
     ctx.insert("lead", lead);
     ctx.insert("about_html", &about_html);
     ctx.insert("cta", &cta);
@@ -797,8 +853,13 @@ fn write_redirects(
     for (key, target) in &redirects {
         let to = format!("{}{target}", s.site.base_url);
         let html = format!(
-            "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n<title>Moved</title>\n<link rel=\"canonical\" href=\"{to}\">\n<meta name=\"robots\" content=\"noindex\">\n<meta http-equiv=\"refresh\" content=\"0; url={to}\">\n</head>\n<body>\n<p>This page has moved: <a href=\"{to}\">{to}</a></p>\n</body>\n</html>\n",
+            "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n<title>Moved</title>\n<link rel=\"canonical\" href=\"{to}\">\n<meta name=\"robots\" content=\"noindex\">\n<meta http-equiv=\"refresh\" content=\"0; url={to}\">\n</head>\n<body>\n<p>{moved} <a href=\"{to}\">{to}</a></p>\n</body>\n</html>\n",
             lang = xml_escape(&s.site.language),
+            moved = xml_escape(
+                s.strings["default"]
+                    .get("moved")
+                    .map_or("This page has moved:", String::as_str)
+            ),
             to = xml_escape(&to),
         );
         if fsutil::write_if_changed(&s.site_dir.join(key).join("index.html"), html.as_bytes())?
@@ -845,6 +906,7 @@ fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result
         ctx.insert("site", &s.site);
         ctx.insert("pages", &s.pages);
         ctx.insert("stylesheets", &stylesheets(s, "default"));
+        ctx.insert("t", &s.strings["default"]);
         ctx.insert(
             "seo",
             &Seo {
@@ -852,7 +914,7 @@ fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result
                 description: seo::truncate(description, seo::DESCRIPTION_MAX),
                 canonical,
                 og_type: "website",
-                locale: s.site.language.replace('-', "_"),
+                locale: og_locale(&s.site.language),
                 image: None,
                 json_ld: None,
                 noindex,
@@ -861,12 +923,14 @@ fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result
         ctx
     };
 
+    let strings = &s.strings["default"];
+    let t = |k: &str, fallback: &str| strings.get(k).cloned().unwrap_or_else(|| fallback.into());
     let listed: Vec<listing::Listed> = chosen
         .iter()
         .map(|l| {
             let key = industry_of(l).unwrap_or("other").to_string();
             let mut title = if key == "other" {
-                "Other businesses".to_string()
+                t("other_businesses", "Other businesses")
             } else {
                 key.replace('-', " ")
             };
@@ -879,7 +943,13 @@ fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result
             }
         })
         .collect();
-    let lists = listing::pages(&listed, root, s.config.site.per_page, &s.site.title);
+    let lists = listing::pages(
+        &listed,
+        root,
+        s.config.site.per_page,
+        &s.site.title,
+        strings,
+    );
     let mut list_files: Vec<String> = Vec::new();
     for list in &lists {
         let title = if list.is_root {
@@ -946,7 +1016,7 @@ fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result
         )?;
     }
     let ctx = page_ctx(
-        &format!("Page not found | {}", s.site.title),
+        &format!("{} | {}", t("not_found", "Page not found"), s.site.title),
         "This page does not exist.",
         format!("{base}404.html"),
         true,
@@ -1032,6 +1102,15 @@ fn xml_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn og_locale_is_language_and_territory() {
+        assert_eq!(og_locale("en"), "en_US");
+        assert_eq!(og_locale("el-CY"), "el_CY");
+        assert_eq!(og_locale("el"), "el_GR");
+        assert_eq!(og_locale("de"), "de_DE");
+        assert_eq!(og_locale("en_gb"), "en_GB");
+    }
 
     #[test]
     fn numbers_are_shown_as_written_at_home() {

@@ -36,7 +36,12 @@ pub struct Theme {
     pub statics: BTreeMap<PathBuf, Vec<u8>>,
     /// A digest of every file of the theme.
     pub digest: String,
+    /// `i18n/<language>.yaml`: language → UI string key → text.
+    pub i18n: BTreeMap<String, BTreeMap<String, String>>,
 }
+
+/// UI strings in one language: key → text (`t.call` in templates).
+pub type Strings = BTreeMap<String, String>;
 
 /// A theme's files: path inside the theme folder → bytes.
 type ThemeFiles = Vec<(PathBuf, Vec<u8>)>;
@@ -105,6 +110,7 @@ impl Themes {
         for (key, (origin, list)) in files {
             let mut meta = ThemeFile::default();
             let mut statics = BTreeMap::new();
+            let mut i18n = BTreeMap::new();
             let mut digest = Vec::new();
             for (rel, bytes) in list {
                 digest.extend_from_slice(rel.to_string_lossy().as_bytes());
@@ -127,6 +133,23 @@ impl Themes {
                     }
                 } else if let Ok(name) = rel.strip_prefix("static") {
                     statics.insert(name.to_path_buf(), bytes);
+                } else if let Ok(name) = rel.strip_prefix("i18n") {
+                    let lang = name
+                        .to_string_lossy()
+                        .strip_suffix(".yaml")
+                        .map(|l| l.to_ascii_lowercase());
+                    match lang {
+                        Some(lang) => match serde_yaml_ng::from_slice::<Strings>(&bytes) {
+                            Ok(map) => {
+                                i18n.insert(lang, map);
+                            }
+                            Err(e) => errors.push(yaml_error(&path, &e)),
+                        },
+                        None => errors.push(InputError::new(
+                            Location::file(&path),
+                            "UI strings are i18n/<language>.yaml files (en.yaml, el-cy.yaml …)",
+                        )),
+                    }
                 }
             }
             themes.insert(
@@ -138,6 +161,7 @@ impl Themes {
                     origin,
                     statics,
                     digest: crate::fsutil::fingerprint(&digest),
+                    i18n,
                 },
             );
         }
@@ -186,6 +210,33 @@ impl Themes {
             next = t.extends.clone();
         }
         out
+    }
+
+    /// The UI strings of a theme in a language: English, then the language without its region,
+    /// then the full tag (`el-CY`), each from `default` up to the theme, each overriding the last.
+    /// Also says whether any theme in the chain has strings in the language (else English shows).
+    pub fn strings(&self, theme: &str, language: &str) -> (Strings, bool) {
+        let tag = language.replace('_', "-").to_ascii_lowercase();
+        let primary = tag.split('-').next().unwrap_or("en").to_string();
+        let mut levels = vec!["en".to_string()];
+        for l in [primary, tag] {
+            if !levels.contains(&l) {
+                levels.push(l);
+            }
+        }
+        let mut chain = self.chain(theme);
+        chain.reverse();
+        let mut out = Strings::new();
+        let mut found = levels.len() == 1;
+        for (i, level) in levels.iter().enumerate() {
+            for t in &chain {
+                if let Some(map) = t.i18n.get(level) {
+                    found |= i > 0;
+                    out.extend(map.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+        }
+        (out, found)
     }
 
     /// The template of `kind` (`landing.html` …) a theme renders with: its own, else the one of

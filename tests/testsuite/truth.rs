@@ -257,7 +257,7 @@ fn every_theme_matches_its_golden_pages() {
         "<title>Rich Auto repair shop | Auto repair shop in Springfield</title>",
         "<link rel=\"canonical\" href=\"https://pages.agency.example/rich-auto/\">",
         "<meta property=\"og:title\"",
-        "<meta property=\"og:locale\" content=\"en\">",
+        "<meta property=\"og:locale\" content=\"en_US\">",
         "https://agency.example/claim?utm_source=leadsite&amp;utm_medium=landing_page&amp;utm_campaign=auto-repair&amp;utm_content=rich-auto",
         "theme-auto-repair",
     ] {
@@ -527,4 +527,65 @@ fn check_and_build_say_which_industries_fall_back_to_the_default_copy() {
         json_ld(&p.read("site/yoga/index.html"))["@type"],
         "ExerciseGym"
     );
+}
+
+#[test]
+fn a_greek_site_speaks_greek_with_its_own_copy_and_formats() {
+    let p = Project::with_config(&CONFIG.replace(
+        "  title: Example pages\n",
+        "  title: Example pages\n  language: el-CY\n",
+    ));
+    p.write(
+        "leads/rich-restaurant.yaml",
+        &rich_google("rich-restaurant", "Εστιατόριο", WEEKDAYS, false)
+            .replace("review_count: 612", "review_count: 1612"),
+    );
+    // Industry copy in Greek, English where there is none.
+    p.write(
+        "content/industries/restaurant.el.md",
+        "---\ntagline: \"\"\nservices:\n  - name: Για να φάτε εδώ\n    text: Τραπέζια στον χώρο.\n    when: dine_in\n---\n",
+    );
+    p.run(&["build", "--offline"]).code(0);
+    let html = p.read("site/rich-restaurant/index.html");
+    let words = text(&html);
+    for needle in [
+        "<html lang=\"el-CY\">",
+        "<meta property=\"og:locale\" content=\"el_CY\">",
+    ] {
+        assert!(html.contains(needle), "{needle}");
+    }
+    for needle in [
+        "Ωράριο λειτουργίας",
+        "Δευτέρα 08:00–18:00",
+        "Κυριακή Κλειστά",
+        "4,6 στο Google Maps (1.612 κριτικές)",
+        "Κλήση (217) 555-0199",
+        "Τραπέζια στον χώρο.",
+        "Είναι δική σας επιχείρηση;",
+    ] {
+        assert!(words.contains(needle), "{needle} in\n{words}");
+    }
+    assert!(!words.contains("Opening hours") && !words.contains("Tables on site"));
+    let index = text(&p.read("site/index.html"));
+    assert!(index.contains("τοπικές επιχειρήσεις"), "{index}");
+
+    // A language no theme has: English strings, and a warning that says how to add them.
+    let fi = Project::with_config(&CONFIG.replace(
+        "  title: Example pages\n",
+        "  title: Example pages\n  language: fi\n",
+    ));
+    fi.write(
+        "leads/sparse-auto.yaml",
+        &sparse("sparse-auto", "Auto repair shop"),
+    );
+    let run = fi.run(&["build", "--offline"]);
+    run.code(0);
+    assert!(
+        run.stderr.contains("site.language fi: the themes have no UI strings in it, so pages show English ones; add themes/default/i18n/fi.yaml"),
+        "{}",
+        run.stderr
+    );
+    assert!(fi
+        .read("site/sparse-auto/index.html")
+        .contains("og:locale\" content=\"fi_FI\""));
 }
