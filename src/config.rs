@@ -44,6 +44,30 @@ pub struct Site {
     pub cta_text: String,
     /// Pages listed on one page of the index and of each hub.
     pub per_page: usize,
+    pub images: SiteImages,
+}
+
+/// `site.images`: the pictures the business published, downloaded, resized and self-hosted.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SiteImages {
+    /// Download and use the `og:image` and logo of the lead's own site and OSM `image`/`logo`.
+    pub enabled: bool,
+    /// Also use the Google-Maps photo (`thumbnail`). Off: those photos belong to the people
+    /// who uploaded them, not to the business, and Google's terms do not license them for reuse.
+    pub maps_photos: bool,
+    /// Bytes downloaded of one image at most; a larger image is not used.
+    pub max_bytes: u64,
+}
+
+impl Default for SiteImages {
+    fn default() -> Self {
+        SiteImages {
+            enabled: true,
+            maps_photos: false,
+            max_bytes: 5 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -549,6 +573,7 @@ impl Default for Site {
             cta_url: None,
             cta_text: "Claim this page".into(),
             per_page: 100,
+            images: SiteImages::default(),
         }
     }
 }

@@ -110,6 +110,13 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
             site.removed,
             site.other_written
         ));
+        let i = &site.images;
+        if i.downloaded + i.failed + i.encoded + i.reused > 0 {
+            out.push_str(&format!(
+                "images: {} downloaded, {} not usable, {} resized, {} from earlier builds\n",
+                i.downloaded, i.failed, i.encoded, i.reused
+            ));
+        }
         if site.redirects > 0 {
             out.push_str(&format!(
                 "redirects: {} old URLs of leads that left lead on (aliases, else the index)\n",

@@ -207,6 +207,9 @@ pub struct Enrichment {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo_url: Option<String>,
+    /// The `og:image` of the lead's own site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
     #[serde(default, skip_serializing_if = "Mapping::is_empty")]
     pub sources: Mapping,
     #[serde(default, skip_serializing_if = "Option::is_none")]

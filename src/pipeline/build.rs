@@ -109,7 +109,12 @@ pub fn run(
     lap(&mut report, "write scored_leads");
     let leads: Vec<Lead> = records.into_iter().map(|r| r.lead).collect();
     if opts.until == Until::Render {
-        report.site = Some(crate::site::generate(config, &leads, progress)?);
+        report.site = Some(crate::site::generate(
+            config,
+            &leads,
+            opts.offline,
+            progress,
+        )?);
         lap(&mut report, "render site/");
     }
     Ok((report, leads))

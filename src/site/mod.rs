@@ -12,6 +12,7 @@ pub mod content;
 pub mod embedded;
 pub mod facts;
 pub mod hours;
+pub mod images;
 pub mod listing;
 pub mod placeholders;
 pub mod seo;
@@ -59,6 +60,8 @@ pub struct Business {
     pub website_label: Option<String>,
     /// Only in JSON-LD: a page loads nothing from other hosts.
     pub logo: Option<String>,
+    /// The hero picture's absolute URL (self-hosted), for JSON-LD.
+    pub image: Option<String>,
     pub description: Option<String>,
     pub address_lines: Vec<String>,
     pub map_url: Option<String>,
@@ -85,6 +88,8 @@ struct Seo {
     og_type: &'static str,
     locale: String,
     image: Option<String>,
+    /// `summary_large_image` cards for pages with a hero picture.
+    large_image: bool,
     json_ld: Option<String>,
     noindex: bool,
 }
@@ -133,6 +138,7 @@ pub struct Report {
     pub other_written: usize,
     /// Lead data that was there but could not be shown (unreadable hours …), with the lead.
     pub warnings: Vec<String>,
+    pub images: images::ImageStats,
     #[serde(skip)]
     pub pages: BTreeMap<String, PageRef>,
 }
@@ -151,10 +157,17 @@ struct Shared<'a> {
     clock12: bool,
     /// Each theme's UI strings in the site's language.
     strings: BTreeMap<String, theme::Strings>,
+    images: &'a images::Images,
 }
 
 /// Builds the site from the scored leads.
-pub fn generate(config: &Config, leads: &[Lead], progress: &dyn Progress) -> Result<Report> {
+/// `offline`: images come only from the cache.
+pub fn generate(
+    config: &Config,
+    leads: &[Lead],
+    offline: bool,
+    progress: &dyn Progress,
+) -> Result<Report> {
     let themes = Themes::load(&config.resolve(&config.paths.themes)).map_err(Error::Config)?;
     let content = Content::load(&config.resolve(&config.paths.content)).map_err(Error::Config)?;
     for (industry, theme) in &config.site.themes {
@@ -211,7 +224,9 @@ pub fn generate(config: &Config, leads: &[Lead], progress: &dyn Progress) -> Res
         )
         .as_bytes(),
     );
+    let images = images::Images::new(config, &root, offline);
     let shared = Shared {
+        images: &images,
         config,
         themes: &themes,
         content: &content,
@@ -233,7 +248,7 @@ pub fn generate(config: &Config, leads: &[Lead], progress: &dyn Progress) -> Res
         .pages
         .iter()
         .map(|p| p.name.clone())
-        .chain(["assets".to_string()])
+        .chain(["assets".to_string(), "img".to_string()])
         .chain(listing::RESERVED.iter().map(|r| r.to_string()))
         .collect();
     let mut chosen: Vec<&Lead> = Vec::new();
@@ -278,6 +293,9 @@ pub fn generate(config: &Config, leads: &[Lead], progress: &dyn Progress) -> Res
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
+    shared
+        .images
+        .prefetch(&chosen, config.enrichment.website.concurrency);
     progress.start("rendering pages", chosen.len() as u64);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let results: Vec<Rendered> = chosen
@@ -332,6 +350,8 @@ pub fn generate(config: &Config, leads: &[Lead], progress: &dyn Progress) -> Res
         manifest.insert(key, digest);
     }
     write_redirects(&shared, &chosen, &old, &manifest, &mut report)?;
+    shared.images.sweep();
+    report.images = shared.images.stats();
 
     write_site_files(&shared, &chosen, &mut report)?;
     let build = config.work_dir().join("build");
@@ -429,6 +449,15 @@ fn presentable(lead: &Lead) -> Lead {
     l
 }
 
+/// A path from the site's root (`/img/x.jpg`) as an absolute URL.
+fn absolute(site: &SiteCtx, path: &str) -> String {
+    format!(
+        "{}{}",
+        site.base_url,
+        path.strip_prefix(site.root.as_str()).unwrap_or(path)
+    )
+}
+
 /// OpenGraph's `og:locale`: `language_TERRITORY` (`en_US`, `el_CY`); a language without a region
 /// gets the region it is most spoken in.
 fn og_locale(language: &str) -> String {
@@ -500,18 +529,21 @@ fn render_lead(
             clock12: s.clock12,
         },
     );
+    let (imgs, img_warnings) = s.images.for_lead(lead);
     let warnings = facts
         .warnings
         .iter()
+        .chain(&img_warnings)
         .map(|w| format!("{}: {w}", lead.label()))
         .collect();
     let lead_json = serde_json::to_string(lead).unwrap_or_default();
     let digest = fingerprint(
         format!(
-            "{}|{}|{title}|{}|{lead_json}",
+            "{}|{}|{title}|{}|{}|{lead_json}",
             s.digest,
             theme,
-            s.themes.digest(&theme)
+            s.themes.digest(&theme),
+            serde_json::to_string(&imgs).unwrap_or_default()
         )
         .as_bytes(),
     );
@@ -538,7 +570,11 @@ fn render_lead(
         .chain(industry.faq.iter().filter_map(|q| q.when.as_deref()))
         .collect();
     facts.hide(&shown);
-    let business = business(lead, &industry);
+    let mut business = business(lead, &industry);
+    if let Some(l) = &imgs.logo {
+        business.logo = Some(absolute(&s.site, &l.largest));
+    }
+    business.image = imgs.hero.as_ref().map(|h| absolute(&s.site, &h.largest));
     let canonical = format!("{}{}/", s.site.base_url, lead.dedup_key);
     let seo = Seo {
         title: title.to_string(),
@@ -546,7 +582,12 @@ fn render_lead(
         canonical: canonical.clone(),
         og_type: "business.business",
         locale: og_locale(&s.site.language),
-        image: None,
+        image: imgs
+            .hero
+            .as_ref()
+            .or(imgs.logo.as_ref())
+            .map(|i| absolute(&s.site, &i.largest)),
+        large_image: imgs.hero.is_some(),
         json_ld: Some(seo::json_ld(lead, &business, &facts, &canonical)),
         noindex: false,
     };
@@ -571,6 +612,7 @@ fn render_lead(
     ctx.insert("industry", &industry);
     ctx.insert("facts", &facts);
     ctx.insert("t", t);
+    ctx.insert("images", &imgs);
     ctx.insert("lead", lead);
     ctx.insert("about_html", &about_html);
     ctx.insert("cta", &cta);
@@ -699,6 +741,7 @@ fn business(lead: &Lead, industry: &content::Industry) -> Business {
         website,
         website_label,
         logo: e.and_then(|e| e.logo_url.as_deref()).and_then(http),
+        image: None,
         description: lead
             .description
             .clone()
@@ -916,6 +959,7 @@ fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result
                 og_type: "website",
                 locale: og_locale(&s.site.language),
                 image: None,
+                large_image: false,
                 json_ld: None,
                 noindex,
             },

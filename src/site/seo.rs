@@ -140,6 +140,9 @@ pub fn json_ld(
     if let Some(l) = &b.logo {
         v.insert("logo".into(), json!(l));
     }
+    if let Some(i) = &b.image {
+        v.insert("image".into(), json!(i));
+    }
     if let Some(a) = &lead.address {
         let mut addr = Map::new();
         addr.insert("@type".into(), json!("PostalAddress"));

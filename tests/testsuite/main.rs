@@ -6,6 +6,7 @@ mod cli;
 mod enrich;
 mod export;
 mod harness;
+mod images;
 mod ingest;
 mod malformed;
 mod outreach;

@@ -203,16 +203,20 @@ mod phase4 {
             prop::collection::vec(("[a-z]{1,8}", found()), 0..3),
             prop::option::of(found()),
             prop::option::of(found()),
+            prop::option::of(found()),
         )
-            .prop_map(|(emails, phones, social, description, logo)| SiteFindings {
-                fetched_at: chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
-                emails,
-                phones,
-                social: social.into_iter().collect(),
-                description,
-                logo,
-                pages: Vec::new(),
-            })
+            .prop_map(
+                |(emails, phones, social, description, logo, image)| SiteFindings {
+                    fetched_at: chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
+                    emails,
+                    phones,
+                    social: social.into_iter().collect(),
+                    description,
+                    logo,
+                    image,
+                    pages: Vec::new(),
+                },
+            )
     }
 
     fn row() -> impl Strategy<Value = Row> {

@@ -27,6 +27,9 @@ pub struct PageFindings {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo: Option<String>,
+    /// The page's `og:image`: the picture the business chose to show for its site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// Same-host pages that likely hold contact details, best first.
     #[serde(skip)]
     pub links: Vec<Url>,
@@ -127,6 +130,13 @@ pub fn extract(html: &str, page: &Url) -> PageFindings {
         match key.as_str() {
             "description" => out.description = Some(content),
             "og:description" if out.description.is_none() => out.description = Some(content),
+            "og:image" | "og:image:url" | "og:image:secure_url" if out.image.is_none() => {
+                out.image = page
+                    .join(&content)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .map(String::from);
+            }
             _ => {}
         }
     }

@@ -353,6 +353,10 @@ pub fn enrich_lead(
             e.logo_url = Some(l.value.clone());
             note(&mut sources, "logo_url", from(&l.page));
         }
+        if let (false, Some(i)) = (has(&sources, "image_url"), &site.image) {
+            e.image_url = Some(i.value.clone());
+            note(&mut sources, "image_url", from(&i.page));
+        }
         e.enriched_at = Some(site.fetched_at);
     }
 
@@ -423,6 +427,7 @@ mod tests {
             )]),
             description: Some(found("Family garage")),
             logo: None,
+            image: None,
             pages: Vec::new(),
         };
         let t = Taxonomy::new(&BTreeMap::new());
@@ -472,6 +477,7 @@ mod tests {
             social: BTreeMap::new(),
             description: None,
             logo: None,
+            image: None,
             pages: Vec::new(),
         };
         let e = enrich_lead(&acme(), Some(&site), &[&row], None, "US");

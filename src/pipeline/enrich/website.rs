@@ -44,6 +44,8 @@ pub struct SiteFindings {
     pub description: Option<Found>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo: Option<Found>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Found>,
     pub pages: Vec<PageLog>,
 }
 
@@ -57,6 +59,7 @@ impl SiteFindings {
             social: BTreeMap::new(),
             description: None,
             logo: None,
+            image: None,
             pages: Vec::new(),
         }
     }
@@ -89,6 +92,9 @@ impl SiteFindings {
         }
         if self.logo.is_none() {
             self.logo = f.logo.map(at);
+        }
+        if self.image.is_none() {
+            self.image = f.image.map(at);
         }
     }
 }
@@ -228,6 +234,28 @@ impl Fetcher {
         site
     }
 
+    /// One file (an image) the site published, as the site's pages are read: robots.txt first,
+    /// the time budget, at most `cap` bytes (larger is refused, not cut). Returns the bytes and
+    /// the content type.
+    pub fn fetch_file(&self, url: &Url, cap: u64) -> Result<(Vec<u8>, String), String> {
+        let deadline = Instant::now() + Duration::from_secs_f64(self.opts.timeout_secs);
+        match self.robots(url, deadline) {
+            Err(why) => return Err(format!("robots.txt unreadable ({why})")),
+            Ok(r) if !r.allowed(url.as_str()) => return Err("refused by robots.txt".into()),
+            Ok(_) => {}
+        }
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .ok_or("the time budget is spent")?;
+        let (_, bytes, content_type, truncated) = self
+            .get_bytes_capped(url, left, cap)
+            .map_err(|e| describe(&e))?;
+        if truncated {
+            return Err(format!("larger than {cap} bytes"));
+        }
+        Ok((bytes, content_type))
+    }
+
     /// The robots.txt rules of `url`'s origin, which allow everything when the site has none.
     /// An error when it could not be read (RFC 9309: then fetch nothing).
     fn robots(&self, url: &Url, deadline: Instant) -> Result<Robot, String> {
@@ -266,6 +294,15 @@ impl Fetcher {
         url: &Url,
         timeout: Duration,
     ) -> Result<(Url, Vec<u8>, String, bool), ureq::Error> {
+        self.get_bytes_capped(url, timeout, self.opts.max_bytes)
+    }
+
+    fn get_bytes_capped(
+        &self,
+        url: &Url,
+        timeout: Duration,
+        cap: u64,
+    ) -> Result<(Url, Vec<u8>, String, bool), ureq::Error> {
         use ureq::ResponseExt;
         let mut resp = self
             .agent
@@ -281,7 +318,6 @@ impl Fetcher {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let cap = self.opts.max_bytes;
         let mut bytes = Vec::new();
         resp.body_mut()
             .with_config()
