@@ -29,6 +29,10 @@ pub struct Config {
     pub file: Option<PathBuf>,
 }
 
+/// `site.cta_text` when the config does not set it; pages then use the theme's words for it in
+/// the site's language.
+pub const DEFAULT_CTA_TEXT: &str = "Claim this page";
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Site {
@@ -136,6 +140,20 @@ pub const NOT_OWN_WEBSITE: &[&str] = &[
     "opentable.com",
     "resy.com",
     "toasttab.com",
+    "order.online",
+    "zingmyorder.com",
+    "square.site",
+    "spoton.com",
+    "clover.com",
+    "chownow.com",
+    "menufy.com",
+    "slicelife.com",
+    "beyondmenu.com",
+    "mealkeyway.com",
+    "singleplatform.com",
+    "postmates.com",
+    "seamless.com",
+    "fivestars.com",
     "booksy.com",
     "fresha.com",
     "vagaro.com",
@@ -571,7 +589,7 @@ impl Default for Site {
             language: "en".into(),
             themes: Default::default(),
             cta_url: None,
-            cta_text: "Claim this page".into(),
+            cta_text: DEFAULT_CTA_TEXT.into(),
             per_page: 100,
             images: SiteImages::default(),
         }
@@ -714,6 +732,30 @@ impl Config {
                 "site.base_url".into(),
                 format!("{:?} is not an absolute http(s) URL", self.site.base_url),
             ),
+        }
+        let tag_ok = {
+            let mut parts = self.site.language.split(['-', '_']);
+            let lang = parts.next().unwrap_or("");
+            (2..=3).contains(&lang.len())
+                && lang.chars().all(|c| c.is_ascii_alphabetic())
+                && parts.all(|p| {
+                    (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric())
+                })
+        };
+        if !tag_ok {
+            bad(
+                "site.language".into(),
+                format!(
+                    "{:?} is not a language tag such as en, de or el-CY",
+                    self.site.language
+                ),
+            );
+        }
+        if self.site.per_page == 0 {
+            bad(
+                "site.per_page".into(),
+                "must be at least 1 (pages listed on one index page)".into(),
+            );
         }
         if crate::pipeline::normalize::country_code(&self.ingest.default_region).is_none() {
             bad(

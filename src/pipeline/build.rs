@@ -109,10 +109,19 @@ pub fn run(
     lap(&mut report, "write scored_leads");
     let leads: Vec<Lead> = records.into_iter().map(|r| r.lead).collect();
     if opts.until == Until::Render {
+        // A lead file that cannot be read now is not a lead that left: its page stays.
+        let unreadable: std::collections::BTreeSet<String> = report
+            .errors
+            .iter()
+            .filter_map(|e| e.location.path.file_stem()?.to_str().map(String::from))
+            .collect();
         report.site = Some(crate::site::generate(
             config,
             &leads,
-            opts.offline,
+            &crate::site::Inputs {
+                offline: opts.offline,
+                unreadable,
+            },
             progress,
         )?);
         lap(&mut report, "render site/");

@@ -250,15 +250,26 @@ fn trim_opt(v: &mut Option<String>) {
 /// overrides and isolates (an unclosed U+202E mirrors the rest of the sentence it is in) and
 /// other invisible format characters.
 fn is_hidden(c: char) -> bool {
-    (c.is_control() && !c.is_whitespace())
+    // Every control character but tab and line breaks (U+000B and U+0085 included: HTML forbids
+    // them), noncharacters, tag characters, and the invisible format characters that are not
+    // joiners (U+200C/U+200D shape emoji and Persian words).
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r' | ' '))
         || matches!(c,
-            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}'
-            | '\u{061c}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
+            '\u{200b}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}' | '\u{061c}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}'
+            | '\u{fdd0}'..='\u{fdef}' | '\u{e0000}'..='\u{e007f}')
+        || (c as u32 & 0xfffe) == 0xfffe
 }
 
 /// One line of text from data: hidden characters removed, white space folded.
 pub fn clean_text(s: &str) -> String {
     if !s.chars().any(is_hidden) {
+        if !s.contains(|c: char| c.is_whitespace() && c != ' ')
+            && !s.contains("  ")
+            && s.trim().len() == s.len()
+        {
+            return s.to_string();
+        }
         return collapse_ws(s);
     }
     collapse_ws(&s.chars().filter(|c| !is_hidden(*c)).collect::<String>())
@@ -266,6 +277,9 @@ pub fn clean_text(s: &str) -> String {
 
 /// Text of several lines from data: hidden characters removed, line breaks kept.
 pub fn clean_lines(s: &str) -> String {
+    if !s.contains('\r') && !s.chars().any(is_hidden) {
+        return s.to_string();
+    }
     s.replace("\r\n", "\n")
         .chars()
         .filter(|c| *c == '\n' || *c == '\t' || !is_hidden(*c))
@@ -377,6 +391,13 @@ pub fn canonical_url(raw: &str) -> Option<String> {
     if !matches!(url.scheme(), "http" | "https") {
         return None;
     }
+    // A link wrapped by a search engine or a social network leads to its target.
+    if let Some(target) = unwrap_redirect(&url) {
+        return canonical_url(&target);
+    }
+    // Credentials never belong in a link that is published.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
     let host = url.host_str()?.trim_end_matches('.').to_string();
     if !host.contains('.') || host.starts_with('.') || host.contains("..") {
         return None;
@@ -395,6 +416,21 @@ pub fn canonical_url(raw: &str) -> Option<String> {
         url.query_pairs_mut().clear().extend_pairs(kept);
     }
     Some(url.to_string())
+}
+
+/// The target of a redirect link: Google's `/url?q=`, Facebook's `l.php?u=`, and the like.
+fn unwrap_redirect(url: &url::Url) -> Option<String> {
+    let host = url.host_str()?.trim_start_matches("www.");
+    let param = match (host, url.path()) {
+        (h, "/url") if h.starts_with("google.") => "q",
+        ("l.facebook.com" | "lm.facebook.com" | "l.instagram.com", "/l.php" | "/") => "u",
+        _ => return None,
+    };
+    let target = url
+        .query_pairs()
+        .find(|(k, _)| k == param || (param == "q" && k == "url"))
+        .map(|(_, v)| v.into_owned())?;
+    target.starts_with("http").then_some(target)
 }
 
 /// A lower-case email address if it is valid and its domain has a dot.
@@ -480,6 +516,14 @@ mod tests {
             "Bobs Diner x"
         );
         assert_eq!(clean_lines("a\r\nb\u{202e}\0"), "a\nb");
+        assert_eq!(
+            clean_lines("A\u{b}B\u{85}C\u{fdd0}\u{fffe}\u{e0041}"),
+            "ABC"
+        );
+        assert_eq!(
+            clean_text("Chef \u{1f468}\u{200d}\u{1f373}"),
+            "Chef \u{1f468}\u{200d}\u{1f373}"
+        );
         assert_eq!(clean_text("Καφενείο  Ωραίο"), "Καφενείο Ωραίο");
     }
 
@@ -521,6 +565,22 @@ mod tests {
         );
         assert_eq!(phone_e164("call us", "US"), None);
         assert_eq!(phone_e164("123", "US"), None);
+    }
+
+    #[test]
+    fn wrapped_links_lead_to_their_target_and_lose_credentials() {
+        assert_eq!(
+            canonical_url("https://www.google.com/url?q=https://real-site.com/&sa=U").as_deref(),
+            Some("https://real-site.com/")
+        );
+        assert_eq!(
+            canonical_url("https://l.facebook.com/l.php?u=https%3A%2F%2Fa9.com%2F&h=x").as_deref(),
+            Some("https://a9.com/")
+        );
+        assert_eq!(
+            canonical_url("https://user:pass@shop.example/x").as_deref(),
+            Some("https://shop.example/x")
+        );
     }
 
     #[test]

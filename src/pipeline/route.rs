@@ -48,7 +48,7 @@ pub fn decide(lead: &Lead, routing: &Routing) -> (Route, String) {
             ..lead.clone()
         };
         let (route, reason) = decide_on(&own, routing);
-        return (route, format!("{reason} (its website is a {host} page)"));
+        return (route, format!("{reason} (its website is a page on {host})"));
     }
     decide_on(lead, routing)
 }

@@ -55,7 +55,6 @@ pub const NAMES: &[&str] = &[
     "wifi",
     "card_payment",
     "good_for_kids",
-    "onsite_services",
     "online_appointments",
     "open_24_hours",
     // present in the data
@@ -132,10 +131,20 @@ impl Facts {
             f.osm_tags(osm, locale);
         }
         // Hours: Google's, else OSM's.
-        let week = match (lead.extra.get("open_hours"), osm_tag(lead, "opening_hours")) {
-            (Some(v), _) if !v.is_null() => Some(hours::from_google(v)),
-            (_, Some(text)) => Some(hours::from_osm(&text)),
-            _ => None,
+        // Google's hours, else (or when Google's cannot be read) OSM's.
+        let google = lead
+            .extra
+            .get("open_hours")
+            .filter(|v| !v.is_null())
+            .map(hours::from_google);
+        let osm = || osm_tag(lead, "opening_hours").map(|t| hours::from_osm(&t));
+        let week = match google {
+            Some(Err(why)) => match osm() {
+                Some(Ok(w)) => Some(Ok(w)),
+                _ => Some(Err(why)),
+            },
+            Some(ok) => Some(ok),
+            None => osm(),
         };
         match week {
             Some(Ok(w)) => {
@@ -153,6 +162,7 @@ impl Facts {
             .rating
             .filter(|r| r.is_finite() && *r > 0.0 && *r <= 5.0)
         {
+            // Only a rating whose source is known is shown, and it is named.
             let source = match lead.source.as_ref().map(|s| s.kind.as_str()) {
                 Some("google_maps") => Some("Google Maps".to_string()),
                 _ => None,
@@ -176,12 +186,15 @@ impl Facts {
                     .t("rating", "Rated {rating} out of 5")
                     .replace("{rating}", &value),
             } + &reviews.unwrap_or_default();
-            f.rating = Some(Rating {
-                value,
-                count,
-                source,
-                text,
-            });
+            // A rating no source can be named for is not shown: "rated 4.5" by whom?
+            if source.is_some() {
+                f.rating = Some(Rating {
+                    value,
+                    count,
+                    source,
+                    text,
+                });
+            }
         }
         let has = |b: bool, name: &'static str, v: &mut Vec<&'static str>| {
             if b {
@@ -327,14 +340,15 @@ impl Facts {
             let group = locale.t(group, group);
             if yes(&v) {
                 self.flag(fact, true);
-                let item = match (key, v.as_str()) {
-                    ("takeaway", "only") => "takeaway_only",
-                    ("diet:vegetarian", "only") => "vegetarian_only",
-                    ("diet:vegan", "only") => "vegan_only",
-                    ("reservation", "required") => "reservations_required",
-                    _ => item_yes,
+                let (item, plain) = match (key, v.as_str()) {
+                    ("takeaway", "only") => ("takeaway_only", false),
+                    ("diet:vegetarian", "only") => ("vegetarian_only", false),
+                    ("diet:vegan", "only") => ("vegan_only", false),
+                    ("reservation", "required") => ("reservations_required", false),
+                    _ => (item_yes, true),
                 };
-                self.item(&group, &locale.t(item, item), Some(fact));
+                // "Vegan only" says more than a "vegan options" block: it is never hidden.
+                self.item(&group, &locale.t(item, item), plain.then_some(fact));
             } else if v == "no" {
                 self.flag(fact, false);
             } else if key == "wheelchair" && v == "limited" {
@@ -407,15 +421,19 @@ impl Facts {
             }
         };
         let menu = locale.t("menu", "Menu");
+        // Ordering first: the scraper often lists an ordering page under `reservations` too.
         for (key, kind, label) in [
             ("menu", "menu", menu.clone()),
-            ("reservations", "booking", locale.t("book", "Book a table")),
             (
                 "order_online",
                 "order_online",
                 locale.t("order_online", "Order online"),
             ),
+            ("reservations", "booking", locale.t("book", "Book online")),
         ] {
+            if kind == "booking" && self.flags.get("reservations") == Some(&false) {
+                continue;
+            }
             if let Some(v) = lead.extra.get(key) {
                 add(kind, &label, v);
             }
@@ -461,7 +479,6 @@ fn google_fact(name: &str) -> Option<&'static str> {
         "wi-fi" | "free wi-fi" | "wifi" => "wifi",
         "credit cards" => "card_payment",
         "good for kids" => "good_for_kids",
-        "onsite services" | "on-site services" => "onsite_services",
         "online appointments" => "online_appointments",
         _ => return None,
     })
@@ -569,6 +586,31 @@ mod tests {
         assert_eq!(f.links[1].label, "Order online (a.example)");
         assert_eq!(f.links.len(), 3);
         assert_eq!(f.rating.unwrap().text, "4.5 on Google Maps (1,380 reviews)");
+    }
+
+    #[test]
+    fn an_ordering_page_is_not_a_booking_and_no_reservations_means_no_booking() {
+        let f = facts_en(&lead("reservations:\n- {link: 'https://order.example/x'}\norder_online:\n- {link: 'https://order.example/x'}\n"));
+        assert_eq!(f.links.len(), 1);
+        assert_eq!(
+            (f.links[0].kind, f.links[0].label.as_str()),
+            ("order_online", "Order online")
+        );
+        let f = facts_en(&lead("reservations:\n- {link: 'https://book.example/x'}\nattributes:\n- name: Planning\n  options:\n  - {name: Accepts reservations, enabled: false}\n"));
+        assert!(f.links.is_empty(), "{:?}", f.links);
+        let f = facts_en(&lead("reservations:\n- {link: 'https://book.example/x'}\n"));
+        assert_eq!(
+            f.links[0].label, "Book online",
+            "the default theme's neutral words"
+        );
+    }
+
+    #[test]
+    fn a_rating_with_no_named_source_is_not_shown() {
+        let f = facts_en(&lead(
+            "rating: 4.5\nreview_count: 10\nsource: {kind: csv}\n",
+        ));
+        assert!(f.rating.is_none() && !f.holds("rating"));
     }
 
     #[test]

@@ -153,7 +153,8 @@ pub fn from_google(value: &Value) -> Result<Week, String> {
     let mut seen = [false; 7];
     for (k, v) in map {
         let name = k.as_str().ok_or("open_hours has a day that is not text")?;
-        let day = weekday(name).ok_or_else(|| format!("open_hours: unknown day {name:?}"))?;
+        let day =
+            weekday(name).ok_or_else(|| format!("open_hours: unknown day {}", short(name)))?;
         let texts: Vec<&str> = match v {
             Value::String(s) => vec![s.as_str()],
             Value::Sequence(seq) => seq
@@ -162,8 +163,20 @@ pub fn from_google(value: &Value) -> Result<Week, String> {
                 .collect::<Result<_, _>>()?,
             _ => return Err(format!("open_hours: {name} has no hours")),
         };
-        for text in texts {
-            week.days[day].extend(google_day(text).map_err(|e| format!("open_hours {name}: {e}"))?);
+        if texts.is_empty() {
+            return Err(format!("open_hours: {} has no hours", short(name)));
+        }
+        let mut closed = false;
+        for text in &texts {
+            let spans = google_day(text).map_err(|e| format!("open_hours {name}: {e}"))?;
+            closed |= spans.is_empty();
+            week.days[day].extend(spans);
+        }
+        if closed && !week.days[day].is_empty() {
+            return Err(format!(
+                "open_hours: {} is both closed and open",
+                short(name)
+            ));
         }
         seen[day] = true;
     }
@@ -171,11 +184,30 @@ pub fn from_google(value: &Value) -> Result<Week, String> {
         // A missing day is unknown, not closed: a table would say "Closed" for it.
         return Err("open_hours does not give every day of the week".into());
     }
-    for d in &mut week.days {
-        d.sort();
-        d.dedup();
-    }
+    tidy(&mut week)?;
     Ok(week)
+}
+
+/// Sorts each day's shifts; shifts that overlap are a contradiction, not hours.
+fn tidy(week: &mut Week) -> Result<(), String> {
+    for (d, spans) in week.days.iter_mut().enumerate() {
+        spans.sort();
+        spans.dedup();
+        if spans.windows(2).any(|w| w[1].open < w[0].close) {
+            return Err(format!("{}: shifts overlap", DAYS[d]));
+        }
+    }
+    Ok(())
+}
+
+/// A value from data, quoted and cut short for a message.
+fn short(text: &str) -> String {
+    let cut: String = text.chars().take(60).collect();
+    if cut.len() < text.len() {
+        format!("{cut:?}…")
+    } else {
+        format!("{cut:?}")
+    }
 }
 
 /// A day name in English, German, French, Spanish, Italian, Portuguese or Greek.
@@ -277,15 +309,22 @@ fn google_day(text: &str) -> Result<Vec<Span>, String> {
         }
         _ => {}
     }
+    let unreadable = || format!("cannot read {}", short(text));
     lower
         .split(',')
         .map(|shift| {
-            let (a, b) = shift
-                .split_once('-')
-                .ok_or_else(|| format!("cannot read {text:?}"))?;
-            let (end, end_mer) = time_of_day(b).ok_or_else(|| format!("cannot read {text:?}"))?;
-            let (start, start_mer) =
-                time_of_day(a).ok_or_else(|| format!("cannot read {text:?}"))?;
+            let (a, b) = shift.split_once('-').ok_or_else(unreadable)?;
+            let (end, end_mer) = time_of_day(b).ok_or_else(unreadable)?;
+            let (start, start_mer) = time_of_day(a).ok_or_else(unreadable)?;
+            // "9-5": no AM/PM, no minutes, and the close before the open: a guess either way.
+            if start_mer.is_none()
+                && end_mer.is_none()
+                && !a.contains(':')
+                && !b.contains(':')
+                && end <= start
+            {
+                return Err(format!("{} is ambiguous (AM or PM?)", short(text)));
+            }
             let open = match (start_mer, end_mer) {
                 (Some(m), _) => apply(start, m),
                 // "5-10 PM": the start shares the end's half of the day, unless that puts it after
@@ -308,7 +347,7 @@ fn google_day(text: &str) -> Result<Vec<Span>, String> {
                 close += DAY;
             }
             if open >= DAY || close > 2 * DAY {
-                return Err(format!("cannot read {text:?}"));
+                return Err(unreadable());
             }
             Ok(Span { open, close })
         })
@@ -344,9 +383,15 @@ fn apply(minutes: u16, pm: bool) -> u16 {
 
 /// The week in an OSM `opening_hours` value, or why it cannot be read as one.
 pub fn from_osm(text: &str) -> Result<Week, String> {
-    let expr = opening_hours_syntax::parse(text.trim())
-        .map_err(|e| format!("opening_hours {text:?} does not parse: {e}"))?;
-    let complex = |why: &str| Err(format!("opening_hours {text:?}: {why}; left out"));
+    let expr = opening_hours_syntax::parse(text.trim()).map_err(|e| {
+        let e = e.to_string();
+        format!(
+            "opening_hours {} does not parse: {}",
+            short(text),
+            e.lines().next().unwrap_or("")
+        )
+    })?;
+    let complex = |why: &str| Err(format!("opening_hours {}: {why}; left out", short(text)));
     let mut week = Week::default();
     for rule in &expr.rules {
         if rule.operator == RuleOperator::Fallback {
@@ -412,6 +457,9 @@ pub fn from_osm(text: &str) -> Result<Week, String> {
             if open >= DAY {
                 return complex("a shift starts after midnight");
             }
+            if close > open + DAY {
+                return complex("a shift is longer than a day");
+            }
             spans.push(Span {
                 open,
                 close: if close <= open { close + DAY } else { close },
@@ -425,6 +473,13 @@ pub fn from_osm(text: &str) -> Result<Week, String> {
             spans.push(whole_day);
         }
         let all_day = spans == [whole_day];
+        // Days with no times are open all day by the letter of the syntax (the parser gives
+        // them 00:00-24:00), but "Fr, Sa 11:30-23:00" reads "Fr" so (the comma and space start a
+        // new rule): only "24/7" or an explicit 00:00-24:00 says a day is open around the clock.
+        let explicit = text.contains("00:00-24:00") || text.contains("00:00-00:00");
+        if all_day && !weekday.is_empty() && rule.kind == RuleKind::Open && !explicit {
+            return complex("names days without times");
+        }
         for (d, on) in days.iter().enumerate() {
             if !on {
                 continue;
@@ -438,9 +493,8 @@ pub fn from_osm(text: &str) -> Result<Week, String> {
             }
         }
     }
-    for d in &mut week.days {
-        d.sort();
-        d.dedup();
+    if let Err(e) = tidy(&mut week) {
+        return complex(&e);
     }
     if week.is_empty() {
         return complex("opens on no regular day");
@@ -559,6 +613,41 @@ mod tests {
             }]
         );
         assert!(w.days[2].is_empty());
+    }
+
+    #[test]
+    fn what_is_not_stated_is_not_guessed() {
+        // "Fr, Sa 11:30-23:00" is two rules, the first naming a day without times: not 24 hours.
+        let e = from_osm("Fr, Sa 11:30-23:00; Mo-Th, Su 11:30-22:00").unwrap_err();
+        assert!(e.contains("days without times"), "{e}");
+        assert!(from_osm("We-Sa").is_err());
+        assert!(from_osm("Mo-Fr 00:00-48:00")
+            .unwrap_err()
+            .contains("longer than a day"));
+        assert!(
+            from_osm("Mo-Fr 00:00-24:00").unwrap().days[0]
+                == [Span {
+                    open: 0,
+                    close: DAY
+                }]
+        );
+        // An empty day is unknown, "9-5" could be either half of the day, shifts must not overlap.
+        let mut days = all(&["9 AM–5 PM"; 7]);
+        days = days.replacen("Monday: [\"9 AM–5 PM\"]", "Monday: []", 1);
+        assert!(g(&days).unwrap_err().contains("no hours"), "{days}");
+        assert!(g(&all(&["9-5"; 7])).unwrap_err().contains("ambiguous"));
+        assert!(g(&all(&["9:00-17:00"; 7])).is_ok());
+        assert!(g(&all(&["10 AM–2 PM, 1 PM–5 PM"; 7]))
+            .unwrap_err()
+            .contains("overlap"));
+        let both = all(&["Closed"; 7]).replacen("[\"Closed\"]", "[\"Closed\", \"9 AM–5 PM\"]", 1);
+        assert!(
+            g(&both).unwrap_err().contains("both closed and open"),
+            "{both}"
+        );
+        // A hostile value is not echoed whole.
+        let long = format!("Mo-Fr {}", "x".repeat(10_000));
+        assert!(from_osm(&long).unwrap_err().len() < 400);
     }
 
     #[test]

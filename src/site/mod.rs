@@ -161,13 +161,23 @@ struct Shared<'a> {
 }
 
 /// Builds the site from the scored leads.
-/// `offline`: images come only from the cache.
+/// What a build knows besides the leads.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    /// Images come only from the cache.
+    pub offline: bool,
+    /// Keys (file names) of lead files that could not be read this time: their pages are kept
+    /// as they are, neither removed nor redirected.
+    pub unreadable: std::collections::BTreeSet<String>,
+}
+
 pub fn generate(
     config: &Config,
     leads: &[Lead],
-    offline: bool,
+    inputs: &Inputs,
     progress: &dyn Progress,
 ) -> Result<Report> {
+    let offline = inputs.offline;
     let themes = Themes::load(&config.resolve(&config.paths.themes)).map_err(Error::Config)?;
     let content = Content::load(&config.resolve(&config.paths.content)).map_err(Error::Config)?;
     for (industry, theme) in &config.site.themes {
@@ -265,6 +275,33 @@ pub fn generate(
     }
     chosen.sort_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
     report.warnings = placeholders::placeholders(config, &content, chosen.iter().copied());
+    let primary = config
+        .site
+        .language
+        .split(['-', '_'])
+        .next()
+        .unwrap_or("en")
+        .to_ascii_lowercase();
+    if primary != "en" {
+        let tag = config.site.language.replace('_', "-").to_ascii_lowercase();
+        let mut english: Vec<&str> = chosen
+            .iter()
+            .map(|l| content.industry(industry_of(l)).key.as_str())
+            .filter(|k| {
+                !content.industries.contains_key(&format!("{k}.{primary}"))
+                    && !content.industries.contains_key(&format!("{k}.{tag}"))
+            })
+            .collect();
+        english.sort_unstable();
+        english.dedup();
+        if !english.is_empty() {
+            report.warnings.push(format!(
+                "site.language {}: the copy of {} is English (add content/industries/<industry>.{primary}.md)",
+                config.site.language,
+                english.join(", ")
+            ));
+        }
+    }
     if !themes.strings("default", &config.site.language).1 {
         report.warnings.push(format!(
             "site.language {}: the themes have no UI strings in it, so pages show English ones; add themes/default/i18n/{}.yaml",
@@ -348,6 +385,17 @@ pub fn generate(
             },
         );
         manifest.insert(key, digest);
+    }
+    for (key, digest) in &old {
+        if !manifest.contains_key(key)
+            && inputs.unreadable.contains(key)
+            && site_dir.join(key).join("index.html").is_file()
+        {
+            manifest.insert(key.clone(), digest.clone());
+            report.warnings.push(format!(
+                "{key}: its lead file cannot be read, so its last page is kept as it was"
+            ));
+        }
     }
     write_redirects(&shared, &chosen, &old, &manifest, &mut report)?;
     shared.images.sweep();
@@ -471,6 +519,27 @@ fn og_locale(language: &str) -> String {
             match lang.as_str() {
                 "en" => "US",
                 "el" => "GR",
+                "ca" | "eu" | "gl" => "ES",
+                "vi" => "VN",
+                "sr" => "RS",
+                "sl" => "SI",
+                "et" => "EE",
+                "fa" => "IR",
+                "ur" => "PK",
+                "ms" => "MY",
+                "sq" => "AL",
+                "bs" => "BA",
+                "ga" => "IE",
+                "cy" => "GB",
+                "ka" => "GE",
+                "hy" => "AM",
+                "kk" => "KZ",
+                "be" => "BY",
+                "lb" => "LU",
+                "sw" => "KE",
+                "bn" => "BD",
+                "ta" | "te" | "mr" | "gu" | "kn" | "ml" | "pa" => "IN",
+                "fil" | "tl" => "PH",
                 "da" => "DK",
                 "sv" => "SE",
                 "cs" => "CZ",
@@ -603,7 +672,14 @@ fn render_lead(
         .unwrap_or_else(|| s.site.base_url.clone());
     let cta = Cta {
         url: seo::cta_url(&cta_base, &lead.dedup_key, &industry.key),
-        text: s.config.site.cta_text.clone(),
+        // The default words are the theme's, in the site's language; the config's own stay.
+        text: if s.config.site.cta_text == crate::config::DEFAULT_CTA_TEXT {
+            t.get("claim_cta")
+                .cloned()
+                .unwrap_or_else(|| s.config.site.cta_text.clone())
+        } else {
+            s.config.site.cta_text.clone()
+        },
     };
     let mut ctx = tera::Context::new();
     ctx.insert("site", &s.site);
@@ -896,8 +972,13 @@ fn write_redirects(
     for (key, target) in &redirects {
         let to = format!("{}{target}", s.site.base_url);
         let html = format!(
-            "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n<title>Moved</title>\n<link rel=\"canonical\" href=\"{to}\">\n<meta name=\"robots\" content=\"noindex\">\n<meta http-equiv=\"refresh\" content=\"0; url={to}\">\n</head>\n<body>\n<p>{moved} <a href=\"{to}\">{to}</a></p>\n</body>\n</html>\n",
+            "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n<title>{moved_title}</title>\n<link rel=\"canonical\" href=\"{to}\">\n<meta name=\"robots\" content=\"noindex\">\n<meta http-equiv=\"refresh\" content=\"0; url={to}\">\n</head>\n<body>\n<p>{moved} <a href=\"{to}\">{to}</a></p>\n</body>\n</html>\n",
             lang = xml_escape(&s.site.language),
+            moved_title = xml_escape(
+                s.strings["default"]
+                    .get("moved_title")
+                    .map_or("Moved", String::as_str)
+            ),
             moved = xml_escape(
                 s.strings["default"]
                     .get("moved")
@@ -1061,7 +1142,7 @@ fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result
     }
     let ctx = page_ctx(
         &format!("{} | {}", t("not_found", "Page not found"), s.site.title),
-        "This page does not exist.",
+        &t("not_found_text", "This page does not exist."),
         format!("{base}404.html"),
         true,
     );

@@ -227,7 +227,8 @@ impl Themes {
         let mut chain = self.chain(theme);
         chain.reverse();
         let mut out = Strings::new();
-        let mut found = levels.len() == 1;
+        // English is always there; any other language needs a file of its own.
+        let mut found = levels.get(1).is_none_or(|l| l.starts_with("en-"));
         for (i, level) in levels.iter().enumerate() {
             for t in &chain {
                 if let Some(map) = t.i18n.get(level) {

@@ -177,6 +177,24 @@ fn a_rebuild_touches_only_what_changed_and_removes_pages_of_leads_that_left() {
     assert!(!p.read("site/index.html").contains("Bolt Garage"));
     assert!(!p.read("site/sitemap.xml").contains("/bolt/"));
 
+    // A typo in a lead file is not a lead that left: its page stays as it was.
+    let before = p.read("site/luigis/index.html");
+    p.write("leads/luigis.yaml", "dedup_key: luigis\nname: [Luigi\n");
+    let run = p.run(&["build", "--offline"]);
+    run.code(3);
+    assert_eq!(p.read("site/luigis/index.html"), before);
+    assert!(
+        run.stderr
+            .contains("luigis: its lead file cannot be read, so its last page is kept"),
+        "{}",
+        run.stderr
+    );
+    p.write(
+        "leads/luigis.yaml",
+        &lead("luigis", "Luigi's Trattoria", "Italian restaurant"),
+    );
+    p.run(&["build", "--offline"]).code(0);
+
     // Renamed: the new lead names its old key in `aliases`, and the old URL leads to it.
     p.write(
         "leads/bolt-renamed.yaml",

@@ -356,7 +356,11 @@ fn a_rich_lead_shows_what_its_data_supports_and_nothing_else() {
             "Price range $10–20",
             "Opening hours",
             "Menu",
-            "Book a table",
+            if key == "rich-restaurant" {
+                "Book a table"
+            } else {
+                "Book online"
+            },
             "wheelchair accessible",
             "credit cards",
         ] {
@@ -393,8 +397,16 @@ fn a_rich_lead_shows_what_its_data_supports_and_nothing_else() {
     let plumber = text(&p.read("site/rich-plumber/index.html"));
     assert!(plumber.contains("Open 24 hours"), "{plumber}");
     assert!(plumber.contains("24 hours a day, every day"), "{plumber}");
-    // Blocks whose fact holds are shown: onsite services and online booking.
-    assert!(plumber.contains("The plumber comes to you."), "{plumber}");
+    // Blocks whose fact holds are shown (online booking); "Onsite services" (Google's words for
+    // service at the premises) is shown as the data says it, never as "comes to you".
+    assert!(
+        plumber.contains("Appointments can be made online."),
+        "{plumber}"
+    );
+    assert!(
+        plumber.contains("Onsite services") && !plumber.contains("comes to you"),
+        "{plumber}"
+    );
     // Takeout: false → no take-out; Dine-in: true → dine in.
     let restaurant = text(&p.read("site/rich-restaurant/index.html"));
     assert!(
@@ -562,6 +574,7 @@ fn a_greek_site_speaks_greek_with_its_own_copy_and_formats() {
         "Κλήση (217) 555-0199",
         "Τραπέζια στον χώρο.",
         "Είναι δική σας επιχείρηση;",
+        "Διεκδικήστε τη σελίδα",
     ] {
         assert!(words.contains(needle), "{needle} in\n{words}");
     }
@@ -588,4 +601,24 @@ fn a_greek_site_speaks_greek_with_its_own_copy_and_formats() {
     assert!(fi
         .read("site/sparse-auto/index.html")
         .contains("og:locale\" content=\"fi_FI\""));
+    assert!(
+        run.stderr
+            .contains("site.language fi: the copy of auto-repair is English"),
+        "{}",
+        run.stderr
+    );
+    // British English needs no strings of its own.
+    let gb = Project::with_config(&CONFIG.replace(
+        "  title: Example pages\n",
+        "  title: Example pages\n  language: en-GB\n",
+    ));
+    gb.write(
+        "leads/sparse-auto.yaml",
+        &sparse("sparse-auto", "Auto repair shop"),
+    );
+    let run = gb.run(&["build", "--offline"]);
+    assert!(!run.stderr.contains("site.language"), "{}", run.stderr);
+    assert!(gb
+        .read("site/sparse-auto/index.html")
+        .contains("og:locale\" content=\"en_GB\""));
 }
