@@ -250,6 +250,9 @@ fn trim_opt(v: &mut Option<String>) {
 /// overrides and isolates (an unclosed U+202E mirrors the rest of the sentence it is in) and
 /// other invisible format characters.
 fn is_hidden(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_control() && !matches!(c, '\t' | '\n' | '\r');
+    }
     // Every control character but tab and line breaks (U+000B and U+0085 included: HTML forbids
     // them), noncharacters, tag characters, and the invisible format characters that are not
     // joiners (U+200C/U+200D shape emoji and Persian words).
@@ -259,6 +262,20 @@ fn is_hidden(c: char) -> bool {
             | '\u{2060}'..='\u{206f}' | '\u{061c}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}'
             | '\u{fdd0}'..='\u{fdef}' | '\u{e0000}'..='\u{e007f}')
         || (c as u32 & 0xfffe) == 0xfffe
+}
+
+/// Whether [`clean_text`] leaves `s` as it is (checked without building a new string).
+pub fn is_clean_text(s: &str) -> bool {
+    s.trim().len() == s.len()
+        && !s.contains("  ")
+        && !s
+            .chars()
+            .any(|c| is_hidden(c) || (c.is_whitespace() && c != ' '))
+}
+
+/// Whether [`clean_lines`] leaves `s` as it is.
+pub fn is_clean_lines(s: &str) -> bool {
+    !s.contains('\r') && !s.chars().any(is_hidden)
 }
 
 /// One line of text from data: hidden characters removed, white space folded.
@@ -525,6 +542,27 @@ mod tests {
             "Chef \u{1f468}\u{200d}\u{1f373}"
         );
         assert_eq!(clean_text("Καφενείο  Ωραίο"), "Καφενείο Ωραίο");
+        for sample in [
+            "ok",
+            " lead",
+            "two  spaces",
+            "tab\there",
+            "Bob\u{202e}s",
+            "Ωραίο",
+            "a\u{85}b",
+            "",
+        ] {
+            assert_eq!(
+                is_clean_text(sample),
+                clean_text(sample) == sample,
+                "{sample:?}"
+            );
+            assert_eq!(
+                is_clean_lines(sample),
+                clean_lines(sample) == sample,
+                "{sample:?}"
+            );
+        }
     }
 
     #[test]

@@ -158,6 +158,8 @@ struct Shared<'a> {
     /// Each theme's UI strings in the site's language.
     strings: BTreeMap<String, theme::Strings>,
     images: &'a images::Images,
+    /// Per theme: a context with what all its pages share (`site`, `pages`, `t`, stylesheets).
+    contexts: BTreeMap<String, tera::Context>,
 }
 
 /// Builds the site from the scored leads.
@@ -235,7 +237,8 @@ pub fn generate(
         .as_bytes(),
     );
     let images = images::Images::new(config, &root, offline);
-    let shared = Shared {
+    let mut shared = Shared {
+        contexts: BTreeMap::new(),
         images: &images,
         config,
         themes: &themes,
@@ -252,6 +255,20 @@ pub fn generate(
             .map(|k| (k.clone(), themes.strings(k, &config.site.language).0))
             .collect(),
     };
+
+    shared.contexts = themes
+        .themes
+        .keys()
+        .map(|k| {
+            let mut ctx = tera::Context::new();
+            ctx.insert("site", &shared.site);
+            ctx.insert("pages", &shared.pages);
+            ctx.insert("t", &shared.strings[k]);
+            ctx.insert("stylesheets", &stylesheets(&shared, k));
+            (k.clone(), ctx)
+        })
+        .collect();
+    let shared = shared;
 
     // Which leads get a page, and why the others do not.
     let reserved: HashSet<String> = content
@@ -318,7 +335,15 @@ pub fn generate(
     let candidates: Vec<Vec<String>> = chosen
         .iter()
         .map(|l| {
-            let l = presentable(l);
+            // Titles need the name, category and place only: no need to clean the rest.
+            let l = presentable(&Lead {
+                dedup_key: l.dedup_key.clone(),
+                name: l.name.clone(),
+                category: l.category.clone(),
+                address: l.address.clone(),
+                enrichment: l.enrichment.clone(),
+                ..Lead::default()
+            });
             seo::titles(&l, &what(&l, &content))
         })
         .collect();
@@ -460,6 +485,27 @@ fn what(lead: &Lead, content: &Content) -> String {
 
 fn industry_of(lead: &Lead) -> Option<&str> {
     lead.enrichment.as_deref()?.industry_category.as_deref()
+}
+
+/// Whether [`presentable`] would change anything (most leads come through ingest clean).
+fn needs_cleaning(l: &Lead) -> bool {
+    use crate::pipeline::normalize::{is_clean_lines, is_clean_text, is_plus_code};
+    let text = |s: &str| !is_clean_text(s);
+    let lines = |s: &Option<String>| s.as_deref().is_some_and(|s| !is_clean_lines(s));
+    text(&l.name)
+        || l.category.as_deref().is_some_and(text)
+        || l.timezone.as_deref().is_some_and(text)
+        || lines(&l.description)
+        || lines(&l.about)
+        || l.enrichment
+            .as_deref()
+            .is_some_and(|e| lines(&e.description))
+        || l.address.as_ref().is_some_and(|a| {
+            [&a.street, &a.city, &a.region, &a.postal_code, &a.country]
+                .iter()
+                .any(|f| f.as_deref().is_some_and(|s| s.is_empty() || text(s)))
+                || a.street.as_deref().is_some_and(is_plus_code)
+        })
 }
 
 /// The lead as a page may show it: lead files are written by hand too, so what ingest's normalize
@@ -626,7 +672,13 @@ fn render_lead(
             warnings,
         });
     }
-    let lead = &presentable(lead);
+    let cleaned;
+    let lead = if needs_cleaning(lead) {
+        cleaned = presentable(lead);
+        &cleaned
+    } else {
+        lead
+    };
     let industry = s
         .content
         .industry_in(industry_key, &s.config.site.language)
@@ -681,20 +733,17 @@ fn render_lead(
             s.config.site.cta_text.clone()
         },
     };
-    let mut ctx = tera::Context::new();
-    ctx.insert("site", &s.site);
+    // What every page of the theme shares was made into a context once.
+    let mut ctx = s.contexts[&theme].clone();
     ctx.insert("seo", &seo);
     ctx.insert("business", &business);
     ctx.insert("industry", &industry);
     ctx.insert("facts", &facts);
-    ctx.insert("t", t);
     ctx.insert("images", &imgs);
     ctx.insert("lead", lead);
     ctx.insert("about_html", &about_html);
     ctx.insert("cta", &cta);
-    ctx.insert("pages", &s.pages);
     ctx.insert("page_url", &format!("{}{}/", s.site.root, lead.dedup_key));
-    ctx.insert("stylesheets", &stylesheets(s, &theme));
     let html = render(s, &theme, "landing.html", &ctx, Some(lead.label()))?;
     let outcome = fsutil::write_if_changed(&path, html.as_bytes())?;
     Ok(Rendered {
