@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{yaml_error, Error, InputError, Location, Result};
-use crate::fsutil;
 use crate::lead::Route;
 
 pub const DEFAULT_FILE: &str = "leadsite.yaml";
@@ -657,6 +656,7 @@ impl Default for Routing {
 impl Config {
     /// Parses config text; `path` is only for messages. Reports every problem found.
     pub fn parse(text: &str, path: &Path) -> std::result::Result<Config, Vec<InputError>> {
+        crate::limits::check_yaml(text, path).map_err(|e| vec![e])?;
         let config: Config = if text.trim().is_empty() {
             Config::default()
         } else {
@@ -678,7 +678,8 @@ impl Config {
             _ => PathBuf::from("."),
         };
         let mut config = if path.exists() || required {
-            let text = fsutil::read_to_string(path)?;
+            let text = crate::limits::read_text(path, crate::limits::MAX_TEXT_FILE)
+                .map_err(|e| Error::Config(vec![e]))?;
             let mut c = Config::parse(&text, path).map_err(Error::Config)?;
             c.file = Some(path.to_path_buf());
             c

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod fsutil;
 pub mod lead;
+pub mod limits;
 pub mod outreach;
 pub mod pipeline;
 pub mod serve;

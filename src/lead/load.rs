@@ -11,7 +11,6 @@ use serde_yaml_ng::Value;
 
 use super::Lead;
 use crate::error::{yaml_error, InputError, Location};
-use crate::fsutil;
 
 /// How a file lays out its leads, so a rewrite keeps the same shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,15 +95,14 @@ fn is_lead_file(path: &Path) -> bool {
 
 /// Reads and parses one lead file.
 pub fn load_file(path: &Path) -> (Option<LeadFile>, Vec<InputError>) {
-    match fsutil::read_to_string(path) {
+    match crate::limits::read_text(path, crate::limits::MAX_TEXT_FILE)
+        .and_then(|text| crate::limits::check_yaml(&text, path).map(|()| text))
+    {
         Ok(text) => {
             let (file, errors) = parse_str(&text, path);
             (Some(file), errors)
         }
-        Err(e) => (
-            None,
-            vec![InputError::new(Location::file(path), e.to_string())],
-        ),
+        Err(e) => (None, vec![e]),
     }
 }
 
@@ -113,6 +111,14 @@ pub fn load_file(path: &Path) -> (Option<LeadFile>, Vec<InputError>) {
 pub fn parse_str(text: &str, path: &Path) -> (LeadFile, Vec<InputError>) {
     let mut leads = Vec::new();
     let mut errors = Vec::new();
+    if let Err(e) = crate::limits::check_yaml(text, path) {
+        let file = LeadFile {
+            path: path.to_path_buf(),
+            shape: Shape::Single,
+            leads,
+        };
+        return (file, vec![e]);
+    }
     let mut docs = 0;
     let mut shape = Shape::Single;
     for (index, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {

@@ -276,6 +276,13 @@ pub(crate) fn parse_front<'t, T: for<'de> Deserialize<'de> + Default>(
         .ok_or_else(|| InputError::new(Location::file(path), "front matter has no closing ---"))?;
     let front = &rest[..end + 1];
     let body = rest[end + 4..].trim_start_matches(['\r', '\n']);
+    crate::limits::check_yaml(front, path).map_err(|mut e| {
+        // The front matter starts on the file's second line.
+        if let Some(line) = e.location.line.as_mut() {
+            *line += 1;
+        }
+        e
+    })?;
     let value: T = if front.trim().is_empty() {
         T::default()
     } else {

@@ -117,6 +117,13 @@ impl Themes {
                 digest.extend_from_slice(&bytes);
                 let path = origin.join(&rel);
                 if rel == Path::new("theme.yaml") {
+                    let guard = std::str::from_utf8(&bytes)
+                        .map_err(|_| InputError::new(Location::file(&path), "not UTF-8 text"))
+                        .and_then(|t| crate::limits::check_yaml(t, &path));
+                    if let Err(e) = guard {
+                        errors.push(e);
+                        continue;
+                    }
                     match serde_yaml_ng::from_slice::<ThemeFile>(&bytes) {
                         Ok(m) => meta = m,
                         Err(e) => errors.push(yaml_error(&path, &e)),
@@ -139,11 +146,17 @@ impl Themes {
                         .strip_suffix(".yaml")
                         .map(|l| l.to_ascii_lowercase());
                     match lang {
-                        Some(lang) => match serde_yaml_ng::from_slice::<Strings>(&bytes) {
+                        Some(lang) => match std::str::from_utf8(&bytes)
+                            .map_err(|_| InputError::new(Location::file(&path), "not UTF-8 text"))
+                            .and_then(|t| crate::limits::check_yaml(t, &path))
+                            .and_then(|()| {
+                                serde_yaml_ng::from_slice::<Strings>(&bytes)
+                                    .map_err(|e| yaml_error(&path, &e))
+                            }) {
                             Ok(map) => {
                                 i18n.insert(lang, map);
                             }
-                            Err(e) => errors.push(yaml_error(&path, &e)),
+                            Err(e) => errors.push(e),
                         },
                         None => errors.push(InputError::new(
                             Location::file(&path),

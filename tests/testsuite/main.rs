@@ -6,6 +6,7 @@ mod cli;
 mod enrich;
 mod export;
 mod harness;
+mod hostile;
 mod images;
 mod ingest;
 mod malformed;

@@ -36,6 +36,17 @@ pub(super) fn import_csv<R: std::io::Read>(
         .flexible(false)
         .from_reader(input);
     let headers = reader.headers().map_err(|e| csv_error(path, &e))?;
+    if headers.len() > crate::limits::MAX_CSV_FIELDS {
+        return Err(InputError::new(
+            Location::at_line(path, 1),
+            format!(
+                "the header has {} columns (at most {} are read): is this a CSV export?",
+                headers.len(),
+                crate::limits::MAX_CSV_FIELDS
+            ),
+        )
+        .into());
+    }
     let names: Vec<(String, String)> = headers
         .iter()
         .map(|h| (h.trim().to_string(), match_key(h)))
@@ -57,9 +68,13 @@ pub(super) fn import_csv<R: std::io::Read>(
         *count += mapped.len();
         sink(mapped)
     };
-    for result in reader.into_records() {
-        match result {
-            Ok(cells) => {
+    // A fresh record per row: a reused one keeps the widest row's buffers, and every later
+    // row's copy would carry them (one row of a million fields made 500 rows cost 4 GB).
+    loop {
+        let mut cells = csv::StringRecord::new();
+        match reader.read_record(&mut cells) {
+            Ok(false) => break,
+            Ok(true) => {
                 chunk.push(cells);
                 if chunk.len() == super::CHUNK {
                     flush(&mut chunk, &mut count)?;
@@ -131,6 +146,7 @@ pub(super) fn read_yaml(
     path: &Path,
 ) -> Result<(Vec<Row>, Vec<InputError>), InputError> {
     use serde::Deserialize;
+    crate::limits::check_yaml(text, path)?;
     let mut values = Vec::new();
     for doc in serde_yaml_ng::Deserializer::from_str(text) {
         let v = Json::deserialize(doc).map_err(|e| crate::error::yaml_error(path, &e))?;

@@ -1,0 +1,156 @@
+//! Issue 13 point 4: no input costs unbounded time or memory. Each hostile case runs the real
+//! binary under a 2 GiB address-space limit (`ulimit -v`) and a watchdog; a hang or a blow-up
+//! fails the case. The limits are generous guards against hangs, not speed targets.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::Project;
+
+/// Runs `leadsite ARGS` in the project, bounded; returns (exit code, stderr).
+fn bounded(p: &Project, args: &[&str]) -> (i32, String) {
+    let exe = assert_cmd::cargo::cargo_bin("leadsite");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 2097152; exec \"$0\" \"$@\"")
+        .arg(exe)
+        .args(args)
+        .current_dir(p.path("."))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("leadsite {args:?} still ran after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.code().unwrap_or(-1), err)
+}
+
+const GOOD: &str = "dedup_key: good\nname: Good Lead\ncategory: Plumber\nphone: '+12175550134'\naddress: {street: 1 Main St, city: Springfield, region: IL, country: US}\nroute: TARGET\n";
+
+#[test]
+fn hostile_lead_files_are_refused_quickly_naming_file_and_line_and_the_rest_goes_on() {
+    let p = Project::new();
+    p.write("leads/good.yaml", GOOD);
+    p.write(
+        "leads/brackets.yaml",
+        &format!("dedup_key: b\nname: {}\n", "[".repeat(100_000)),
+    );
+    p.write(
+        "leads/braces.yaml",
+        &format!("dedup_key: c\nname: x\nz: {}\n", "{a: ".repeat(300_000)),
+    );
+    let mut bomb = vec!["a0: &a0 [x, x, x, x, x, x, x, x, x, x]".to_string()];
+    for i in 1..30 {
+        bomb.push(format!(
+            "a{i}: &a{i} [{}]",
+            vec![format!("*a{}", i - 1); 10].join(", ")
+        ));
+    }
+    bomb.push("dedup_key: bomb\nname: Bomb\nz: *a29\n".into());
+    p.write("leads/bomb.yaml", &bomb.join("\n"));
+    p.write(
+        "leads/huge.yaml",
+        &format!(
+            "dedup_key: huge\nname: Huge\nabout: \"{}\"\n",
+            "x".repeat(17 * 1024 * 1024)
+        ),
+    );
+    let (code, err) = bounded(&p, &["check"]);
+    assert_eq!(code, 3, "{err}");
+    for needle in [
+        "leads/brackets.yaml:2: nested deeper than 64 levels",
+        "leads/braces.yaml:3: nested deeper than 64 levels",
+        "leads/bomb.yaml",
+        "leads/huge.yaml: larger than 16 MiB",
+    ] {
+        assert!(err.contains(needle), "{needle} in\n{err}");
+    }
+    assert!(
+        err.contains("1 leads in 5 files") || err.contains("leads in"),
+        "{err}"
+    );
+    // build and ingest read the same files: bounded too, and the good lead gets its page.
+    let (code, err) = bounded(&p, &["build", "--offline"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(p.path("site/good/index.html").is_file(), "{err}");
+    p.write(
+        "in/one.csv",
+        "name,phone,address.city\nNew Lead,+12175550199,Springfield\n",
+    );
+    let (code, err) = bounded(&p, &["ingest", "--format", "csv", "in/one.csv"]);
+    assert_eq!(code, 3, "{err}");
+    // The refused files are never rewritten.
+    assert!(p
+        .read("leads/brackets.yaml")
+        .starts_with("dedup_key: b\nname: [[["));
+}
+
+#[test]
+fn hostile_config_and_content_are_refused_quickly() {
+    let p = Project::new();
+    p.write("leadsite.yaml", &format!("site: {}\n", "[".repeat(100_000)));
+    let (code, err) = bounded(&p, &["check"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains("leadsite.yaml:1: nested deeper than 64 levels"),
+        "{err}"
+    );
+
+    let q = Project::new();
+    q.write("leads/good.yaml", GOOD);
+    q.write(
+        "content/industries/plumbing.md",
+        &format!("---\ntagline: {}\n---\n", "{a: ".repeat(300_000)),
+    );
+    let (code, err) = bounded(&q, &["check"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("content/industries/plumbing.md:2: nested deeper"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_csv_row_of_a_million_fields_costs_only_itself() {
+    let p = Project::new();
+    let mut csv = String::from("name,phone,address.city\n");
+    csv.push_str(&",".repeat(1_000_000));
+    csv.push('\n');
+    for i in 0..500 {
+        csv.push_str(&format!("Shop {i},+1217555{:04},Springfield\n", i));
+    }
+    p.write("in/wide.csv", &csv);
+    let (code, err) = bounded(&p, &["ingest", "--format", "csv", "in/wide.csv"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("in/wide.csv:2: this row has 1000001 fields but the header has 3"),
+        "{err}"
+    );
+    assert_eq!(p.lead_files().len(), 500);
+
+    let q = Project::new();
+    q.write("in/header.csv", &format!("{}\nx\n", "c,".repeat(100_000)));
+    let (code, err) = bounded(&q, &["ingest", "--format", "csv", "in/header.csv"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains("in/header.csv:1: the header has 100001 columns"),
+        "{err}"
+    );
+}
