@@ -678,6 +678,9 @@ impl Config {
             _ => PathBuf::from("."),
         };
         let mut config = if path.exists() || required {
+            // A file that is not there (or cannot be opened) is an I/O error; one too large to
+            // be a config is a problem with the config.
+            std::fs::File::open(path).map_err(|e| crate::fsutil::io_error(path, e))?;
             let text = crate::limits::read_text(path, crate::limits::MAX_TEXT_FILE)
                 .map_err(|e| Error::Config(vec![e]))?;
             let mut c = Config::parse(&text, path).map_err(Error::Config)?;

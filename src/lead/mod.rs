@@ -499,8 +499,18 @@ pub fn is_empty_value(v: &serde_yaml_ng::Value) -> bool {
 }
 
 /// Whether `key` is a valid dedup_key: non-empty, `[a-z0-9-]`, no leading or trailing hyphen.
+/// Names Windows gives to devices (`con`, `nul`, `com1` …): a file or folder of that name cannot
+/// be made there, so a project copied to Windows, or a site uploaded from it, would break.
+pub fn is_reserved_name(key: &str) -> bool {
+    matches!(key, "con" | "prn" | "aux" | "nul")
+        || (key.len() == 4
+            && (key.starts_with("com") || key.starts_with("lpt"))
+            && key.as_bytes()[3].is_ascii_digit())
+}
+
 pub fn is_valid_key(key: &str) -> bool {
     !key.is_empty()
+        && !is_reserved_name(key)
         && key.len() <= 120
         && key
             .bytes()

@@ -6,7 +6,7 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{FileTransport, Message, SendmailTransport, SmtpTransport, Transport};
+use lettre::{Message, SendmailTransport, SmtpTransport, Transport};
 
 use super::sequence::Rendered;
 use crate::config::{MailTransport, Outreach, TlsMode, TransportKind};
@@ -31,7 +31,8 @@ pub struct EmailAgent {
 
 enum Sender {
     Smtp(SmtpTransport),
-    File(FileTransport),
+    /// `.eml` files in this folder, each written whole or not at all.
+    File(std::path::PathBuf),
     Sendmail(SendmailTransport),
 }
 
@@ -79,7 +80,7 @@ impl EmailAgent {
         let transport = match dry_run_dir {
             Some(dir) => {
                 crate::fsutil::create_dir_all(dir)?;
-                Sender::File(FileTransport::new(dir))
+                Sender::File(dir.to_path_buf())
             }
             None => build_transport(&o.transport, root)?,
         };
@@ -156,14 +157,42 @@ impl EmailAgent {
                 Err(e) if e.is_permanent() => Outcome::Permanent(e.to_string()),
                 Err(e) => Outcome::Transient(e.to_string()),
             },
-            Sender::File(t) => t
-                .send(message)
+            Sender::File(dir) => write_eml(dir, message)
                 .map_or_else(|e| Outcome::Transient(e.to_string()), |_| Outcome::Sent),
             Sender::Sendmail(t) => t
                 .send(message)
                 .map_or_else(|e| Outcome::Transient(e.to_string()), |_| Outcome::Sent),
         }
     }
+}
+
+/// Writes a message as `<Message-ID>.eml` (the same step always the same file), through a temp
+/// file and a rename: a failed write (a full disk) leaves no empty or partial `.eml` behind, as
+/// lettre's file transport did.
+fn write_eml(dir: &std::path::Path, message: &Message) -> Result<std::path::PathBuf> {
+    let id = message
+        .headers()
+        .get_raw("Message-ID")
+        .unwrap_or("")
+        .trim_matches(['<', '>', ' '])
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>();
+    let bytes = message.formatted();
+    let name = if id.is_empty() {
+        crate::fsutil::fingerprint(&bytes)
+    } else {
+        id
+    };
+    let path = dir.join(format!("{name}.eml"));
+    crate::fsutil::write_atomic(&path, &bytes, true)?;
+    Ok(path)
 }
 
 fn list_unsubscribe(url: &str, one_click: Option<&str>) -> String {
@@ -179,7 +208,7 @@ fn build_transport(t: &MailTransport, root: &std::path::Path) -> Result<Sender> 
             // Relative to the project, not to wherever the command was started.
             let dir = root.join(&t.dir);
             crate::fsutil::create_dir_all(&dir)?;
-            Sender::File(FileTransport::new(&dir))
+            Sender::File(dir)
         }
         TransportKind::Sendmail => Sender::Sendmail(SendmailTransport::new()),
         TransportKind::Smtp => {
@@ -208,4 +237,39 @@ fn build_transport(t: &MailTransport, root: &std::path::Path) -> Result<Sender> 
             Sender::Smtp(b.build())
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> Message {
+        Message::builder()
+            .from("A <a@agency.example>".parse().unwrap())
+            .to("b@shop.example".parse().unwrap())
+            .subject("Hi")
+            .message_id(Some("<shop.intro.1@agency.example>".into()))
+            .body("Hello".to_string())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_file_transport_writes_whole_files_or_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_eml(dir.path(), &message()).unwrap();
+        assert_eq!(path.file_name().unwrap(), "shop.intro.1@agency.example.eml");
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("Subject: Hi"));
+        // A write that fails (here: a folder where the file would go) leaves nothing behind.
+        let other = tempfile::tempdir().unwrap();
+        std::fs::create_dir(other.path().join("shop.intro.1@agency.example.eml")).unwrap();
+        assert!(write_eml(other.path(), &message()).is_err());
+        let files: Vec<_> = walkdir::WalkDir::new(other.path())
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .collect();
+        assert!(files.is_empty(), "{files:?}");
+    }
 }

@@ -167,21 +167,61 @@ fn load(config: &Config, report: &mut Report) -> Vec<Record> {
 /// One JSON object per line, in dedup_key order, streamed to the file (atomically: a reader sees
 /// the old file or the new one): a hundred thousand leads are never one buffer.
 fn write_jsonl(path: &Path, records: &[Record], keep: impl Fn(&Lead) -> bool) -> Result<PathBuf> {
-    fsutil::write_atomic_with(path, |out| {
-        for rec in records.iter().filter(|r| keep(&r.lead)) {
-            serde_json::to_writer(&mut *out, &rec.lead).map_err(|e| {
-                Error::from(
-                    InputError::new(
-                        rec.origin.clone(),
-                        format!("cannot be written as JSON: {e}"),
-                    )
-                    .with_lead(rec.lead.label()),
-                )
-            })?;
-            out.write_all(b"\n")
-                .map_err(|e| fsutil::io_error(path, e))?;
-        }
-        Ok(())
-    })?;
+    fsutil::write_atomic_with(path, |out| write_lines(path, records, keep, out))?;
     Ok(path.to_path_buf())
+}
+
+/// One lead a line. A failed write (a full disk) is the artefact's error, not the lead's: only
+/// a lead that cannot be turned into JSON is named.
+fn write_lines(
+    path: &Path,
+    records: &[Record],
+    keep: impl Fn(&Lead) -> bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    for rec in records.iter().filter(|r| keep(&r.lead)) {
+        serde_json::to_writer(&mut *out, &rec.lead).map_err(|e| {
+            if e.is_io() {
+                return fsutil::io_error(path, std::io::Error::from(e));
+            }
+            Error::from(
+                InputError::new(
+                    rec.origin.clone(),
+                    format!("cannot be written as JSON: {e}"),
+                )
+                .with_lead(rec.lead.label()),
+            )
+        })?;
+        out.write_all(b"\n")
+            .map_err(|e| fsutil::io_error(path, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A disk that is full.
+    struct Full;
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from_raw_os_error(28))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_disk_names_the_artefact_not_a_lead() {
+        let lead: Lead = serde_yaml_ng::from_str("dedup_key: a\nname: A\nroute: TARGET\n").unwrap();
+        let rec = Record::new(0, Location::file("leads/a.yaml"), lead);
+        let path = Path::new(".leadsite/build/enriched_leads.jsonl");
+        let err = write_lines(path, &[rec], |_| true, &mut Full)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("enriched_leads.jsonl"), "{err}");
+        assert!(!err.contains("leads/a.yaml"), "{err}");
+    }
 }

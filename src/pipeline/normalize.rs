@@ -502,7 +502,12 @@ pub fn make_key(lead: &Lead) -> String {
     } else if let Some(id) = lead.source.as_ref().and_then(|s| s.id.as_deref()) {
         parts.push(slug(id));
     }
-    join_key(&parts)
+    let key = join_key(&parts);
+    // `nul`, `con` … cannot be file names on Windows: the key says it is a business.
+    if crate::lead::is_reserved_name(&key) {
+        return format!("{key}-business");
+    }
+    key
 }
 
 /// Joins slugs with `-`, drops empty ones, and cuts the result to [`MAX_KEY`] at a hyphen.
@@ -525,6 +530,19 @@ pub fn join_key(parts: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_device_names_are_never_keys() {
+        let lead = |name: &str| Lead {
+            name: name.into(),
+            ..Lead::default()
+        };
+        assert_eq!(make_key(&lead("NUL")), "nul-business");
+        assert_eq!(make_key(&lead("Com1")), "com1-business");
+        assert_eq!(make_key(&lead("Console")), "console");
+        assert!(!crate::lead::is_valid_key("con") && !crate::lead::is_valid_key("lpt9"));
+        assert!(crate::lead::is_valid_key("com") && crate::lead::is_valid_key("com10"));
+    }
 
     #[test]
     fn hidden_characters_never_reach_a_page() {

@@ -35,6 +35,21 @@ use content::Content;
 use facts::Facts;
 use theme::Themes;
 
+/// A lead's own `about` Markdown shown on its page at most (longer is cut, with a warning).
+const MAX_ABOUT: usize = 64 * 1024;
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Sitemaps hold at most this many URLs (sitemaps.org); more go into several files and an index.
 const SITEMAP_MAX: usize = 50_000;
 
@@ -645,12 +660,21 @@ fn render_lead(
         },
     );
     let (imgs, img_warnings) = s.images.for_lead(lead);
-    let warnings = facts
+    let mut warnings: Vec<String> = facts
         .warnings
         .iter()
         .chain(&img_warnings)
         .map(|w| format!("{}: {w}", lead.label()))
         .collect();
+    let about_len = lead.about.as_deref().map_or(0, str::len);
+    if about_len > MAX_ABOUT {
+        warnings.push(format!(
+            "{}: about is {} KB; only its first {} KB are on the page",
+            lead.label(),
+            about_len / 1024,
+            MAX_ABOUT / 1024
+        ));
+    }
     let lead_json = serde_json::to_string(lead).unwrap_or_default();
     let digest = fingerprint(
         format!(
@@ -713,7 +737,7 @@ fn render_lead(
         noindex: false,
     };
     let about_html = match lead.about.as_deref().filter(|a| !a.trim().is_empty()) {
-        Some(md) => content::markdown(md, false),
+        Some(md) => content::markdown(cut(md, MAX_ABOUT), false),
         None => industry.body_html.clone(),
     };
     let cta_base = s

@@ -154,3 +154,34 @@ fn a_csv_row_of_a_million_fields_costs_only_itself() {
         "{err}"
     );
 }
+
+#[test]
+fn a_huge_about_is_cut_with_a_warning_and_device_names_are_no_keys() {
+    let p = Project::new();
+    let about = "Lorem ipsum dolor sit amet. ".repeat(5_000);
+    p.write(
+        "leads/long.yaml",
+        &format!("{}about: \"{about}\"\n", GOOD.replace("good", "long")),
+    );
+    let (code, err) = bounded(&p, &["build", "--offline"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning: long: about is"), "{err}");
+    let page = std::fs::metadata(p.path("site/long/index.html"))
+        .unwrap()
+        .len();
+    assert!(page < 100 * 1024, "the page is {page} bytes");
+
+    // `con` cannot be a file or folder on Windows: check says so, build makes no page of it.
+    p.write(
+        "leads/con.yaml",
+        &GOOD.replace("dedup_key: good", "dedup_key: con"),
+    );
+    let (code, err) = bounded(&p, &["check"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("field dedup_key: invalid_dedup_key: \"con\""),
+        "{err}"
+    );
+    bounded(&p, &["build", "--offline"]);
+    assert!(!p.path("site/con").exists());
+}
