@@ -61,6 +61,14 @@ pub fn load_dir(dir: &Path) -> LoadedLeads {
                 Ok(e) if e.file_type().is_file() && is_lead_file(e.path()) => {
                     paths.push(e.into_path())
                 }
+                // A link is never followed (it may lead out of the project) nor replaced: it is
+                // reported, and ingest writes no lead over it.
+                Ok(e) if e.path_is_symlink() && is_lead_file(e.path()) => {
+                    errors.push(InputError::new(
+                        Location::file(e.path()),
+                        "is a symbolic link: not read, and never written over (keep lead files in leads/ as files)",
+                    ))
+                }
                 Ok(_) => {}
                 Err(e) => {
                     let path = e

@@ -94,6 +94,12 @@ impl Content {
         if dir.is_dir() {
             for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
                 let Ok(entry) = entry else { continue };
+                if entry.path_is_symlink() {
+                    return Err(vec![InputError::new(
+                        Location::file(entry.path()),
+                        "is a symbolic link: not read (keep content files in content/ as files)",
+                    )]);
+                }
                 if !entry.file_type().is_file() {
                     continue;
                 }

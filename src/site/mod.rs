@@ -215,6 +215,7 @@ pub fn generate(
         }
     }
     let site_dir = config.site_dir();
+    unlink_site(&site_dir)?;
     fsutil::create_dir_all(&site_dir)?;
     let mut report = Report::default();
 
@@ -450,6 +451,29 @@ pub fn generate(
     )?;
     fsutil::write_if_changed(&build.join("landing_stats.json"), &json_bytes(&report))?;
     Ok(report)
+}
+
+/// Nothing is written through a symbolic link: `site/` itself may not be one, and links inside it
+/// (which a build never makes) are removed — the links, never what they point at.
+fn unlink_site(site: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(site).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::from(InputError::new(
+            Location::file(site),
+            "is a symbolic link: the build does not write through it (set paths.site to the folder itself)",
+        )));
+    }
+    if site.is_dir() {
+        for e in walkdir::WalkDir::new(site)
+            .max_depth(4)
+            .into_iter()
+            .flatten()
+        {
+            if e.path_is_symlink() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The running binary's size and modification time: a rebuilt leadsite may render differently,

@@ -68,14 +68,19 @@ impl Themes {
         }
         let mut errors = Vec::new();
         if dir.is_dir() {
-            let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-                .map(|rd| {
-                    rd.flatten()
-                        .map(|e| e.path())
-                        .filter(|p| p.is_dir())
-                        .collect()
-                })
-                .unwrap_or_default();
+            let mut names: Vec<PathBuf> = Vec::new();
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                // A linked theme folder could publish anything it points at (`themes/x -> /`).
+                if e.file_type().is_ok_and(|t| t.is_symlink()) {
+                    errors.push(InputError::new(
+                        Location::file(&p),
+                        "is a symbolic link: not read (copy the theme into themes/ instead)",
+                    ));
+                } else if p.is_dir() {
+                    names.push(p);
+                }
+            }
             names.sort();
             for theme_dir in names {
                 let theme = theme_dir

@@ -185,3 +185,77 @@ fn a_huge_about_is_cut_with_a_warning_and_device_names_are_no_keys() {
     bounded(&p, &["build", "--offline"]);
     assert!(!p.path("site/con").exists());
 }
+
+#[test]
+fn symlinks_are_never_followed_out_of_the_project_nor_written_through() {
+    use std::os::unix::fs::symlink;
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.txt");
+    std::fs::write(&secret, "outside the project").unwrap();
+    std::fs::write(
+        outside.path().join("lead.yaml"),
+        GOOD.replace("good", "linked"),
+    )
+    .unwrap();
+
+    let p = Project::new();
+    p.write("leads/good.yaml", GOOD);
+    symlink(
+        outside.path().join("lead.yaml"),
+        p.path("leads/linked.yaml"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(p.path("themes")).unwrap();
+    symlink(outside.path(), p.path("themes/evil")).unwrap();
+    let (code, err) = bounded(&p, &["check"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("leads/linked.yaml: is a symbolic link: not read"),
+        "{err}"
+    );
+    assert!(
+        err.contains("themes/evil: is a symbolic link: not read"),
+        "{err}"
+    );
+    std::fs::remove_file(p.path("themes/evil")).unwrap();
+
+    // ingest writes no lead over the link.
+    p.write(
+        "in/l.csv",
+        "dedup_key,name,phone,address.city\nlinked,Linked,+12175550199,Springfield\n",
+    );
+    let (code, err) = bounded(&p, &["ingest", "--format", "csv", "in/l.csv"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(std::fs::symlink_metadata(p.path("leads/linked.yaml"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+
+    // A link inside site/ is removed, never written through.
+    std::fs::create_dir_all(p.path("site")).unwrap();
+    symlink(outside.path(), p.path("site/good")).unwrap();
+    let (code, err) = bounded(&p, &["build", "--offline"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(!std::fs::symlink_metadata(p.path("site/good"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(p.path("site/good/index.html").is_file());
+    assert!(
+        !outside.path().join("index.html").exists(),
+        "written through the link"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&secret).unwrap(),
+        "outside the project"
+    );
+
+    // site/ itself a link: refused.
+    let q = Project::new();
+    q.write("leads/good.yaml", GOOD);
+    symlink(outside.path(), q.path("site")).unwrap();
+    let (code, err) = bounded(&q, &["build", "--offline"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("site: is a symbolic link"), "{err}");
+    assert!(!outside.path().join("good").exists());
+}
