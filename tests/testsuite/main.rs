@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod enrich;
 mod export;
+mod fuzz;
 mod harness;
 mod hostile;
 mod images;
