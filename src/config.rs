@@ -26,6 +26,10 @@ pub struct Config {
     /// Where the config was read from; `None` when the built-in defaults are used.
     #[serde(skip)]
     pub file: Option<PathBuf>,
+    /// Set for one language of a site built in several: its build reports go here, under
+    /// `<work>/build/`.
+    #[serde(skip)]
+    pub build_subdir: Option<String>,
 }
 
 /// `site.cta_text` when the config does not set it; pages then use the theme's words for it in
@@ -47,6 +51,10 @@ pub struct Site {
     pub cta_text: String,
     /// Pages listed on one page of the index and of each hub.
     pub per_page: usize,
+    /// Build the site in each of these languages, into `site/<language>/` (`/el/…`, `/en/…`),
+    /// with hreflang alternates and a sitemap per language. Empty: one language,
+    /// `site.language`, at the root.
+    pub languages: Vec<String>,
     pub images: SiteImages,
 }
 
@@ -574,6 +582,7 @@ impl Default for Config {
             enrichment: Enrichment::default(),
             scoring: Scoring::default(),
             outreach: Outreach::default(),
+            build_subdir: None,
             root: PathBuf::from("."),
             file: None,
         }
@@ -590,6 +599,7 @@ impl Default for Site {
             cta_url: None,
             cta_text: DEFAULT_CTA_TEXT.into(),
             per_page: 100,
+            languages: Vec::new(),
             images: SiteImages::default(),
         }
     }
@@ -717,6 +727,15 @@ impl Config {
             b.clone()
         } else {
             format!("{b}/")
+        }
+    }
+
+    /// Where the build writes its reports (`<work>/build/`, per language when there are several).
+    pub fn build_dir(&self) -> PathBuf {
+        let dir = self.work_dir().join("build");
+        match &self.build_subdir {
+            Some(sub) => dir.join(sub),
+            None => dir,
         }
     }
 

@@ -121,6 +121,7 @@ pub fn run(
             &crate::site::Inputs {
                 offline: opts.offline,
                 unreadable,
+                languages: Vec::new(),
             },
             progress,
         )?);

@@ -107,6 +107,14 @@ struct Seo {
     large_image: bool,
     json_ld: Option<String>,
     noindex: bool,
+    /// The same page in the site's other languages (hreflang), `x-default` last.
+    alternates: Vec<Alternate>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Alternate {
+    lang: String,
+    url: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -175,6 +183,8 @@ struct Shared<'a> {
     images: &'a images::Images,
     /// Per theme: a context with what all its pages share (`site`, `pages`, `t`, stylesheets).
     contexts: BTreeMap<String, tera::Context>,
+    /// The site's languages and their base URLs, when it is built in several.
+    languages: Vec<(String, String)>,
 }
 
 /// Builds the site from the scored leads.
@@ -186,6 +196,140 @@ pub struct Inputs {
     /// Keys (file names) of lead files that could not be read this time: their pages are kept
     /// as they are, neither removed nor redirected.
     pub unreadable: std::collections::BTreeSet<String>,
+    /// When the site is built in several languages: (language, its base URL), each.
+    pub languages: Vec<(String, String)>,
+}
+
+/// The same path in every language of the site (empty for a site in one language).
+fn alternates(languages: &[(String, String)], path: &str) -> Vec<Alternate> {
+    let mut out: Vec<Alternate> = languages
+        .iter()
+        .map(|(lang, base)| Alternate {
+            lang: lang.clone(),
+            url: format!("{base}{path}"),
+        })
+        .collect();
+    if let Some(first) = out.first().cloned() {
+        out.push(Alternate {
+            lang: "x-default".into(),
+            url: first.url,
+        });
+    }
+    out
+}
+
+/// Builds the site in every language of `site.languages`, each into `site/<language>/` from
+/// the same leads, then a root that leads to them: an index with a link per language, a sitemap
+/// index of the languages' sitemaps, robots.txt and 404.html.
+fn generate_languages(
+    config: &Config,
+    leads: &[Lead],
+    inputs: &Inputs,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let base = config.base_url();
+    let languages: Vec<(String, String)> = config
+        .site
+        .languages
+        .iter()
+        .map(|l| (l.clone(), format!("{base}{}/", l.to_ascii_lowercase())))
+        .collect();
+    let mut total = Report::default();
+    for (i, (lang, lang_base)) in languages.iter().enumerate() {
+        let mut c = config.clone();
+        let folder = lang.to_ascii_lowercase();
+        c.site.language = lang.clone();
+        c.site.base_url = lang_base.clone();
+        c.site.languages = Vec::new();
+        c.paths.site = config.paths.site.join(&folder);
+        c.build_subdir = Some(folder);
+        let one = generate(
+            &c,
+            leads,
+            &Inputs {
+                offline: inputs.offline,
+                unreadable: inputs.unreadable.clone(),
+                languages: languages.clone(),
+            },
+            progress,
+        )?;
+        total.written += one.written;
+        total.unchanged += one.unchanged;
+        total.removed += one.removed;
+        total.redirects += one.redirects;
+        total.other_written += one.other_written;
+        for w in one.warnings {
+            if !total.warnings.contains(&w) {
+                total.warnings.push(w);
+            }
+        }
+        if i == 0 {
+            total.skipped = one.skipped;
+            total.skipped_leads = one.skipped_leads;
+            total.themes = one.themes;
+            total.pages = one.pages;
+            total.images = one.images;
+        }
+    }
+    let site = config.site_dir();
+    let mut write = |rel: &str, text: String| -> Result<()> {
+        if fsutil::write_if_changed(&site.join(rel), text.as_bytes())? != WriteOutcome::Unchanged {
+            total.other_written += 1;
+        }
+        Ok(())
+    };
+    let links: String = languages
+        .iter()
+        .map(|(l, b)| {
+            format!(
+                "<li><a href=\"{}\" hreflang=\"{}\" lang=\"{}\">{}</a></li>\n",
+                xml_escape(b),
+                xml_escape(l),
+                xml_escape(l),
+                xml_escape(l)
+            )
+        })
+        .collect();
+    let alternates: String = alternates(&languages, "")
+        .iter()
+        .map(|a| {
+            format!(
+                "<link rel=\"alternate\" hreflang=\"{}\" href=\"{}\">\n",
+                xml_escape(&a.lang),
+                xml_escape(&a.url)
+            )
+        })
+        .collect();
+    write(
+        "index.html",
+        format!(
+            "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{title}</title>\n<link rel=\"canonical\" href=\"{base}\">\n{alternates}</head>\n<body>\n<main>\n<h1>{title}</h1>\n<ul>\n{links}</ul>\n</main>\n</body>\n</html>\n",
+            lang = xml_escape(&languages[0].0),
+            title = xml_escape(&config.site.title),
+            base = xml_escape(&base),
+        ),
+    )?;
+    let mut index = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
+    for (_, b) in &languages {
+        index.push_str(&format!(
+            "  <sitemap><loc>{}</loc></sitemap>\n",
+            xml_escape(&format!("{b}sitemap.xml"))
+        ));
+    }
+    index.push_str("</sitemapindex>\n");
+    write("sitemap.xml", index)?;
+    write(
+        "robots.txt",
+        format!("User-agent: *\nAllow: /\n\nSitemap: {base}sitemap.xml\n"),
+    )?;
+    let first = config
+        .site_dir()
+        .join(languages[0].0.to_ascii_lowercase())
+        .join("404.html");
+    if let Ok(page) = std::fs::read_to_string(first) {
+        write("404.html", page)?;
+    }
+    Ok(total)
 }
 
 pub fn generate(
@@ -194,6 +338,9 @@ pub fn generate(
     inputs: &Inputs,
     progress: &dyn Progress,
 ) -> Result<Report> {
+    if !config.site.languages.is_empty() {
+        return generate_languages(config, leads, inputs, progress);
+    }
     let offline = inputs.offline;
     let themes = Themes::load(&config.resolve(&config.paths.themes)).map_err(Error::Config)?;
     let content = Content::load(&config.resolve(&config.paths.content)).map_err(Error::Config)?;
@@ -255,6 +402,7 @@ pub fn generate(
     let images = images::Images::new(config, &root, offline);
     let mut shared = Shared {
         contexts: BTreeMap::new(),
+        languages: inputs.languages.clone(),
         images: &images,
         config,
         themes: &themes,
@@ -366,7 +514,7 @@ pub fn generate(
     let keys: Vec<&str> = chosen.iter().map(|l| l.dedup_key.as_str()).collect();
     let titles = seo::unique_titles(&candidates, &keys);
 
-    let manifest_path = config.work_dir().join("build").join("pages.json");
+    let manifest_path = config.build_dir().join("pages.json");
     let old: BTreeMap<String, String> = std::fs::read(&manifest_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -443,7 +591,7 @@ pub fn generate(
     report.images = shared.images.stats();
 
     write_site_files(&shared, &chosen, &mut report)?;
-    let build = config.work_dir().join("build");
+    let build = config.build_dir();
     fsutil::write_if_changed(&manifest_path, &json_bytes(&manifest))?;
     fsutil::write_if_changed(
         &build.join("landing_pages.json"),
@@ -759,6 +907,7 @@ fn render_lead(
         large_image: imgs.hero.is_some(),
         json_ld: Some(seo::json_ld(lead, &business, &facts, &canonical)),
         noindex: false,
+        alternates: alternates(&s.languages, &format!("{}/", lead.dedup_key)),
     };
     let about_html = match lead.about.as_deref().filter(|a| !a.trim().is_empty()) {
         Some(md) => content::markdown(cut(md, MAX_ABOUT), false),
@@ -1033,7 +1182,7 @@ fn write_redirects(
     pages: &BTreeMap<String, String>,
     report: &mut Report,
 ) -> Result<()> {
-    let path = s.config.work_dir().join("build").join("redirects.json");
+    let path = s.config.build_dir().join("redirects.json");
     let mut redirects: BTreeMap<String, String> = std::fs::read(&path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -1133,12 +1282,20 @@ fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result
             &Seo {
                 title: seo::truncate(title, seo::TITLE_MAX),
                 description: seo::truncate(description, seo::DESCRIPTION_MAX),
-                canonical,
                 og_type: "website",
                 locale: og_locale(&s.site.language),
                 image: None,
                 large_image: false,
                 json_ld: None,
+                alternates: if noindex {
+                    Vec::new()
+                } else {
+                    alternates(
+                        &s.languages,
+                        canonical.strip_prefix(base.as_str()).unwrap_or(""),
+                    )
+                },
+                canonical,
                 noindex,
             },
         );
@@ -1201,7 +1358,7 @@ fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result
         )?;
         list_files.push(list.rel.clone());
     }
-    let lists_manifest = s.config.work_dir().join("build").join("lists.json");
+    let lists_manifest = s.config.build_dir().join("lists.json");
     let old_lists: Vec<String> = std::fs::read(&lists_manifest)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())

@@ -622,3 +622,54 @@ fn a_greek_site_speaks_greek_with_its_own_copy_and_formats() {
         .read("site/sparse-auto/index.html")
         .contains("og:locale\" content=\"en_GB\""));
 }
+
+#[test]
+fn a_site_in_two_languages_has_a_folder_each_with_hreflang_and_sitemaps() {
+    let p = Project::with_config(&CONFIG.replace(
+        "  title: Example pages\n",
+        "  title: Example pages\n  languages: [el, en]\n",
+    ));
+    p.write(
+        "leads/rich-restaurant.yaml",
+        &rich_google("rich-restaurant", "Italian restaurant", WEEKDAYS, true),
+    );
+    p.run(&["build", "--offline"]).code(0);
+    let el = p.read("site/el/rich-restaurant/index.html");
+    let en = p.read("site/en/rich-restaurant/index.html");
+    for page in [&el, &en] {
+        for needle in [
+            "<link rel=\"alternate\" hreflang=\"el\" href=\"https://pages.agency.example/el/rich-restaurant/\">",
+            "<link rel=\"alternate\" hreflang=\"en\" href=\"https://pages.agency.example/en/rich-restaurant/\">",
+            "<link rel=\"alternate\" hreflang=\"x-default\" href=\"https://pages.agency.example/el/rich-restaurant/\">",
+        ] {
+            assert!(page.contains(needle), "{needle}");
+        }
+    }
+    assert!(el.contains("<html lang=\"el\">") && el.contains("Ωράριο λειτουργίας"));
+    assert!(en.contains("<html lang=\"en\">") && en.contains("Opening hours"));
+    assert!(el.contains(
+        "<link rel=\"canonical\" href=\"https://pages.agency.example/el/rich-restaurant/\">"
+    ));
+    // A sitemap per language, an index of them at the root, and a root that leads to both.
+    assert!(p
+        .read("site/el/sitemap.xml")
+        .contains("<loc>https://pages.agency.example/el/rich-restaurant/</loc>"));
+    let index = p.read("site/sitemap.xml");
+    for l in ["el", "en"] {
+        assert!(
+            index.contains(&format!(
+                "<loc>https://pages.agency.example/{l}/sitemap.xml</loc>"
+            )),
+            "{index}"
+        );
+    }
+    let root = p.read("site/index.html");
+    assert!(
+        root.contains("href=\"https://pages.agency.example/en/\" hreflang=\"en\""),
+        "{root}"
+    );
+    assert!(p
+        .read("site/robots.txt")
+        .contains("Sitemap: https://pages.agency.example/sitemap.xml"));
+    assert!(p.path("site/404.html").is_file() && !p.path("site/rich-restaurant").exists());
+}
