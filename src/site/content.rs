@@ -67,6 +67,9 @@ pub struct Page {
     /// Still the built-in example text (an imprint naming an example agency …): a placeholder.
     #[serde(skip)]
     pub example: bool,
+    /// The language of `<name>.<lang>.md`; `None` for the plain (English) file.
+    #[serde(skip)]
+    pub lang: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -159,11 +162,17 @@ impl Content {
                     } else {
                         front.title
                     };
+                    // `privacy.el.md` is the privacy page in Greek.
+                    let (base, lang) = match name.split_once('.') {
+                        Some((b, l)) => (b.to_string(), Some(l.to_ascii_lowercase())),
+                        None => (name.clone(), None),
+                    };
                     content.pages.push(Page {
-                        name: name.clone(),
+                        name: base,
                         title,
                         body_html: markdown(body, true),
                         example: built_in.get(rel).is_some_and(|b| b.trim() == text.trim()),
+                        lang,
                     });
                 }),
                 _ => Ok(()),
@@ -171,7 +180,8 @@ impl Content {
             if let Err(e) = result {
                 errors.push(e);
             }
-            if folder == "pages" && !crate::lead::is_valid_key(&name) {
+            if folder == "pages" && !crate::lead::is_valid_key(name.split('.').next().unwrap_or(""))
+            {
                 errors.push(InputError::new(
                     Location::file(path),
                     "a page's file name becomes its URL: use lower-case letters, digits and '-'",
@@ -197,6 +207,32 @@ impl Content {
     pub fn industry(&self, key: Option<&str>) -> &Industry {
         key.and_then(|k| self.industries.get(k))
             .unwrap_or_else(|| &self.industries["default"])
+    }
+
+    /// Keeps one version of each page for the site's language: `<page>.<el-cy>.md`, else
+    /// `<page>.<el>.md`, else `<page>.md`.
+    pub fn keep_pages_in(&mut self, language: &str) {
+        let tag = language.replace('_', "-").to_ascii_lowercase();
+        let primary = tag.split('-').next().unwrap_or("").to_string();
+        let rank = |p: &Page| match p.lang.as_deref() {
+            Some(l) if l == tag => 0,
+            Some(l) if l == primary => 1,
+            None => 2,
+            Some(_) => 3,
+        };
+        let mut best: BTreeMap<String, Page> = BTreeMap::new();
+        for p in std::mem::take(&mut self.pages) {
+            if rank(&p) == 3 {
+                continue;
+            }
+            match best.get(&p.name) {
+                Some(b) if rank(b) <= rank(&p) => {}
+                _ => {
+                    best.insert(p.name.clone(), p);
+                }
+            }
+        }
+        self.pages = best.into_values().collect();
     }
 
     /// The copy for an industry in a language: `<industry>.<el-cy>.md`, `<industry>.<el>.md`,

@@ -343,7 +343,10 @@ pub fn generate(
     }
     let offline = inputs.offline;
     let themes = Themes::load(&config.resolve(&config.paths.themes)).map_err(Error::Config)?;
-    let content = Content::load(&config.resolve(&config.paths.content)).map_err(Error::Config)?;
+    let mut content =
+        Content::load(&config.resolve(&config.paths.content)).map_err(Error::Config)?;
+    content.keep_pages_in(&config.site.language);
+    let content = content;
     for (industry, theme) in &config.site.themes {
         if !themes.themes.contains_key(theme) {
             return Err(Error::Config(vec![InputError::new(

@@ -557,8 +557,19 @@ fn a_greek_site_speaks_greek_with_its_own_copy_and_formats() {
         "content/industries/restaurant.el.md",
         "---\ntagline: \"\"\nservices:\n  - name: Για να φάτε εδώ\n    text: Τραπέζια στον χώρο.\n    when: dine_in\n---\n",
     );
+    p.write(
+        "content/pages/privacy.el.md",
+        "---\ntitle: Απόρρητο\n---\nΚείμενο απορρήτου.\n",
+    );
     p.run(&["build", "--offline"]).code(0);
+    let privacy = p.read("site/privacy/index.html");
+    assert!(privacy.contains("Κείμενο απορρήτου."), "{privacy}");
+    assert!(!p.path("site/privacy.el").exists());
     let html = p.read("site/rich-restaurant/index.html");
+    assert!(
+        html.contains(">Απόρρητο</a>"),
+        "the footer links the Greek page"
+    );
     let words = text(&html);
     for needle in [
         "<html lang=\"el-CY\">",
