@@ -1193,7 +1193,15 @@ fn write_redirects(
     let mut alias_of: BTreeMap<String, String> = BTreeMap::new();
     for l in chosen {
         for a in aliases(l) {
-            alias_of.entry(a).or_insert_with(|| l.dedup_key.clone());
+            match alias_of.get(&a) {
+                Some(first) => report.warnings.push(format!(
+                    "{}: alias {a} is claimed by {first} too; its old URL leads to {first}",
+                    l.dedup_key
+                )),
+                None => {
+                    alias_of.insert(a, l.dedup_key.clone());
+                }
+            }
         }
     }
     for key in old.keys().filter(|k| !pages.contains_key(*k)) {

@@ -209,6 +209,22 @@ fn a_rebuild_touches_only_what_changed_and_removes_pages_of_leads_that_left() {
         moved.contains("url=https://pages.agency.example/bolt-garage-springfield/\""),
         "{moved}"
     );
+    // Two leads claiming one old key: the first (by key) keeps it, and the build says so.
+    p.write(
+        "leads/zz-bolt.yaml",
+        &format!(
+            "{}aliases: [bolt]\n",
+            lead("zz-bolt", "Bolt Again", "Auto repair shop")
+        ),
+    );
+    let run = p.run(&["build", "--offline"]);
+    assert!(
+        run.stderr
+            .contains("zz-bolt: alias bolt is claimed by bolt-garage-springfield too"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(p.path("leads/zz-bolt.yaml")).unwrap();
     // The redirect stays build after build; a page that takes the key again replaces it.
     p.run(&["build", "--offline"]).code(0);
     assert!(p
