@@ -191,12 +191,24 @@ impl FileBus {
     fn set_aside(&self, folder: &str, path: &Path, name: &str, why: &str) -> Result<()> {
         let dir = self.dir.join(folder);
         fsutil::create_dir_all(&dir)?;
+        // A name near the file system's limit leaves no room for `.reason` and a temp suffix:
+        // it is shortened (keeping a digest of the whole), so one odd file never stops a run.
+        let name = if name.len() > 120 {
+            let mut end = 100;
+            while !name.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("{}-{}", &name[..end], fsutil::fingerprint(name.as_bytes()))
+        } else {
+            name.to_string()
+        };
+        let why: String = why.chars().take(2_000).collect();
         fsutil::write_atomic(
             &dir.join(format!("{name}.reason")),
             format!("{why}\n").as_bytes(),
             true,
         )?;
-        fs::rename(path, dir.join(name)).map_err(|e| io_error(path, e))
+        fs::rename(path, dir.join(&name)).map_err(|e| io_error(path, e))
     }
 
     /// Entries moved to `quarantine/` so far.
@@ -404,6 +416,20 @@ mod tests {
         dots.id = "..".into();
         assert!(bus.publish(dots).is_err());
         assert_eq!(bus.poll("crm", 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_file_name_near_the_limit_is_set_aside_and_the_run_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = FileBus::new(dir.path());
+        fs::create_dir_all(bus.inbox()).unwrap();
+        let long = format!("{}.json", "b".repeat(250));
+        fs::write(bus.inbox().join(&long), "not json").unwrap();
+        let report = bus.drain_inbox().unwrap();
+        assert_eq!(report.rejected.len(), 1);
+        assert!(fs::read_dir(bus.inbox()).unwrap().next().is_none());
+        let kept = fs::read_dir(dir.path().join("rejected")).unwrap().count();
+        assert_eq!(kept, 2, "the file and its reason");
     }
 
     #[test]
