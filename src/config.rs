@@ -32,10 +32,6 @@ pub struct Config {
     pub build_subdir: Option<String>,
 }
 
-/// `site.cta_text` when the config does not set it; pages then use the theme's words for it in
-/// the site's language.
-pub const DEFAULT_CTA_TEXT: &str = "Claim this page";
-
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Site {
@@ -48,7 +44,8 @@ pub struct Site {
     pub themes: std::collections::BTreeMap<String, String>,
     /// Where a page's call to action leads (UTM tags are added); default: `base_url`.
     pub cta_url: Option<String>,
-    pub cta_text: String,
+    /// The call to action's words; default: the theme's, in the site's language.
+    pub cta_text: Option<String>,
     /// Pages listed on one page of the index and of each hub.
     pub per_page: usize,
     /// Build the site in each of these languages, into `site/<language>/` (`/el/…`, `/en/…`),
@@ -597,7 +594,7 @@ impl Default for Site {
             language: "en".into(),
             themes: Default::default(),
             cta_url: None,
-            cta_text: DEFAULT_CTA_TEXT.into(),
+            cta_text: None,
             per_page: 100,
             languages: Vec::new(),
             images: SiteImages::default(),

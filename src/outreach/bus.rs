@@ -194,11 +194,11 @@ impl FileBus {
         // A name near the file system's limit leaves no room for `.reason` and a temp suffix:
         // it is shortened (keeping a digest of the whole), so one odd file never stops a run.
         let name = if name.len() > 120 {
-            let mut end = 100;
-            while !name.is_char_boundary(end) {
-                end -= 1;
-            }
-            format!("{}-{}", &name[..end], fsutil::fingerprint(name.as_bytes()))
+            format!(
+                "{}-{}",
+                crate::pipeline::normalize::cut(name, 100),
+                fsutil::fingerprint(name.as_bytes())
+            )
         } else {
             name.to_string()
         };

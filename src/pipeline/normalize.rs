@@ -264,6 +264,18 @@ fn is_hidden(c: char) -> bool {
         || (c as u32 & 0xfffe) == 0xfffe
 }
 
+/// `text` cut to at most `max` bytes, at a character boundary.
+pub fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Whether [`clean_text`] leaves `s` as it is (checked without building a new string).
 pub fn is_clean_text(s: &str) -> bool {
     s.trim().len() == s.len()

@@ -212,17 +212,16 @@ impl Content {
     /// Keeps one version of each page for the site's language: `<page>.<el-cy>.md`, else
     /// `<page>.<el>.md`, else `<page>.md`.
     pub fn keep_pages_in(&mut self, language: &str) {
-        let tag = language.replace('_', "-").to_ascii_lowercase();
-        let primary = tag.split('-').next().unwrap_or("").to_string();
+        let suffixes = super::language::Lang::of(language);
+        let suffixes = suffixes.suffixes();
+        // Most specific first; the plain English file after every suffix; other languages never.
         let rank = |p: &Page| match p.lang.as_deref() {
-            Some(l) if l == tag => 0,
-            Some(l) if l == primary => 1,
-            None => 2,
-            Some(_) => 3,
+            Some(l) => suffixes.iter().position(|s| *s == l).unwrap_or(usize::MAX),
+            None => suffixes.len(),
         };
         let mut best: BTreeMap<String, Page> = BTreeMap::new();
         for p in std::mem::take(&mut self.pages) {
-            if rank(&p) == 3 {
+            if rank(&p) == usize::MAX {
                 continue;
             }
             match best.get(&p.name) {
@@ -238,16 +237,13 @@ impl Content {
     /// The copy for an industry in a language: `<industry>.<el-cy>.md`, `<industry>.<el>.md`,
     /// `<industry>.md`, then the same for `default`. English copy is the one without a suffix.
     pub fn industry_in(&self, key: Option<&str>, language: &str) -> &Industry {
-        let tag = language.replace('_', "-").to_ascii_lowercase();
-        let primary = tag.split('-').next().unwrap_or("").to_string();
+        let lang = super::language::Lang::of(language);
         let find = |k: &str| {
-            [
-                format!("{k}.{tag}"),
-                format!("{k}.{primary}"),
-                k.to_string(),
-            ]
-            .into_iter()
-            .find_map(|name| self.industries.get(&name))
+            lang.suffixes()
+                .iter()
+                .map(|s| format!("{k}.{s}"))
+                .chain([k.to_string()])
+                .find_map(|name| self.industries.get(&name))
         };
         key.and_then(find)
             .or_else(|| find("default"))

@@ -22,10 +22,7 @@ pub struct Locale<'a> {
 impl Locale<'_> {
     /// The string of `key`, else `fallback` (English).
     pub fn t(&self, key: &str, fallback: &str) -> String {
-        self.strings
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| fallback.to_string())
+        super::theme::text(self.strings, key, fallback)
     }
 
     /// `1234` → `1,234` (or `1.234`, `1 234` as the language writes it).

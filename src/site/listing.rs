@@ -83,7 +83,7 @@ pub fn pages(
     site_title: &str,
     strings: &super::theme::Strings,
 ) -> Vec<ListPage> {
-    let t = |k: &str, fallback: &str| strings.get(k).cloned().unwrap_or_else(|| fallback.into());
+    let t = |k: &str, fallback: &str| super::theme::text(strings, k, fallback);
     let per_page = per_page.max(1);
     let entry = |l: &Lead| Entry {
         name: clean_text(&l.name),

@@ -13,6 +13,7 @@ pub mod embedded;
 pub mod facts;
 pub mod hours;
 pub mod images;
+pub mod language;
 pub mod listing;
 pub mod placeholders;
 pub mod seo;
@@ -37,18 +38,6 @@ use theme::Themes;
 
 /// A lead's own `about` Markdown shown on its page at most (longer is cut, with a warning).
 const MAX_ABOUT: usize = 64 * 1024;
-
-/// `text` cut to at most `max` bytes, at a character boundary.
-fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
 
 /// Sitemaps hold at most this many URLs (sitemaps.org); more go into several files and an index.
 const SITEMAP_MAX: usize = 50_000;
@@ -459,21 +448,16 @@ pub fn generate(
     }
     chosen.sort_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
     report.warnings = placeholders::placeholders(config, &content, chosen.iter().copied());
-    let primary = config
-        .site
-        .language
-        .split(['-', '_'])
-        .next()
-        .unwrap_or("en")
-        .to_ascii_lowercase();
-    if primary != "en" {
-        let tag = config.site.language.replace('_', "-").to_ascii_lowercase();
+    let lang = language::Lang::of(&config.site.language);
+    if !lang.is_english() {
+        let primary = &lang.primary;
         let mut english: Vec<&str> = chosen
             .iter()
             .map(|l| content.industry(industry_of(l)).key.as_str())
             .filter(|k| {
-                !content.industries.contains_key(&format!("{k}.{primary}"))
-                    && !content.industries.contains_key(&format!("{k}.{tag}"))
+                lang.suffixes()
+                    .iter()
+                    .all(|s| !content.industries.contains_key(&format!("{k}.{s}")))
             })
             .collect();
         english.sort_unstable();
@@ -796,9 +780,8 @@ fn og_locale(language: &str) -> String {
 
 /// Whether people read the time as "8 AM" where the site's language is spoken.
 fn clock12(language: &str) -> bool {
-    let l = language.replace('_', "-").to_ascii_lowercase();
     matches!(
-        l.as_str(),
+        language::Lang::of(language).tag.as_str(),
         "en" | "en-us" | "en-ca" | "en-au" | "en-nz" | "en-ph" | "en-in" | "es-us" | "es-mx"
     )
 }
@@ -913,7 +896,7 @@ fn render_lead(
         alternates: alternates(&s.languages, &format!("{}/", lead.dedup_key)),
     };
     let about_html = match lead.about.as_deref().filter(|a| !a.trim().is_empty()) {
-        Some(md) => content::markdown(cut(md, MAX_ABOUT), false),
+        Some(md) => content::markdown(crate::pipeline::normalize::cut(md, MAX_ABOUT), false),
         None => industry.body_html.clone(),
     };
     let cta_base = s
@@ -925,13 +908,12 @@ fn render_lead(
     let cta = Cta {
         url: seo::cta_url(&cta_base, &lead.dedup_key, &industry.key),
         // The default words are the theme's, in the site's language; the config's own stay.
-        text: if s.config.site.cta_text == crate::config::DEFAULT_CTA_TEXT {
-            t.get("claim_cta")
-                .cloned()
-                .unwrap_or_else(|| s.config.site.cta_text.clone())
-        } else {
-            s.config.site.cta_text.clone()
-        },
+        text: s
+            .config
+            .site
+            .cta_text
+            .clone()
+            .unwrap_or_else(|| theme::text(t, "claim_cta", "Claim this page")),
     };
     // What every page of the theme shares was made into a context once.
     let mut ctx = s.contexts[&theme].clone();
@@ -1231,16 +1213,12 @@ fn write_redirects(
         let html = format!(
             "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n<title>{moved_title}</title>\n<link rel=\"canonical\" href=\"{to}\">\n<meta name=\"robots\" content=\"noindex\">\n<meta http-equiv=\"refresh\" content=\"0; url={to}\">\n</head>\n<body>\n<p>{moved} <a href=\"{to}\">{to}</a></p>\n</body>\n</html>\n",
             lang = xml_escape(&s.site.language),
-            moved_title = xml_escape(
-                s.strings["default"]
-                    .get("moved_title")
-                    .map_or("Moved", String::as_str)
-            ),
-            moved = xml_escape(
-                s.strings["default"]
-                    .get("moved")
-                    .map_or("This page has moved:", String::as_str)
-            ),
+            moved_title = xml_escape(&theme::text(&s.strings["default"], "moved_title", "Moved")),
+            moved = xml_escape(&theme::text(
+                &s.strings["default"],
+                "moved",
+                "This page has moved:"
+            )),
             to = xml_escape(&to),
         );
         if fsutil::write_if_changed(&s.site_dir.join(key).join("index.html"), html.as_bytes())?
@@ -1314,7 +1292,7 @@ fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result
     };
 
     let strings = &s.strings["default"];
-    let t = |k: &str, fallback: &str| strings.get(k).cloned().unwrap_or_else(|| fallback.into());
+    let t = |k: &str, fallback: &str| theme::text(strings, k, fallback);
     let listed: Vec<listing::Listed> = chosen
         .iter()
         .map(|l| {

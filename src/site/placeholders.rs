@@ -45,7 +45,7 @@ pub fn placeholders<'a>(
     match &config.site.cta_url {
         None => out.push(format!(
             "site.cta_url is not set: \"{}\" links to the site itself; set it to your agency's page in {file}",
-            config.site.cta_text
+            config.site.cta_text.as_deref().unwrap_or("Claim this page")
         )),
         Some(u) if host_of(u).is_some_and(|h| placeholder_host(&h)) => out.push(format!(
             "site.cta_url {u} is a placeholder; set it to your agency's page in {file}"

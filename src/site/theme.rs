@@ -43,6 +43,14 @@ pub struct Theme {
 /// UI strings in one language: key → text (`t.call` in templates).
 pub type Strings = BTreeMap<String, String>;
 
+/// The string of `key`, else `fallback` (the English words, for a theme that lacks the key).
+pub fn text(strings: &Strings, key: &str, fallback: &str) -> String {
+    strings
+        .get(key)
+        .cloned()
+        .unwrap_or_else(|| fallback.to_string())
+}
+
 /// A theme's files: path inside the theme folder → bytes.
 type ThemeFiles = Vec<(PathBuf, Vec<u8>)>;
 
@@ -234,10 +242,9 @@ impl Themes {
     /// then the full tag (`el-CY`), each from `default` up to the theme, each overriding the last.
     /// Also says whether any theme in the chain has strings in the language (else English shows).
     pub fn strings(&self, theme: &str, language: &str) -> (Strings, bool) {
-        let tag = language.replace('_', "-").to_ascii_lowercase();
-        let primary = tag.split('-').next().unwrap_or("en").to_string();
-        let mut levels = vec!["en".to_string()];
-        for l in [primary, tag] {
+        let lang = super::language::Lang::of(language);
+        let mut levels = vec!["en"];
+        for l in lang.suffixes().into_iter().rev() {
             if !levels.contains(&l) {
                 levels.push(l);
             }
@@ -246,10 +253,10 @@ impl Themes {
         chain.reverse();
         let mut out = Strings::new();
         // English is always there; any other language needs a file of its own.
-        let mut found = levels.get(1).is_none_or(|l| l.starts_with("en-"));
+        let mut found = lang.is_english();
         for (i, level) in levels.iter().enumerate() {
             for t in &chain {
-                if let Some(map) = t.i18n.get(level) {
+                if let Some(map) = t.i18n.get(*level) {
                     found |= i > 0;
                     out.extend(map.iter().map(|(k, v)| (k.clone(), v.clone())));
                 }
