@@ -73,6 +73,12 @@ static STATUS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b").unwrap());
 static REPLY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:^|[\s:(\[#<])([245][0-5]\d)(?:[\s\-:,)\]]|$)").unwrap());
+/// A domain name (no `@` before it) said not to exist.
+static DOMAIN_DOES_NOT_EXIST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[\s:<(])(?:[a-z0-9\-]+\.)+[a-z]{2,}>?:? does not exist").unwrap()
+});
+/// An address in angle brackets.
+static ANGLED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<([^<>@\s]+@[^<>@\s]+)>").unwrap());
 static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+").unwrap()
 });
@@ -110,6 +116,9 @@ pub fn parse(m: &ParsedMail) -> Option<Report> {
     if let Some(report) = ses_notification(&parts, &original_ids) {
         return Some(report);
     }
+    if let Some(report) = list_refusal(m, &parts, &original_ids) {
+        return Some(report);
+    }
     // RFC 3464 fields, in a delivery-status part or pasted into the text.
     let dsn_texts: Vec<String> = parts
         .iter()
@@ -128,6 +137,13 @@ pub fn parse(m: &ParsedMail) -> Option<Report> {
     // either: a person may write "Re: delivery failed?".
     let automatic = header(m, "Return-Path").trim() == "<>"
         || !matches!(header(m, "Auto-Submitted").trim(), "" | "no");
+    let returns_a_message = parts.iter().any(|p| {
+        p.ctype.mimetype == "message/rfc822" || p.ctype.mimetype.ends_with("rfc822-headers")
+    });
+    let bounce_subject = BOUNCE_SUBJECTS.iter().any(|s| subject.contains(s));
+    // A no-reply sender returning our message under a bounce's subject is a mail system too
+    // (KDDI's au one net sends its notices so).
+    let automatic = automatic || (is_no_reply(&from) && returns_a_message && bounce_subject);
     let report_type = m.ctype.params.get("report-type").map(|s| s.as_str());
     // A person's mail is a reply, even one that forwards or quotes an old bounce: only a real
     // delivery-status part would make it a report.
@@ -156,10 +172,6 @@ pub fn parse(m: &ParsedMail) -> Option<Report> {
         || !dsn_texts.is_empty()
         || !failed_header.is_empty()
         || report_type == Some("delivery-status");
-    let returns_a_message = parts.iter().any(|p| {
-        p.ctype.mimetype == "message/rfc822" || p.ctype.mimetype.ends_with("rfc822-headers")
-    });
-    let bounce_subject = BOUNCE_SUBJECTS.iter().any(|s| subject.contains(s));
     // A mailer daemon's or an automatic mail with a bounce's marks; never an out-of-office reply
     // (automatic, maybe with our message attached) unless it carries a delivery-status part.
     let looks_like_bounce = !(is_auto_reply_subject(&subject) && dsn_texts.is_empty())
@@ -201,7 +213,10 @@ pub fn parse(m: &ParsedMail) -> Option<Report> {
     })
 }
 
-const BOUNCE_SUBJECTS: [&str; 27] = [
+const BOUNCE_SUBJECTS: [&str; 30] = [
+    "メールエラー",
+    "配信エラー",
+    "配送エラー",
     "undelivered mail",
     "undeliverable",
     "delivery status notification",
@@ -324,6 +339,45 @@ const GIVEN_UP: [&str; 6] = [
 /// A sender that is a mail system: `postmaster` too (a person may write from it).
 fn is_daemon(from: &str) -> bool {
     is_mailer_daemon(from) || from.contains("postmaster")
+}
+
+/// A sender address that takes no replies.
+fn is_no_reply(from: &str) -> bool {
+    ["no-reply@", "noreply@", "do-not-reply@", "donotreply@"]
+        .iter()
+        .any(|d| from.contains(d))
+}
+
+/// Subjects of a mailing-list manager's refusals (fml, Majordomo-style), by reason.
+const LIST_REFUSALS: [(&str, &str); 6] = [
+    ("not member", "rejected"),
+    ("not a member", "rejected"),
+    ("reject mail", "rejected"),
+    ("loop alert", "systemerror"),
+    ("loop back warning", "systemerror"),
+    ("system error message", "systemerror"),
+];
+
+/// A mailing-list manager's refusal of our message (its `X-MLServer`, a refusal's subject): the
+/// lead's address is a list that did not take it. Soft: nothing says the address is dead.
+fn list_refusal(m: &ParsedMail, parts: &[&ParsedMail], original_ids: &[String]) -> Option<Report> {
+    m.headers.get_first_value("X-MLServer")?;
+    let subject = header(m, "Subject").to_lowercase();
+    let (_, reason) = LIST_REFUSALS.iter().find(|(s, _)| subject.contains(s))?;
+    let notice = notice_text(m, parts);
+    let exclude = exclusions(m);
+    // The list's address, as the notice names it (`<list@example.org>`).
+    let recipient = ANGLED
+        .captures_iter(&notice)
+        .map(|c| clean_address(&c[1]))
+        .find(|a| !exclude.contains(a));
+    let mut failure = diagnose(recipient, "", &notice);
+    failure.reason = reason;
+    failure.class = Class::Soft;
+    Some(Report {
+        failures: vec![failure],
+        original_ids: original_ids.to_vec(),
+    })
 }
 
 /// A sender no person writes from.
@@ -941,6 +995,7 @@ const TEXT_REASONS: &[(&str, &[&str])] = &[
             "user is over",
         ],
     ),
+    ("onhold", &["on hold"]),
     (
         "toomanyconn",
         &[
@@ -1344,6 +1399,10 @@ fn reason(status: &str, text: &str, command: Command) -> &'static str {
             return o;
         }
     }
+    if hard == "userunknown" && DOMAIN_DOES_NOT_EXIST.is_match(text) {
+        // "553 example.com does not exist": the domain, not a mailbox.
+        return "hostunknown";
+    }
     let says_no_account = NO_ACCOUNT.iter().any(|w| text.contains(w));
     if hard == "userunknown"
         // X.1.x speaks of the address (Exchange adds its own: 5.1.351, 5.1.10).
@@ -1476,6 +1535,44 @@ mod tests {
         let f = first(mail);
         assert_eq!(f.recipient.as_deref(), Some("owner@shop.example"));
         assert_eq!(f.class, Class::Soft);
+    }
+
+    #[test]
+    fn a_mailing_list_s_refusal_is_a_soft_bounce_of_the_list() {
+        let mail = "From: neko-admin@lists.example\nTo: sam@agency.example\nSubject: You sam@agency.example are not member (neko ML)\nX-MLServer: fml [fml 4.0.3]\n\nYou are not a member of this mailing list <neko@lists.example>.\n";
+        let f = first(mail);
+        assert_eq!(f.recipient.as_deref(), Some("neko@lists.example"));
+        assert_eq!((f.class, f.reason), (Class::Soft, "rejected"));
+        // The same words from a list without a list manager's mark are a person's reply.
+        assert_eq!(parse_str(&mail.replace("X-MLServer", "X-Other")), None);
+    }
+
+    #[test]
+    fn a_no_reply_sender_returning_our_message_is_a_mail_system() {
+        let mail = "From: no-reply@mx.example\nTo: sam@agency.example\nSubject: Mail delivery failed\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nCould not be delivered to: <owner@shop.example>\n     As their mailbox is full.\n--b\nContent-Type: message/rfc822\n\nFrom: sam@agency.example\nTo: owner@shop.example\nSubject: Hello\n\nHi\n--b--\n";
+        let f = first(mail);
+        assert_eq!(f.recipient.as_deref(), Some("owner@shop.example"));
+        assert_eq!((f.class, f.reason), (Class::Soft, "mailboxfull"));
+        // Without our message returned it may be a ticket system's acknowledgement.
+        let ack = "From: no-reply@shop.example\nTo: sam@agency.example\nSubject: Mail delivery failed\n\nThanks, we got it.\n";
+        assert_eq!(parse_str(ack), None);
+    }
+
+    #[test]
+    fn a_domain_that_does_not_exist_and_a_mailbox_on_hold() {
+        let r = |text: &str| {
+            let text = text.to_lowercase();
+            reason("5.0.0", &text, command(&text))
+        };
+        assert_eq!(r("553 shop.example does not exist"), "hostunknown");
+        assert_eq!(
+            r("550 <owner@shop.example> does not exist (in reply to RCPT TO command)"),
+            "userunknown"
+        );
+        assert_eq!(
+            r("550 5.0.0 <owner@shop.example>: Recipient address rejected: On hold"),
+            "onhold"
+        );
     }
 
     #[test]
