@@ -16,21 +16,73 @@ pub const MAX_FLOW_DEPTH: usize = 64;
 /// Fields in one CSV row (google-maps-scraper writes about 35).
 pub const MAX_CSV_FIELDS: usize = 2_000;
 
-/// Reads a text file of at most `cap` bytes; a larger one is refused before it is read.
+/// One email in a Maildir (providers refuse anything near this).
+pub const MAX_MESSAGE: u64 = 32 * 1024 * 1024;
+/// One message on the bus (a few hundred bytes in practice).
+pub const MAX_EVENT: u64 = 1024 * 1024;
+/// One static file of a theme (an image or a font).
+pub const MAX_STATIC: u64 = 64 * 1024 * 1024;
+/// One field of an imported CSV row, and the lines one row may span.
+pub const MAX_CSV_FIELD: usize = 1024 * 1024;
+pub const MAX_CSV_ROW_LINES: u64 = 1_000;
+
+/// Reads a regular file of at most `cap` bytes. A FIFO, device or folder is refused before it is
+/// opened (opening a FIFO waits for a writer; `/dev/zero` never ends), and a larger file is
+/// refused after `cap` bytes, so no input costs more than `cap` of memory.
+pub fn read_bytes(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind};
+    ensure_regular(path)?;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("larger than {}: not read", size(cap)),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Refuses what is not a regular file (after following links): a FIFO, socket, device or folder.
+pub fn ensure_regular(path: &Path) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_file() {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a folder, FIFO or device): not read",
+        ))
+    }
+}
+
+fn size(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else {
+        format!("{} KiB", bytes / 1024)
+    }
+}
+
+/// Reads a text file of at most `cap` bytes; a larger one is refused before it is read whole.
 pub fn read_text(path: &Path, cap: u64) -> Result<String, InputError> {
     let err = |msg: String| InputError::new(Location::file(path), msg);
-    let file = std::fs::File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    let mut text = String::new();
-    file.take(cap + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| err(format!("cannot read: {e}")))?;
-    if text.len() as u64 > cap {
-        return Err(err(format!(
-            "larger than {} MiB: not read (is this the right file?)",
-            cap / (1024 * 1024)
-        )));
-    }
-    Ok(text)
+    let bytes = read_bytes(path, cap).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData if e.to_string().starts_with("larger") => err(format!(
+            "larger than {}: not read (is this the right file?)",
+            size(cap)
+        )),
+        _ => err(format!("cannot read: {e}")),
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = 1 + good.iter().filter(|b| **b == b'\n').count() as u64;
+        InputError::new(
+            Location::at_line(path, line),
+            "not UTF-8 text: save the file as UTF-8",
+        )
+    })
 }
 
 /// Aliases (`*name`) a YAML text may use; files with any are limited to [`MAX_ALIASED_FILE`]

@@ -241,7 +241,7 @@ impl FileBus {
                     .unwrap_or_default()
                     .to_string_lossy()
                     .into_owned();
-                let parsed = fs::read(&path)
+                let parsed = crate::limits::read_bytes(&path, crate::limits::MAX_EVENT)
                     .map_err(|e| e.to_string())
                     .and_then(|b| {
                         serde_json::from_slice::<Message>(&b)
@@ -293,7 +293,8 @@ impl FileBus {
 
 /// One log entry, or why it cannot be read.
 fn read_entry(path: &Path) -> std::result::Result<Message, String> {
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+    let bytes =
+        crate::limits::read_bytes(path, crate::limits::MAX_EVENT).map_err(|e| e.to_string())?;
     let message: Message =
         serde_json::from_slice(&bytes).map_err(|e| format!("not a bus message: {e}"))?;
     match message.problem() {

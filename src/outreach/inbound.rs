@@ -336,7 +336,8 @@ pub fn read_maildir(
         Ok(rd) => rd
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.is_file())
+            // Not only regular files: a FIFO or device is reported (and never waited on).
+            .filter(|p| !p.is_dir())
             .collect(),
         Err(e) => return Err(io_error(&new, e)),
     };
@@ -350,7 +351,17 @@ pub fn read_maildir(
         if name.starts_with('.') {
             continue;
         }
-        let bytes = fsutil::read(&path)?;
+        let bytes = match crate::limits::read_bytes(&path, crate::limits::MAX_MESSAGE) {
+            Ok(b) => b,
+            // One unreadable message (a FIFO, a 5 GB file) never stops the others.
+            Err(e) => {
+                report.errors.push(InputError::new(
+                    Location::file(&path),
+                    format!("cannot read: {e}; left in new/"),
+                ));
+                continue;
+            }
+        };
         let parsed = match mailparse::parse_mail(&bytes) {
             Ok(m)
                 if m.headers.get_first_value("From").is_some()

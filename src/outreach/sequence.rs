@@ -76,7 +76,8 @@ impl Sequence {
                 .collect();
             paths.sort();
             for p in paths {
-                files.push((p.clone(), crate::fsutil::read_to_string(&p)?));
+                let text = crate::limits::read_text(&p, crate::limits::MAX_TEXT_FILE)?;
+                files.push((p.clone(), text));
             }
         } else {
             let prefix = Path::new("emails").join(name);

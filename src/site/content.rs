@@ -111,16 +111,11 @@ impl Content {
                     .strip_prefix(dir)
                     .unwrap_or(entry.path())
                     .to_path_buf();
-                match std::fs::read_to_string(entry.path()) {
+                match crate::limits::read_text(entry.path(), crate::limits::MAX_TEXT_FILE) {
                     Ok(text) => {
                         files.insert(rel, (entry.path().to_path_buf(), text));
                     }
-                    Err(e) => {
-                        return Err(vec![InputError::new(
-                            Location::file(entry.path()),
-                            format!("cannot read: {e}"),
-                        )])
-                    }
+                    Err(e) => return Err(vec![e]),
                 }
             }
         }

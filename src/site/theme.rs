@@ -106,7 +106,7 @@ impl Themes {
                         .path()
                         .strip_prefix(&theme_dir)
                         .unwrap_or(entry.path());
-                    match std::fs::read(entry.path()) {
+                    match crate::limits::read_bytes(entry.path(), crate::limits::MAX_STATIC) {
                         Ok(bytes) => list.push((rel.to_path_buf(), bytes)),
                         Err(e) => errors.push(InputError::new(
                             Location::file(entry.path()),

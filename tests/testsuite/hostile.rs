@@ -259,3 +259,44 @@ fn symlinks_are_never_followed_out_of_the_project_nor_written_through() {
     assert!(err.contains("site: is a symbolic link"), "{err}");
     assert!(!outside.path().join("good").exists());
 }
+
+#[test]
+fn fifos_and_devices_are_refused_not_waited_on() {
+    let p = Project::new();
+    p.write("leads/good.yaml", GOOD);
+    std::fs::create_dir_all(p.path("mail/new")).unwrap();
+    std::fs::create_dir_all(p.path("mail/cur")).unwrap();
+    std::fs::create_dir_all(p.path("in")).unwrap();
+    let mkfifo = |path: std::path::PathBuf| {
+        assert!(Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success());
+    };
+    mkfifo(p.path("mail/new/fifo.eml"));
+    std::os::unix::fs::symlink("/dev/zero", p.path("mail/new/zero.eml")).unwrap();
+    p.write(
+        "mail/new/reply.eml",
+        "From: owner@good.example\nSubject: Re: hello\n\nThanks!\n",
+    );
+    let (code, err) = bounded(&p, &["inbox", "--maildir", "mail"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("fifo.eml: cannot read: not a regular file"),
+        "{err}"
+    );
+    assert!(
+        err.contains("zero.eml: cannot read: not a regular file"),
+        "{err}"
+    );
+
+    mkfifo(p.path("in/pipe.csv"));
+    let (code, err) = bounded(&p, &["ingest", "in/pipe.csv"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("in/pipe.csv: not a regular file"),
+        "{err}"
+    );
+    assert!(p.path("leads/good.yaml").is_file());
+}

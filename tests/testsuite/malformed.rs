@@ -149,3 +149,34 @@ fn a_bad_config_stops_before_anything_is_written() {
     assert!(run.stderr.contains("TARGETT"), "{}", run.stderr);
     assert!(p.lead_files().is_empty());
 }
+
+#[test]
+fn a_quote_left_open_in_a_csv_says_which_lines_it_swallowed() {
+    let p = Project::new();
+    let mut csv = String::from("name,address,phone\nA,\"1 Main St, Springfield, IL\",(217) 555-0101\nB,\"2 Main St, Springfield, IL,(217) 555-0102\n");
+    for i in 0..5 {
+        csv.push_str(&format!(
+            "C{i},\"3 Main St, Springfield, IL\",(217) 555-010{i}\n"
+        ));
+    }
+    let bad = p.write("in/open.csv", &csv);
+    let run = p.run(&["ingest", bad.to_str().unwrap()]);
+    run.code(3);
+    // The open quote of row B runs to the next quote, in row C0: both are skipped, and said so.
+    assert!(
+        run.stderr.contains("in/open.csv:3: ")
+            && run.stderr.contains("it runs to line 5: a quote left open?"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        p.lead_files(),
+        [
+            "a-springfield-il.yaml",
+            "c1-springfield-il.yaml",
+            "c2-springfield-il.yaml",
+            "c3-springfield-il.yaml",
+            "c4-springfield-il.yaml"
+        ]
+    );
+}

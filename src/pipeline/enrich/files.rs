@@ -110,8 +110,10 @@ pub fn host_of(website: &str) -> Option<String> {
 
 /// Reads the data file at `real`, named `path` in messages.
 fn read_rows(real: &Path, path: &Path) -> Result<Vec<Row>, InputError> {
-    let text = std::fs::read_to_string(real)
-        .map_err(|e| InputError::new(Location::file(path), format!("cannot read: {e}")))?;
+    let text = crate::limits::read_text(real, crate::limits::MAX_TEXT_FILE).map_err(|mut e| {
+        e.location.path = path.to_path_buf();
+        e
+    })?;
     let ext = path
         .extension()
         .and_then(|e| e.to_str())

@@ -72,15 +72,41 @@ pub(super) fn import_csv<R: std::io::Read>(
     // row's copy would carry them (one row of a million fields made 500 rows cost 4 GB).
     loop {
         let mut cells = csv::StringRecord::new();
+        let start = reader.position().line();
         match reader.read_record(&mut cells) {
             Ok(false) => break,
             Ok(true) => {
+                // A quote left open swallows the rows after it into one field: say so, with the
+                // lines lost, instead of importing a business whose name is 500 rows long.
+                let end = reader.position().line();
+                let widest = cells.iter().map(str::len).max().unwrap_or(0);
+                if end.saturating_sub(start) > crate::limits::MAX_CSV_ROW_LINES
+                    || widest > crate::limits::MAX_CSV_FIELD
+                {
+                    errors.push(InputError::new(
+                        Location::at_line(path, start),
+                        format!(
+                            "this row runs to line {end} (a field of {} KiB): a quote left open? The row and the lines inside it are skipped",
+                            widest / 1024
+                        ),
+                    ));
+                    continue;
+                }
                 chunk.push(cells);
                 if chunk.len() == super::CHUNK {
                     flush(&mut chunk, &mut count)?;
                 }
             }
-            Err(e) => errors.push(csv_error(path, &e)),
+            Err(e) => {
+                let mut error = csv_error(path, &e);
+                let end = reader.position().line();
+                if end.saturating_sub(start) > 1 {
+                    error.message.push_str(&format!(
+                        " (it runs to line {end}: a quote left open? The lines inside it are skipped too)"
+                    ));
+                }
+                errors.push(error);
+            }
         }
     }
     flush(&mut chunk, &mut count)?;
