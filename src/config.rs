@@ -697,6 +697,10 @@ impl Config {
             Config::default()
         };
         config.root = root;
+        let escapes = config.links_inside();
+        if !escapes.is_empty() {
+            return Err(Error::Config(escapes));
+        }
         Ok(config)
     }
 
@@ -830,6 +834,83 @@ impl Config {
                         format!("{at}.country[{j}]"),
                         format!("{c:?} is not a country code"),
                     );
+                }
+            }
+        }
+        for (field, p) in self.configured_paths() {
+            let escapes = p.is_absolute()
+                || p.components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir));
+            if escapes {
+                bad(
+                    field,
+                    format!(
+                        "{} leaves the project: use a path inside the project folder (relative, without '..')",
+                        p.display()
+                    ),
+                );
+            }
+        }
+        out
+    }
+
+    /// Every folder and file the config names, with its key.
+    fn configured_paths(&self) -> Vec<(String, PathBuf)> {
+        let mut out = vec![
+            ("paths.leads".to_string(), self.paths.leads.clone()),
+            ("paths.work".to_string(), self.paths.work.clone()),
+            ("paths.site".to_string(), self.paths.site.clone()),
+            ("paths.themes".to_string(), self.paths.themes.clone()),
+            ("paths.content".to_string(), self.paths.content.clone()),
+            (
+                "outreach.transport.dir".to_string(),
+                self.outreach.transport.dir.clone(),
+            ),
+        ];
+        for (i, p) in self.enrichment.files.paths.iter().enumerate() {
+            out.push((format!("enrichment.files.paths[{i}]"), p.clone()));
+        }
+        if let Some(csv) = &self.outreach.crm.csv {
+            out.push(("outreach.crm.csv".to_string(), csv.clone()));
+        }
+        out
+    }
+
+    /// Refuses configured paths that a symbolic link takes out of the project: whatever is read
+    /// or written there would be outside it (`leads -> /home`, `.leadsite/outbox -> /etc`).
+    fn links_inside(&self) -> Vec<InputError> {
+        let Ok(root) = self.root.canonicalize() else {
+            return Vec::new();
+        };
+        let file = self
+            .file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("leadsite.yaml"));
+        let mut out = Vec::new();
+        for (field, p) in self.configured_paths() {
+            let mut at = self.root.clone();
+            for c in p.components() {
+                at.push(c);
+                if !std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                    continue;
+                }
+                let target = at.canonicalize();
+                if !target.as_ref().is_ok_and(|t| t.starts_with(&root)) {
+                    let to = target.map_or_else(
+                        |_| "a path that does not exist".to_string(),
+                        |t| t.display().to_string(),
+                    );
+                    out.push(
+                        InputError::new(
+                            Location::file(&file),
+                            format!(
+                                "{} is a symbolic link to {to}, outside the project: not followed (make it a folder of the project)",
+                                at.display()
+                            ),
+                        )
+                        .with_field(field.clone()),
+                    );
+                    break;
                 }
             }
         }

@@ -233,6 +233,17 @@ pub fn append_line(path: &Path, line: &str) -> Result<()> {
 
 /// A short, stable digest of `bytes` (64-bit FNV-1a, 16 hex digits): for fingerprinted asset
 /// names and for telling whether a page's inputs changed. Not for security.
+/// `name` when it has at most `max` bytes; else its first part and a digest of the whole (so
+/// that two long names stay apart), within `max` bytes.
+pub fn short_name(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let digest = fingerprint(name.as_bytes());
+    let keep = max.saturating_sub(digest.len() + 1);
+    format!("{}-{digest}", crate::pipeline::normalize::cut(name, keep))
+}
+
 pub fn fingerprint(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {

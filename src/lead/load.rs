@@ -69,6 +69,14 @@ pub fn load_dir(dir: &Path) -> LoadedLeads {
                         "is a symbolic link: not read, and never written over (keep lead files in leads/ as files)",
                     ))
                 }
+                // A linked folder is not walked either, and the leads in it are not silently
+                // missing: it is reported.
+                Ok(e) if e.path_is_symlink() && e.path().is_dir() => {
+                    errors.push(InputError::new(
+                        Location::file(e.path()),
+                        "is a symbolic link to a folder: not read (keep lead files in leads/ as files)",
+                    ))
+                }
                 Ok(_) => {}
                 Err(e) => {
                     let path = e

@@ -193,15 +193,7 @@ impl FileBus {
         fsutil::create_dir_all(&dir)?;
         // A name near the file system's limit leaves no room for `.reason` and a temp suffix:
         // it is shortened (keeping a digest of the whole), so one odd file never stops a run.
-        let name = if name.len() > 120 {
-            format!(
-                "{}-{}",
-                crate::pipeline::normalize::cut(name, 100),
-                fsutil::fingerprint(name.as_bytes())
-            )
-        } else {
-            name.to_string()
-        };
+        let name = fsutil::short_name(name, 120);
         let why: String = why.chars().take(2_000).collect();
         fsutil::write_atomic(
             &dir.join(format!("{name}.reason")),

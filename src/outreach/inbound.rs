@@ -420,6 +420,9 @@ pub fn read_maildir(
         // Maildir: a message that has been seen lives in cur/ with its info suffix.
         let cur = maildir.join("cur");
         fsutil::create_dir_all(&cur)?;
+        // A name near the file system's limit has no room for the suffix: shortened, so that
+        // one odd file never stops every run.
+        let name = fsutil::short_name(&name, 200);
         let target = cur.join(if name.contains(":2,") {
             name.clone()
         } else {

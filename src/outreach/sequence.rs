@@ -76,6 +76,13 @@ impl Sequence {
                 .collect();
             paths.sort();
             for p in paths {
+                if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+                    return Err(InputError::new(
+                        Location::file(&p),
+                        "is a symbolic link: not read (keep email templates in content/emails/ as files)",
+                    )
+                    .into());
+                }
                 let text = crate::limits::read_text(&p, crate::limits::MAX_TEXT_FILE)?;
                 files.push((p.clone(), text));
             }

@@ -99,6 +99,13 @@ impl Themes {
                 let mut list = Vec::new();
                 for entry in walkdir::WalkDir::new(&theme_dir).sort_by_file_name() {
                     let Ok(entry) = entry else { continue };
+                    if entry.path_is_symlink() {
+                        errors.push(InputError::new(
+                            Location::file(entry.path()),
+                            "is a symbolic link: not read (copy the file into the theme instead)",
+                        ));
+                        continue;
+                    }
                     if !entry.file_type().is_file() {
                         continue;
                     }

@@ -256,7 +256,10 @@ fn symlinks_are_never_followed_out_of_the_project_nor_written_through() {
     symlink(outside.path(), q.path("site")).unwrap();
     let (code, err) = bounded(&q, &["build", "--offline"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("site: is a symbolic link"), "{err}");
+    assert!(
+        err.contains("site is a symbolic link to") && err.contains("outside the project"),
+        "{err}"
+    );
     assert!(!outside.path().join("good").exists());
 }
 
@@ -280,8 +283,23 @@ fn fifos_and_devices_are_refused_not_waited_on() {
         "mail/new/reply.eml",
         "From: owner@good.example\nSubject: Re: hello\n\nThanks!\n",
     );
+    // A name near the file system's limit (255 bytes) leaves no room for Maildir's ":2,S".
+    let long = format!("{}.eml", "m".repeat(249));
+    p.write(
+        &format!("mail/new/{long}"),
+        "From: owner@good.example\nSubject: Re: hi\n\nHello\n",
+    );
     let (code, err) = bounded(&p, &["inbox", "--maildir", "mail"]);
     assert_eq!(code, 3, "{err}");
+    assert!(!p.path(&format!("mail/new/{long}")).exists(), "{err}");
+    let cur: Vec<String> = std::fs::read_dir(p.path("mail/cur"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        cur.iter().any(|n| n.starts_with("mmmm") && n.len() <= 255),
+        "{cur:?}"
+    );
     assert!(
         err.contains("fifo.eml: cannot read: not a regular file"),
         "{err}"
@@ -294,9 +312,74 @@ fn fifos_and_devices_are_refused_not_waited_on() {
     mkfifo(p.path("in/pipe.csv"));
     let (code, err) = bounded(&p, &["ingest", "in/pipe.csv"]);
     assert_eq!(code, 3, "{err}");
+    assert!(err.contains("in/pipe.csv: not a regular file"), "{err}");
+    assert!(p.path("leads/good.yaml").is_file());
+}
+
+#[test]
+fn configured_paths_stay_in_the_project() {
+    use std::os::unix::fs::symlink;
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(outside.path().join("emails")).unwrap();
+
+    // Written paths that leave the project: refused, naming the key.
+    for (key, yaml) in [
+        ("paths.site", "paths:\n  site: ../www\n"),
+        ("paths.leads", "paths:\n  leads: /etc\n"),
+        (
+            "outreach.transport.dir",
+            "outreach:\n  transport: {kind: file, dir: ../../out}\n",
+        ),
+        (
+            "enrichment.files.paths[0]",
+            "enrichment:\n  files:\n    paths: [/etc/passwd]\n",
+        ),
+    ] {
+        let p = Project::with_config(yaml);
+        p.write("leads/good.yaml", GOOD);
+        let (code, err) = bounded(&p, &["check"]);
+        assert_eq!(code, 3, "{key}: {err}");
+        assert!(
+            err.contains(key) && err.contains("leaves the project"),
+            "{key}: {err}"
+        );
+    }
+
+    // Folders that a link takes out of the project: refused before anything is read or written.
+    for link in ["leads", ".leadsite", "themes"] {
+        let p = Project::new();
+        symlink(outside.path(), p.path(link)).unwrap();
+        let (code, err) = bounded(&p, &["build", "--offline"]);
+        assert_eq!(code, 1, "{link}: {err}");
+        assert!(
+            err.contains(&format!("{link} is a symbolic link to"))
+                && err.contains("outside the project"),
+            "{link}: {err}"
+        );
+    }
+    let p = Project::new();
+    p.write("leads/good.yaml", GOOD);
+    std::fs::create_dir_all(p.path(".leadsite")).unwrap();
+    symlink(outside.path(), p.path(".leadsite/outbox")).unwrap();
+    let (code, err) = bounded(&p, &["check"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("outreach.transport.dir"), "{err}");
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 1);
+
+    // Links inside the project's folders are reported, not silently skipped or followed.
+    let p = Project::new();
+    p.write("leads/good.yaml", GOOD);
+    symlink(outside.path(), p.path("leads/more")).unwrap();
+    p.write("themes/mine/theme.yaml", "name: Mine\n");
+    symlink(outside.path(), p.path("themes/mine/static")).unwrap();
+    let (code, err) = bounded(&p, &["check"]);
+    assert_eq!(code, 3, "{err}");
     assert!(
-        err.contains("in/pipe.csv: not a regular file"),
+        err.contains("leads/more: is a symbolic link to a folder: not read"),
         "{err}"
     );
-    assert!(p.path("leads/good.yaml").is_file());
+    assert!(
+        err.contains("themes/mine/static: is a symbolic link: not read"),
+        "{err}"
+    );
 }
