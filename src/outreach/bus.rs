@@ -65,12 +65,15 @@ impl Message {
         if !TOPICS.contains(&self.topic.as_str()) {
             return Some(format!(
                 "unknown topic {:?} (known: {})",
-                self.topic,
+                crate::pipeline::normalize::cut(&self.topic, 80),
                 TOPICS.join(", ")
             ));
         }
         if !crate::lead::is_valid_key(&self.lead_id) {
-            return Some(format!("lead_id {:?} is not a dedup_key", self.lead_id));
+            return Some(format!(
+                "lead_id {:?} is not a dedup_key",
+                crate::pipeline::normalize::cut(&self.lead_id, 80)
+            ));
         }
         let safe = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
         // An id names a file: only these characters, not dots alone, and short enough for a
@@ -86,6 +89,14 @@ impl Message {
         {
             return Some(format!(
                 "id {:?}: use letters, digits, '-', '_', '.'",
+                self.id
+            ));
+        }
+        // `nul.json` cannot be a file on Windows, whatever follows the dot.
+        let stem = self.id.split('.').next().unwrap_or("").to_ascii_lowercase();
+        if crate::lead::is_reserved_name(&stem) {
+            return Some(format!(
+                "id {:?} is a device name on Windows: choose another",
                 self.id
             ));
         }
@@ -458,6 +469,22 @@ mod tests {
         );
         let got = bus.poll("orchestrator", 10).unwrap();
         assert_eq!(got[0].message.id, "reply-1");
+    }
+
+    #[test]
+    fn ids_that_windows_cannot_hold_and_huge_values_are_refused_briefly() {
+        let mut m = Message::new("lead.responded", "acme", chrono::Utc::now());
+        for id in ["nul", "CON.json", "com1.x"] {
+            m.id = id.to_string();
+            assert!(
+                m.problem().is_some_and(|p| p.contains("device name")),
+                "{id}"
+            );
+        }
+        m.id = "nully".into();
+        assert_eq!(m.problem(), None);
+        m.lead_id = "x".repeat(5_000_000);
+        assert!(m.problem().is_some_and(|p| p.len() < 200));
     }
 
     #[test]

@@ -183,7 +183,13 @@ fn city_hub(l: &Lead) -> Option<(String, String)> {
         Some(r) => format!("{city}, {r}"),
         None => city.clone(),
     };
-    let key = slug(&title);
+    // A folder name: cut like a lead's key, and never a Windows device name (`nul`, `con`).
+    let key = crate::pipeline::normalize::join_key(&[slug(&title)]);
+    let key = if crate::lead::is_reserved_name(&key) {
+        format!("{key}-city")
+    } else {
+        key
+    };
     (!key.is_empty()).then_some((key, title))
 }
 

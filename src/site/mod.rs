@@ -38,6 +38,8 @@ use theme::Themes;
 
 /// A lead's own `about` Markdown shown on its page at most (longer is cut, with a warning).
 const MAX_ABOUT: usize = 64 * 1024;
+/// Bytes of a description kept (meta tags use the first 160 characters).
+const MAX_DESCRIPTION: usize = 2 * 1024;
 
 /// Sitemaps hold at most this many URLs (sitemaps.org); more go into several files and an index.
 const SITEMAP_MAX: usize = 50_000;
@@ -665,7 +667,10 @@ fn industry_of(lead: &Lead) -> Option<&str> {
 fn needs_cleaning(l: &Lead) -> bool {
     use crate::pipeline::normalize::{is_clean_lines, is_clean_text, is_plus_code};
     let text = |s: &str| !is_clean_text(s);
-    let lines = |s: &Option<String>| s.as_deref().is_some_and(|s| !is_clean_lines(s));
+    let lines = |s: &Option<String>| {
+        s.as_deref()
+            .is_some_and(|s| !is_clean_lines(s) || s.len() > MAX_DESCRIPTION)
+    };
     text(&l.name)
         || l.category.as_deref().is_some_and(text)
         || l.timezone.as_deref().is_some_and(text)
@@ -685,7 +690,7 @@ fn needs_cleaning(l: &Lead) -> bool {
 /// The lead as a page may show it: lead files are written by hand too, so what ingest's normalize
 /// does is done again here: no control or bidi characters, no Plus Code as the street.
 fn presentable(lead: &Lead) -> Lead {
-    use crate::pipeline::normalize::{clean_lines, clean_text, is_plus_code};
+    use crate::pipeline::normalize::{clean_lines, clean_text, cut, is_plus_code};
     let mut l = lead.clone();
     l.name = clean_text(&l.name);
     for f in [&mut l.category, &mut l.timezone] {
@@ -697,6 +702,17 @@ fn presentable(lead: &Lead) -> Lead {
             .map(clean_lines)
             .filter(|s| !s.trim().is_empty());
     }
+    // A description is a sentence or two (it goes into meta tags and JSON-LD): a long one, from
+    // a lead file or a data file, is cut, never copied whole into every page.
+    let short = |d: String| {
+        if d.len() <= MAX_DESCRIPTION {
+            return d;
+        }
+        let c = cut(&d, MAX_DESCRIPTION);
+        let c = c.rfind(char::is_whitespace).map_or(c, |i| &c[..i]);
+        format!("{}…", c.trim_end())
+    };
+    l.description = l.description.map(short);
     if let Some(a) = l.address.as_mut() {
         for f in [
             &mut a.street,
@@ -712,7 +728,7 @@ fn presentable(lead: &Lead) -> Lead {
         }
     }
     if let Some(e) = l.enrichment.as_mut() {
-        e.description = e.description.as_deref().map(clean_lines);
+        e.description = e.description.as_deref().map(clean_lines).map(short);
     }
     l
 }

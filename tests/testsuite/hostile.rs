@@ -184,6 +184,39 @@ fn a_huge_about_is_cut_with_a_warning_and_device_names_are_no_keys() {
     );
     bounded(&p, &["build", "--offline"]);
     assert!(!p.path("site/con").exists());
+
+    // A 1 MB description is cut, not copied into meta tags and JSON-LD; a city called "Nul"
+    // gets a hub folder Windows can hold.
+    std::fs::remove_file(p.path("leads/con.yaml")).unwrap();
+    let description = "Words of a long description. ".repeat(40_000);
+    p.write(
+        "leads/wordy.yaml",
+        &format!(
+            "{}description: \"{description}\"\n",
+            GOOD.replace("good", "wordy")
+                .replace("city: Springfield, region: IL", "city: Nul")
+        ),
+    );
+    for k in ["nul2", "nul3"] {
+        p.write(
+            &format!("leads/{k}.yaml"),
+            &GOOD
+                .replace("good", k)
+                .replace("city: Springfield, region: IL", "city: Nul"),
+        );
+    }
+    let (code, err) = bounded(&p, &["build", "--offline"]);
+    assert_eq!(code, 0, "{err}");
+    let page = std::fs::metadata(p.path("site/wordy/index.html"))
+        .unwrap()
+        .len();
+    assert!(page < 100 * 1024, "the page is {page} bytes");
+    let hubs: Vec<String> = std::fs::read_dir(p.path("site/city"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(hubs.contains(&"nul-city".to_string()), "{hubs:?}");
+    assert!(!hubs.contains(&"nul".to_string()), "{hubs:?}");
 }
 
 #[test]
