@@ -30,10 +30,52 @@ pub fn create_dir_all(path: &Path) -> Result<()> {
 /// Writes `bytes` to `path` atomically: to a temp file in the same folder (created when missing),
 /// then renamed over `path`. With `durable`, the data is fsync'd before the rename.
 pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
+    write_atomic_via(path, bytes, durable, None)
+}
+
+/// [`write_atomic`] with the temp file in `staging` (on the same file system) instead of beside
+/// `path`: a folder that is published as it is (`site/`) never holds a half-written file, even
+/// after a kill. Falls back to a temp file beside `path` when `staging` is on another device.
+pub fn write_atomic_via(
+    path: &Path,
+    bytes: &[u8],
+    durable: bool,
+    staging: Option<&Path>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    if let Some(staging) = staging {
+        create_dir_all(staging)?;
+        let tmp = staging.join(
+            temp_path(path)
+                .file_name()
+                .expect("a temp path has a file name"),
+        );
+        let mut file = create_new(&tmp).map_err(|e| io_error(&tmp, e))?;
+        let written =
+            file.write_all(bytes)
+                .and_then(|()| if durable { file.sync_all() } else { Ok(()) });
+        drop(file);
+        let renamed = written.and_then(|()| match fs::rename(&tmp, path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir_all(dir)?;
+                fs::rename(&tmp, path)
+            }
+            other => other,
+        });
+        match renamed {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
+                let _ = fs::remove_file(&tmp);
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(io_error(path, e));
+            }
+        }
+    }
     let tmp = temp_path(path);
     let mut file = match create_new(&tmp) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -193,13 +235,22 @@ pub enum WriteOutcome {
 
 /// Writes only when the bytes differ from what is on disk, so unchanged files keep their mtime.
 pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<WriteOutcome> {
+    write_if_changed_via(path, bytes, None)
+}
+
+/// [`write_if_changed`] with the temp file in `staging` (see [`write_atomic_via`]).
+pub fn write_if_changed_via(
+    path: &Path,
+    bytes: &[u8],
+    staging: Option<&Path>,
+) -> Result<WriteOutcome> {
     let outcome = match fs::read(path) {
         Ok(old) if old == bytes => return Ok(WriteOutcome::Unchanged),
         Ok(_) => WriteOutcome::Updated,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => WriteOutcome::Created,
         Err(e) => return Err(io_error(path, e)),
     };
-    write_atomic(path, bytes, false)?;
+    write_atomic_via(path, bytes, false, staging)?;
     Ok(outcome)
 }
 

@@ -61,7 +61,11 @@ pub fn run(
     let mut report = Report::default();
     // What a killed build left half-written is removed before anything else (nobody may
     // publish site/ with temp files in it).
-    for dir in [config.site_dir(), config.work_dir().join("build")] {
+    for dir in [
+        config.site_dir(),
+        config.work_dir().join("build"),
+        crate::site::staging_dir(config),
+    ] {
         crate::fsutil::remove_stale_temps(&dir);
     }
     let mut clock = Instant::now();

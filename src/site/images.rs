@@ -75,6 +75,8 @@ enum Kind {
 pub struct Images {
     cache: PathBuf,
     out: PathBuf,
+    /// Temp files of `out` live here (never under `site/`).
+    staging: PathBuf,
     root: String,
     fetcher: Option<Fetcher>,
     max_bytes: u64,
@@ -95,6 +97,7 @@ impl Images {
         Images {
             cache: config.work_dir().join("cache").join("images"),
             out: config.site_dir().join("img"),
+            staging: super::staging_dir(config),
             root: root.to_string(),
             fetcher: (opts.enabled && !offline).then(|| Fetcher::new(&config.enrichment.website)),
             max_bytes: opts.max_bytes,
@@ -358,7 +361,7 @@ impl Images {
                     .map_err(|e| e.to_string())
             };
             written?;
-            crate::fsutil::write_if_changed(&self.out.join(&name), &buf)
+            crate::fsutil::write_if_changed_via(&self.out.join(&name), &buf, Some(&self.staging))
                 .map_err(|e| e.to_string())?;
             files.push((w, h, name));
         }

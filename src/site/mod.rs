@@ -166,6 +166,8 @@ struct Shared<'a> {
     pages: Vec<PageLink>,
     assets: BTreeMap<String, Vec<String>>,
     site_dir: PathBuf,
+    /// Where the site's temp files live (see [`staging_dir`]).
+    staging: PathBuf,
     digest: String,
     /// Hours in the 12-hour clock (en-US and its neighbours) or the 24-hour one.
     clock12: bool,
@@ -263,8 +265,11 @@ fn generate_languages(
         }
     }
     let site = config.site_dir();
+    let staging = staging_dir(config);
     let mut write = |rel: &str, text: String| -> Result<()> {
-        if fsutil::write_if_changed(&site.join(rel), text.as_bytes())? != WriteOutcome::Unchanged {
+        if fsutil::write_if_changed_via(&site.join(rel), text.as_bytes(), Some(&staging))?
+            != WriteOutcome::Unchanged
+        {
             total.other_written += 1;
         }
         Ok(())
@@ -370,7 +375,7 @@ pub fn generate(
         language: config.site.language.clone(),
         root: root.clone(),
     };
-    let assets = write_assets(&themes, &site_dir, &root, &mut report)?;
+    let assets = write_assets(&themes, &site_dir, &staging_dir(config), &root, &mut report)?;
     let pages: Vec<PageLink> = content
         .pages
         .iter()
@@ -405,6 +410,7 @@ pub fn generate(
         pages,
         assets,
         site_dir: site_dir.clone(),
+        staging: staging_dir(config),
         digest,
         clock12: clock12(&config.site.language),
         strings: themes
@@ -588,6 +594,12 @@ pub fn generate(
     )?;
     fsutil::write_if_changed(&build.join("landing_stats.json"), &json_bytes(&report))?;
     Ok(report)
+}
+
+/// Where files of the site are written before they are renamed into `site/`: `<work>/tmp/`, so
+/// that a killed build leaves no temp file in the folder that is uploaded as it is.
+pub fn staging_dir(config: &Config) -> PathBuf {
+    config.work_dir().join("tmp")
 }
 
 /// Nothing is written through a symbolic link: `site/` itself may not be one, and links inside it
@@ -943,7 +955,7 @@ fn render_lead(
     ctx.insert("cta", &cta);
     ctx.insert("page_url", &format!("{}{}/", s.site.root, lead.dedup_key));
     let html = render(s, &theme, "landing.html", &ctx, Some(lead.label()))?;
-    let outcome = fsutil::write_if_changed(&path, html.as_bytes())?;
+    let outcome = fsutil::write_if_changed_via(&path, html.as_bytes(), Some(&s.staging))?;
     Ok(Rendered {
         key: lead.dedup_key.clone(),
         theme,
@@ -1121,6 +1133,7 @@ fn national_format(e164: &str) -> String {
 fn write_assets(
     themes: &Themes,
     site_dir: &Path,
+    staging: &Path,
     root: &str,
     report: &mut Report,
 ) -> Result<BTreeMap<String, Vec<String>>> {
@@ -1140,7 +1153,8 @@ fn write_assets(
             let sub = rel.parent().unwrap_or(Path::new(""));
             let out_rel = Path::new("assets").join(&t.key).join(sub).join(&name);
             let out = site_dir.join(&out_rel);
-            if fsutil::write_if_changed(&out, bytes)? != WriteOutcome::Unchanged {
+            if fsutil::write_if_changed_via(&out, bytes, Some(staging))? != WriteOutcome::Unchanged
+            {
                 report.other_written += 1;
             }
             keep.insert(out);
@@ -1237,8 +1251,11 @@ fn write_redirects(
             )),
             to = xml_escape(&to),
         );
-        if fsutil::write_if_changed(&s.site_dir.join(key).join("index.html"), html.as_bytes())?
-            != WriteOutcome::Unchanged
+        if fsutil::write_if_changed_via(
+            &s.site_dir.join(key).join("index.html"),
+            html.as_bytes(),
+            Some(&s.staging),
+        )? != WriteOutcome::Unchanged
         {
             report.other_written += 1;
         }
@@ -1271,7 +1288,9 @@ fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result
     let root = &s.site.root;
     let base = &s.site.base_url;
     let mut write = |rel: &str, bytes: &[u8]| -> Result<()> {
-        if fsutil::write_if_changed(&s.site_dir.join(rel), bytes)? != WriteOutcome::Unchanged {
+        if fsutil::write_if_changed_via(&s.site_dir.join(rel), bytes, Some(&s.staging))?
+            != WriteOutcome::Unchanged
+        {
             report.other_written += 1;
         }
         Ok(())

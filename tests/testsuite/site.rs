@@ -520,3 +520,62 @@ fn temp_files_a_killed_build_left_are_gone_after_the_next() {
         assert!(!p.path(f).exists(), "{f} is still there");
     }
 }
+
+#[test]
+fn a_killed_build_never_leaves_a_temp_file_in_site() {
+    let p = Project::with_config(CONFIG);
+    for i in 0..400 {
+        p.write(
+            &format!("leads/shop-{i}.yaml"),
+            &lead(
+                &format!("shop-{i}"),
+                &format!("Shop {i}"),
+                "Auto repair shop",
+            ),
+        );
+    }
+    let exe = assert_cmd::cargo::cargo_bin("leadsite");
+    let temps = |dir: &Path| -> Vec<String> {
+        walkdir::WalkDir::new(dir)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .map(|e| e.path().display().to_string())
+            .collect()
+    };
+    let mut seed: u64 = 0x51ed;
+    for round in 0..12 {
+        // Every other round a rebuild after all leads changed, so pages are rewritten.
+        if round % 2 == 1 {
+            for i in 0..400 {
+                p.write(
+                    &format!("leads/shop-{i}.yaml"),
+                    &lead(
+                        &format!("shop-{i}"),
+                        &format!("Shop {i} r{round}"),
+                        "Auto repair shop",
+                    ),
+                );
+            }
+        }
+        let mut child = std::process::Command::new(&exe)
+            .args(["-q", "build", "--offline"])
+            .current_dir(p.path("."))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(std::time::Duration::from_millis(30 + (seed >> 33) % 400));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let left = temps(&p.path("site"));
+        assert!(left.is_empty(), "round {round}: {left:?}");
+    }
+    p.run(&["build", "--offline"]).code(0);
+    assert!(temps(&p.path("site")).is_empty());
+    assert!(temps(&p.path(".leadsite/tmp")).is_empty());
+    assert!(p.path("site/shop-399/index.html").is_file());
+}
