@@ -781,7 +781,7 @@ impl Config {
                 "must be at least 1 (pages listed on one index page)".into(),
             );
         }
-        if crate::pipeline::normalize::country_code(&self.ingest.default_region).is_none() {
+        if crate::lead::value::country_code(&self.ingest.default_region).is_none() {
             bad(
                 "ingest.default_region".into(),
                 format!(
@@ -829,7 +829,7 @@ impl Config {
                 }
             }
             for (j, c) in rule.country.iter().enumerate() {
-                if crate::pipeline::normalize::country_code(c).is_none() {
+                if crate::lead::value::country_code(c).is_none() {
                     bad(
                         format!("{at}.country[{j}]"),
                         format!("{c:?} is not a country code"),
@@ -937,7 +937,7 @@ impl Config {
             );
         }
         for (i, d) in o.window.days.iter().enumerate() {
-            if crate::outreach::window::weekday(d).is_none() {
+            if crate::config::weekday(d).is_none() {
                 bad(
                     format!("outreach.window.days[{i}]"),
                     format!("{d:?} is not mon, tue, wed, thu, fri, sat or sun"),
@@ -951,7 +951,7 @@ impl Config {
             );
         }
         if o.enabled {
-            if crate::pipeline::normalize::canonical_email(&o.sender_email).is_none() {
+            if crate::lead::value::canonical_email(&o.sender_email).is_none() {
                 bad(
                     "outreach.sender_email".into(),
                     "needed to send: a valid address".into(),
@@ -1086,6 +1086,21 @@ fn is_field_name(f: &str) -> bool {
     !f.is_empty()
         && f.split('.')
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || "_-:".contains(c)))
+}
+
+/// A day of the week from its English name or first three letters (`mon`, `Monday`).
+pub fn weekday(s: &str) -> Option<chrono::Weekday> {
+    use chrono::Weekday;
+    match s.trim().to_ascii_lowercase().get(..3)? {
+        "mon" => Some(Weekday::Mon),
+        "tue" => Some(Weekday::Tue),
+        "wed" => Some(Weekday::Wed),
+        "thu" => Some(Weekday::Thu),
+        "fri" => Some(Weekday::Fri),
+        "sat" => Some(Weekday::Sat),
+        "sun" => Some(Weekday::Sun),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -292,7 +292,7 @@ pub fn short_name(name: &str, max: usize) -> String {
     }
     let digest = fingerprint(name.as_bytes());
     let keep = max.saturating_sub(digest.len() + 1);
-    format!("{}-{digest}", crate::pipeline::normalize::cut(name, keep))
+    format!("{}-{digest}", crate::text::cut(name, keep))
 }
 
 pub fn fingerprint(bytes: &[u8]) -> String {

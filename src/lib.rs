@@ -6,6 +6,7 @@
 // hot path, so its size is not worth a Box at every call site.
 #![allow(clippy::result_large_err)]
 
+pub mod build;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -16,6 +17,8 @@ pub mod outreach;
 pub mod pipeline;
 pub mod serve;
 pub mod site;
+pub mod text;
+pub mod web;
 
 pub use config::Config;
 pub use error::{Error, InputError, Location, Result};

@@ -2,9 +2,9 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::build::{self, Options, Until};
 use crate::cli::{Outcome, Ui};
 use crate::config::Config;
-use crate::pipeline::build::{self, Options, Until};
 use crate::pipeline::enrich::Progress;
 use crate::pipeline::score;
 

@@ -46,7 +46,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         )?),
     };
     if let Some(r) = &args.region {
-        if crate::pipeline::normalize::country_code(r).is_none() {
+        if crate::lead::value::country_code(r).is_none() {
             anyhow::bail!("--region {r:?} is not an ISO 3166-1 alpha-2 region such as US or GB");
         }
     }

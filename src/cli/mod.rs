@@ -118,3 +118,24 @@ mod tests {
         super::Cli::command().debug_assert();
     }
 }
+
+/// The library's choices as clap values: clap stays in the command layer.
+impl clap::ValueEnum for crate::pipeline::import::Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.description()))
+    }
+}
+
+impl clap::ValueEnum for crate::build::Until {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.description()))
+    }
+}

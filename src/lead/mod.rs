@@ -4,6 +4,7 @@
 mod de;
 pub mod load;
 pub mod save;
+pub mod value;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -65,14 +65,14 @@ impl Message {
         if !TOPICS.contains(&self.topic.as_str()) {
             return Some(format!(
                 "unknown topic {:?} (known: {})",
-                crate::pipeline::normalize::cut(&self.topic, 80),
+                crate::text::cut(&self.topic, 80),
                 TOPICS.join(", ")
             ));
         }
         if !crate::lead::is_valid_key(&self.lead_id) {
             return Some(format!(
                 "lead_id {:?} is not a dedup_key",
-                crate::pipeline::normalize::cut(&self.lead_id, 80)
+                crate::text::cut(&self.lead_id, 80)
             ));
         }
         let safe = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);

@@ -9,7 +9,16 @@
 //!   requests get 401 and publish nothing), and publish `lead.bounced` / `lead.unsubscribed` for
 //!   the lead each Message-ID names.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -18,7 +27,7 @@ use super::bus::{FileBus, Message, MessageBus};
 use super::inbound::lead_of;
 use super::webhook::{self, Provider, Refusal, Secrets, Tokens};
 use crate::error::{Error, Result};
-use crate::serve::http::{read_request, respond};
+use crate::web;
 
 fn mac(secret: &[u8], lead: &str, sequence: &str) -> Hmac<Sha256> {
     let mut m = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
@@ -61,54 +70,25 @@ pub struct Listener {
 
 const PAGE: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Unsubscribe</title></head><body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem\">";
 
-impl Listener {
-    /// Serves until the process stops.
-    pub fn serve(&self, listener: TcpListener) -> Result<()> {
-        std::thread::scope(|s| {
-            for stream in listener.incoming().flatten() {
-                s.spawn(move || self.handle(stream));
-            }
-        });
-        Ok(())
-    }
+/// Bytes of a request body read at most: a webhook batch of events, an unsubscribe form.
+const MAX_BODY: usize = 1024 * 1024;
 
-    fn handle(&self, mut stream: TcpStream) {
-        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
-        let Some(req) = read_request(&stream) else {
-            return;
+impl Listener {
+    /// Serves until the process stops: at most 512 connections at once, 10 s to send a
+    /// request's headers, 60 s for a whole connection, 1 MiB a body (see [`crate::web`]).
+    pub fn serve(self, listener: TcpListener) -> Result<()> {
+        let app = Router::new()
+            .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+            .route("/webhooks/{provider}", post(delivery_event))
+            .fallback(|| async { web::reply(404, TEXT, &[], "not found\n") })
+            .layer(DefaultBodyLimit::max(MAX_BODY))
+            .with_state(Arc::new(self));
+        let limits = web::Limits {
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+            connection_timeout: Some(Duration::from_secs(60)),
         };
-        let path = req.target.split('?').next().unwrap_or("");
-        let html = "text/html; charset=utf-8";
-        let text = "text/plain; charset=utf-8";
-        let _ = match (req.method.as_str(), path.strip_prefix("/u/")) {
-            (m @ ("GET" | "POST"), Some(tok)) => match verify(&self.secret, tok) {
-                None => respond(&mut stream, 404, html, &[], format!("{PAGE}<h1>This link is not valid</h1><p>Nothing was changed.</p></body></html>").as_bytes(), false),
-                Some(_) if m == "GET" => respond(
-                    &mut stream,
-                    200,
-                    html,
-                    &[],
-                    format!("{PAGE}<h1>Unsubscribe</h1><p>Press the button and you will get no more messages from us.</p><form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\"><button type=\"submit\">Unsubscribe</button></form></body></html>").as_bytes(),
-                    false,
-                ),
-                Some(lead) => match self.unsubscribe(&lead) {
-                    Ok(()) => respond(&mut stream, 200, html, &[], format!("{PAGE}<h1>You are unsubscribed</h1><p>You will get no more messages from us.</p></body></html>").as_bytes(), false),
-                    Err(e) => respond(&mut stream, 500, text, &[], format!("{e}\n").as_bytes(), false),
-                },
-            },
-            ("POST", None) if Provider::of_path(path).is_some() => {
-                let provider = Provider::of_path(path).expect("matched above");
-                let header = |name: &str| {
-                    req.headers
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                        .map(|(_, v)| v.clone())
-                };
-                let (status, body) = self.webhook(provider, &header, &req.body);
-                respond(&mut stream, status, text, &[], body.as_bytes(), false)
-            }
-            _ => respond(&mut stream, 404, text, &[], b"not found\n", false),
-        };
+        web::serve(listener, app, limits).map_err(|e| Error::System(format!("listen: {e}")))
     }
 
     fn webhook(
@@ -155,6 +135,67 @@ impl Listener {
         let mut m = Message::new("lead.unsubscribed", lead, chrono::Utc::now());
         m.id = format!("unsubscribe-{lead}");
         self.bus.publish(m).map(|_| ())
+    }
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+const TEXT: &str = "text/plain; charset=utf-8";
+
+fn not_valid() -> Response {
+    let page =
+        format!("{PAGE}<h1>This link is not valid</h1><p>Nothing was changed.</p></body></html>");
+    web::reply(404, HTML, &[], page)
+}
+
+/// `GET /u/<token>`: a page with the button (a link preview or a mail scanner opening the link
+/// changes nothing).
+async fn unsubscribe_page(State(l): State<Arc<Listener>>, Path(token): Path<String>) -> Response {
+    if verify(&l.secret, &token).is_none() {
+        return not_valid();
+    }
+    let page = format!("{PAGE}<h1>Unsubscribe</h1><p>Press the button and you will get no more messages from us.</p><form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\"><button type=\"submit\">Unsubscribe</button></form></body></html>");
+    web::reply(200, HTML, &[], page)
+}
+
+/// `POST /u/<token>`: RFC 8058 one-click, or the page's button.
+async fn unsubscribe(State(l): State<Arc<Listener>>, Path(token): Path<String>) -> Response {
+    let Some(lead) = verify(&l.secret, &token) else {
+        return not_valid();
+    };
+    let done = tokio::task::spawn_blocking(move || l.unsubscribe(&lead)).await;
+    match done {
+        Ok(Ok(())) => {
+            let page = format!("{PAGE}<h1>You are unsubscribed</h1><p>You will get no more messages from us.</p></body></html>");
+            web::reply(200, HTML, &[], page)
+        }
+        Ok(Err(e)) => web::reply(500, TEXT, &[], format!("{e}\n")),
+        Err(_) => web::reply(500, TEXT, &[], "internal error\n"),
+    }
+}
+
+/// `POST /webhooks/<provider>`: an email provider's signed delivery events.
+async fn delivery_event(
+    State(l): State<Arc<Listener>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(provider) = Provider::of_path(uri.path()) else {
+        return web::reply(404, TEXT, &[], "not found\n");
+    };
+    let done = tokio::task::spawn_blocking(move || {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        l.webhook(provider, &header, &body)
+    })
+    .await;
+    match done {
+        Ok((status, text)) => web::reply(status, TEXT, &[], text),
+        Err(_) => web::reply(500, TEXT, &[], "internal error\n"),
     }
 }
 

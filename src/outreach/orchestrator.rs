@@ -366,9 +366,9 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         );
         let footer_html = format!(
             "{}<br>{}<br><a href=\"{}\">Unsubscribe</a>",
-            crate::site::theme::escape_html(&o.sender_name),
-            crate::site::theme::escape_html(&o.postal_address),
-            crate::site::theme::escape_html(&unsubscribe)
+            crate::text::escape_html(&o.sender_name),
+            crate::text::escape_html(&o.postal_address),
+            crate::text::escape_html(&unsubscribe)
         );
         let rendered = sequence.render(step, &ctx, &footer_text, &footer_html)?;
         let spec = &sequence.steps[step as usize - 1];

@@ -4,20 +4,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 
-use crate::config::SendWindow;
-
-pub fn weekday(s: &str) -> Option<Weekday> {
-    match s.trim().to_ascii_lowercase().get(..3)? {
-        "mon" => Some(Weekday::Mon),
-        "tue" => Some(Weekday::Tue),
-        "wed" => Some(Weekday::Wed),
-        "thu" => Some(Weekday::Thu),
-        "fri" => Some(Weekday::Fri),
-        "sat" => Some(Weekday::Sat),
-        "sun" => Some(Weekday::Sun),
-        _ => None,
-    }
-}
+use crate::config::{weekday, SendWindow};
 
 /// The lead's time zone (its `timezone` field, when valid), else the window's.
 pub fn zone(lead_tz: Option<&str>, window: &SendWindow) -> Tz {

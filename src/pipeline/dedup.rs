@@ -13,10 +13,11 @@ use rayon::prelude::*;
 use serde_yaml_ng::{Mapping, Value};
 
 use super::contract::Contract;
-use super::normalize::{join_key, slug};
+use super::normalize::join_key;
 use super::Record;
 use crate::error::{ContractViolation, Location};
 use crate::lead::{is_empty_value, Lead};
+use crate::text::slug;
 
 pub const CONTRACT: Contract = Contract {
     stage: "dedup",

@@ -3,7 +3,6 @@
 //! `ingest` runs MapsSearch import → Normalize → Validate → Dedup → Route → Format/Export; the
 //! contract of each stage (see [`contract`]) is checked after it runs.
 
-pub mod build;
 pub mod contract;
 pub mod dedup;
 pub mod enrich;

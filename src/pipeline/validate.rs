@@ -4,9 +4,9 @@
 use rayon::prelude::*;
 
 use super::contract::Contract;
-use super::normalize::{canonical_email, canonical_url, phone_e164};
 use super::{Issue, Record, RejectReason};
 use crate::error::Location;
+use crate::lead::value::{canonical_email, canonical_url, phone_e164};
 use crate::lead::{is_valid_key, Lead};
 
 /// Validate writes nothing, and holds its contract by construction: it sees each record only by

@@ -1,17 +1,21 @@
-//! The preview server: `site/` over HTTP/1.1 on loopback, one thread a connection. GET and HEAD,
+//! The preview server: `site/` over HTTP/1.1 on loopback (axum on hyper, see [`crate::web`]). GET and HEAD,
 //! MIME types, `index.html` for folders, the site's own 404 page, ETag / Last-Modified with
 //! conditional GET, and no way out of `site/` (`..` in any spelling, symlinks). HTML responses get
 //! the live-reload script; the files on disk never do.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Component, Path, PathBuf};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-/// The path the reload script and the event stream are served under.
-pub const PREFIX: &str = "/__leadsite/";
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, Uri};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::sync::broadcast;
+
+use crate::web;
 
 const RELOAD_JS: &str = r#"(function () {
   var box = null;
@@ -31,125 +35,102 @@ const RELOAD_JS: &str = r#"(function () {
 "#;
 
 /// Open event streams; a rebuild sends to each.
-#[derive(Clone, Default)]
-pub struct Clients(Arc<Mutex<Vec<mpsc::Sender<String>>>>);
+#[derive(Clone)]
+pub struct Clients(broadcast::Sender<(String, String)>);
+
+impl Default for Clients {
+    fn default() -> Self {
+        Clients(broadcast::channel(16).0)
+    }
+}
 
 impl Clients {
     /// Sends an event (`reload`, or `failed` with a message) to every open page.
     pub fn send(&self, event: &str, data: &str) {
         let data = serde_json::to_string(data).unwrap_or_default();
-        let msg = format!("event: {event}\ndata: {data}\n\n");
-        self.0
-            .lock()
-            .unwrap()
-            .retain(|c| c.send(msg.clone()).is_ok());
-    }
-
-    fn add(&self) -> mpsc::Receiver<String> {
-        let (tx, rx) = mpsc::channel();
-        self.0.lock().unwrap().push(tx);
-        rx
+        // No open page is no error.
+        let _ = self.0.send((event.to_string(), data));
     }
 }
 
-/// One HTTP/1.1 request, its body read when it says its length (64 KiB at most in all).
-pub(crate) struct Request {
-    pub method: String,
-    pub target: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+struct Site {
+    root: PathBuf,
+    clients: Clients,
 }
 
-impl Request {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
+/// The preview server's routes: the reload script, the event stream, and `site/`'s files.
+pub fn router(root: PathBuf, clients: Clients) -> Router {
+    Router::new()
+        .route(
+            "/__leadsite/reload.js",
+            get(|| async {
+                web::reply(
+                    200,
+                    "text/javascript; charset=utf-8",
+                    &[("Cache-Control", "no-store".into())],
+                    RELOAD_JS,
+                )
+            }),
+        )
+        .route("/__leadsite/events", get(events))
+        .fallback(file)
+        .with_state(Arc::new(Site { root, clients }))
 }
 
-pub(crate) fn read_request(stream: &TcpStream) -> Option<Request> {
-    let mut reader = BufReader::new(stream.try_clone().ok()?.take(64 * 1024));
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let target = parts.next()?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).ok()? == 0 || h == "\r\n" || h == "\n" {
-            break;
+/// Server-sent events: `reload` after a good build, `failed` with the error after a bad one.
+async fn events(State(site): State<Arc<Site>>) -> Response {
+    let rx = site.clients.0.subscribe();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok((event, data)) => {
+                    let e = Event::default().event(event).data(data);
+                    return Some((Ok::<_, std::convert::Infallible>(e), rx));
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
         }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len.min(64 * 1024)];
-    reader.read_exact(&mut body).ok()?;
-    Some(Request {
-        method,
-        target,
-        headers,
-        body,
-    })
+    });
+    // A comment now and then finds closed tabs.
+    let mut response = Sse::new(stream)
+        .keep_alive(
+            KeepAlive::new()
+                .interval(Duration::from_secs(15))
+                .text("ping"),
+        )
+        .into_response();
+    response
+        .headers_mut()
+        .insert("Cache-Control", HeaderValue::from_static("no-store"));
+    response
 }
 
-/// Answers one connection.
-pub fn handle(mut stream: TcpStream, root: &Path, clients: &Clients) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let Some(req) = read_request(&stream) else {
-        return;
-    };
-    let head_only = req.method == "HEAD";
-    if req.method != "GET" && !head_only {
-        let _ = respond(
-            &mut stream,
+/// A file of `site/` (GET and HEAD; hyper sends no body for HEAD).
+async fn file(
+    State(site): State<Arc<Site>>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return web::reply(
             405,
             "text/plain; charset=utf-8",
             &[("Allow", "GET, HEAD".into())],
-            b"method not allowed\n",
-            false,
+            "method not allowed\n",
         );
-        return;
     }
-    let path = req.target.split(['?', '#']).next().unwrap_or("/");
-    if path == "/__leadsite/reload.js" {
-        let _ = respond(
-            &mut stream,
-            200,
-            "text/javascript; charset=utf-8",
-            &[("Cache-Control", "no-store".into())],
-            RELOAD_JS.as_bytes(),
-            head_only,
-        );
-        return;
-    }
-    if path == "/__leadsite/events" {
-        let _ = stream_events(stream, clients);
-        return;
-    }
-    let _ = serve_file(&mut stream, root, path, &req, head_only);
-}
-
-fn stream_events(mut stream: TcpStream, clients: &Clients) -> std::io::Result<()> {
-    stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nConnection: keep-alive\r\n\r\n: connected\n\n")?;
-    let rx = clients.add();
-    loop {
-        match rx.recv_timeout(Duration::from_secs(15)) {
-            Ok(msg) => stream.write_all(msg.as_bytes())?,
-            // A comment now and then finds closed tabs.
-            Err(mpsc::RecvTimeoutError::Timeout) => stream.write_all(b": ping\n\n")?,
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
-        }
-        stream.flush()?;
-    }
+    let path = uri.path().to_string();
+    let header = move |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    tokio::task::spawn_blocking(move || serve_file(&site.root, &path, &header))
+        .await
+        .unwrap_or_else(|_| web::reply(500, "text/plain; charset=utf-8", &[], "internal error\n"))
 }
 
 /// `site/` + the request path, or `None` when the path would leave `site/`.
@@ -176,33 +157,14 @@ pub fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
     }
 }
 
-fn serve_file(
-    stream: &mut TcpStream,
-    root: &Path,
-    url_path: &str,
-    req: &Request,
-    head_only: bool,
-) -> std::io::Result<()> {
+fn serve_file(root: &Path, url_path: &str, header: &dyn Fn(&str) -> Option<String>) -> Response {
+    let text = "text/plain; charset=utf-8";
     let Some(mut path) = resolve(root, url_path) else {
-        return respond(
-            stream,
-            403,
-            "text/plain; charset=utf-8",
-            &[],
-            b"forbidden\n",
-            head_only,
-        );
+        return web::reply(403, text, &[], "forbidden\n");
     };
     if path.is_dir() {
         if !url_path.ends_with('/') {
-            return respond(
-                stream,
-                301,
-                "text/plain; charset=utf-8",
-                &[("Location", format!("{url_path}/"))],
-                b"",
-                head_only,
-            );
+            return web::reply(301, text, &[("Location", format!("{url_path}/"))], "");
         }
         path = path.join("index.html");
     }
@@ -212,46 +174,37 @@ fn serve_file(
         (404, root.join("404.html"))
     };
     let Ok(meta) = std::fs::metadata(&path) else {
-        return respond(
-            stream,
-            404,
-            "text/plain; charset=utf-8",
-            &[],
-            b"not found\n",
-            head_only,
-        );
+        return web::reply(404, text, &[], "not found\n");
     };
     let modified = meta.modified().unwrap_or(UNIX_EPOCH);
-    let secs = modified
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let nanos = modified
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let etag = format!("\"{:x}-{:x}-{:x}\"", meta.len(), secs, nanos);
-    let last_modified = http_date(secs);
+    let since = modified.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let etag = format!(
+        "\"{:x}-{:x}-{:x}\"",
+        meta.len(),
+        since.as_secs(),
+        since.subsec_nanos()
+    );
+    let last_modified = http_date(since.as_secs());
     let mime = mime_type(&path);
     let mut headers = vec![("Cache-Control", "no-cache".to_string())];
     if status == 200 {
         headers.push(("ETag", etag.clone()));
         headers.push(("Last-Modified", last_modified.clone()));
-        let not_modified = match req.header("If-None-Match") {
+        let not_modified = match header("If-None-Match") {
             Some(tags) => tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"),
-            None => req
-                .header("If-Modified-Since")
-                .is_some_and(|d| d == last_modified),
+            None => header("If-Modified-Since").is_some_and(|d| d == last_modified),
         };
         if not_modified {
-            return respond(stream, 304, mime, &headers, b"", true);
+            return web::reply(304, mime, &headers, axum::body::Body::empty());
         }
     }
-    let mut body = std::fs::read(&path)?;
+    let Ok(mut body) = std::fs::read(&path) else {
+        return web::reply(404, text, &[], "not found\n");
+    };
     if mime.starts_with("text/html") {
         body = inject_reload(body);
     }
-    respond(stream, status, mime, &headers, &body, head_only)
+    web::reply(status, mime, &headers, body)
 }
 
 /// Adds the live-reload script before `</body>` (or at the end).
@@ -263,40 +216,6 @@ pub fn inject_reload(mut html: Vec<u8>) -> Vec<u8> {
         .unwrap_or(html.len());
     html.splice(at..at, tag.iter().copied());
     html
-}
-
-pub(crate) fn respond(
-    stream: &mut TcpStream,
-    status: u16,
-    mime: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-    head_only: bool,
-) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        202 => "Accepted",
-        400 => "Bad Request",
-        301 => "Moved Permanently",
-        304 => "Not Modified",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Error",
-    };
-    let mut head = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: {mime}\r\nConnection: close\r\nX-Content-Type-Options: nosniff\r\n");
-    if status != 304 {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    if !head_only && status != 304 {
-        stream.write_all(body)?;
-    }
-    stream.flush()
 }
 
 pub fn mime_type(path: &Path) -> &'static str {

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult};
 
+use crate::build::{self, Until};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::pipeline::build::{self, Until};
 use crate::pipeline::enrich::Silent;
 use http::Clients;
 
@@ -65,12 +65,14 @@ pub fn run(load: &dyn Fn() -> Result<Config>, opts: &Options, say: Say, warn: Sa
     {
         let clients = clients.clone();
         let root = site_dir.clone();
+        // On loopback for one person's browser: no connection lifetime (event streams stay open).
+        let limits = crate::web::Limits {
+            max_connections: 256,
+            header_timeout: Duration::from_secs(10),
+            connection_timeout: None,
+        };
         std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let clients = clients.clone();
-                let root = root.clone();
-                std::thread::spawn(move || http::handle(stream, &root, &clients));
-            }
+            crate::web::serve(listener, http::router(root, clients), limits)
         });
     }
 

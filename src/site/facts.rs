@@ -519,7 +519,7 @@ fn text_field(lead: &Lead, key: &str) -> Option<String> {
 
 /// Text from data, trimmed, on one line.
 fn clean(s: &str) -> String {
-    crate::pipeline::normalize::clean_text(s)
+    crate::text::clean_text(s)
 }
 
 fn group_digits(n: u64, sep: &str) -> String {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::lead::Lead;
-use crate::pipeline::normalize::{clean_text, slug};
+use crate::text::{clean_text, slug};
 
 /// The first path segments list pages use; no lead page may take them.
 pub const RESERVED: &[&str] = &["page", "industry", "city"];

@@ -29,9 +29,9 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::error::{Error, InputError, Location, Result};
 use crate::fsutil::{self, fingerprint, WriteOutcome};
+use crate::lead::value::{canonical_email, canonical_url};
 use crate::lead::{is_valid_key, Lead, Route};
 use crate::pipeline::enrich::Progress;
-use crate::pipeline::normalize::{canonical_email, canonical_url};
 use content::Content;
 use facts::Facts;
 use theme::Themes;
@@ -677,7 +677,8 @@ fn industry_of(lead: &Lead) -> Option<&str> {
 
 /// Whether [`presentable`] would change anything (most leads come through ingest clean).
 fn needs_cleaning(l: &Lead) -> bool {
-    use crate::pipeline::normalize::{is_clean_lines, is_clean_text, is_plus_code};
+    use crate::lead::value::is_plus_code;
+    use crate::text::{is_clean_lines, is_clean_text};
     let text = |s: &str| !is_clean_text(s);
     let lines = |s: &Option<String>| {
         s.as_deref()
@@ -702,7 +703,8 @@ fn needs_cleaning(l: &Lead) -> bool {
 /// The lead as a page may show it: lead files are written by hand too, so what ingest's normalize
 /// does is done again here: no control or bidi characters, no Plus Code as the street.
 fn presentable(lead: &Lead) -> Lead {
-    use crate::pipeline::normalize::{clean_lines, clean_text, cut, is_plus_code};
+    use crate::lead::value::is_plus_code;
+    use crate::text::{clean_lines, clean_text, cut};
     let mut l = lead.clone();
     l.name = clean_text(&l.name);
     for f in [&mut l.category, &mut l.timezone] {
@@ -924,7 +926,7 @@ fn render_lead(
         alternates: alternates(&s.languages, &format!("{}/", lead.dedup_key)),
     };
     let about_html = match lead.about.as_deref().filter(|a| !a.trim().is_empty()) {
-        Some(md) => content::markdown(crate::pipeline::normalize::cut(md, MAX_ABOUT), false),
+        Some(md) => content::markdown(crate::text::cut(md, MAX_ABOUT), false),
         None => industry.body_html.clone(),
     };
     let cta_base = s

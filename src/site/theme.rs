@@ -219,7 +219,7 @@ impl Themes {
         }
         let mut tera = Tera::default();
         tera.autoescape_on(vec![".html", ".xml"]);
-        tera.set_escape_fn(escape_html);
+        tera.set_escape_fn(crate::text::escape_html);
         if let Err(e) = tera.add_raw_templates(templates) {
             errors.push(template_error(&themes, &e, None));
         }
@@ -308,23 +308,6 @@ impl Themes {
             .collect::<Vec<_>>()
             .join("")
     }
-}
-
-/// Escapes text for HTML content and quoted attribute values. Unlike Tera's default it leaves
-/// `/` alone, so URLs stay readable.
-pub fn escape_html(input: &str) -> String {
-    let mut out = String::with_capacity(input.len() + 8);
-    for c in input.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A Tera error with every cause after it (Tera puts the useful part in the causes).

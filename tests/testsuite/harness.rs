@@ -145,7 +145,10 @@ impl Server {
     pub fn request(&self, method: &str, path: &str, headers: &[&str]) -> (u16, String, Vec<u8>) {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.addr);
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
         for h in headers {
             req.push_str(h);
             req.push_str("\r\n");

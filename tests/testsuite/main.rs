@@ -10,6 +10,7 @@ mod harness;
 mod hostile;
 mod images;
 mod ingest;
+mod layers;
 mod malformed;
 mod outreach;
 mod properties;

@@ -905,7 +905,7 @@ mod campaign {
             .collect();
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: x\r\n{head}Content-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{head}Content-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .unwrap();
@@ -1064,6 +1064,94 @@ mod campaign {
         );
         assert_eq!(smtp.to("owner@bolt.example").len(), 1);
         assert_eq!(smtp.to("owner@cafe.example").len(), 2);
+    }
+
+    #[test]
+    fn listen_survives_slow_loris_and_a_flood_and_reads_chunked_bodies() {
+        use std::io::{Read, Write};
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let p = project(smtp.port);
+        let env = [
+            ("LEADSITE_UNSUBSCRIBE_SECRET", "a-long-enough-test-secret"),
+            ("LEADSITE_WEBHOOK_SECRET", "generic-webhook-secret"),
+        ];
+        let (mut child, addr) = listen(&p, &env);
+
+        // 200 clients that send half a request and go quiet hold no worker.
+        let mut loris = Vec::new();
+        for _ in 0..200 {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /u/x HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .unwrap();
+            loris.push(s);
+        }
+        let (status, _) = http(&addr, "GET", "/u/not-a-token", "");
+        assert_eq!(status, 404, "answered while 200 slow clients wait");
+
+        // 10,000 requests from 8 threads: every one answered, and the server still answers.
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let addr = addr.clone();
+                let answered = answered.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1250 {
+                        let (status, _) = http(&addr, "GET", "/no/such/path", "");
+                        if status == 404 {
+                            answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(answered.load(std::sync::atomic::Ordering::Relaxed), 10_000);
+
+        // A signed webhook sent in chunks is read whole (the old server ignored such bodies),
+        // and a body over 1 MiB is refused.
+        let body = r#"{"event":"bounce","message_id":"<acme.intro.1@agency.example>","type":"hard","reason":"550 5.1.1","timestamp":TS}"#
+            .replace("TS", &chrono::Utc::now().timestamp().to_string());
+        let signature = format!(
+            "sha256={}",
+            hmac_hex(b"generic-webhook-secret", &[body.as_bytes()])
+        );
+        let (first, rest) = body.split_at(40);
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "POST /webhooks/delivery HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Leadsite-Signature: {signature}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{first}\r\n{:x}\r\n{rest}\r\n0\r\n\r\n",
+            first.len(),
+            rest.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 202 Accepted\r\n"), "{out}");
+        let published: Vec<String> = std::fs::read_dir(p.path(".leadsite/bus/log"))
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        assert!(
+            published
+                .iter()
+                .any(|m| m.contains("lead.bounced") && m.contains("\"acme\"")),
+            "{published:?}"
+        );
+        let big = "x".repeat(2 * 1024 * 1024);
+        let (status, _) = http_with(
+            &addr,
+            "POST",
+            "/webhooks/delivery",
+            &[("X-Leadsite-Signature", "sha256=00")],
+            &big,
+        );
+        assert_eq!(status, 413);
+        drop(loris);
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// `leadsite listen` on a free loopback port; its address.

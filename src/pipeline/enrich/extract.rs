@@ -10,7 +10,7 @@ use scraper::{Html, Node, Selector};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::pipeline::normalize::canonical_email;
+use crate::lead::value::canonical_email;
 
 /// Everything found on one page. Values keep the order they appear in.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::error::{yaml_error, InputError, Location};
+use crate::lead::value::{canonical_url, phone_e164};
 use crate::lead::Lead;
-use crate::pipeline::normalize::{canonical_url, phone_e164};
 
 pub const NETWORKS: &[&str] = &[
     "facebook",

@@ -18,10 +18,10 @@ use rayon::prelude::*;
 use serde_yaml_ng::{Mapping, Value};
 
 use super::contract::Contract;
-use super::normalize::{canonical_url, phone_e164};
 use super::Record;
 use crate::config::Config;
 use crate::error::{Error, InputError, Result};
+use crate::lead::value::{canonical_url, phone_e164};
 use crate::lead::{Enrichment, Lead};
 use cache::{Cache, Lookup};
 use files::{FilesProvider, Row};
@@ -264,7 +264,7 @@ pub fn enrich_lead(
         };
         let email = row
             .get(&["email"])
-            .and_then(super::normalize::canonical_email);
+            .and_then(crate::lead::value::canonical_email);
         fill(&mut sources, "email", &mut e.email, email);
         let phone = row.get(&["phone"]).and_then(|p| phone_e164(p, region));
         fill(&mut sources, "phone", &mut e.phone, phone);

@@ -14,7 +14,7 @@ use super::Record;
 use crate::error::{InputError, Location, Result};
 
 /// An export format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// google-maps-scraper CSV (title, complete_address, review_rating, place_id, …)
     GoogleMapsCsv,
@@ -33,6 +33,35 @@ pub enum Format {
 }
 
 impl Format {
+    pub const ALL: [Format; 7] = [
+        Format::GoogleMapsCsv,
+        Format::GoogleMapsJson,
+        Format::Overpass,
+        Format::Geojson,
+        Format::Csv,
+        Format::Json,
+        Format::Yaml,
+    ];
+
+    /// What the format is, in a few words (for `--help`).
+    pub fn description(self) -> &'static str {
+        match self {
+            Format::GoogleMapsCsv => {
+                "google-maps-scraper CSV (title, complete_address, review_rating, place_id, …)"
+            }
+            Format::GoogleMapsJson => {
+                "google-maps-scraper JSON (one object per place, in an array or one per line)"
+            }
+            Format::Overpass => "Overpass API JSON (`elements[].tags`)",
+            Format::Geojson => "GeoJSON as overpass-turbo exports it (`features[].properties`)",
+            Format::Csv => {
+                "leadsite's own schema as CSV (`name`, `address.city`, …; what `export` writes)"
+            }
+            Format::Json => "leadsite's own schema as a JSON array",
+            Format::Yaml => "leadsite's own schema as YAML (one lead, a list, or documents)",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Format::GoogleMapsCsv => "google-maps-csv",

@@ -543,7 +543,7 @@ pub fn parse_address_line(line: &str) -> Address {
     // A last part that names a country (`USA`, `Germany`); a two-letter one is more often a
     // state (`IL` is Illinois here, not Israel).
     if parts.len() > 1 && parts[parts.len() - 1].chars().count() > 2 {
-        if let Some(cc) = crate::pipeline::normalize::country_code(parts[parts.len() - 1]) {
+        if let Some(cc) = crate::lead::value::country_code(parts[parts.len() - 1]) {
             a.country = Some(cc);
             parts.pop();
         }

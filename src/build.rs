@@ -9,15 +9,15 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use super::enrich::{self, Progress};
-use super::{score, Record};
 use crate::config::Config;
 use crate::error::{Error, InputError, Location, Result};
 use crate::fsutil;
 use crate::lead::{self, Lead};
+use crate::pipeline::enrich::{self, Progress};
+use crate::pipeline::{score, Record};
 
 /// The last stage a build runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Until {
     /// EnrichmentAggregator: writes enriched_leads.
     Enrich,
@@ -25,6 +25,27 @@ pub enum Until {
     Score,
     /// LandingPageGenerator: writes site/, landing_pages and landing_stats.
     Render,
+}
+
+impl Until {
+    pub const ALL: [Until; 3] = [Until::Enrich, Until::Score, Until::Render];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Until::Enrich => "enrich",
+            Until::Score => "score",
+            Until::Render => "render",
+        }
+    }
+
+    /// What the build writes when it stops here (for `--help`).
+    pub fn description(self) -> &'static str {
+        match self {
+            Until::Enrich => "EnrichmentAggregator: writes enriched_leads",
+            Until::Score => "LeadScoring: writes scored_leads",
+            Until::Render => "LandingPageGenerator: writes site/, landing_pages and landing_stats",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
