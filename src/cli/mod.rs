@@ -109,16 +109,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_cli_definition_is_sound() {
-        super::Cli::command().debug_assert();
-    }
-}
-
 /// The library's choices as clap values: clap stays in the command layer.
 impl clap::ValueEnum for crate::pipeline::import::Format {
     fn value_variants<'a>() -> &'a [Self] {
@@ -137,5 +127,15 @@ impl clap::ValueEnum for crate::build::Until {
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
         Some(clap::builder::PossibleValue::new(self.name()).help(self.description()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_sound() {
+        super::Cli::command().debug_assert();
     }
 }
