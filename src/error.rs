@@ -124,10 +124,11 @@ pub struct ContractViolation {
 /// Errors that stop a command.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
+    /// The cause is part of the message (and not a `source`, which would print it twice).
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{0}")]
     Input(Box<InputError>),
@@ -138,8 +139,16 @@ pub enum Error {
     /// Input that must be fixed before the command can go on.
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<InputError>),
+    /// The command was given, or run in, a way it cannot work with (arguments, environment,
+    /// order of commands): exit status 2.
     #[error("{0}")]
     Usage(String),
+    /// A mail could not be made or its transport set up (TLS, addresses).
+    #[error("{0}")]
+    Mail(String),
+    /// An output (CSV, JSON) could not be encoded.
+    #[error("{0}")]
+    Output(String),
     /// Another process holds what this one needs (the state store's lock).
     #[error("{0}")]
     Locked(String),

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 pub fn io_error(path: &Path, source: std::io::Error) -> Error {
     Error::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     }
 }
 

@@ -2,18 +2,27 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let cli = leadsite::cli::Cli::parse();
-    match leadsite::cli::run(cli) {
+    let matches = leadsite::cli::Cli::command().get_matches();
+    // Given on the command line, even as the default's name, the config file must exist.
+    let explicit = matches.value_source("config") == Some(clap::parser::ValueSource::CommandLine);
+    let cli = match leadsite::cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match leadsite::cli::run(cli, explicit) {
         Ok(outcome) => outcome.exit_code(),
-        Err(err) => {
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+        Err(err) => match leadsite::cli::error_exit_code(&err) {
+            None => ExitCode::SUCCESS,
+            Some(code) => {
+                eprintln!("error: {err}");
+                for cause in err.chain().skip(1) {
+                    eprintln!("  caused by: {cause}");
+                }
+                code
             }
-            ExitCode::from(1)
-        }
+        },
     }
 }

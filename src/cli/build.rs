@@ -49,7 +49,9 @@ impl Progress for Bar {
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let _lock = crate::fsutil::ProjectLock::take(&config.work_dir(), "build")?;
     if !args.explain.is_empty() && args.until < Until::Score {
-        anyhow::bail!("--explain needs the score stage: leave out --until or say --until score");
+        return Err(crate::cli::usage(
+            "--explain needs the score stage: leave out --until or say --until score".into(),
+        ));
     }
     let bar = if ui.is_quiet() {
         ProgressBar::hidden()

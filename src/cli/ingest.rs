@@ -47,7 +47,9 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     };
     if let Some(r) = &args.region {
         if crate::lead::value::country_code(r).is_none() {
-            anyhow::bail!("--region {r:?} is not an ISO 3166-1 alpha-2 region such as US or GB");
+            return Err(crate::cli::usage(format!(
+                "--region {r:?} is not an ISO 3166-1 alpha-2 region such as US or GB"
+            )));
         }
     }
     let started = Instant::now();

@@ -61,10 +61,10 @@ route_reason: no website yet
 pub fn run(args: Args, ui: &Ui) -> anyhow::Result<Outcome> {
     let dir = &args.dir;
     if dir.join("leadsite.yaml").exists() {
-        anyhow::bail!(
+        return Err(crate::cli::usage(format!(
             "{} already has a leadsite.yaml: not touching it",
             dir.display()
-        );
+        )));
     }
     let mut written = 0;
     let mut write = |rel: &Path, bytes: &[u8]| -> anyhow::Result<()> {

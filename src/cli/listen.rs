@@ -30,7 +30,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         .bind
         .unwrap_or_else(|| config.outreach.listen.bind.clone());
     let listener = std::net::TcpListener::bind(&bind)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+        .map_err(|e| crate::cli::usage(format!("cannot listen on {bind}: {e}")))?;
     let webhooks = Secrets::from_env()?;
     let on: Vec<&str> = webhooks.enabled().iter().map(|p| p.name()).collect();
     // One line: whoever reads the address from it may close the pipe after it.

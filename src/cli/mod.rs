@@ -69,6 +69,8 @@ pub enum Outcome {
     Success,
     /// The work was done, but some input was skipped or is invalid.
     Partial,
+    /// Stopped by Ctrl-C (a server or watcher that stopped cleanly).
+    Interrupted,
 }
 
 impl Outcome {
@@ -76,13 +78,45 @@ impl Outcome {
         match self {
             Outcome::Success => ExitCode::SUCCESS,
             Outcome::Partial => ExitCode::from(3),
+            Outcome::Interrupted => ExitCode::from(130),
         }
     }
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+/// A command used wrongly (a bad argument value, the wrong folder): exit status 2.
+pub(crate) fn usage(message: String) -> anyhow::Error {
+    crate::error::Error::Usage(message).into()
+}
+
+/// The exit status of a command that failed: 2 when it was used wrongly (clap's own errors exit
+/// 2 too), else 1; nothing but 0 when what broke was the pipe stdout writes to
+/// (`leadsite export | head`), as ripgrep does.
+pub fn error_exit_code(err: &anyhow::Error) -> Option<ExitCode> {
+    if is_broken_pipe(err) {
+        return None;
+    }
+    Some(match err.downcast_ref::<crate::error::Error>() {
+        Some(crate::error::Error::Usage(_)) => ExitCode::from(2),
+        _ => ExitCode::from(1),
+    })
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        let io = c.downcast_ref::<std::io::Error>().or_else(|| {
+            match c.downcast_ref::<crate::error::Error>() {
+                Some(crate::error::Error::Io { error, .. }) => Some(error),
+                _ => None,
+            }
+        });
+        io.is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Runs a command. `explicit`: `--config` was given on the command line (then a missing file is
+/// an error, even when it is named like the default).
+pub fn run(cli: Cli, explicit: bool) -> anyhow::Result<Outcome> {
     let ui = Ui::new(cli.verbose, cli.quiet);
-    let explicit = cli.config.as_os_str() != config::DEFAULT_FILE;
     let load = || -> anyhow::Result<Config> {
         let c = Config::load(&cli.config, explicit)?;
         if c.file.is_none() {

@@ -32,13 +32,16 @@ pub struct Args {
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let mut store = FileStore::open(&orchestrator::state_dir(config))?;
     let Some(mut state) = store.get(&args.lead).cloned() else {
-        anyhow::bail!(
+        return Err(crate::cli::usage(format!(
             "{}: no campaign state (not contacted yet, or not a lead)",
             args.lead
-        );
+        )));
     };
     let Some(intent) = state.in_flight.take() else {
-        anyhow::bail!("{}: no step is in doubt", args.lead);
+        return Err(crate::cli::usage(format!(
+            "{}: no step is in doubt",
+            args.lead
+        )));
     };
     let now = chrono::Utc::now();
     let what = if args.sent {

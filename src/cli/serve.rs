@@ -34,9 +34,15 @@ pub fn run(
         port: args.port,
         offline: args.offline,
     };
-    let load = || load().map_err(|e| crate::error::Error::Usage(format!("{e:#}")));
+    let load = || {
+        load().map_err(|e| match e.downcast::<crate::error::Error>() {
+            Ok(err) => err,
+            Err(e) => crate::error::Error::System(format!("{e:#}")),
+        })
+    };
     let say = |m: &str| ui.info(m);
     let warn = |m: &str| eprintln!("error: {m}");
+    // It returns when Ctrl-C stops it.
     serve::run(&load, &opts, &say, &warn)?;
-    Ok(Outcome::Success)
+    Ok(Outcome::Interrupted)
 }

@@ -27,7 +27,9 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let being_sent = |i: &Intent| !i.run.is_empty() && running.as_deref() == Some(i.run.as_str());
     if let Some(key) = &args.lead {
         let Some(state) = states.get(key) else {
-            anyhow::bail!("{key}: no campaign state (not contacted yet, or not a lead)");
+            return Err(crate::cli::usage(format!(
+                "{key}: no campaign state (not contacted yet, or not a lead)"
+            )));
         };
         if args.json {
             ui.result(&format!("{}\n", serde_json::to_string_pretty(state)?));

@@ -23,8 +23,18 @@ impl Ui {
 
     /// A command's result (stdout), silenced by `-q`.
     pub fn result(&self, text: &str) {
-        if !self.quiet {
-            print!("{text}");
+        use std::io::Write;
+        if self.quiet {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            // The reader went away (`| head`): stop quietly, as ripgrep does.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: cannot write to stdout: {e}");
+            std::process::exit(1);
         }
     }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::{Lead, LeadFile, Shape};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fsutil::{self, WriteOutcome};
 
 /// One lead as a YAML document.
@@ -39,10 +39,13 @@ pub fn write_file(file: &LeadFile) -> Result<WriteOutcome> {
 /// so no key can name a path outside `dir`.
 pub fn path_for(dir: &Path, lead: &Lead) -> Result<std::path::PathBuf> {
     if !super::is_valid_key(&lead.dedup_key) {
-        return Err(Error::Usage(format!(
-            "refusing to write lead {:?}: its dedup_key is not [a-z0-9-]",
-            lead.dedup_key
-        )));
+        return Err(crate::error::InputError::new(
+            crate::error::Location::file(dir),
+            "refusing to write this lead: its dedup_key is not [a-z0-9-]",
+        )
+        .with_lead(crate::text::cut(&lead.dedup_key, 80))
+        .with_field("dedup_key")
+        .into());
     }
     Ok(dir.join(format!("{}.yaml", lead.dedup_key)))
 }

@@ -55,6 +55,11 @@ pub struct Failure {
     /// sisimai's reason names: userunknown, hostunknown, mailboxfull, blocked, …
     pub reason: &'static str,
     pub class: Class,
+    /// The address the sender wrote, when the report names another than the failed one (an
+    /// alias forwarded elsewhere: `Original-Recipient`), to find the lead by.
+    pub original_recipient: Option<String>,
+    /// The SMTP command the server refused, as the notice's words name it.
+    command: Command,
 }
 
 /// A delivery report or complaint.
@@ -515,6 +520,8 @@ fn complaint(recipients: Vec<String>, original_ids: Vec<String>) -> Report {
         diagnostic: "abuse complaint (feedback report)".into(),
         reason: "feedback",
         class: Class::Complaint,
+        original_recipient: None,
+        command: Command::Unknown,
     })
     .collect();
     Report {
@@ -676,7 +683,7 @@ fn dsn_fields(
             let recipient = b
                 .recipient
                 .filter(|r| r.contains('@'))
-                .or(b.original.filter(|r| r.contains('@')))
+                .or(b.original.clone().filter(|r| r.contains('@')))
                 // Fields without an address (some agents): the notice names them in order.
                 .or_else(|| unnamed.then(|| plain[i].recipient.clone()).flatten());
             if let Some(r) = &recipient {
@@ -687,16 +694,25 @@ fn dsn_fields(
             }
             // The diagnostic: the field, else what the notice says near the recipient.
             // The notice's words about this recipient also name the SMTP command refused.
-            let near = plain
+            let in_notice = plain
                 .iter()
-                .find(|f| f.recipient.is_some() && f.recipient == recipient)
-                .map_or(notice, |f| f.diagnostic.as_str());
+                .find(|f| f.recipient.is_some() && f.recipient == recipient);
+            let near = in_notice.map_or(notice, |f| f.diagnostic.as_str());
+            // The command the notice names for this recipient, read from all its words.
+            let otherwise = match in_notice.map(|f| f.command) {
+                Some(Command::Unknown) | None => agent.command(),
+                Some(c) => c,
+            };
             let diagnostic = if b.diagnostic.is_empty() {
                 near
             } else {
                 &b.diagnostic
             };
-            let mut f = diagnose_in(recipient, &b.status, diagnostic, near, agent.command());
+            let original = b
+                .original
+                .filter(|o| o.contains('@') && Some(o) != recipient.as_ref());
+            let mut f = diagnose_in(recipient, &b.status, diagnostic, near, otherwise);
+            f.original_recipient = original;
             // The sending server's own verdict, where it gives one.
             if let Some((reason, class)) = powermta_category(&b.category) {
                 f.reason = reason;
@@ -889,6 +905,8 @@ fn ses_notification(parts: &[&ParsedMail], original_ids: &[String]) -> Option<Re
                     diagnostic: "delivered".into(),
                     reason: "delivered",
                     class: Class::Ignore,
+                    original_recipient: None,
+                    command: Command::Unknown,
                 })
                 .collect();
             Some(Report {
@@ -966,6 +984,8 @@ fn diagnose_in(
         diagnostic,
         reason,
         class,
+        original_recipient: None,
+        command,
     }
 }
 
@@ -1051,7 +1071,8 @@ const TEXT_REASONS: &[(&str, &[&str])] = &[
             "null mx",
             "not accepting mail",
             "accepts no mail",
-            "no smtp service",
+            // Exim's words for a null MX (RFC 7505).
+            "indicated no smtp service",
         ],
     ),
     (
@@ -1158,6 +1179,10 @@ const SOFT_OVERRIDES: &[(&str, &[&str])] = &[
             "reputation",
             "not allowed to send",
             "client host rejected",
+            // RFC 5321's 554 greeting: this server will not talk to ours (GMX, web.de).
+            "no smtp service",
+            "policy restriction",
+            "policy reasons",
         ],
     ),
     (
@@ -1573,6 +1598,33 @@ mod tests {
             r("550 5.0.0 <owner@shop.example>: Recipient address rejected: On hold"),
             "onhold"
         );
+    }
+
+    #[test]
+    fn the_refused_command_is_read_from_all_of_a_long_notice() {
+        // The notice names RCPT further on than the 300 characters a diagnostic keeps; the
+        // fields' status (5.7.1) alone would make "no such user" a filter's answer.
+        let mail = format!(
+            "From: mailer-daemon@mx.example\nTo: sam@agency.example\nSubject: Undelivered Mail Returned to Sender\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n--b\nContent-Type: text/plain\n\n<owner@shop.example>: {}\nServer answer: 550 5.7.1 No such user!\n\n<owner@shop.example>: host mx.shop.example said:\n    550 5.7.1 No such user! (in reply to RCPT TO command)\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; owner@shop.example\nAction: failed\nStatus: 5.7.1\nDiagnostic-Code: smtp; 550 5.7.1 No such user!\n--b--\n",
+            "the message could not be delivered; ".repeat(8)
+        );
+        let f = first(&mail);
+        assert_eq!((f.class, f.reason), (Class::Hard, "userunknown"));
+    }
+
+    #[test]
+    fn no_smtp_service_is_a_refusal_of_our_server_not_a_dead_domain() {
+        let mail = "From: MAILER-DAEMON@mx.example\nTo: sam@agency.example\nSubject: Mail delivery failed\n\nThe following address failed:\n\n\"owner@shop.example\":\nSMTP error from remote server for RCPT TO command, host: mx.shop.example reason: 554-No SMTP service\n554 Reject due to policy restrictions.\n";
+        let f = first(mail);
+        assert_eq!(f.class, Class::Soft, "{f:?}");
+    }
+
+    #[test]
+    fn an_alias_forwarded_elsewhere_keeps_the_address_we_wrote_to() {
+        let mail = "From: MAILER-DAEMON@mx.example\nTo: sam@agency.example\nSubject: Delivery Status Notification (Failure)\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; owner.private@mail.example\nOriginal-Recipient: rfc822;info@shop.example\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\n--b--\n";
+        let f = first(mail);
+        assert_eq!(f.recipient.as_deref(), Some("owner.private@mail.example"));
+        assert_eq!(f.original_recipient.as_deref(), Some("info@shop.example"));
     }
 
     #[test]

@@ -209,14 +209,14 @@ fn append_csv(path: &Path, row: &[String]) -> Result<()> {
         .open(path)
         .map_err(|e| io_error(path, e))?;
     let mut w = csv::Writer::from_writer(f);
-    let map = |e: csv::Error| Error::Usage(format!("{}: {e}", path.display()));
+    let map = |e: csv::Error| Error::Output(format!("{}: {e}", path.display()));
     if new {
         w.write_record(CSV_COLUMNS).map_err(map)?;
     }
     w.write_record(row).map_err(map)?;
     w.flush().map_err(|e| io_error(path, e))?;
     w.into_inner()
-        .map_err(|e| Error::Usage(e.to_string()))?
+        .map_err(|e| Error::Output(e.to_string()))?
         .sync_data()
         .map_err(|e| io_error(path, e))
 }

@@ -63,11 +63,11 @@ impl EmailAgent {
         let from: Mailbox = format!("{} <{}>", o.sender_name, o.sender_email)
             .parse()
             .or_else(|_| o.sender_email.parse())
-            .map_err(|e| Error::Usage(format!("outreach.sender_email: {e}")))?;
+            .map_err(|e| Error::Mail(format!("outreach.sender_email in the config: {e}")))?;
         let reply_to = match &o.reply_to {
             Some(r) => Some(
                 r.parse()
-                    .map_err(|e| Error::Usage(format!("outreach.reply_to: {e}")))?,
+                    .map_err(|e| Error::Mail(format!("outreach.reply_to in the config: {e}")))?,
             ),
             None => None,
         };
@@ -108,7 +108,7 @@ impl EmailAgent {
             .parse()
             .or_else(|_| m.to.parse())
         }
-        .map_err(|e| Error::Usage(format!("{}: not an address to send to: {e}", m.to)))?;
+        .map_err(|e| Error::Mail(format!("{}: not an address to send to: {e}", m.to)))?;
         let mut b = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -147,7 +147,7 @@ impl EmailAgent {
                         .body(m.rendered.html.clone()),
                 ),
         )
-        .map_err(|e| Error::Usage(format!("cannot build the message: {e}")))
+        .map_err(|e| Error::Mail(format!("cannot build the message: {e}")))
     }
 
     pub fn send(&self, message: &Message) -> Outcome {
@@ -216,7 +216,7 @@ fn build_transport(t: &MailTransport, root: &std::path::Path) -> Result<Sender> 
                 TlsMode::None => Tls::None,
                 TlsMode::Starttls | TlsMode::Tls => {
                     let params = TlsParameters::new(t.host.clone())
-                        .map_err(|e| Error::Usage(format!("TLS for {}: {e}", t.host)))?;
+                        .map_err(|e| Error::Mail(format!("TLS for {}: {e}", t.host)))?;
                     if t.tls == TlsMode::Tls {
                         Tls::Wrapper(params)
                     } else {

@@ -161,7 +161,15 @@ fn events_of(
             let mut why = Vec::new();
             let mut attention = false;
             for f in &report.failures {
-                let by_recipient = f.recipient.as_deref().and_then(|r| contacts.lead(r));
+                let by_recipient = f
+                    .recipient
+                    .as_deref()
+                    .and_then(|r| contacts.lead(r))
+                    .or_else(|| {
+                        f.original_recipient
+                            .as_deref()
+                            .and_then(|r| contacts.lead(r))
+                    });
                 // One recipient: the Message-ID names the very message; several: each address.
                 let lead = match (&named, by_recipient) {
                     (Some((l, _)), _) if single => Some(l.clone()),

@@ -29,13 +29,18 @@ pub struct Report {
 }
 
 /// The last ledger word for each event id: intent, sent, retry:N, failed.
-fn ledger(path: &Path) -> BTreeMap<String, String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+/// A ledger that cannot be read is an error: read as empty, it would send everything again.
+fn ledger(path: &Path) -> Result<BTreeMap<String, String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(fsutil::io_error(path, e)),
+    };
+    Ok(text
         .lines()
         .filter_map(|l| l.split_once('\t'))
         .map(|(id, state)| (id.to_string(), state.to_string()))
-        .collect()
+        .collect())
 }
 
 fn record(path: &Path, id: &str, state: &str) -> Result<()> {
@@ -53,7 +58,7 @@ pub fn run(config: &Config, bus: &FileBus) -> Result<Report> {
     let dir = config.work_dir().join("whatsapp");
     fsutil::create_dir_all(&dir)?;
     let ledger_path = dir.join("ledger.jsonl");
-    let book = ledger(&ledger_path);
+    let book = ledger(&ledger_path)?;
     let mut report = Report::default();
     let agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(20)))

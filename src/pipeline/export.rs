@@ -24,7 +24,7 @@ pub fn write_reports(
     let rejects_path = dir.join("rejects.csv");
     let merges_path = dir.join("merges.csv");
     let mut w = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| Error::Usage(e.to_string());
+    let csv_err = |e: csv::Error| Error::Output(e.to_string());
     w.write_record(["file", "line", "record", "name", "reason", "field", "value"])
         .map_err(csv_err)?;
     for r in rejects {
@@ -50,7 +50,7 @@ pub fn write_reports(
     }
     fsutil::write_atomic(
         &rejects_path,
-        &w.into_inner().map_err(|e| Error::Usage(e.to_string()))?,
+        &w.into_inner().map_err(|e| Error::Output(e.to_string()))?,
         false,
     )?;
 
@@ -82,7 +82,7 @@ pub fn write_reports(
     }
     fsutil::write_atomic(
         &merges_path,
-        &w.into_inner().map_err(|e| Error::Usage(e.to_string()))?,
+        &w.into_inner().map_err(|e| Error::Output(e.to_string()))?,
         false,
     )?;
     Ok((rejects_path, merges_path))
@@ -134,7 +134,7 @@ pub fn write_csv<W: Write>(leads: &[&Lead], out: W) -> Result<()> {
         .chain(extra.iter().copied())
         .collect();
     let mut w = csv::Writer::from_writer(out);
-    let csv_err = |e: csv::Error| Error::Usage(e.to_string());
+    let csv_err = |e: csv::Error| Error::Output(e.to_string());
     w.write_record(&header).map_err(csv_err)?;
     for row in &rows {
         let cells: Vec<&str> = header
@@ -148,16 +148,16 @@ pub fn write_csv<W: Write>(leads: &[&Lead], out: W) -> Result<()> {
             .collect();
         w.write_record(&cells).map_err(csv_err)?;
     }
-    w.flush().map_err(|e| Error::Usage(e.to_string()))?;
+    w.flush().map_err(|e| Error::Output(e.to_string()))?;
     Ok(())
 }
 
 /// Writes leads as a JSON array.
 pub fn write_json<W: Write>(leads: &[&Lead], mut out: W) -> Result<()> {
     serde_json::to_writer_pretty(&mut out, leads)
-        .map_err(|e| Error::Usage(format!("cannot write JSON: {e}")))?;
+        .map_err(|e| Error::Output(format!("cannot write JSON: {e}")))?;
     out.write_all(b"\n")
-        .map_err(|e| Error::Usage(e.to_string()))?;
+        .map_err(|e| Error::Output(e.to_string()))?;
     Ok(())
 }
 

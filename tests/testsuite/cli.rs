@@ -5,20 +5,35 @@ use crate::harness::Project;
 #[test]
 fn every_subcommand_has_help() {
     let p = Project::new();
-    for cmd in ["ingest", "check", "export"] {
+    let top = p.run(&["--help"]);
+    top.code(0);
+    assert!(top.stdout.contains("Exit status"), "{}", top.stdout);
+    // Every command the top-level help lists, so that a new one cannot go without.
+    let commands: Vec<String> = top
+        .stdout
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .split("Options:")
+        .next()
+        .unwrap()
+        .lines()
+        // A command's line starts with two spaces; its wrapped help with more.
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(String::from)
+        .collect();
+    assert!(commands.len() >= 12, "{commands:?}");
+    for cmd in &commands {
         let run = p.run(&[cmd, "--help"]);
         run.code(0);
         assert!(
-            run.stdout.contains("Usage: leadsite"),
+            run.stdout.contains(&format!("Usage: leadsite {cmd}")),
             "{cmd}: {}",
             run.stdout
         );
     }
-    let top = p.run(&["--help"]);
-    for cmd in ["ingest", "check", "export"] {
-        assert!(top.stdout.contains(cmd), "{}", top.stdout);
-    }
-    assert!(top.stdout.contains("Exit status"), "{}", top.stdout);
 }
 
 #[test]
@@ -27,8 +42,9 @@ fn unknown_commands_and_bad_values_are_usage_errors() {
     p.run(&["build-everything"]).code(2);
     p.run(&["ingest"]).code(2);
     p.run(&["ingest", "--format", "xls", "a.xls"]).code(2);
+    // A value clap cannot check, refused by the library: bad usage too.
     let run = p.run(&["ingest", "--region", "Atlantis", "a.csv"]);
-    run.code(1);
+    run.code(2);
     assert!(
         run.stderr.contains("--region \"Atlantis\""),
         "{}",
@@ -44,4 +60,48 @@ fn quiet_prints_no_summary() {
     run.code(3);
     assert_eq!(run.stdout, "");
     assert_eq!(run.stderr, "");
+}
+
+#[test]
+fn a_config_named_on_the_command_line_must_exist() {
+    let p = Project::new();
+    std::fs::remove_file(p.path("leadsite.yaml")).ok();
+    // Omitted: the built-in defaults.
+    p.run(&["check"]).code(0);
+    // Named, even with the default's name: an error that names it.
+    let run = p.run(&["--config", "leadsite.yaml", "check"]);
+    run.code(1);
+    assert!(run.stderr.contains("leadsite.yaml"), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("No such file").count(),
+        1,
+        "the cause is printed once: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let p = Project::new();
+    let mut yaml = String::new();
+    for i in 0..600 {
+        yaml.push_str(&format!("---\ndedup_key: shop-{i}\nname: Shop {i} with a long enough name to fill the pipe\nphone: '+12175550134'\naddress: {{street: {i} Main St, city: Springfield, region: IL, country: US}}\nroute: TARGET\n"));
+    }
+    p.write("leads/all.yaml", &yaml);
+    let exe = assert_cmd::cargo::cargo_bin("leadsite");
+    for cmd in ["export", "status"] {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "set -o pipefail; \"$0\" {cmd} | head -c 10 > /dev/null"
+            ))
+            .arg(&exe)
+            .current_dir(p.path("."))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{cmd}: {:?}", out);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{cmd}: {stderr}");
+        assert!(!stderr.contains("error"), "{cmd}: {stderr}");
+    }
 }
