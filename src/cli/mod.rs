@@ -31,7 +31,7 @@ pub use ui::Ui;
     max_term_width = 100
 )]
 #[command(
-    after_help = "Exit status: 0 all done, 1 error, 2 bad usage, 3 done but some input was skipped (see the messages)."
+    after_help = "Exit status: 0 all done, 1 error, 2 bad usage, 3 done but some input was skipped (see the messages), 130 stopped by Ctrl-C."
 )]
 pub struct Cli {
     /// Say more (-v: timings and every merge).
