@@ -1,6 +1,6 @@
 //! leadsite: clean and route local-business leads, build each good lead a landing page, and reach
-//! out to it. This crate is the library behind the `leadsite` binary; DESIGN.md says how the
-//! parts fit.
+//! out to it. This crate is the library behind the `leadsite` binary; docs/architecture.md says
+//! how the parts fit, layer by layer.
 
 // InputError carries a path, line, lead and field; it is returned once per file or row, never on a
 // hot path, so its size is not worth a Box at every call site.

@@ -1,4 +1,4 @@
-//! The lead record of DESIGN.md §2: typed known fields, the `enrichment` and `quality`
+//! The lead record (the design's §2): typed known fields, the `enrichment` and `quality`
 //! namespaces, and every unknown field kept in `extra` so that it survives load → save → load.
 
 mod de;

@@ -1,4 +1,4 @@
-//! MessageBus (DESIGN.md §5) and its file backend under `.leadsite/bus/`.
+//! MessageBus (the design's §5) and its file backend under `.leadsite/bus/`.
 //!
 //! - `log/`: every published message, one file each, named `<publish time>-<id>.json` so that
 //!   names sort in publish order. A publish is durable before it returns (temp file, fsync,
@@ -22,7 +22,7 @@ use crate::fsutil::{self, io_error};
 /// The longest message id: it becomes part of file names (NAME_MAX is 255 bytes).
 pub const MAX_ID: usize = 128;
 
-/// The topics of DESIGN.md §5.
+/// The topics of the design's §5.
 pub const TOPICS: &[&str] = &[
     "lead.contacted",
     "lead.responded",

@@ -1,6 +1,8 @@
-//! Phase 6, outreach (DESIGN.md §5) — being built: the MessageBus and the StateStore with their
-//! file backends. The orchestrator, the sequences and the EmailAgent (`leadsite schedule`) come
-//! next; until then no command sends anything.
+//! Outreach (Phase 6): the MessageBus (`bus`) and StateStore (`store`) with their file backends,
+//! the OutreachOrchestrator (`orchestrator`, `leadsite schedule`) with its `sequence`s and send
+//! `window`, the agents (EmailAgent in `email`, WhatsAppAgent in `whatsapp`, CRMAdapter in `crm`),
+//! and what comes back: `inbound` (a Maildir: replies, `bounce` reports, complaints) and `listen`
+//! (one-click unsubscribes, signed provider `webhook`s). See docs/architecture.md.
 
 pub mod bounce;
 pub mod bus;
