@@ -2,6 +2,7 @@
 
 mod build;
 mod check;
+mod completions;
 mod export;
 mod inbox;
 mod ingest;
@@ -61,6 +62,8 @@ pub enum Command {
     Listen(listen::Args),
     Check(check::Args),
     Export(export::Args),
+    Completions(completions::Args),
+    Man(completions::ManArgs),
 }
 
 /// How a command ended, as an exit status.
@@ -140,6 +143,8 @@ pub fn run(cli: Cli, explicit: bool) -> anyhow::Result<Outcome> {
         Command::Publish(args) => publish::run(args, &load()?, &ui),
         Command::Check(args) => check::run(args, &cli.config, explicit, &ui),
         Command::Export(args) => export::run(args, &load()?, &ui),
+        Command::Completions(args) => completions::run(args, &ui),
+        Command::Man(args) => completions::man(args, &ui),
     }
 }
 

@@ -105,3 +105,25 @@ fn a_closed_pipe_ends_a_command_quietly() {
         assert!(!stderr.contains("error"), "{cmd}: {stderr}");
     }
 }
+
+#[test]
+fn completions_and_the_manual_come_from_the_command_definitions() {
+    let p = Project::new();
+    let bash = p.run(&["completions", "bash"]);
+    bash.code(0);
+    assert!(bash.stdout.contains("_leadsite()"), "{}", bash.stdout);
+    for cmd in ["ingest", "schedule", "completions"] {
+        assert!(bash.stdout.contains(cmd), "{cmd}");
+    }
+    p.run(&["completions", "zsh"]).code(0);
+    p.run(&["completions", "klingon"]).code(2);
+    let man = p.run(&["man"]);
+    man.code(0);
+    assert!(man.stdout.contains(".TH leadsite 1"), "{}", man.stdout);
+    assert!(
+        man.stdout.contains(".TH leadsite-schedule"),
+        "{}",
+        man.stdout
+    );
+    assert!(man.stdout.contains("\\-\\-dry\\-run"), "{}", man.stdout);
+}

@@ -218,13 +218,27 @@ pub struct Smtp {
 
 impl Smtp {
     pub fn start(dir: &Path) -> Smtp {
+        // Said at once and exactly, not as a timeout in each of the tests that send mail.
+        static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let available = *AVAILABLE.get_or_init(|| {
+            std::process::Command::new("python3")
+                .args(["-c", "import aiosmtpd"])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        assert!(
+            available,
+            "this test sends mail to a real SMTP server, Python's aiosmtpd, which is not \
+             installed: run scripts/test (it installs everything the tests need), or \
+             python3 -m pip install aiosmtpd==1.4.6"
+        );
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let maildir = dir.join("maildir");
-        let child = std::process::Command::new("python3")
+        let mut child = std::process::Command::new("python3")
             .args([
                 "-m",
                 "aiosmtpd",
@@ -241,6 +255,9 @@ impl Smtp {
             );
         let start = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("aiosmtpd stopped at start ({status}); see its message above");
+            }
             assert!(
                 start.elapsed() < std::time::Duration::from_secs(20),
                 "aiosmtpd did not start (pip install aiosmtpd==1.4.6)"
