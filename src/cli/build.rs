@@ -26,6 +26,9 @@ pub struct Args {
     /// Print how this lead's score was made (repeatable).
     #[arg(long, value_name = "DEDUP_KEY")]
     pub explain: Vec<String>,
+    /// Print the summary as JSON on stdout (enrichment, scoring, pages, every problem).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The progress bar of the website reads, on stderr when it is a terminal.
@@ -134,7 +137,31 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
             out.push_str(&format!("no page: {}\n", reasons.join(", ")));
         }
     }
-    ui.result(&out);
+    if args.json {
+        ui.json(&serde_json::json!({
+            "leads": report.leads,
+            "enrich": {
+                "leads": e.leads,
+                "sites_fetched": e.sites_fetched,
+                "sites_cached": e.sites_cached,
+                "sites_stale": e.sites_stale,
+                "sites_missing": e.sites_missing,
+                "sites_unreachable": e.sites_unreachable,
+                "sites_reserved": e.sites_reserved,
+                "emails": e.emails,
+                "phones": e.phones,
+                "profiles": e.profiles,
+                "industries": e.industries,
+                "warnings": e.warnings,
+            },
+            "scored": (args.until >= Until::Score).then_some(report.scored),
+            "qualified": (args.until >= Until::Score).then_some(report.qualified),
+            "site": report.site.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default()),
+            "problems": crate::cli::ui::problems_json(&report.errors),
+        }));
+    } else {
+        ui.result(&out);
+    }
     if let Some(site) = &report.site {
         const SHOWN: usize = 20;
         for w in site.warnings.iter().take(SHOWN) {

@@ -14,9 +14,13 @@ use crate::pipeline::validate;
 ///
 /// Exits 0 when everything is valid and 3 when a problem was found.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Print the result as JSON on stdout (every problem with its file, line, lead and field).
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: Args, config_path: &Path, explicit: bool, ui: &Ui) -> anyhow::Result<Outcome> {
+pub fn run(args: Args, config_path: &Path, explicit: bool, ui: &Ui) -> anyhow::Result<Outcome> {
     let mut problems: Vec<InputError> = Vec::new();
     let config = match Config::load(config_path, explicit) {
         Ok(c) => c,
@@ -139,6 +143,17 @@ pub fn run(_args: Args, config_path: &Path, explicit: bool, ui: &Ui) -> anyhow::
         .as_deref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "built-in defaults".into());
+    if args.json {
+        ui.json(&serde_json::json!({
+            "ok": problems.is_empty(),
+            "config": config_name,
+            "lead_files": files,
+            "leads": leads,
+            "themes": theme_count,
+            "problems": crate::cli::ui::problems_json(&problems),
+            "warnings": warnings,
+        }));
+    }
     if problems.is_empty() {
         ui.info(&format!(
             "ok: config ({config_name}), {leads} leads in {files} files, {theme_count} themes, content"

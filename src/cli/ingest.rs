@@ -34,6 +34,9 @@ pub struct Args {
     /// Run every stage and print the summary, but write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the summary as JSON on stdout (per file, the leads written, every problem).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
@@ -109,7 +112,31 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     if report.files.len() > 1 {
         rows.push(summary_row(&report.total(), ""));
     }
-    ui.result(&table(&rows));
+    if args.json {
+        let file = |f: &FileSummary| {
+            serde_json::json!({
+                "path": f.path.display().to_string(),
+                "format": f.format.map(Format::name),
+                "failed": f.failed,
+                "read": f.read,
+                "valid": f.valid,
+                "rejected": f.rejected,
+                "merged": f.merged,
+                "routes": f.routes.iter().map(|(r, n)| (r.as_str(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
+            })
+        };
+        ui.json(&serde_json::json!({
+            "files": report.files.iter().map(file).collect::<Vec<_>>(),
+            "dry_run": args.dry_run,
+            "leads": {"created": report.created, "updated": report.updated, "unchanged": report.unchanged},
+            "routes": report.route_totals.iter().map(|(r, n)| (r.as_str(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
+            "rejected": report.rejects.len(),
+            "merges": report.merges.len(),
+            "problems": crate::cli::ui::problems_json(&report.errors),
+        }));
+    } else {
+        ui.result(&table(&rows));
+    }
     if args.dry_run {
         ui.info("dry run: nothing was written");
     } else {

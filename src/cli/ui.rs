@@ -53,6 +53,18 @@ impl Ui {
     }
 
     /// A problem with the input; always shown.
+    /// Prints a `--json` summary (stdout, even with `-q`: it was asked for).
+    pub fn json(&self, value: &serde_json::Value) {
+        let quiet = Ui {
+            quiet: false,
+            ..*self
+        };
+        quiet.result(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        ));
+    }
+
     pub fn problem(&self, e: &InputError) {
         eprintln!("warning: {e}");
     }
@@ -105,4 +117,20 @@ pub fn table(rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// An input problem as `--json` summaries give it.
+pub fn problem_json(e: &InputError) -> serde_json::Value {
+    serde_json::json!({
+        "file": e.location.path.display().to_string(),
+        "line": e.location.line,
+        "column": e.location.column,
+        "lead": e.lead,
+        "field": e.field,
+        "message": e.message,
+    })
+}
+
+pub fn problems_json(errors: &[InputError]) -> serde_json::Value {
+    errors.iter().map(problem_json).collect()
 }

@@ -127,3 +127,36 @@ fn completions_and_the_manual_come_from_the_command_definitions() {
     );
     assert!(man.stdout.contains("\\-\\-dry\\-run"), "{}", man.stdout);
 }
+
+#[test]
+fn ingest_check_and_build_give_json_summaries() {
+    let p = Project::new();
+    p.write("leads/broken.yaml", "dedup_key: broken\nname: [unclosed\n");
+    let input = p.fixture("overpass.json");
+    let json = |run: &crate::harness::Run| -> serde_json::Value {
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+    };
+    let ingest = p.run(&["ingest", "--json", &input]);
+    ingest.code(3);
+    let v = json(&ingest);
+    assert_eq!(v["files"][0]["format"], "overpass", "{v}");
+    assert!(v["leads"]["created"].as_u64().unwrap() > 0, "{v}");
+    let check = p.run(&["check", "--json"]);
+    check.code(3);
+    let v = json(&check);
+    assert_eq!(v["ok"], false);
+    let problem = &v["problems"][0];
+    assert!(
+        problem["file"].as_str().unwrap().ends_with("broken.yaml"),
+        "{v}"
+    );
+    assert!(problem["line"].is_u64(), "{v}");
+    let build = p.run(&["build", "--offline", "--json"]);
+    build.code(3);
+    let v = json(&build);
+    assert!(v["site"]["written"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["problems"][0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("broken.yaml"));
+}
