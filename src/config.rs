@@ -355,6 +355,15 @@ pub struct MailTransport {
     pub dir: PathBuf,
 }
 
+impl Outreach {
+    /// The domain of `sender_email`: our Message-IDs end in it, and replies are matched by it.
+    pub fn sender_domain(&self) -> &str {
+        self.sender_email
+            .rsplit_once('@')
+            .map_or("localhost", |(_, d)| d)
+    }
+}
+
 impl Default for Outreach {
     fn default() -> Self {
         Outreach {

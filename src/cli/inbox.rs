@@ -27,7 +27,7 @@ pub struct Args {
 
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let o = &config.outreach;
-    let domain = o.sender_email.rsplit('@').next().unwrap_or("").to_string();
+    let domain = o.sender_domain().to_string();
     let bus = FileBus::new(orchestrator::bus_dir(config));
     let report = inbound::read_maildir(&args.maildir, &domain, &contacts(config)?, &bus)?;
     for (file, topic, lead) in &report.published {

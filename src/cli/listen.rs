@@ -43,13 +43,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
             on.join(", ")
         }
     ));
-    let domain = config
-        .outreach
-        .sender_email
-        .rsplit('@')
-        .next()
-        .unwrap_or("")
-        .to_string();
+    let domain = config.outreach.sender_domain().to_string();
     Listener {
         secret,
         domain,

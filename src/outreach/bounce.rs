@@ -933,7 +933,7 @@ fn diagnose_in(
     context: &str,
     otherwise: Command,
 ) -> Failure {
-    let text: String = diagnostic.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text: String = crate::text::collapse_ws(diagnostic);
     // From the text, an error code before a success code (transcripts quote both).
     let pick = |re: &Regex, s: &str| -> Option<String> {
         let all: Vec<String> = re

@@ -71,12 +71,7 @@ impl EmailAgent {
             ),
             None => None,
         };
-        let domain = o
-            .sender_email
-            .rsplit('@')
-            .next()
-            .unwrap_or("localhost")
-            .to_string();
+        let domain = o.sender_domain().to_string();
         let transport = match dry_run_dir {
             Some(dir) => {
                 crate::fsutil::create_dir_all(dir)?;

@@ -264,7 +264,7 @@ fn link_urls(html: &str) -> String {
 
 fn tera_message(e: &tera::Error) -> String {
     let m = crate::site::theme::error_chain(e);
-    m.split_whitespace().collect::<Vec<_>>().join(" ")
+    crate::text::collapse_ws(&m)
 }
 
 #[cfg(test)]

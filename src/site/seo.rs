@@ -10,7 +10,7 @@ pub const DESCRIPTION_MAX: usize = 160;
 
 /// `text` cut at a word boundary to at most `max` characters, with `…` when cut.
 pub fn truncate(text: &str, max: usize) -> String {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = crate::text::collapse_ws(text);
     if text.chars().count() <= max {
         return text;
     }

@@ -352,7 +352,7 @@ pub fn template_error(
         location.line = it.next();
         location.column = it.next();
     }
-    let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let message = crate::text::collapse_ws(&message);
     let err = InputError::new(location, message);
     match lead {
         Some(l) => err.with_lead(l),

@@ -123,7 +123,7 @@ pub fn extract(html: &str, page: &Url) -> PageFindings {
             .or_else(|| meta.attr("property"))
             .unwrap_or("")
             .to_ascii_lowercase();
-        let content = collapse(meta.attr("content").unwrap_or(""));
+        let content = crate::text::collapse_ws(meta.attr("content").unwrap_or(""));
         if content.is_empty() {
             continue;
         }
@@ -195,7 +195,7 @@ fn read_json_ld(value: &serde_json::Value, page: &Url, out: &mut PageFindings) {
                     ("email", Value::String(s)) => push_email(&mut out.emails, s),
                     ("telephone", Value::String(s)) => push_unique(&mut out.phones, s.trim()),
                     ("description", Value::String(s)) if out.description.is_none() => {
-                        let d = collapse(s);
+                        let d = crate::text::collapse_ws(s);
                         if !d.is_empty() {
                             out.description = Some(d);
                         }
@@ -284,10 +284,6 @@ fn push_unique(list: &mut Vec<String>, value: &str) {
     if !value.is_empty() && !list.iter().any(|v| v == value) {
         list.push(value.to_string());
     }
-}
-
-fn collapse(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// `%40` → `@` and the like, for mailto: and tel: links; invalid sequences stay as they are.
