@@ -377,7 +377,7 @@ fn explain_and_until_are_checked() {
     let p = Project::with_config(CONFIG);
     p.write("leads/a.yaml", &lead("a", "A", "Plumber", None));
     let run = p.run(&["build", "--until", "enrich", "--explain", "a"]);
-    run.code(1);
+    run.code(2);
     assert!(
         run.stderr.contains("--explain needs the score stage"),
         "{}",

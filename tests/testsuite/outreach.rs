@@ -41,7 +41,7 @@ fn publish_is_durable_idempotent_by_id_and_checked() {
     let run = p.run(&["publish", "lead.teleported", "--lead", "acme"]);
     run.code(2);
     let run = p.run(&["publish", "lead.responded", "--lead", "../x"]);
-    run.code(1);
+    run.code(2);
     assert!(run.stderr.contains("not a dedup_key"), "{}", run.stderr);
 }
 
@@ -277,7 +277,7 @@ mod campaign {
     fn nothing_is_sent_while_outreach_is_disabled() {
         let p = Project::new();
         let run = p.run(&["schedule"]);
-        run.code(1);
+        run.code(2);
         assert!(
             run.stderr.contains("outreach is disabled"),
             "{}",
@@ -1535,7 +1535,7 @@ mod in_doubt {
         p.run(&["resolve", "acme", "--not-sent"]).code(0);
         p.run(&["resolve", "bolt", "--sent"]).code(0);
         let again = p.run(&["resolve", "bolt", "--sent"]);
-        again.code(1);
+        again.code(2);
         assert!(
             again.stderr.contains("no step is in doubt"),
             "{}",

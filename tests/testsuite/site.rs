@@ -468,7 +468,7 @@ fn init_makes_a_project_that_builds_anywhere() {
         }
     }
     let again = p.run(&["init", "shop"]);
-    again.code(1);
+    again.code(2);
     assert!(
         again.stderr.contains("already has a leadsite.yaml"),
         "{}",
