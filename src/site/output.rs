@@ -1,0 +1,417 @@
+//! The files of the site besides the landing pages: the themes' fingerprinted assets, redirect
+//! pages of leads that left, the index and list pages, sitemap, robots.txt, 404 and content
+//! pages; and how files reach `site/` (staged in `<work>/tmp/`, never written through a link).
+
+use super::*;
+
+/// Sitemaps hold at most this many URLs (sitemaps.org); more go into several files and an index.
+pub(super) const SITEMAP_MAX: usize = 50_000;
+
+/// Where files of the site are written before they are renamed into `site/`: `<work>/tmp/`, so
+/// that a killed build leaves no temp file in the folder that is uploaded as it is.
+pub fn staging_dir(config: &Config) -> PathBuf {
+    config.work_dir().join("tmp")
+}
+
+/// Nothing is written through a symbolic link: `site/` itself may not be one, and links inside it
+/// (which a build never makes) are removed — the links, never what they point at.
+pub(super) fn unlink_site(site: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(site).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::from(InputError::new(
+            Location::file(site),
+            "is a symbolic link: the build does not write through it (set paths.site to the folder itself)",
+        )));
+    }
+    if site.is_dir() {
+        for e in walkdir::WalkDir::new(site)
+            .max_depth(4)
+            .into_iter()
+            .flatten()
+        {
+            if e.path_is_symlink() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn json_bytes<T: Serialize>(v: &T) -> Vec<u8> {
+    let mut b = serde_json::to_vec_pretty(v).unwrap_or_default();
+    b.push(b'\n');
+    b
+}
+
+/// Copies every theme's `static/` files to `site/assets/<theme>/NAME.HASH.EXT`; returns each
+/// theme's stylesheet URLs, and removes asset files no theme has any more.
+pub(super) fn write_assets(
+    themes: &Themes,
+    site_dir: &Path,
+    staging: &Path,
+    root: &str,
+    report: &mut Report,
+) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut css = BTreeMap::new();
+    let mut keep = HashSet::new();
+    for t in themes.themes.values() {
+        let mut urls = Vec::new();
+        for (rel, bytes) in &t.statics {
+            let stem = rel.file_stem().and_then(|s| s.to_str()).unwrap_or("asset");
+            let ext = rel.extension().and_then(|s| s.to_str()).unwrap_or("");
+            let hash = &fingerprint(bytes)[..10];
+            let name = if ext.is_empty() {
+                format!("{stem}.{hash}")
+            } else {
+                format!("{stem}.{hash}.{ext}")
+            };
+            let sub = rel.parent().unwrap_or(Path::new(""));
+            let out_rel = Path::new("assets").join(&t.key).join(sub).join(&name);
+            let out = site_dir.join(&out_rel);
+            if fsutil::write_if_changed_via(&out, bytes, Some(staging))? != WriteOutcome::Unchanged
+            {
+                report.other_written += 1;
+            }
+            keep.insert(out);
+            if ext == "css" {
+                urls.push(format!(
+                    "{root}{}",
+                    out_rel.to_string_lossy().replace('\\', "/")
+                ));
+            }
+        }
+        css.insert(t.key.clone(), urls);
+    }
+    let assets = site_dir.join("assets");
+    if assets.is_dir() {
+        for entry in walkdir::WalkDir::new(&assets)
+            .contents_first(true)
+            .into_iter()
+            .flatten()
+        {
+            let p = entry.path();
+            if entry.file_type().is_file() && !keep.contains(p) {
+                let _ = std::fs::remove_file(p);
+            } else if entry.file_type().is_dir() {
+                let _ = std::fs::remove_dir(p);
+            }
+        }
+    }
+    Ok(css)
+}
+
+/// A lead that leaves (re-routed, merged, renamed) leaves a redirect at its old URL, since emails
+/// already sent link to it: a small page with a canonical link and a meta refresh (like Hugo's
+/// aliases) to the page of the lead that lists the old key in its `aliases`, else to the index.
+/// Redirects are kept build after build (`.leadsite/build/redirects.json`) until a page takes
+/// the key again.
+pub(super) fn write_redirects(
+    s: &Shared,
+    chosen: &[&Lead],
+    old: &BTreeMap<String, String>,
+    pages: &BTreeMap<String, String>,
+    report: &mut Report,
+) -> Result<()> {
+    let path = s.config.build_dir().join("redirects.json");
+    let mut redirects: BTreeMap<String, String> = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let mut alias_of: BTreeMap<String, String> = BTreeMap::new();
+    for l in chosen {
+        for a in aliases(l) {
+            match alias_of.get(&a) {
+                Some(first) => report.warnings.push(format!(
+                    "{}: alias {a} is claimed by {first} too; its old URL leads to {first}",
+                    l.dedup_key
+                )),
+                None => {
+                    alias_of.insert(a, l.dedup_key.clone());
+                }
+            }
+        }
+    }
+    for key in old.keys().filter(|k| !pages.contains_key(*k)) {
+        redirects.insert(key.clone(), String::new());
+        report.removed += 1;
+    }
+    for a in alias_of.keys() {
+        redirects.entry(a.clone()).or_default();
+    }
+    // A key that has a page again is no redirect; every target is a page of this build.
+    redirects.retain(|k, _| {
+        !pages.contains_key(k)
+            && is_valid_key(k)
+            && k != "assets"
+            && !listing::RESERVED.contains(&k.as_str())
+            && !s.content.pages.iter().any(|p| p.name == *k)
+    });
+    for (key, target) in redirects.iter_mut() {
+        *target = alias_of
+            .get(key)
+            .filter(|t| pages.contains_key(*t))
+            .map(|t| format!("{t}/"))
+            .unwrap_or_default();
+    }
+    for (key, target) in &redirects {
+        let to = format!("{}{target}", s.site.base_url);
+        let html = format!(
+            "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n<title>{moved_title}</title>\n<link rel=\"canonical\" href=\"{to}\">\n<meta name=\"robots\" content=\"noindex\">\n<meta http-equiv=\"refresh\" content=\"0; url={to}\">\n</head>\n<body>\n<p>{moved} <a href=\"{to}\">{to}</a></p>\n</body>\n</html>\n",
+            lang = xml_escape(&s.site.language),
+            moved_title = xml_escape(&theme::text(&s.strings["default"], "moved_title", "Moved")),
+            moved = xml_escape(&theme::text(
+                &s.strings["default"],
+                "moved",
+                "This page has moved:"
+            )),
+            to = xml_escape(&to),
+        );
+        if fsutil::write_if_changed_via(
+            &s.site_dir.join(key).join("index.html"),
+            html.as_bytes(),
+            Some(&s.staging),
+        )? != WriteOutcome::Unchanged
+        {
+            report.other_written += 1;
+        }
+    }
+    report.redirects = redirects.len();
+    fsutil::write_if_changed(&path, &json_bytes(&redirects))?;
+    Ok(())
+}
+
+/// The former dedup_keys a lead lists in `aliases` (a list, or one key).
+pub(super) fn aliases(lead: &Lead) -> Vec<String> {
+    use serde_yaml_ng::Value;
+    match lead.extra.get("aliases") {
+        Some(Value::Sequence(s)) => s
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|a| a.trim().to_string())
+            .filter(|a| is_valid_key(a) && *a != lead.dedup_key)
+            .collect(),
+        Some(Value::String(a)) if is_valid_key(a.trim()) && a.trim() != lead.dedup_key => {
+            vec![a.trim().to_string()]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The index, hubs and their pages (listing.rs), the content pages, 404.html, robots.txt and the
+/// sitemap; list pages no longer made are removed.
+pub(super) fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result<()> {
+    let root = &s.site.root;
+    let base = &s.site.base_url;
+    let mut write = |rel: &str, bytes: &[u8]| -> Result<()> {
+        if fsutil::write_if_changed_via(&s.site_dir.join(rel), bytes, Some(&s.staging))?
+            != WriteOutcome::Unchanged
+        {
+            report.other_written += 1;
+        }
+        Ok(())
+    };
+    let page_ctx = |title: &str, description: &str, canonical: String, noindex: bool| {
+        let mut ctx = tera::Context::new();
+        ctx.insert("site", &s.site);
+        ctx.insert("pages", &s.pages);
+        ctx.insert("stylesheets", &stylesheets(s, "default"));
+        ctx.insert("t", &s.strings["default"]);
+        ctx.insert(
+            "seo",
+            &Seo {
+                title: seo::truncate(title, seo::TITLE_MAX),
+                description: seo::truncate(description, seo::DESCRIPTION_MAX),
+                og_type: "website",
+                locale: og_locale(&s.site.language),
+                image: None,
+                large_image: false,
+                json_ld: None,
+                alternates: if noindex {
+                    Vec::new()
+                } else {
+                    alternates(
+                        &s.languages,
+                        canonical.strip_prefix(base.as_str()).unwrap_or(""),
+                    )
+                },
+                canonical,
+                noindex,
+            },
+        );
+        ctx
+    };
+
+    let strings = &s.strings["default"];
+    let t = |k: &str, fallback: &str| theme::text(strings, k, fallback);
+    let listed: Vec<listing::Listed> = chosen
+        .iter()
+        .map(|l| {
+            let key = industry_of(l).unwrap_or("other").to_string();
+            let mut title = if key == "other" {
+                t("other_businesses", "Other businesses")
+            } else {
+                key.replace('-', " ")
+            };
+            if let Some(f) = title.get(..1) {
+                title = f.to_uppercase() + &title[1..];
+            }
+            listing::Listed {
+                lead: l,
+                industry: (key, title),
+            }
+        })
+        .collect();
+    let lists = listing::pages(
+        &listed,
+        root,
+        s.config.site.per_page,
+        &s.site.title,
+        strings,
+    );
+    let mut list_files: Vec<String> = Vec::new();
+    for list in &lists {
+        let title = if list.is_root {
+            s.site.title.clone()
+        } else {
+            format!("{} | {}", list.heading, s.site.title)
+        };
+        let canonical = format!(
+            "{base}{}",
+            list.path.strip_prefix(root.as_str()).unwrap_or("")
+        );
+        let mut ctx = page_ctx(
+            &title,
+            &format!("{} {}", list.heading, list.intro),
+            canonical,
+            false,
+        );
+        ctx.insert("list", list);
+        let template = if list.is_root {
+            "index.html"
+        } else {
+            "list.html"
+        };
+        write(
+            &list.rel,
+            render(s, "default", template, &ctx, None)?.as_bytes(),
+        )?;
+        list_files.push(list.rel.clone());
+    }
+    let lists_manifest = s.config.build_dir().join("lists.json");
+    let old_lists: Vec<String> = std::fs::read(&lists_manifest)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    for rel in old_lists.iter().filter(|r| !list_files.contains(r)) {
+        // Only what this generator wrote: list pages under the reserved folders.
+        let first = rel.split('/').next().unwrap_or("");
+        if listing::RESERVED.contains(&first) && !rel.contains("..") {
+            let path = s.site_dir.join(rel);
+            if std::fs::remove_file(&path).is_ok() {
+                let mut dir = path.parent();
+                while let Some(d) = dir.filter(|d| *d != s.site_dir) {
+                    if std::fs::remove_dir(d).is_err() {
+                        break;
+                    }
+                    dir = d.parent();
+                }
+            }
+        }
+    }
+    fsutil::write_if_changed(&lists_manifest, &json_bytes(&list_files))?;
+
+    for p in &s.content.pages {
+        let mut ctx = page_ctx(
+            &format!("{} | {}", p.title, s.site.title),
+            &format!("{} of {}.", p.title, s.site.title),
+            format!("{base}{}/", p.name),
+            false,
+        );
+        ctx.insert("page", p);
+        write(
+            &format!("{}/index.html", p.name),
+            render(s, "default", "page.html", &ctx, None)?.as_bytes(),
+        )?;
+    }
+    let ctx = page_ctx(
+        &format!("{} | {}", t("not_found", "Page not found"), s.site.title),
+        &t("not_found_text", "This page does not exist."),
+        format!("{base}404.html"),
+        true,
+    );
+    write(
+        "404.html",
+        render(s, "default", "404.html", &ctx, None)?.as_bytes(),
+    )?;
+
+    // The sitemap: every landing page with lastmod from its data, and the content pages.
+    let mut urls: Vec<(String, Option<String>)> = lists
+        .iter()
+        .map(|l| {
+            (
+                format!("{base}{}", l.path.strip_prefix(root.as_str()).unwrap_or("")),
+                None,
+            )
+        })
+        .collect();
+    urls.extend(
+        chosen
+            .iter()
+            .map(|l| (format!("{base}{}/", l.dedup_key), lastmod(l))),
+    );
+    urls.extend(
+        s.content
+            .pages
+            .iter()
+            .map(|p| (format!("{base}{}/", p.name), None)),
+    );
+    let sitemap = |list: &[(String, Option<String>)]| {
+        let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
+        for (loc, lastmod) in list {
+            x.push_str(&format!("  <url><loc>{}</loc>", xml_escape(loc)));
+            if let Some(d) = lastmod {
+                x.push_str(&format!("<lastmod>{d}</lastmod>"));
+            }
+            x.push_str("</url>\n");
+        }
+        x.push_str("</urlset>\n");
+        x
+    };
+    if urls.len() <= SITEMAP_MAX {
+        write("sitemap.xml", sitemap(&urls).as_bytes())?;
+    } else {
+        let mut index = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
+        for (i, chunk) in urls.chunks(SITEMAP_MAX).enumerate() {
+            let name = format!("sitemap-{}.xml", i + 1);
+            write(&name, sitemap(chunk).as_bytes())?;
+            index.push_str(&format!(
+                "  <sitemap><loc>{}</loc></sitemap>\n",
+                xml_escape(&format!("{base}{name}"))
+            ));
+        }
+        index.push_str("</sitemapindex>\n");
+        write("sitemap.xml", index.as_bytes())?;
+    }
+    write(
+        "robots.txt",
+        format!("User-agent: *\nAllow: /\n\nSitemap: {base}sitemap.xml\n").as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// The date a lead's data last changed, as the data says (never the clock).
+pub(super) fn lastmod(lead: &Lead) -> Option<String> {
+    let fetched = lead.source.as_ref().and_then(|s| s.fetched_at);
+    let enriched = lead.enrichment.as_deref().and_then(|e| e.enriched_at);
+    fetched
+        .into_iter()
+        .chain(enriched)
+        .max()
+        .map(|t| t.format("%Y-%m-%d").to_string())
+}
+
+pub(super) fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
