@@ -36,11 +36,11 @@ use crate::lead::{is_valid_key, Lead, Route};
 use crate::pipeline::enrich::Progress;
 use content::Content;
 use facts::Facts;
-use theme::Themes;
-use output::*;
 pub use output::staging_dir;
+use output::*;
 use page::*;
 pub use page::{schema_type, Business, Social};
+use theme::Themes;
 
 #[derive(Debug, Clone, Serialize)]
 struct SiteCtx {

@@ -2,7 +2,9 @@
 //! detected from the content: Google-Maps scraper CSV/JSON, OpenStreetMap Overpass JSON and
 //! overpass-turbo GeoJSON, and leadsite's own schema as CSV, JSON or YAML.
 
+mod address;
 mod osm;
+mod readers;
 mod table;
 
 use std::path::Path;
@@ -156,7 +158,7 @@ pub fn read_chunks(
     if matches!(format, Format::GoogleMapsCsv | Format::Csv) {
         let input = std::io::BufReader::new(file);
         let (records, errors) =
-            table::import_csv(input, head_text, path, format, opts, first_id, sink)?;
+            readers::import_csv(input, head_text, path, format, opts, first_id, sink)?;
         return Ok(Summary {
             format,
             records,
@@ -177,8 +179,8 @@ pub fn read_chunks(
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let (rows, errors) = match format {
-        Format::GoogleMapsJson | Format::Json => table::read_json(text, path)?,
-        Format::Yaml => table::read_yaml(text, path)?,
+        Format::GoogleMapsJson | Format::Json => readers::read_json(text, path)?,
+        Format::Yaml => readers::read_yaml(text, path)?,
         Format::Overpass => osm::read_overpass(text, path)?,
         Format::Geojson => osm::read_geojson(text, path)?,
         Format::GoogleMapsCsv | Format::Csv => unreachable!("streamed above"),

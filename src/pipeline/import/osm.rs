@@ -6,7 +6,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value as Json};
 
-use super::table::{json_error, number, text, to_yaml};
+use super::readers::json_error;
+use super::table::{number, text, to_yaml};
 use super::{Options, Row, RowData};
 use crate::error::{InputError, Location};
 use crate::lead::{Accuracy, Address, Lead, Location as Geo, Source};

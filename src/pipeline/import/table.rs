@@ -1,208 +1,17 @@
-//! Importers for tabular exports: CSV rows, JSON objects and YAML mappings. Column names are
+//! What the columns of tabular exports mean: CSV rows, JSON objects and YAML mappings become raw
+//! leads. Column names are
 //! matched case-insensitively against the spellings scrapers use (name/title, phone/phone_number,
 //! site/website, review_rating/rating, …) and leadsite's own dotted schema (`address.city`).
 //! Columns it does not know are kept on the lead as they are, unless config drops them.
 
-use std::path::Path;
-
 use serde_json::{Map, Value as Json};
 use serde_yaml_ng::Value as YValue;
 
-use super::{Format, Options, Row, RowData};
-use crate::error::{InputError, Location};
+use super::address::parse_address_line;
+use super::{Format, Options};
+use crate::error::Location;
 use crate::lead::{Accuracy, Address, Lead, Location as Geo, Source};
 use crate::pipeline::{Issue, Record, RejectReason};
-
-/// Reads CSV (`,`, `;` or tab separated, detected from the header) as a stream, mapping rows to
-/// raw leads a chunk at a time. A row that cannot be read is an error with its line; the other
-/// rows still come through.
-pub(super) fn import_csv<R: std::io::Read>(
-    input: R,
-    head: &str,
-    path: &Path,
-    format: Format,
-    opts: &Options,
-    first_id: usize,
-    sink: &mut super::Sink,
-) -> crate::error::Result<(usize, Vec<InputError>)> {
-    use rayon::prelude::*;
-    let header = head.lines().next().unwrap_or("");
-    let delimiter = [b',', b';', b'\t']
-        .into_iter()
-        .max_by_key(|d| header.bytes().filter(|b| b == d).count())
-        .unwrap_or(b',');
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(false)
-        .from_reader(input);
-    let headers = reader.headers().map_err(|e| csv_error(path, &e))?;
-    if headers.len() > crate::limits::MAX_CSV_FIELDS {
-        return Err(InputError::new(
-            Location::at_line(path, 1),
-            format!(
-                "the header has {} columns (at most {} are read): is this a CSV export?",
-                headers.len(),
-                crate::limits::MAX_CSV_FIELDS
-            ),
-        )
-        .into());
-    }
-    let names: Vec<(String, String)> = headers
-        .iter()
-        .map(|h| (h.trim().to_string(), match_key(h)))
-        .collect();
-    let mut count = 0;
-    let mut errors = Vec::new();
-    let mut chunk = Vec::with_capacity(super::CHUNK);
-    let mut flush = |chunk: &mut Vec<csv::StringRecord>, count: &mut usize| {
-        let base = first_id + *count;
-        let mapped: Vec<Record> = chunk
-            .par_drain(..)
-            .enumerate()
-            .map(|(i, cells)| {
-                let line = cells.position().map(|p| p.line()).unwrap_or(0);
-                let rec = csv_to_record(&names, &cells, format, opts);
-                super::finish(rec, base + i, Location::at_line(path, line), None, opts)
-            })
-            .collect();
-        *count += mapped.len();
-        sink(mapped)
-    };
-    // A fresh record per row: a reused one keeps the widest row's buffers, and every later
-    // row's copy would carry them (one row of a million fields made 500 rows cost 4 GB).
-    loop {
-        let mut cells = csv::StringRecord::new();
-        let start = reader.position().line();
-        match reader.read_record(&mut cells) {
-            Ok(false) => break,
-            Ok(true) => {
-                // A quote left open swallows the rows after it into one field: say so, with the
-                // lines lost, instead of importing a business whose name is 500 rows long.
-                let end = reader.position().line();
-                let widest = cells.iter().map(str::len).max().unwrap_or(0);
-                if end.saturating_sub(start) > crate::limits::MAX_CSV_ROW_LINES
-                    || widest > crate::limits::MAX_CSV_FIELD
-                {
-                    errors.push(InputError::new(
-                        Location::at_line(path, start),
-                        format!(
-                            "this row runs to line {end} (a field of {} KiB): a quote left open? The row and the lines inside it are skipped",
-                            widest / 1024
-                        ),
-                    ));
-                    continue;
-                }
-                chunk.push(cells);
-                if chunk.len() == super::CHUNK {
-                    flush(&mut chunk, &mut count)?;
-                }
-            }
-            Err(e) => {
-                let mut error = csv_error(path, &e);
-                let end = reader.position().line();
-                if end.saturating_sub(start) > 1 {
-                    error.message.push_str(&format!(
-                        " (it runs to line {end}: a quote left open? The lines inside it are skipped too)"
-                    ));
-                }
-                errors.push(error);
-            }
-        }
-    }
-    flush(&mut chunk, &mut count)?;
-    Ok((count, errors))
-}
-
-fn csv_error(path: &Path, e: &csv::Error) -> InputError {
-    let mut loc = Location::file(path);
-    loc.line = e.position().map(|p| p.line());
-    let msg = match e.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => {
-            format!(
-                "this row has {len} fields but the header has {expected_len}; the row is skipped"
-            )
-        }
-        csv::ErrorKind::Utf8 { .. } => "this row is not UTF-8 text; the row is skipped".to_string(),
-        _ => e.to_string(),
-    };
-    InputError::new(loc, msg)
-}
-
-/// Reads a JSON array of objects, one object, or JSON Lines (one object per line).
-pub(super) fn read_json(
-    text: &str,
-    path: &Path,
-) -> Result<(Vec<Row>, Vec<InputError>), InputError> {
-    let values: Vec<Json> = match serde_json::from_str::<Json>(text) {
-        Ok(Json::Array(items)) => items,
-        Ok(v) => vec![v],
-        Err(first) => {
-            let mut items = Vec::new();
-            for v in serde_json::Deserializer::from_str(text).into_iter::<Json>() {
-                match v {
-                    Ok(v) => items.push(v),
-                    Err(_) => return Err(json_error(path, &first)),
-                }
-            }
-            if items.len() < 2 {
-                return Err(json_error(path, &first));
-            }
-            items
-        }
-    };
-    Ok(objects(values, path))
-}
-
-pub(super) fn json_error(path: &Path, e: &serde_json::Error) -> InputError {
-    let mut loc = Location::at_line(path, e.line() as u64);
-    loc.column = Some(e.column() as u64);
-    let msg = e.to_string();
-    let msg = msg
-        .rsplit_once(" at line ")
-        .map(|(m, _)| m.to_string())
-        .unwrap_or(msg);
-    InputError::new(loc, msg)
-}
-
-/// Reads leadsite's own schema as YAML documents of mappings or lists of mappings.
-pub(super) fn read_yaml(
-    text: &str,
-    path: &Path,
-) -> Result<(Vec<Row>, Vec<InputError>), InputError> {
-    use serde::Deserialize;
-    crate::limits::check_yaml(text, path)?;
-    let mut values = Vec::new();
-    for doc in serde_yaml_ng::Deserializer::from_str(text) {
-        let v = Json::deserialize(doc).map_err(|e| crate::error::yaml_error(path, &e))?;
-        match v {
-            Json::Array(items) => values.extend(items),
-            Json::Null => {}
-            v => values.push(v),
-        }
-    }
-    Ok(objects(values, path))
-}
-
-fn objects(values: Vec<Json>, path: &Path) -> (Vec<Row>, Vec<InputError>) {
-    let mut rows = Vec::new();
-    let mut errors = Vec::new();
-    for (i, v) in values.into_iter().enumerate() {
-        match v {
-            Json::Object(map) => rows.push(Row {
-                location: Location::at_item(path, i),
-                data: RowData::Table(map),
-                fetched_at: None,
-            }),
-            other => errors.push(InputError::new(
-                Location::at_item(path, i),
-                format!("expected an object, found {other}; the record is skipped"),
-            )),
-        }
-    }
-    (rows, errors)
-}
 
 /// Maps one tabular record to a raw lead.
 pub(super) fn to_record(map: &Map<String, Json>, format: Format, opts: &Options) -> Record {
@@ -234,11 +43,11 @@ pub(super) fn csv_to_record(
 }
 
 /// The form a column name is matched in: lower case, `_` for spaces and hyphens.
-fn match_key(raw: &str) -> String {
+pub(super) fn match_key(raw: &str) -> String {
     raw.trim().to_lowercase().replace([' ', '-'], "_")
 }
 
-fn dropped(key: &str, opts: &Options) -> bool {
+pub(super) fn dropped(key: &str, opts: &Options) -> bool {
     opts.drop_columns
         .iter()
         .any(|d| d.eq_ignore_ascii_case(key))
@@ -530,59 +339,6 @@ impl Mapper {
     }
 }
 
-/// Splits `8549 Gaylord Pkwy #111, Frisco, TX 75034[, United States]` (and `Hauptstr. 5, 10115
-/// Berlin`, `14 George St, Edinburgh EH2 2PF`) into its parts. A line of one part stays whole in
-/// `street`, so nothing is lost.
-pub fn parse_address_line(line: &str) -> Address {
-    let mut parts: Vec<&str> = line
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
-    let mut a = Address::default();
-    // A last part that names a country (`USA`, `Germany`); a two-letter one is more often a
-    // state (`IL` is Illinois here, not Israel).
-    if parts.len() > 1 && parts[parts.len() - 1].chars().count() > 2 {
-        if let Some(cc) = crate::lead::value::country_code(parts[parts.len() - 1]) {
-            a.country = Some(cc);
-            parts.pop();
-        }
-    }
-    if parts.len() < 2 {
-        a.street = Some(parts.first().copied().unwrap_or(line).trim().to_string());
-        return a;
-    }
-    let last = parts.pop().unwrap_or_default();
-    let words: Vec<&str> = last.split_whitespace().collect();
-    let has_digit = |w: &&str| w.chars().any(|c| c.is_ascii_digit());
-    let lead_names = words.iter().take_while(|w| !has_digit(w)).count();
-    let lead_codes = words.iter().take_while(|w| has_digit(w)).count();
-    // What is left before `last` is the street, and the city when there are two parts or more.
-    let is_region_code =
-        |s: &str| (2..=3).contains(&s.len()) && s.chars().all(|c| c.is_ascii_uppercase());
-    let place = |name: String, a: &mut Address, parts: &mut Vec<&str>| {
-        if parts.len() >= 2 || is_region_code(&name) {
-            a.region = Some(name);
-            a.city = parts.pop().map(str::to_string);
-        } else {
-            a.city = Some(name);
-        }
-    };
-    if lead_names > 0 && lead_names < words.len() && words[lead_names..].iter().all(has_digit) {
-        a.postal_code = Some(words[lead_names..].join(" "));
-        place(words[..lead_names].join(" "), &mut a, &mut parts);
-    } else if lead_codes > 0 && lead_codes < words.len() {
-        a.postal_code = Some(words[..lead_codes].join(" "));
-        a.city = Some(words[lead_codes..].join(" "));
-    } else {
-        place(last.to_string(), &mut a, &mut parts);
-    }
-    if !parts.is_empty() {
-        a.street = Some(parts.join(", "));
-    }
-    a
-}
-
 /// No value: null, empty, or the text `null` that some scrapers write for it.
 fn is_blank(v: &Json) -> bool {
     match v {
@@ -669,57 +425,6 @@ pub(super) fn to_yaml(v: Json) -> serde_yaml_ng::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn us_address_lines_are_split() {
-        let a = parse_address_line("8549 Gaylord Pkwy #111, Frisco, TX 75034");
-        assert_eq!(
-            (
-                a.street.as_deref(),
-                a.city.as_deref(),
-                a.region.as_deref(),
-                a.postal_code.as_deref()
-            ),
-            (
-                Some("8549 Gaylord Pkwy #111"),
-                Some("Frisco"),
-                Some("TX"),
-                Some("75034")
-            )
-        );
-        let a = parse_address_line("Hauptstr. 5, 10115 Berlin, Germany");
-        assert_eq!(
-            (
-                a.street.as_deref(),
-                a.city.as_deref(),
-                a.postal_code.as_deref(),
-                a.country.as_deref()
-            ),
-            (
-                Some("Hauptstr. 5"),
-                Some("Berlin"),
-                Some("10115"),
-                Some("DE")
-            )
-        );
-        let a = parse_address_line("14 George St, Edinburgh EH2 2PF");
-        assert_eq!(
-            (a.city.as_deref(), a.postal_code.as_deref(), a.region),
-            (Some("Edinburgh"), Some("EH2 2PF"), None)
-        );
-        let a = parse_address_line("Springfield, IL");
-        assert_eq!(
-            (a.street, a.city.as_deref(), a.region.as_deref(), a.country),
-            (None, Some("Springfield"), Some("IL"), None)
-        );
-        let a = parse_address_line("1 Main St, Springfield, IL");
-        assert_eq!(
-            (a.street.as_deref(), a.city.as_deref(), a.region.as_deref()),
-            (Some("1 Main St"), Some("Springfield"), Some("IL"))
-        );
-        let a = parse_address_line("somewhere odd");
-        assert_eq!(a.street.as_deref(), Some("somewhere odd"));
-    }
 
     #[test]
     fn column_spellings_map_to_fields() {

@@ -1,0 +1,203 @@
+//! Reading tabular exports: CSV as a stream (delimiter from the header, one fresh record a row,
+//! bounded fields), JSON (an array, one object, or JSON Lines) and YAML into rows; what a row's
+//! columns mean is `table`'s business.
+
+use std::path::Path;
+
+use serde_json::Value as Json;
+
+use super::table::{csv_to_record, match_key};
+use super::{Format, Options, Row, RowData};
+use crate::error::{InputError, Location};
+use crate::pipeline::Record;
+
+/// Reads CSV (`,`, `;` or tab separated, detected from the header) as a stream, mapping rows to
+/// raw leads a chunk at a time. A row that cannot be read is an error with its line; the other
+/// rows still come through.
+pub(super) fn import_csv<R: std::io::Read>(
+    input: R,
+    head: &str,
+    path: &Path,
+    format: Format,
+    opts: &Options,
+    first_id: usize,
+    sink: &mut super::Sink,
+) -> crate::error::Result<(usize, Vec<InputError>)> {
+    use rayon::prelude::*;
+    let header = head.lines().next().unwrap_or("");
+    let delimiter = [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|d| header.bytes().filter(|b| b == d).count())
+        .unwrap_or(b',');
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(false)
+        .from_reader(input);
+    let headers = reader.headers().map_err(|e| csv_error(path, &e))?;
+    if headers.len() > crate::limits::MAX_CSV_FIELDS {
+        return Err(InputError::new(
+            Location::at_line(path, 1),
+            format!(
+                "the header has {} columns (at most {} are read): is this a CSV export?",
+                headers.len(),
+                crate::limits::MAX_CSV_FIELDS
+            ),
+        )
+        .into());
+    }
+    let names: Vec<(String, String)> = headers
+        .iter()
+        .map(|h| (h.trim().to_string(), match_key(h)))
+        .collect();
+    let mut count = 0;
+    let mut errors = Vec::new();
+    let mut chunk = Vec::with_capacity(super::CHUNK);
+    let mut flush = |chunk: &mut Vec<csv::StringRecord>, count: &mut usize| {
+        let base = first_id + *count;
+        let mapped: Vec<Record> = chunk
+            .par_drain(..)
+            .enumerate()
+            .map(|(i, cells)| {
+                let line = cells.position().map(|p| p.line()).unwrap_or(0);
+                let rec = csv_to_record(&names, &cells, format, opts);
+                super::finish(rec, base + i, Location::at_line(path, line), None, opts)
+            })
+            .collect();
+        *count += mapped.len();
+        sink(mapped)
+    };
+    // A fresh record per row: a reused one keeps the widest row's buffers, and every later
+    // row's copy would carry them (one row of a million fields made 500 rows cost 4 GB).
+    loop {
+        let mut cells = csv::StringRecord::new();
+        let start = reader.position().line();
+        match reader.read_record(&mut cells) {
+            Ok(false) => break,
+            Ok(true) => {
+                // A quote left open swallows the rows after it into one field: say so, with the
+                // lines lost, instead of importing a business whose name is 500 rows long.
+                let end = reader.position().line();
+                let widest = cells.iter().map(str::len).max().unwrap_or(0);
+                if end.saturating_sub(start) > crate::limits::MAX_CSV_ROW_LINES
+                    || widest > crate::limits::MAX_CSV_FIELD
+                {
+                    errors.push(InputError::new(
+                        Location::at_line(path, start),
+                        format!(
+                            "this row runs to line {end} (a field of {} KiB): a quote left open? The row and the lines inside it are skipped",
+                            widest / 1024
+                        ),
+                    ));
+                    continue;
+                }
+                chunk.push(cells);
+                if chunk.len() == super::CHUNK {
+                    flush(&mut chunk, &mut count)?;
+                }
+            }
+            Err(e) => {
+                let mut error = csv_error(path, &e);
+                let end = reader.position().line();
+                if end.saturating_sub(start) > 1 {
+                    error.message.push_str(&format!(
+                        " (it runs to line {end}: a quote left open? The lines inside it are skipped too)"
+                    ));
+                }
+                errors.push(error);
+            }
+        }
+    }
+    flush(&mut chunk, &mut count)?;
+    Ok((count, errors))
+}
+
+pub(super) fn csv_error(path: &Path, e: &csv::Error) -> InputError {
+    let mut loc = Location::file(path);
+    loc.line = e.position().map(|p| p.line());
+    let msg = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
+            format!(
+                "this row has {len} fields but the header has {expected_len}; the row is skipped"
+            )
+        }
+        csv::ErrorKind::Utf8 { .. } => "this row is not UTF-8 text; the row is skipped".to_string(),
+        _ => e.to_string(),
+    };
+    InputError::new(loc, msg)
+}
+
+/// Reads a JSON array of objects, one object, or JSON Lines (one object per line).
+pub(super) fn read_json(
+    text: &str,
+    path: &Path,
+) -> Result<(Vec<Row>, Vec<InputError>), InputError> {
+    let values: Vec<Json> = match serde_json::from_str::<Json>(text) {
+        Ok(Json::Array(items)) => items,
+        Ok(v) => vec![v],
+        Err(first) => {
+            let mut items = Vec::new();
+            for v in serde_json::Deserializer::from_str(text).into_iter::<Json>() {
+                match v {
+                    Ok(v) => items.push(v),
+                    Err(_) => return Err(json_error(path, &first)),
+                }
+            }
+            if items.len() < 2 {
+                return Err(json_error(path, &first));
+            }
+            items
+        }
+    };
+    Ok(objects(values, path))
+}
+
+pub(super) fn json_error(path: &Path, e: &serde_json::Error) -> InputError {
+    let mut loc = Location::at_line(path, e.line() as u64);
+    loc.column = Some(e.column() as u64);
+    let msg = e.to_string();
+    let msg = msg
+        .rsplit_once(" at line ")
+        .map(|(m, _)| m.to_string())
+        .unwrap_or(msg);
+    InputError::new(loc, msg)
+}
+
+/// Reads leadsite's own schema as YAML documents of mappings or lists of mappings.
+pub(super) fn read_yaml(
+    text: &str,
+    path: &Path,
+) -> Result<(Vec<Row>, Vec<InputError>), InputError> {
+    use serde::Deserialize;
+    crate::limits::check_yaml(text, path)?;
+    let mut values = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        let v = Json::deserialize(doc).map_err(|e| crate::error::yaml_error(path, &e))?;
+        match v {
+            Json::Array(items) => values.extend(items),
+            Json::Null => {}
+            v => values.push(v),
+        }
+    }
+    Ok(objects(values, path))
+}
+
+pub(super) fn objects(values: Vec<Json>, path: &Path) -> (Vec<Row>, Vec<InputError>) {
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for (i, v) in values.into_iter().enumerate() {
+        match v {
+            Json::Object(map) => rows.push(Row {
+                location: Location::at_item(path, i),
+                data: RowData::Table(map),
+                fetched_at: None,
+            }),
+            other => errors.push(InputError::new(
+                Location::at_item(path, i),
+                format!("expected an object, found {other}; the record is skipped"),
+            )),
+        }
+    }
+    (rows, errors)
+}
