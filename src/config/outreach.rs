@@ -1,0 +1,235 @@
+//! `outreach:` — the campaign: sender, send window and caps, mail transport, WhatsApp/SMS,
+//! one-click unsubscribes (`listen`) and the CRM.
+
+use super::*;
+
+/// Phase 6, outreach: who sends, what, when, and how.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Outreach {
+    /// Nothing is ever sent while this is false.
+    pub enabled: bool,
+    /// `content/emails/<sequence>/NN-*.md`.
+    pub sequence: String,
+    pub sender_name: String,
+    pub sender_email: String,
+    /// The sender's postal address, printed in every message.
+    pub postal_address: String,
+    pub reply_to: Option<String>,
+    /// Where an unsubscribe goes: a mailto: or https URL (`{lead}` is replaced by the dedup_key).
+    /// Default: a mailto: to the sender with subject "unsubscribe".
+    pub unsubscribe_url: Option<String>,
+    /// An https endpoint that takes RFC 8058 one-click unsubscribe POSTs (`{lead}` replaced).
+    pub one_click_url: Option<String>,
+    pub window: SendWindow,
+    /// Messages sent in one UTC day at most.
+    pub daily_cap: usize,
+    /// Messages sent in one `schedule` run at most.
+    pub run_cap: usize,
+    /// Tries of one step (soft bounces, transient SMTP errors) before giving up on the lead.
+    pub max_attempts: u32,
+    /// Minutes before the first retry; doubled for each further one.
+    pub retry_minutes: u32,
+    pub transport: MailTransport,
+    pub crm: Crm,
+    pub listen: Listen,
+    pub whatsapp: WhatsApp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhatsAppProvider {
+    /// The WhatsApp Cloud API: template messages; bearer token from LEADSITE_WHATSAPP_TOKEN.
+    Cloud,
+    /// A Twilio-style SMS API: To/From/Body; auth token from LEADSITE_TWILIO_TOKEN.
+    Twilio,
+}
+
+/// WhatsAppAgent: how `channel: whatsapp` steps are sent.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WhatsApp {
+    pub provider: WhatsAppProvider,
+    pub base_url: String,
+    /// Cloud API version in the path.
+    pub version: String,
+    pub phone_number_id: String,
+    /// The template's language code.
+    pub language: String,
+    /// Twilio: the account SID and the sending number.
+    pub account_sid: String,
+    pub from: String,
+    /// Tries of one message (429, 5xx, no answer), one a run, before it is given up.
+    pub max_tries: u32,
+}
+
+impl Default for WhatsApp {
+    fn default() -> Self {
+        WhatsApp {
+            provider: WhatsAppProvider::Cloud,
+            base_url: "https://graph.facebook.com".into(),
+            version: "v21.0".into(),
+            phone_number_id: String::new(),
+            language: "en_US".into(),
+            account_sid: String::new(),
+            from: String::new(),
+            max_tries: 3,
+        }
+    }
+}
+
+/// `leadsite listen`: one-click unsubscribe and delivery webhooks. Tokens are signed with
+/// LEADSITE_UNSUBSCRIBE_SECRET (environment only).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    pub bind: String,
+    /// The https URL `listen` is reachable at from the internet (a reverse proxy in front of
+    /// it); when set, every email's List-Unsubscribe points to it, one-click.
+    pub public_url: Option<String>,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            bind: "127.0.0.1:8025".into(),
+            public_url: None,
+        }
+    }
+}
+
+/// CRMAdapterAgent: where engaged leads go. The webhook's HMAC secret comes only from
+/// LEADSITE_CRM_SECRET.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Crm {
+    /// A CSV file a CRM imports as it is (one row a lead, never twice).
+    pub csv: Option<PathBuf>,
+    /// POSTed a JSON body signed with HMAC-SHA256 (header X-Leadsite-Signature: sha256=HEX).
+    pub webhook_url: Option<String>,
+    /// Tries of one webhook delivery (one a `schedule` run) before it goes to the dead letters.
+    pub max_tries: u32,
+}
+
+impl Default for Crm {
+    fn default() -> Self {
+        Crm {
+            csv: None,
+            webhook_url: None,
+            max_tries: 3,
+        }
+    }
+}
+
+/// When messages may go out, in the lead's local time (its `timezone`, else this one).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SendWindow {
+    pub timezone: String,
+    pub start_hour: u32,
+    pub end_hour: u32,
+    /// mon, tue, wed, thu, fri, sat, sun.
+    pub days: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    Smtp,
+    /// Writes .eml files to `dir`, for dry runs.
+    File,
+    Sendmail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    None,
+    Starttls,
+    Tls,
+}
+
+/// How mail leaves. SMTP credentials come only from LEADSITE_SMTP_USER / LEADSITE_SMTP_PASSWORD.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailTransport {
+    pub kind: TransportKind,
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    /// For `kind: file` (and `schedule --dry-run`).
+    pub dir: PathBuf,
+}
+
+impl Outreach {
+    /// The domain of `sender_email`: our Message-IDs end in it, and replies are matched by it.
+    pub fn sender_domain(&self) -> &str {
+        self.sender_email
+            .rsplit_once('@')
+            .map_or("localhost", |(_, d)| d)
+    }
+}
+
+impl Default for Outreach {
+    fn default() -> Self {
+        Outreach {
+            enabled: false,
+            sequence: "intro".into(),
+            sender_name: String::new(),
+            sender_email: String::new(),
+            postal_address: String::new(),
+            reply_to: None,
+            unsubscribe_url: None,
+            one_click_url: None,
+            window: SendWindow::default(),
+            daily_cap: 200,
+            run_cap: 50,
+            max_attempts: 3,
+            retry_minutes: 60,
+            transport: MailTransport::default(),
+            crm: Crm::default(),
+            listen: Listen::default(),
+            whatsapp: WhatsApp::default(),
+        }
+    }
+}
+
+impl Default for SendWindow {
+    fn default() -> Self {
+        SendWindow {
+            timezone: "America/Chicago".into(),
+            start_hour: 9,
+            end_hour: 17,
+            days: ["mon", "tue", "wed", "thu", "fri"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+impl Default for MailTransport {
+    fn default() -> Self {
+        MailTransport {
+            kind: TransportKind::Smtp,
+            host: "127.0.0.1".into(),
+            port: 25,
+            tls: TlsMode::None,
+            dir: ".leadsite/outbox".into(),
+        }
+    }
+}
+
+/// A day of the week from its English name or first three letters (`mon`, `Monday`).
+pub fn weekday(s: &str) -> Option<chrono::Weekday> {
+    use chrono::Weekday;
+    match s.trim().to_ascii_lowercase().get(..3)? {
+        "mon" => Some(Weekday::Mon),
+        "tue" => Some(Weekday::Tue),
+        "wed" => Some(Weekday::Wed),
+        "thu" => Some(Weekday::Thu),
+        "fri" => Some(Weekday::Fri),
+        "sat" => Some(Weekday::Sat),
+        "sun" => Some(Weekday::Sun),
+        _ => None,
+    }
+}
