@@ -27,7 +27,7 @@ pub struct Lead {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Address>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<Location>,
+    pub location: Option<GeoPoint>,
     /// E.164 after normalization.
     #[serde(
         default,
@@ -116,8 +116,10 @@ impl Address {
     }
 }
 
+/// Where a business is on the map (the lead's `location:` field); not a place in a file, which
+/// is [`crate::error::Location`].
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Location {
+pub struct GeoPoint {
     pub lat: f64,
     pub lng: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]

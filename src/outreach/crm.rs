@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::bus::{FileBus, MessageBus};
+use super::Attempt;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fsutil::{self, io_error};
@@ -119,19 +120,20 @@ pub fn run(
                 .header("X-Leadsite-Event", m.id.as_str())
                 .send(&body[..]);
             let outcome = match result {
-                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) if r.status().is_success() => Attempt::Sent,
                 Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
-                    Err((false, format!("HTTP {}", r.status().as_u16())))
+                    Attempt::retry(format!("HTTP {}", r.status().as_u16()))
                 }
-                Ok(r) => Err((true, format!("HTTP {}", r.status().as_u16()))),
-                Err(e) => Err((false, e.to_string())),
+                Ok(r) => Attempt::Permanent(format!("HTTP {}", r.status().as_u16())),
+                Err(e) => Attempt::retry(e.to_string()),
             };
+            let permanent = matches!(outcome, Attempt::Permanent(_));
             match outcome {
-                Ok(()) => {
+                Attempt::Sent => {
                     stats.synced += 1;
                     tries.remove(&m.id);
                 }
-                Err((permanent, why)) => {
+                Attempt::Retry { why, .. } | Attempt::Permanent(why) => {
                     let n = tries.entry(m.id.clone()).or_insert(0);
                     *n += 1;
                     if permanent || *n >= crm.max_tries {

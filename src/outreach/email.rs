@@ -9,18 +9,9 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Message, SendmailTransport, SmtpTransport, Transport};
 
 use super::sequence::Rendered;
+use super::Attempt;
 use crate::config::{MailTransport, Outreach, TlsMode, TransportKind};
 use crate::error::{Error, Result};
-
-/// How a send went.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Sent,
-    /// Try again later (4xx, connection trouble).
-    Transient(String),
-    /// The address is refused for good (5xx): a hard bounce.
-    Permanent(String),
-}
 
 pub struct EmailAgent {
     transport: Sender,
@@ -145,18 +136,18 @@ impl EmailAgent {
         .map_err(|e| Error::Mail(format!("cannot build the message: {e}")))
     }
 
-    pub fn send(&self, message: &Message) -> Outcome {
+    pub fn send(&self, message: &Message) -> Attempt {
         match &self.transport {
             Sender::Smtp(t) => match t.send(message) {
-                Ok(_) => Outcome::Sent,
-                Err(e) if e.is_permanent() => Outcome::Permanent(e.to_string()),
-                Err(e) => Outcome::Transient(e.to_string()),
+                Ok(_) => Attempt::Sent,
+                Err(e) if e.is_permanent() => Attempt::Permanent(e.to_string()),
+                Err(e) => Attempt::retry(e.to_string()),
             },
             Sender::File(dir) => write_eml(dir, message)
-                .map_or_else(|e| Outcome::Transient(e.to_string()), |_| Outcome::Sent),
+                .map_or_else(|e| Attempt::retry(e.to_string()), |_| Attempt::Sent),
             Sender::Sendmail(t) => t
                 .send(message)
-                .map_or_else(|e| Outcome::Transient(e.to_string()), |_| Outcome::Sent),
+                .map_or_else(|e| Attempt::retry(e.to_string()), |_| Attempt::Sent),
         }
     }
 }

@@ -16,3 +16,27 @@ pub mod store;
 pub mod webhook;
 pub mod whatsapp;
 pub mod window;
+
+/// How one delivery attempt went: an email, a WhatsApp or SMS message, a CRM push. One type for
+/// the agents, so that "try again" and "give up" mean the same everywhere.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    Sent,
+    /// Try again later (a 4xx SMTP reply, 429 or 5xx, connection trouble); `after`: seconds the
+    /// provider asked to wait (`Retry-After`).
+    Retry {
+        why: String,
+        after: Option<u64>,
+    },
+    /// Refused for good (a 5xx SMTP reply: a hard bounce; a 4xx HTTP answer).
+    Permanent(String),
+}
+
+impl Attempt {
+    pub fn retry(why: impl Into<String>) -> Attempt {
+        Attempt::Retry {
+            why: why.into(),
+            after: None,
+        }
+    }
+}

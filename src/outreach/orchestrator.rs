@@ -13,10 +13,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::bus::{FileBus, Message, MessageBus};
-use super::email::{self, EmailAgent, Outcome};
+use super::email::{self, EmailAgent};
 use super::sequence::Sequence;
 use super::store::{FileStore, HistoryEntry, Intent, LeadState, MemoryStore, StateStore, Status};
 use super::window;
+use super::Attempt;
 use crate::config::Config;
 use crate::error::{Error, InputError, Location, Result};
 use crate::fsutil;
@@ -418,14 +419,14 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         let outcome = agent.send(&message);
         state.in_flight = None;
         match outcome {
-            Outcome::Sent => {
+            Attempt::Sent => {
                 report
                     .planned
                     .push(format!("{key}: step {step} (email) to {address}"));
                 record_sent(&mut state, &sequence, step, id, now);
                 report.sent += 1;
             }
-            Outcome::Transient(why) => {
+            Attempt::Retry { why, .. } => {
                 state.attempt_count += 1;
                 note(
                     &mut state,
@@ -444,7 +445,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
                 }
                 report.failed += 1;
             }
-            Outcome::Permanent(why) => {
+            Attempt::Permanent(why) => {
                 state.status = Status::Bounced;
                 state.next_action_at = None;
                 note(&mut state, now, "bounced", format!("step {step}: {why}"));

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::bus::{FileBus, Message, MessageBus};
+use super::Attempt;
 use crate::config::{Config, WhatsApp, WhatsAppProvider};
 use crate::error::Result;
 use crate::fsutil;
@@ -45,12 +46,6 @@ fn ledger(path: &Path) -> Result<BTreeMap<String, String>> {
 
 fn record(path: &Path, id: &str, state: &str) -> Result<()> {
     fsutil::append_line(path, &format!("{id}	{state}"))
-}
-
-enum Sent {
-    Ok,
-    Retry(String, Option<u64>),
-    Permanent(String),
 }
 
 pub fn run(config: &Config, bus: &FileBus) -> Result<Report> {
@@ -89,14 +84,17 @@ pub fn run(config: &Config, bus: &FileBus) -> Result<Report> {
             .unwrap_or(0);
         record(&ledger_path, &m.id, "intent")?;
         let mut outcome = send(&agent, w, m);
-        if let Sent::Retry(_, Some(secs)) = &outcome {
+        if let Attempt::Retry {
+            after: Some(secs), ..
+        } = &outcome
+        {
             if *secs <= 10 {
                 std::thread::sleep(Duration::from_secs(*secs));
                 outcome = send(&agent, w, m);
             }
         }
         match outcome {
-            Sent::Ok => {
+            Attempt::Sent => {
                 record(&ledger_path, &m.id, "sent")?;
                 let mut c = Message::new("lead.contacted", &m.lead_id, chrono::Utc::now());
                 c.id = format!("contacted-{}", m.id);
@@ -108,11 +106,11 @@ pub fn run(config: &Config, bus: &FileBus) -> Result<Report> {
                 bus.ack(GROUP, &d)?;
                 report.sent += 1;
             }
-            Sent::Retry(..) if tries + 1 < w.max_tries => {
+            Attempt::Retry { .. } if tries + 1 < w.max_tries => {
                 record(&ledger_path, &m.id, &format!("retry:{}", tries + 1))?;
                 report.retrying += 1;
             }
-            Sent::Retry(why, _) | Sent::Permanent(why) => {
+            Attempt::Retry { why, .. } | Attempt::Permanent(why) => {
                 record(&ledger_path, &m.id, "failed")?;
                 let line = serde_json::json!({"event_id": m.id, "lead_id": m.lead_id, "why": why});
                 fsutil::append_line(&dir.join("failed.jsonl"), &line.to_string())?;
@@ -124,7 +122,7 @@ pub fn run(config: &Config, bus: &FileBus) -> Result<Report> {
     Ok(report)
 }
 
-fn send(agent: &ureq::Agent, w: &WhatsApp, m: &Message) -> Sent {
+fn send(agent: &ureq::Agent, w: &WhatsApp, m: &Message) -> Attempt {
     let field = |k: &str| {
         m.data
             .get(k)
@@ -195,7 +193,7 @@ fn send(agent: &ureq::Agent, w: &WhatsApp, m: &Message) -> Sent {
         Ok(mut r) => {
             let status = r.status().as_u16();
             if (200..300).contains(&status) {
-                return Sent::Ok;
+                return Attempt::Sent;
             }
             let retry_after = r
                 .headers()
@@ -207,11 +205,14 @@ fn send(agent: &ureq::Agent, w: &WhatsApp, m: &Message) -> Sent {
                 text.chars().take(300).collect::<String>()
             );
             if status == 429 || status >= 500 {
-                Sent::Retry(why, retry_after)
+                Attempt::Retry {
+                    why,
+                    after: retry_after,
+                }
             } else {
-                Sent::Permanent(why)
+                Attempt::Permanent(why)
             }
         }
-        Err(e) => Sent::Retry(e.to_string(), None),
+        Err(e) => Attempt::retry(e.to_string()),
     }
 }

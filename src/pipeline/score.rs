@@ -280,7 +280,7 @@ fn size(lead: &Lead, cfg: &Scoring) -> Part {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lead::{Address, Enrichment, Location};
+    use crate::lead::{Address, Enrichment, GeoPoint};
 
     fn lead() -> Lead {
         let mut sources = serde_yaml_ng::Mapping::new();
@@ -300,11 +300,11 @@ mod tests {
                 city: Some("Springfield".into()),
                 ..Address::default()
             }),
-            location: Some(Location {
+            location: Some(GeoPoint {
                 lat: 39.78,
                 lng: -89.65,
                 accuracy: Some(Accuracy::Rooftop),
-                ..Location::default()
+                ..GeoPoint::default()
             }),
             rating: Some(4.5),
             review_count: Some(50),

@@ -139,7 +139,7 @@ fn contact_problems(lead: &Lead, bad: &mut impl FnMut(RejectReason, &'static str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lead::{Address, Location as Geo};
+    use crate::lead::{Address, GeoPoint as Geo};
 
     fn good() -> Lead {
         Lead {

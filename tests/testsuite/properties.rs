@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use leadsite::lead::{
-    parse_str, save, Address, Lead, LeadFile, Location, Route, Shape, Source, KNOWN_FIELDS,
+    parse_str, save, Address, GeoPoint, Lead, LeadFile, Route, Shape, Source, KNOWN_FIELDS,
 };
 use leadsite::pipeline::import::{self, Format};
 use proptest::prelude::*;
@@ -108,7 +108,7 @@ fn lead() -> impl Strategy<Value = Lead> {
                     extra,
                     ..Default::default()
                 }),
-                location: loc.map(|(lat, lng)| Location {
+                location: loc.map(|(lat, lng)| GeoPoint {
                     lat,
                     lng,
                     ..Default::default()

@@ -10,7 +10,7 @@ use super::readers::json_error;
 use super::table::{number, text, to_yaml};
 use super::{Options, Row, RowData};
 use crate::error::{InputError, Location};
-use crate::lead::{Accuracy, Address, Lead, Location as Geo, Source};
+use crate::lead::{Accuracy, Address, GeoPoint as Geo, Lead, Source};
 use crate::pipeline::Record;
 
 /// The tags whose value is the kind of place, in the order they are looked at.

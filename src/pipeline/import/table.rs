@@ -10,7 +10,7 @@ use serde_yaml_ng::Value as YValue;
 use super::address::parse_address_line;
 use super::{Format, Options};
 use crate::error::Location;
-use crate::lead::{Accuracy, Address, Lead, Location as Geo, Source};
+use crate::lead::{Accuracy, Address, GeoPoint as Geo, Lead, Source};
 use crate::pipeline::{Issue, Record, RejectReason};
 
 /// Maps one tabular record to a raw lead.
