@@ -189,3 +189,14 @@ fn cell(v: &Value) -> String {
         other => serde_json::to_string(other).unwrap_or_default(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn export_columns_are_fields_of_the_record() {
+        for c in super::COLUMNS {
+            let top = c.split('.').next().unwrap();
+            assert!(crate::lead::KNOWN_FIELDS.contains(&top), "{c}");
+        }
+    }
+}

@@ -295,3 +295,50 @@ mod phase4 {
         }
     }
 }
+
+/// The lead's field list is written once (`KNOWN_FIELDS`); what else names fields must agree
+/// with it, so that a new field cannot be forgotten in one of them.
+#[test]
+fn every_list_of_lead_fields_agrees_with_the_record() {
+    let full = Lead {
+        dedup_key: "k".into(),
+        name: "n".into(),
+        category: Some("c".into()),
+        address: Some(Address {
+            city: Some("x".into()),
+            ..Address::default()
+        }),
+        location: Some(GeoPoint::default()),
+        phone: Some("+12175550134".into()),
+        website: Some("https://a.example/".into()),
+        email: Some("a@a.example".into()),
+        rating: Some(4.0),
+        review_count: Some(1),
+        timezone: Some("UTC".into()),
+        description: Some("d".into()),
+        about: Some("a".into()),
+        source: Some(Source::default()),
+        route: Some(Route::Target),
+        route_reason: Some("r".into()),
+        enrichment: Some(Default::default()),
+        quality: Some(Default::default()),
+        ..Lead::default()
+    };
+    let keys: Vec<String> = full
+        .to_mapping()
+        .keys()
+        .filter_map(|k| k.as_str().map(String::from))
+        .collect();
+    let mut known: Vec<String> = KNOWN_FIELDS.iter().map(|s| s.to_string()).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    known.sort();
+    assert_eq!(sorted, known, "KNOWN_FIELDS and the record's fields");
+    for f in KNOWN_FIELDS {
+        assert!(
+            full.has_field(f),
+            "has_field({f}) on a lead that has every field"
+        );
+        assert!(!Lead::default().has_field(f), "an empty lead has no {f}");
+    }
+}
