@@ -85,16 +85,19 @@ impl Secrets {
         })
     }
 
+    #[cfg(test)]
     pub fn with_mailgun(mut self, key: &[u8]) -> Secrets {
         self.mailgun = Some(key.to_vec());
         self
     }
 
+    #[cfg(test)]
     pub fn with_generic(mut self, key: &[u8]) -> Secrets {
         self.generic = Some(key.to_vec());
         self
     }
 
+    #[cfg(test)]
     pub fn with_sendgrid(mut self, key: &str) -> Option<Secrets> {
         self.sendgrid = Some(sendgrid_key(key)?);
         Some(self)

@@ -97,6 +97,7 @@ impl Index {
     }
 }
 
+#[cfg(test)]
 /// Merges `batch` into itself and into `existing` (the leads already written).
 pub fn run(existing: Vec<Record>, batch: Vec<Record>) -> Result<Outcome, ContractViolation> {
     let mut dedup = Dedup::new(existing);

@@ -304,6 +304,7 @@ impl Taxonomy {
         })
     }
 
+    #[cfg(test)]
     /// Every industry key the table knows.
     pub fn industries(&self) -> Vec<&str> {
         let mut keys: Vec<&str> = self.table.iter().map(|(k, _)| k.as_str()).collect();
