@@ -47,7 +47,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     Listener {
         secret,
         domain,
-        bus: FileBus::new(orchestrator::bus_dir(config)),
+        bus: Box::new(FileBus::new(orchestrator::bus_dir(config))),
         webhooks,
         tokens: crate::outreach::webhook::Tokens::at(
             orchestrator::bus_dir(config).join("mailgun-tokens.tsv"),

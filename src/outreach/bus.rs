@@ -126,6 +126,8 @@ pub trait MessageBus {
     /// Messages `group` has not acked, oldest first, at most `max`.
     fn poll(&self, group: &str, max: usize) -> Result<Vec<Delivery>>;
     fn ack(&self, group: &str, delivery: &Delivery) -> Result<()>;
+    /// Whether a message with this id is on the bus already.
+    fn is_published(&self, id: &str) -> bool;
 }
 
 pub struct FileBus {
@@ -141,21 +143,12 @@ impl FileBus {
         self.dir.join("inbox")
     }
 
-    /// Whether a message with this id is on the bus already.
-    pub fn is_published(&self, id: &str) -> bool {
-        !id.is_empty() && self.dir.join("ids").join(id).exists()
-    }
-
     fn log(&self) -> PathBuf {
         self.dir.join("log")
     }
 
     fn acked_path(&self, group: &str) -> Result<PathBuf> {
-        if !crate::lead::is_valid_key(group) {
-            return Err(Error::Usage(format!(
-                "consumer group {group:?}: use lower-case letters, digits and '-'"
-            )));
-        }
+        check_group(group)?;
         Ok(self.dir.join("groups").join(group).join("acked"))
     }
 
@@ -306,24 +299,42 @@ fn read_entry(path: &Path) -> std::result::Result<Message, String> {
     }
 }
 
+/// A message checked and made ready to store: its time set, and its id (the digest of what it
+/// says, when it came without one), as every backend stores it.
+fn prepared(mut message: Message) -> Result<Message> {
+    if let Some(p) = message.problem() {
+        return Err(Error::Usage(p));
+    }
+    let at = *message.at.get_or_insert_with(Utc::now);
+    if message.id.is_empty() {
+        message.id = fsutil::fingerprint(
+            format!(
+                "{}|{}|{}|{:?}",
+                message.topic,
+                message.lead_id,
+                at.to_rfc3339(),
+                message.data
+            )
+            .as_bytes(),
+        );
+    }
+    Ok(message)
+}
+
+/// A consumer group's name: it names a folder (files) or a row (databases).
+fn check_group(group: &str) -> Result<()> {
+    if crate::lead::is_valid_key(group) {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "consumer group {group:?}: use lower-case letters, digits and '-'"
+        )))
+    }
+}
+
 impl MessageBus for FileBus {
-    fn publish(&self, mut message: Message) -> Result<Message> {
-        if let Some(p) = message.problem() {
-            return Err(Error::Usage(p));
-        }
-        let at = *message.at.get_or_insert_with(Utc::now);
-        if message.id.is_empty() {
-            message.id = fsutil::fingerprint(
-                format!(
-                    "{}|{}|{}|{:?}",
-                    message.topic,
-                    message.lead_id,
-                    at.to_rfc3339(),
-                    message.data
-                )
-                .as_bytes(),
-            );
-        }
+    fn publish(&self, message: Message) -> Result<Message> {
+        let message = prepared(message)?;
         // One id is one message: a second publish of it changes nothing. A marker per id makes
         // that a lookup, not a scan of the log.
         let marker = self.dir.join("ids").join(&message.id);
@@ -367,12 +378,75 @@ impl MessageBus for FileBus {
         Ok(out)
     }
 
+    fn is_published(&self, id: &str) -> bool {
+        !id.is_empty() && self.dir.join("ids").join(id).exists()
+    }
+
     fn ack(&self, group: &str, delivery: &Delivery) -> Result<()> {
         let path = self.acked_path(group)?;
         if let Some(dir) = path.parent() {
             fsutil::create_dir_all(dir)?;
         }
         fsutil::append_line(&path, &delivery.key)
+    }
+}
+
+/// The bus in memory: for fast unit tests of the agents and the campaign rules. The same
+/// contract as [`FileBus`] (the tests below run one suite on both); nothing survives the process.
+#[derive(Default)]
+pub struct MemoryBus {
+    inner: std::sync::Mutex<MemoryLog>,
+}
+
+#[derive(Default)]
+struct MemoryLog {
+    /// (key, message) in publish order; keys sort in that order too.
+    log: Vec<(String, Message)>,
+    ids: HashSet<String>,
+    acked: std::collections::HashMap<String, HashSet<String>>,
+}
+
+impl MessageBus for MemoryBus {
+    fn publish(&self, message: Message) -> Result<Message> {
+        let message = prepared(message)?;
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.ids.insert(message.id.clone()) {
+            let key = format!("{:020}-{}.json", inner.log.len(), message.id);
+            inner.log.push((key, message.clone()));
+        }
+        Ok(message)
+    }
+
+    fn poll(&self, group: &str, max: usize) -> Result<Vec<Delivery>> {
+        check_group(group)?;
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let acked = inner.acked.get(group);
+        Ok(inner
+            .log
+            .iter()
+            .filter(|(key, _)| !acked.is_some_and(|a| a.contains(key)))
+            .take(max)
+            .map(|(key, message)| Delivery {
+                key: key.clone(),
+                message: message.clone(),
+            })
+            .collect())
+    }
+
+    fn is_published(&self, id: &str) -> bool {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.ids.contains(id)
+    }
+
+    fn ack(&self, group: &str, delivery: &Delivery) -> Result<()> {
+        check_group(group)?;
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner
+            .acked
+            .entry(group.to_string())
+            .or_default()
+            .insert(delivery.key.clone());
+        Ok(())
     }
 }
 
@@ -393,33 +467,64 @@ mod tests {
         (dir, bus)
     }
 
-    #[test]
-    fn groups_have_their_own_cursors_and_unacked_messages_come_back() {
-        let (_d, bus) = bus();
+    /// What every MessageBus must do (files, memory; PostgreSQL will run it too).
+    fn contract(bus: &dyn MessageBus) {
         let now = Utc::now();
+        // publish / poll / ack, oldest first, at most `max`.
         let a = bus
             .publish(Message::new("lead.responded", "acme", now))
             .unwrap();
         let b = bus
             .publish(Message::new("lead.bounced", "bolt", now))
             .unwrap();
+        assert!(!a.id.is_empty() && a.id != b.id);
+        assert!(bus.is_published(&a.id) && !bus.is_published("never-sent"));
         let got = bus.poll("orchestrator", 10).unwrap();
-        assert_eq!(
-            got.iter().map(|d| &d.message.id).collect::<Vec<_>>(),
-            [&a.id, &b.id]
-        );
+        let ids: Vec<&String> = got.iter().map(|d| &d.message.id).collect();
+        assert_eq!(ids, [&a.id, &b.id]);
+        assert_eq!(bus.poll("orchestrator", 1).unwrap().len(), 1);
         bus.ack("orchestrator", &got[0]).unwrap();
-        // Not acked: delivered again. Another group sees everything.
+        // Unacked messages come again; another group has its own cursor.
         let again = bus.poll("orchestrator", 10).unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].message.id, b.id);
         assert_eq!(bus.poll("crm", 10).unwrap().len(), 2);
-        // The same id published twice is one message; an id of dots alone names no file.
-        bus.publish(a.clone()).unwrap();
+        // Acking twice is acking once.
+        bus.ack("orchestrator", &again[0]).unwrap();
+        bus.ack("orchestrator", &again[0]).unwrap();
+        assert!(bus.poll("orchestrator", 10).unwrap().is_empty());
+        // Publishing an id again changes nothing, whatever it says.
+        let mut same = a.clone();
+        same.topic = "lead.unsubscribed".into();
+        bus.publish(same).unwrap();
+        assert_eq!(bus.poll("crm", 10).unwrap().len(), 2);
+        // A message that names no lead, an unknown topic or an id that names no file is
+        // refused; so is a group name that is not a key.
         let mut dots = Message::new("lead.responded", "acme", now);
         dots.id = "..".into();
         assert!(bus.publish(dots).is_err());
-        assert_eq!(bus.poll("crm", 10).unwrap().len(), 2);
+        assert!(bus
+            .publish(Message::new("lead.teleported", "acme", now))
+            .is_err());
+        assert!(bus
+            .publish(Message::new("lead.responded", "../x", now))
+            .is_err());
+        assert!(bus.poll("../etc", 10).is_err());
+        // Published data comes back as it was.
+        let mut m = Message::new("lead.bounced", "cafe", now);
+        m.data.insert("kind".into(), "hard".into());
+        let c = bus.publish(m).unwrap();
+        let got = bus.poll("crm", 10).unwrap();
+        let back = got.iter().find(|d| d.message.id == c.id).unwrap();
+        assert_eq!(back.message.data["kind"], "hard");
+        assert_eq!(back.message.at, c.at);
+    }
+
+    #[test]
+    fn every_bus_keeps_the_contract() {
+        let (_d, files) = bus();
+        contract(&files);
+        contract(&MemoryBus::default());
     }
 
     #[test]

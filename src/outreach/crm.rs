@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::bus::{FileBus, MessageBus};
+use super::bus::MessageBus;
 use super::Attempt;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -68,7 +68,7 @@ pub fn run(
     config: &Config,
     leads: &BTreeMap<String, Lead>,
     pages: &BTreeMap<String, String>,
-    bus: &FileBus,
+    bus: &dyn MessageBus,
     status_of: &dyn Fn(&str) -> String,
 ) -> Result<CrmStats> {
     let crm = &config.outreach.crm;

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use mailparse::{MailHeaderMap, ParsedMail};
 
 use super::bounce;
-use super::bus::{FileBus, Message, MessageBus};
+use super::bus::{Message, MessageBus};
 use crate::error::{InputError, Location, Result};
 use crate::fsutil::{self, io_error};
 
@@ -336,7 +336,7 @@ pub fn read_maildir(
     maildir: &Path,
     domain: &str,
     contacts: &Contacts,
-    bus: &FileBus,
+    bus: &dyn MessageBus,
 ) -> Result<Report> {
     let mut report = Report::default();
     let new = maildir.join("new");

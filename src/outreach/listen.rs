@@ -23,7 +23,7 @@ use axum::Router;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::bus::{FileBus, Message, MessageBus};
+use super::bus::{Message, MessageBus};
 use super::inbound::lead_of;
 use super::webhook::{self, Provider, Refusal, Secrets, Tokens};
 use crate::error::{Error, Result};
@@ -61,7 +61,8 @@ pub fn verify(secret: &[u8], token: &str) -> Option<String> {
 pub struct Listener {
     pub secret: Vec<u8>,
     pub domain: String,
-    pub bus: FileBus,
+    /// Where the events go: any MessageBus (files by default).
+    pub bus: Box<dyn MessageBus + Send + Sync>,
     /// What delivery webhooks are checked with.
     pub webhooks: Secrets,
     /// Mailgun tokens seen lately (a signature covers no body).

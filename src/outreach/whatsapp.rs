@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use super::bus::{FileBus, Message, MessageBus};
+use super::bus::{Message, MessageBus};
 use super::Attempt;
 use crate::config::{Config, WhatsApp, WhatsAppProvider};
 use crate::error::Result;
@@ -48,7 +48,7 @@ fn record(path: &Path, id: &str, state: &str) -> Result<()> {
     fsutil::append_line(path, &format!("{id}	{state}"))
 }
 
-pub fn run(config: &Config, bus: &FileBus) -> Result<Report> {
+pub fn run(config: &Config, bus: &dyn MessageBus) -> Result<Report> {
     let w = &config.outreach.whatsapp;
     let dir = config.work_dir().join("whatsapp");
     fsutil::create_dir_all(&dir)?;
