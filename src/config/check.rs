@@ -116,6 +116,25 @@ impl Config {
 
     fn outreach_problems(&self, bad: &mut impl FnMut(String, String)) {
         let o = &self.outreach;
+        if let Some(base) = &o.whatsapp.base_url {
+            // Credentials go there: https, or plain http to this machine only (tests, a local
+            // proxy).
+            let ok = url::Url::parse(base).is_ok_and(|u| match u.scheme() {
+                "https" => u.host().is_some(),
+                "http" => {
+                    matches!(u.host(), Some(url::Host::Domain("localhost")))
+                        || matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+                        || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+                }
+                _ => false,
+            });
+            if !ok {
+                bad(
+                    "outreach.whatsapp.base_url".into(),
+                    format!("{base:?}: the provider's token is sent there, so it must be an https URL (plain http only to 127.0.0.1)"),
+                );
+            }
+        }
         if o.window.timezone.parse::<chrono_tz::Tz>().is_err() {
             bad(
                 "outreach.window.timezone".into(),

@@ -290,6 +290,41 @@ mod tests {
     }
 
     #[test]
+    fn each_provider_s_credentials_go_only_to_its_own_host() {
+        let parse = |t: &str| Config::parse(t, Path::new("leadsite.yaml"));
+        let twilio = parse("outreach:\n  whatsapp: {provider: twilio}\n").unwrap();
+        assert_eq!(
+            twilio.outreach.whatsapp.api_base(),
+            "https://api.twilio.com"
+        );
+        let cloud = parse("outreach:\n  whatsapp: {provider: cloud}\n").unwrap();
+        assert_eq!(
+            cloud.outreach.whatsapp.api_base(),
+            "https://graph.facebook.com"
+        );
+        for bad in [
+            "http://gateway.example",
+            "ftp://x.example",
+            "graph.facebook.com",
+        ] {
+            let e = parse(&format!("outreach:\n  whatsapp: {{base_url: '{bad}'}}\n")).unwrap_err();
+            assert_eq!(
+                e[0].field.as_deref(),
+                Some("outreach.whatsapp.base_url"),
+                "{bad}"
+            );
+        }
+        for ok in [
+            "https://gateway.example/",
+            "http://127.0.0.1:9000",
+            "http://localhost:1",
+        ] {
+            let c = parse(&format!("outreach:\n  whatsapp: {{base_url: '{ok}'}}\n")).unwrap();
+            assert_eq!(c.outreach.whatsapp.api_base(), ok.trim_end_matches('/'));
+        }
+    }
+
+    #[test]
     fn a_missing_default_config_means_defaults_rooted_at_its_folder() {
         let dir = tempfile::tempdir().unwrap();
         let c = Config::load(&dir.path().join(DEFAULT_FILE), false).unwrap();

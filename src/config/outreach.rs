@@ -50,7 +50,10 @@ pub enum WhatsAppProvider {
 #[serde(deny_unknown_fields, default)]
 pub struct WhatsApp {
     pub provider: WhatsAppProvider,
-    pub base_url: String,
+    /// The API's address; unset: the provider's own (`https://graph.facebook.com` for the Cloud
+    /// API, `https://api.twilio.com` for Twilio), so that one provider's credentials never go to
+    /// the other. Must be https (plain http only to this machine, for tests).
+    pub base_url: Option<String>,
     /// Cloud API version in the path.
     pub version: String,
     pub phone_number_id: String,
@@ -63,11 +66,22 @@ pub struct WhatsApp {
     pub max_tries: u32,
 }
 
+impl WhatsApp {
+    /// The base URL requests go to: the configured one, else the provider's.
+    pub fn api_base(&self) -> &str {
+        match (&self.base_url, self.provider) {
+            (Some(url), _) => url.trim_end_matches('/'),
+            (None, WhatsAppProvider::Cloud) => "https://graph.facebook.com",
+            (None, WhatsAppProvider::Twilio) => "https://api.twilio.com",
+        }
+    }
+}
+
 impl Default for WhatsApp {
     fn default() -> Self {
         WhatsApp {
             provider: WhatsAppProvider::Cloud,
-            base_url: "https://graph.facebook.com".into(),
+            base_url: None,
             version: "v21.0".into(),
             phone_number_id: String::new(),
             language: "en_US".into(),

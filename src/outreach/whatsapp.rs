@@ -131,7 +131,7 @@ fn send(agent: &ureq::Agent, w: &WhatsApp, m: &Message) -> Attempt {
             .to_string()
     };
     let to = field("to");
-    let base = w.base_url.trim_end_matches('/');
+    let base = w.api_base();
     let result = match w.provider {
         WhatsAppProvider::Cloud => {
             let params: Vec<serde_json::Value> = m
@@ -147,7 +147,8 @@ fn send(agent: &ureq::Agent, w: &WhatsApp, m: &Message) -> Attempt {
             let body = serde_json::json!({
                 "messaging_product": "whatsapp",
                 "recipient_type": "individual",
-                "to": to.trim_start_matches('+'),
+                // E.164 as it is: Meta reads a number without `+` in the sender's country.
+                "to": to,
                 "type": "template",
                 "template": {
                     "name": field("template"),

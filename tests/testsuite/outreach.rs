@@ -1392,7 +1392,7 @@ mod campaign {
         );
         let json: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(json["messaging_product"], "whatsapp");
-        assert_eq!(json["to"], "12175550134");
+        assert_eq!(json["to"], "+12175550134", "E.164 as it is");
         assert_eq!(json["type"], "template");
         assert_eq!(json["template"]["name"], "page_ready");
         assert_eq!(json["template"]["language"]["code"], "en_US");
