@@ -53,14 +53,35 @@ pub fn stats(config: &Config) -> CrmStats {
 }
 
 /// The signature of a webhook body: `sha256=` and the hex HMAC-SHA256 with `secret`.
-pub fn signature(secret: &[u8], body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
-    mac.update(body);
-    let bytes = mac.finalize().into_bytes();
+/// `X-Leadsite-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>`: the
+/// timestamp is signed with the body, so a receiver that refuses requests more than 5 minutes
+/// old (as Stripe's receivers do) cannot be fed a captured request again.
+pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let stamp = format!("{timestamp}.");
     format!(
-        "sha256={}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        "t={timestamp},v1={}",
+        hmac_hex(secret, &[stamp.as_bytes(), body])
     )
+}
+
+/// HMAC-SHA256 of the parts, one after the other, in lower-case hex.
+fn hmac_hex(secret: &[u8], parts: &[&[u8]]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    let bytes = mac.finalize().into_bytes();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A CSV cell a spreadsheet will not run: one that starts like a formula (`=`, `+`, `-`, `@`,
+/// tab, carriage return) is prefixed with `'` (OWASP's advice for CSV injection).
+fn inert(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
 }
 
 /// One CRM pass over the bus.
@@ -84,9 +105,17 @@ pub fn run(
     let csv_path = crm.csv.as_ref().map(|p| config.resolve(p));
     let mut in_csv = csv_keys(csv_path.as_deref())?;
     let secret = std::env::var("LEADSITE_CRM_SECRET").unwrap_or_default();
+    if crm.webhook_url.is_some() && secret.trim().is_empty() {
+        return Err(Error::Usage(
+            "outreach.crm.webhook_url is set: set LEADSITE_CRM_SECRET too (the requests are signed with it)".into(),
+        ));
+    }
+    // No redirects: ureq would turn a redirected POST into a GET, and the lead would count as
+    // synced though nothing arrived.
     let agent = ureq::Agent::config_builder()
         .timeout_global(Some(std::time::Duration::from_secs(20)))
         .http_status_as_error(false)
+        .max_redirects(0)
         .build()
         .new_agent();
     for delivery in bus.poll(GROUP, usize::MAX)? {
@@ -116,11 +145,22 @@ pub fn run(
             let result = agent
                 .post(url)
                 .header("Content-Type", "application/json")
-                .header("X-Leadsite-Signature", signature(secret.as_bytes(), &body))
+                .header(
+                    "X-Leadsite-Signature",
+                    signature(secret.as_bytes(), chrono::Utc::now().timestamp(), &body),
+                )
                 .header("X-Leadsite-Event", m.id.as_str())
                 .send(&body[..]);
             let outcome = match result {
                 Ok(r) if r.status().is_success() => Attempt::Sent,
+                Ok(r) if r.status().is_redirection() => Attempt::Permanent(format!(
+                    "HTTP {}: the webhook moved to {}; set outreach.crm.webhook_url to it",
+                    r.status().as_u16(),
+                    r.headers()
+                        .get("location")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("(no Location)")
+                )),
                 Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
                     Attempt::retry(format!("HTTP {}", r.status().as_u16()))
                 }
@@ -215,7 +255,7 @@ fn append_csv(path: &Path, row: &[String]) -> Result<()> {
     if new {
         w.write_record(CSV_COLUMNS).map_err(map)?;
     }
-    w.write_record(row).map_err(map)?;
+    w.write_record(row.iter().map(|c| inert(c))).map_err(map)?;
     w.flush().map_err(|e| io_error(path, e))?;
     w.into_inner()
         .map_err(|e| Error::Output(e.to_string()))?
@@ -231,11 +271,26 @@ fn dead_letter(dir: &Path, id: &str, lead: &str, why: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_signature_is_hmac_sha256_hex() {
-        // RFC 4231 test case 2.
+    fn the_signature_is_hmac_sha256_of_the_timestamp_and_the_body() {
+        // RFC 4231 test case 2, in two parts.
         assert_eq!(
-            super::signature(b"Jefe", b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            super::hmac_hex(b"Jefe", &[b"what do ya want ", b"for nothing?"]),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+        assert_eq!(
+            super::signature(b"Jefe", 1_795_000_000, b"{}"),
+            format!(
+                "t=1795000000,v1={}",
+                super::hmac_hex(b"Jefe", &[b"1795000000.{}"])
+            )
+        );
+    }
+
+    #[test]
+    fn cells_that_look_like_formulas_are_inert() {
+        assert_eq!(super::inert("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(super::inert("+1 217 555"), "'+1 217 555");
+        assert_eq!(super::inert("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(super::inert("Acme Garage"), "Acme Garage");
     }
 }

@@ -785,6 +785,8 @@ mod campaign {
                 let status = answers.lock().unwrap().pop().unwrap_or("200 OK");
                 let extra = if status.starts_with("429") {
                     "Retry-After: 1\r\n"
+                } else if status.starts_with("302") {
+                    "Location: https://crm.elsewhere.example/hook\r\n"
                 } else {
                     ""
                 };
@@ -796,6 +798,53 @@ mod campaign {
             }
         });
         Hook { addr, requests }
+    }
+
+    #[test]
+    fn the_crm_webhook_needs_its_secret_follows_no_redirect_and_the_csv_runs_no_formula() {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let crm = hook(vec!["302 Found"]);
+        let p = project(smtp.port);
+        // A business whose name a spreadsheet would run.
+        p.write(
+            "leads/acme.yaml",
+            &lead("acme").replace(
+                "name: acme Garage",
+                "name: '=HYPERLINK(\"http://x.example\")'",
+            ),
+        );
+        p.run(&["build"]).code(0);
+        let config = p.read("leadsite.yaml")
+            + &format!(
+                "  crm:\n    csv: crm/leads.csv\n    webhook_url: http://{}/hook\n",
+                crm.addr
+            );
+        p.write("leadsite.yaml", &config);
+        let run = p.run_with_env(
+            &["schedule", "--now", "2026-11-23T15:00:00Z"],
+            &[("LEADSITE_CRM_SECRET", " ")],
+        );
+        run.code(2);
+        assert!(run.stderr.contains("LEADSITE_CRM_SECRET"), "{}", run.stderr);
+        let env = [("LEADSITE_CRM_SECRET", "s3cret")];
+        p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
+            .code(0);
+        p.run(&["publish", "lead.responded", "--lead", "acme", "--id", "r1"])
+            .code(0);
+        p.run_with_env(&["schedule", "--now", "2026-11-24T15:00:00Z"], &env)
+            .code(0);
+        // One POST, answered with a redirect: not followed (no GET), a dead letter naming it.
+        let requests = crm.requests.lock().unwrap().clone();
+        assert_eq!(requests.len(), 1, "{requests:?}");
+        assert!(requests[0].0.starts_with("POST "));
+        let dead = p.read(".leadsite/crm/dead-letter.jsonl");
+        assert!(
+            dead.contains("https://crm.elsewhere.example/hook"),
+            "{dead}"
+        );
+        let csv = p.read("crm/leads.csv");
+        assert!(csv.contains("'=HYPERLINK"), "{csv}");
     }
 
     #[test]
@@ -835,9 +884,17 @@ mod campaign {
                 .unwrap_or_default()
         };
         assert_eq!(header("content-type"), "application/json");
+        // The timestamp is signed with the body.
+        let signed = header("x-leadsite-signature");
+        let t: i64 = signed
+            .strip_prefix("t=")
+            .and_then(|r| r.split(',').next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("{signed}"));
+        assert!((chrono::Utc::now().timestamp() - t).abs() < 300, "{signed}");
         assert_eq!(
-            header("x-leadsite-signature"),
-            leadsite::outreach::crm::signature(b"s3cret", body.as_bytes())
+            signed,
+            leadsite::outreach::crm::signature(b"s3cret", t, body.as_bytes())
         );
         let json: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(json["event"], "lead.responded");
