@@ -60,6 +60,11 @@ pub fn run(
         for (id, why) in &report.whatsapp_failed {
             eprintln!("warning: WhatsApp message {id} given up: {why}");
         }
+        if let Some(why) = &report.whatsapp_halted {
+            eprintln!(
+                "warning: WhatsApp/SMS stopped for this run, its messages stay queued: {why}"
+            );
+        }
         for lead in &report.in_doubt {
             eprintln!("warning: {lead}: a step is in doubt (a run stopped mid-send); see `leadsite status --lead {lead}`");
         }
@@ -91,7 +96,8 @@ pub fn run(
         let report = once(args.now.unwrap_or_else(chrono::Utc::now), false)?;
         let partial = !report.inbox_rejected.is_empty()
             || !report.in_doubt.is_empty()
-            || !report.quarantined.is_empty();
+            || !report.quarantined.is_empty()
+            || report.whatsapp_halted.is_some();
         return Ok(if partial {
             Outcome::Partial
         } else {

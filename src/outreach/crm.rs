@@ -173,7 +173,10 @@ pub fn run(
                     stats.synced += 1;
                     tries.remove(&m.id);
                 }
-                Attempt::Retry { why, .. } | Attempt::Permanent(why) => {
+                Attempt::Retry { why, .. }
+                | Attempt::Halt(why)
+                | Attempt::Permanent(why)
+                | Attempt::OptedOut(why) => {
                     let n = tries.entry(m.id.clone()).or_insert(0);
                     *n += 1;
                     if permanent || *n >= crm.max_tries {

@@ -23,13 +23,20 @@ pub mod window;
 pub enum Attempt {
     Sent,
     /// Try again later (a 4xx SMTP reply, 429 or 5xx, connection trouble); `after`: seconds the
-    /// provider asked to wait (`Retry-After`).
+    /// provider asked to wait (`Retry-After`); `throttled`: the provider limits our rate, which
+    /// says nothing against the message and does not count as one of its tries.
     Retry {
         why: String,
         after: Option<u64>,
+        throttled: bool,
     },
     /// Refused for good (a 5xx SMTP reply: a hard bounce; a 4xx HTTP answer).
     Permanent(String),
+    /// The recipient opted out with the provider (Twilio's STOP, error 21610).
+    OptedOut(String),
+    /// The channel cannot work (an invalid token, a missing template): stop sending on it for
+    /// this run and say why; nothing is held against the lead.
+    Halt(String),
 }
 
 impl Attempt {
@@ -37,6 +44,7 @@ impl Attempt {
         Attempt::Retry {
             why: why.into(),
             after: None,
+            throttled: false,
         }
     }
 }

@@ -52,6 +52,8 @@ pub struct RunReport {
     pub crm: Option<super::crm::CrmStats>,
     /// WhatsApp messages given up (event id, why).
     pub whatsapp_failed: Vec<(String, String)>,
+    /// Why the WhatsApp/SMS channel stopped for this run (its messages stay queued).
+    pub whatsapp_halted: Option<String>,
     /// What was sent (or, in a dry run, would be): "lead: step N (channel) to address".
     pub planned: Vec<String>,
 }
@@ -426,7 +428,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
                 record_sent(&mut state, &sequence, step, id, now);
                 report.sent += 1;
             }
-            Attempt::Retry { why, .. } => {
+            Attempt::Retry { why, .. } | Attempt::Halt(why) => {
                 state.attempt_count += 1;
                 note(
                     &mut state,
@@ -445,7 +447,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
                 }
                 report.failed += 1;
             }
-            Attempt::Permanent(why) => {
+            Attempt::Permanent(why) | Attempt::OptedOut(why) => {
                 state.status = Status::Bounced;
                 state.next_action_at = None;
                 note(&mut state, now, "bounced", format!("step {step}: {why}"));
@@ -498,6 +500,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
     if !dry && (!w.phone_number_id.is_empty() || !w.account_sid.is_empty()) {
         let wa = super::whatsapp::run(config, &bus)?;
         report.whatsapp_failed = wa.failed;
+        report.whatsapp_halted = wa.halted;
         report
             .in_doubt
             .extend(wa.in_doubt.into_iter().map(|id| format!("{id} (whatsapp)")));

@@ -27,6 +27,11 @@ pub struct Report {
     pub failed: Vec<(String, String)>,
     /// Messages a crash left between intent and outcome: not sent again.
     pub in_doubt: Vec<String>,
+    /// Why the channel stopped for this run (an invalid token, a missing template …): the
+    /// messages not sent stay queued.
+    pub halted: Option<String>,
+    /// Leads that opted out with the provider (published as `lead.unsubscribed`).
+    pub opted_out: usize,
 }
 
 /// The last ledger word for each event id: intent, sent, retry:N, failed.
@@ -106,9 +111,33 @@ pub fn run(config: &Config, bus: &dyn MessageBus) -> Result<Report> {
                 bus.ack(GROUP, &d)?;
                 report.sent += 1;
             }
+            // Throttling is no failure: tried again next run, its tries unchanged.
+            Attempt::Retry {
+                throttled: true, ..
+            } => {
+                record(&ledger_path, &m.id, &format!("retry:{tries}"))?;
+                report.retrying += 1;
+            }
             Attempt::Retry { .. } if tries + 1 < w.max_tries => {
                 record(&ledger_path, &m.id, &format!("retry:{}", tries + 1))?;
                 report.retrying += 1;
+            }
+            Attempt::Halt(why) => {
+                // Not sent, and not the lead's fault: it stays queued as it was.
+                record(&ledger_path, &m.id, &format!("retry:{tries}"))?;
+                report.halted = Some(why);
+                break;
+            }
+            Attempt::OptedOut(why) => {
+                record(&ledger_path, &m.id, "failed")?;
+                let mut u = Message::new("lead.unsubscribed", &m.lead_id, chrono::Utc::now());
+                u.id = format!("optout-{}", m.id);
+                u.data.insert("reason".into(), why.clone().into());
+                u.data.insert("channel".into(), "sms".into());
+                bus.publish(u)?;
+                bus.ack(GROUP, &d)?;
+                report.opted_out += 1;
+                report.failed.push((m.id.clone(), why));
             }
             Attempt::Retry { why, .. } | Attempt::Permanent(why) => {
                 record(&ledger_path, &m.id, "failed")?;
@@ -205,15 +234,52 @@ fn send(agent: &ureq::Agent, w: &WhatsApp, m: &Message) -> Attempt {
                 "HTTP {status}: {}",
                 text.chars().take(300).collect::<String>()
             );
-            if status == 429 || status >= 500 {
-                Attempt::Retry {
-                    why,
-                    after: retry_after,
-                }
-            } else {
-                Attempt::Permanent(why)
-            }
+            classify(w.provider, status, &text, why, retry_after)
         }
         Err(e) => Attempt::retry(e.to_string()),
+    }
+}
+
+/// Meta's Graph API error codes that mean "too fast" (sent with HTTP 400 as often as 429, and no
+/// Retry-After), and those that mean the channel cannot work at all.
+const META_THROTTLED: &[i64] = &[4, 17, 32, 613, 80007, 130429, 131048, 131056];
+const META_CHANNEL: &[i64] = &[
+    3, 10, 190, 131005, 131031, 132000, 132001, 132005, 132007, 132012, 133010,
+];
+/// Twilio's: too many requests; authentication and account or number set-up; STOP.
+const TWILIO_THROTTLED: &[i64] = &[20429, 14107];
+const TWILIO_CHANNEL: &[i64] = &[20003, 20005, 20404, 21212, 21606];
+const TWILIO_OPTED_OUT: i64 = 21610;
+
+/// What a provider's refusal means, by the error code in its documented body (Meta's
+/// `error.code`, Twilio's `code`), else by the HTTP status.
+fn classify(
+    provider: WhatsAppProvider,
+    status: u16,
+    body: &str,
+    why: String,
+    after: Option<u64>,
+) -> Attempt {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let cloud = provider == WhatsAppProvider::Cloud;
+    let (code, throttled, channel) = if cloud {
+        (v["error"]["code"].as_i64(), META_THROTTLED, META_CHANNEL)
+    } else {
+        (v["code"].as_i64(), TWILIO_THROTTLED, TWILIO_CHANNEL)
+    };
+    let retry = |throttled: bool| Attempt::Retry {
+        why: why.clone(),
+        after,
+        throttled,
+    };
+    match code {
+        Some(c) if throttled.contains(&c) => retry(true),
+        // Meta's 200–299 are permission errors.
+        Some(c) if channel.contains(&c) || (cloud && (200..300).contains(&c)) => Attempt::Halt(why),
+        Some(TWILIO_OPTED_OUT) if !cloud => Attempt::OptedOut(why),
+        _ if status == 429 => retry(true),
+        _ if status >= 500 => retry(false),
+        _ if status == 401 || status == 403 => Attempt::Halt(why),
+        _ => Attempt::Permanent(why),
     }
 }

@@ -782,8 +782,12 @@ mod campaign {
                     headers,
                     String::from_utf8(body).unwrap(),
                 ));
-                let status = answers.lock().unwrap().pop().unwrap_or("200 OK");
-                let extra = if status.starts_with("429") {
+                let answer = answers.lock().unwrap().pop().unwrap_or("200 OK");
+                // "STATUS\nBODY": a JSON body, as the providers document their answers.
+                let (status, body) = answer.split_once('\n').unwrap_or((answer, ""));
+                let extra = if !body.is_empty() {
+                    "Content-Type: application/json\r\n"
+                } else if status.starts_with("429") {
                     "Retry-After: 1\r\n"
                 } else if status.starts_with("302") {
                     "Location: https://crm.elsewhere.example/hook\r\n"
@@ -793,7 +797,8 @@ mod campaign {
                 let mut s = stream;
                 let _ = write!(
                     s,
-                    "HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
+                    "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
                 );
             }
         });
@@ -1468,6 +1473,58 @@ mod campaign {
         p.run_with_env(&["schedule", "--now", "2026-11-24T18:00:00Z"], &env)
             .code(0);
         assert_eq!(gateway.requests.lock().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn provider_error_codes_decide_retry_stop_or_opt_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        // Meta's documented error bodies: a rate limit with HTTP 400, then a success, then an
+        // expired token.
+        let gateway = hook(vec![
+            "400 Bad Request\n{\"error\":{\"message\":\"(#130429) Rate limit hit\",\"type\":\"OAuthException\",\"code\":130429,\"error_subcode\":2494055,\"fbtrace_id\":\"Az8or2yhqkZfEZ\"}}",
+            "200 OK\n{\"messaging_product\":\"whatsapp\",\"contacts\":[{\"input\":\"+12175550134\",\"wa_id\":\"12175550134\"}],\"messages\":[{\"id\":\"wamid.HBgLMTIxNzU1NTAxMzQVAgARGBI\"}]}",
+            "401 Unauthorized\n{\"error\":{\"message\":\"Error validating access token: Session has expired\",\"type\":\"OAuthException\",\"code\":190,\"error_subcode\":463,\"fbtrace_id\":\"AbCdEf\"}}",
+        ]);
+        let p = whatsapp_project(smtp.port, &gateway.addr, "cloud");
+        let env = [("LEADSITE_WHATSAPP_TOKEN", "wa-token")];
+        p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
+            .code(0);
+        let run = p.run_with_env(&["schedule", "--now", "2026-11-24T16:00:00Z"], &env);
+        run.code(3);
+        assert!(
+            run.stderr.contains("stopped for this run") && run.stderr.contains("access token"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("given up"), "{}", run.stderr);
+        assert_eq!(
+            gateway.requests.lock().unwrap().len(),
+            3,
+            "the fourth waits"
+        );
+        assert_eq!(bus_events(&p, "lead.contacted").len(), 1);
+        // Next run: the throttled one, the one the stop held back and the one never tried go.
+        p.run_with_env(&["schedule", "--now", "2026-11-24T17:00:00Z"], &env)
+            .code(0);
+        assert_eq!(gateway.requests.lock().unwrap().len(), 6);
+        assert_eq!(bus_events(&p, "lead.contacted").len(), 4);
+
+        // Twilio's 21610: the recipient sent STOP. An opt-out, never a retry.
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let gateway = hook(vec![
+            "400 Bad Request\n{\"code\": 21610, \"message\": \"Attempt to send to unsubscribed recipient\", \"more_info\": \"https://www.twilio.com/docs/errors/21610\", \"status\": 400}",
+        ]);
+        let p = whatsapp_project(smtp.port, &gateway.addr, "twilio");
+        let env = [("LEADSITE_TWILIO_TOKEN", "tw-token")];
+        p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
+            .code(0);
+        p.run_with_env(&["schedule", "--now", "2026-11-24T16:00:00Z"], &env)
+            .code(0);
+        let opted = bus_events(&p, "lead.unsubscribed");
+        assert_eq!(opted.len(), 1, "{opted:?}");
+        assert_eq!(opted[0]["data"]["channel"], "sms");
     }
 
     #[test]
