@@ -278,7 +278,8 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         .states()
         .values()
         .flat_map(|s| s.history.iter())
-        .filter(|h| h.event == "sent" && h.at.date_naive() == today)
+        // Emails sent and WhatsApp/SMS messages queued today: every channel counts.
+        .filter(|h| matches!(h.event.as_str(), "sent" | "queued") && h.at.date_naive() == today)
         .count();
 
     // With `listen` public, List-Unsubscribe points to it with a signed token.
@@ -330,7 +331,8 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
             report.waiting_for_window += 1;
             continue;
         }
-        if batch.len() >= o.run_cap || sent_today + batch.len() >= o.daily_cap {
+        let planned = batch.len() + whatsapp_queue.len();
+        if planned >= o.run_cap || sent_today + planned >= o.daily_cap {
             report.capped = true;
             break;
         }

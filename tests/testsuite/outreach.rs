@@ -1528,6 +1528,27 @@ mod campaign {
     }
 
     #[test]
+    fn whatsapp_steps_count_against_the_caps_as_emails_do() {
+        let tmp = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start(tmp.path());
+        let gateway = hook(vec![]);
+        let p = whatsapp_project(smtp.port, &gateway.addr, "cloud");
+        let env = [("LEADSITE_WHATSAPP_TOKEN", "wa-token")];
+        p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
+            .code(0);
+        let config = p
+            .read("leadsite.yaml")
+            .replace("  enabled: true\n", "  enabled: true\n  run_cap: 2\n");
+        p.write("leadsite.yaml", &config);
+        let run = p.run_with_env(&["schedule", "--now", "2026-11-24T16:00:00Z"], &env);
+        run.code(0);
+        assert_eq!(gateway.requests.lock().unwrap().len(), 2, "{}", run.stdout);
+        p.run_with_env(&["schedule", "--now", "2026-11-24T16:30:00Z"], &env)
+            .code(0);
+        assert_eq!(gateway.requests.lock().unwrap().len(), 4);
+    }
+
+    #[test]
     fn sms_through_a_twilio_style_api() {
         let tmp = tempfile::tempdir().unwrap();
         let smtp = Smtp::start(tmp.path());
