@@ -43,9 +43,27 @@ impl Location {
     }
 }
 
+/// Text from outside (a file name, a value) as it may be printed to a terminal: control
+/// characters (an escape sequence, a line break that would forge a second message) are shown as
+/// `\u{..}` escapes.
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                format!("\\u{{{:x}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
+        f.write_str(&printable(&self.path.display().to_string()))?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
             if let Some(col) = self.column {
@@ -235,6 +253,17 @@ fn split_field_path(text: &str) -> (Option<String>, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_from_outside_cannot_drive_the_terminal() {
+        let l = Location::file("new/a\u{1b}[31mRED\nfake: line.eml");
+        let shown = l.to_string();
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\n'),
+            "{shown}"
+        );
+        assert!(shown.contains("\\u{1b}[31mRED\\u{a}fake"), "{shown}");
+    }
 
     #[test]
     fn location_prints_line_and_column() {

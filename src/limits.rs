@@ -22,6 +22,10 @@ pub const MAX_MESSAGE: u64 = 32 * 1024 * 1024;
 pub const MAX_EVENT: u64 = 1024 * 1024;
 /// One static file of a theme (an image or a font).
 pub const MAX_STATIC: u64 = 64 * 1024 * 1024;
+/// An import parsed whole (JSON, GeoJSON, YAML); CSV is streamed and has no such bound.
+pub const MAX_WHOLE_IMPORT: u64 = 256 * 1024 * 1024;
+/// All static files of one theme together (each is also under [`MAX_STATIC`]).
+pub const MAX_THEME: u64 = 256 * 1024 * 1024;
 /// One field of an imported CSV row, and the lines one row may span.
 pub const MAX_CSV_FIELD: usize = 1024 * 1024;
 pub const MAX_CSV_ROW_LINES: u64 = 1_000;
@@ -158,6 +162,16 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
         prev = c;
         match c {
             ' ' | '\t' => {}
+            // An anchor (`&name`) or a tag (`!!seq`) comes before the value it marks: the value
+            // may still start after it (`&a [ …` is a flow sequence, its `*a` aliases).
+            '&' | '!' if at_start => {
+                while let Some(&n) = chars.peek() {
+                    if n.is_whitespace() || matches!(n, ',' | '[' | ']' | '{' | '}') {
+                        break;
+                    }
+                    chars.next();
+                }
+            }
             '#' if after_blank => comment = true,
             '"' | '\'' if at_start => quote = Some(c),
             '[' | '{' if at_start || depth > 0 => {
@@ -254,6 +268,23 @@ mod tests {
         let big = format!("a: &a \"{}\"\nb: *a\n", "x".repeat(400_000));
         assert!(check_yaml(&big, p).is_err());
         check_yaml("site: &s {title: x}\nrouting: *s\n", p).unwrap();
+        // An anchor or a tag before a bracket does not hide it (an adversarial pass got an
+        // alias bomb and 100,000 `[` past the guard so).
+        for prefix in ["&a ", "!!seq ", "&a !!seq "] {
+            let deep = format!("z: {prefix}{}\n", "[".repeat(100_000));
+            assert!(check_yaml(&deep, p).is_err(), "{prefix}");
+        }
+        let bomb = format!(
+            "big: &a [{}]\nmore: &b [{}]\n",
+            vec!["1"; 1000].join(","),
+            vec!["*a"; 100].join(",")
+        );
+        assert!(check_yaml(&bomb, p)
+            .unwrap_err()
+            .to_string()
+            .contains("aliases"));
+        // Anchors and tags on real values are fine; a `!` or `&` inside text is text.
+        check_yaml("a: &x [1, 2]\nb: !!str 12\nc: Tom & Jerry!\n", p).unwrap();
     }
 
     #[test]

@@ -52,10 +52,18 @@ pub fn run(
             } else {
                 "moved"
             };
-            eprintln!("warning: inbox/{file} {moved} to rejected/: {why}");
+            eprintln!(
+                "warning: inbox/{} {moved} to rejected/: {}",
+                crate::error::printable(file),
+                crate::error::printable(why)
+            );
         }
         for (entry, why) in &report.quarantined {
-            eprintln!("warning: bus/log/{entry} cannot be read, moved to bus/quarantine/: {why}");
+            eprintln!(
+                "warning: bus/log/{} cannot be read, moved to bus/quarantine/: {}",
+                crate::error::printable(entry),
+                crate::error::printable(why)
+            );
         }
         for (id, why) in &report.whatsapp_failed {
             eprintln!("warning: WhatsApp message {id} given up: {why}");

@@ -114,7 +114,7 @@ impl Config {
         let mut config = if path.exists() || required {
             // A file that is not there (or cannot be opened) is an I/O error; one too large to
             // be a config is a problem with the config.
-            std::fs::File::open(path).map_err(|e| crate::fsutil::io_error(path, e))?;
+            crate::limits::ensure_regular(path).map_err(|e| crate::fsutil::io_error(path, e))?;
             let text = crate::limits::read_text(path, crate::limits::MAX_TEXT_FILE)
                 .map_err(|e| Error::Config(vec![e]))?;
             let mut c = Config::parse(&text, path).map_err(Error::Config)?;
@@ -228,6 +228,36 @@ impl Config {
                         .with_field(field.clone()),
                     );
                     break;
+                }
+            }
+        }
+        // leadsite's own folders under the work folder (`.leadsite/bus`, `.leadsite/tmp`, …):
+        // a link there would have files written, moved and deleted outside the project.
+        let work = self.work_dir();
+        let mut folders = vec![work.clone()];
+        for sub in ["bus", "cache", "state"] {
+            folders.push(work.join(sub));
+        }
+        for folder in folders {
+            for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+                if !entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                    continue;
+                }
+                let at = entry.path();
+                let target = at.canonicalize();
+                if !target.as_ref().is_ok_and(|t| t.starts_with(&root)) {
+                    let to = target.map_or_else(
+                        |_| "a path that does not exist".to_string(),
+                        |t| t.display().to_string(),
+                    );
+                    out.push(
+                        InputError::new(
+                            Location::file(&at),
+                            format!(
+                                "is a symbolic link to {to}, outside the project: leadsite writes here, so it does not follow it (remove the link)"
+                            ),
+                        ),
+                    );
                 }
             }
         }

@@ -229,7 +229,7 @@ impl FileBus {
             .filter(|path| {
                 let name = path.file_name().unwrap_or_default().to_string_lossy();
                 // Half-written drops (editors, `cp`) are hidden or not yet .json: wait for them.
-                !name.starts_with('.') && name.ends_with(".json") && path.is_file()
+                !name.starts_with('.') && name.ends_with(".json") && !path.is_dir()
             })
             .map(|path| {
                 let name = path
@@ -237,6 +237,11 @@ impl FileBus {
                     .unwrap_or_default()
                     .to_string_lossy()
                     .into_owned();
+                // A link may lead out of the project (and its target be a secret): never read.
+                let link = fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+                if link {
+                    return (path, Err("a symbolic link: not read".to_string()));
+                }
                 let parsed = crate::limits::read_bytes(&path, crate::limits::MAX_EVENT)
                     .map_err(|e| e.to_string())
                     .and_then(|b| {
@@ -272,11 +277,18 @@ impl FileBus {
                 .to_string_lossy()
                 .into_owned();
             match parsed {
-                Ok(message) => {
-                    self.publish(message)?;
-                    fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
-                    report.published += 1;
-                }
+                Ok(message) => match self.publish(message) {
+                    Ok(_) => {
+                        fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+                        report.published += 1;
+                    }
+                    // Refused (too large once its id and time are added …): set aside too.
+                    Err(Error::Usage(reason)) => {
+                        self.set_aside("rejected", &path, &name, &reason)?;
+                        report.rejected.push((name, reason));
+                    }
+                    Err(e) => return Err(e),
+                },
                 Err(reason) => {
                     self.set_aside("rejected", &path, &name, &reason)?;
                     report.rejected.push((name, reason));
@@ -317,6 +329,16 @@ fn prepared(mut message: Message) -> Result<Message> {
             )
             .as_bytes(),
         );
+    }
+    // What is stored must be readable again: a message over the bound of a log entry is refused
+    // now, not quarantined at the next run.
+    let size = serde_json::to_vec(&message).map_or(0, |b| b.len()) as u64;
+    if size > crate::limits::MAX_EVENT {
+        return Err(Error::Usage(format!(
+            "the message is {} KiB; a bus message is at most {} KiB",
+            size / 1024,
+            crate::limits::MAX_EVENT / 1024
+        )));
     }
     Ok(message)
 }
@@ -510,6 +532,11 @@ mod tests {
             .publish(Message::new("lead.responded", "../x", now))
             .is_err());
         assert!(bus.poll("../etc", 10).is_err());
+        // A message too large to read back is refused when published, not lost later.
+        let mut huge = Message::new("lead.responded", "acme", now);
+        huge.data
+            .insert("x".into(), "x".repeat(2 * 1024 * 1024).into());
+        assert!(bus.publish(huge).is_err());
         // Published data comes back as it was.
         let mut m = Message::new("lead.bounced", "cafe", now);
         m.data.insert("kind".into(), "hard".into());

@@ -66,6 +66,15 @@ impl Sequence {
     /// Loads `<content>/emails/<name>/`, else the built-in sequence of that name.
     pub fn load(content_dir: &Path, name: &str) -> Result<Sequence> {
         let dir = content_dir.join("emails").join(name);
+        for linked in [content_dir.join("emails"), dir.clone()] {
+            if std::fs::symlink_metadata(&linked).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(InputError::new(
+                    Location::file(&linked),
+                    "is a symbolic link: not read (keep email templates in content/emails/ as files)",
+                )
+                .into());
+            }
+        }
         let mut files: Vec<(PathBuf, String)> = Vec::new();
         if dir.is_dir() {
             let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)

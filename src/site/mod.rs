@@ -475,10 +475,21 @@ pub fn generate(
     let titles = seo::unique_titles(&candidates, &keys);
 
     let manifest_path = config.build_dir().join("pages.json");
-    let old: BTreeMap<String, String> = std::fs::read(&manifest_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    // Marks a build that is writing pages. Found at the start, it says the last build stopped
+    // (killed) between its first page and its manifest: pages on disk may then come from inputs
+    // the manifest does not record (an edit undone after the kill), so every page is made again
+    // (unchanged bytes are still not rewritten).
+    let building = config.build_dir().join("pages.building");
+    let interrupted = building.exists();
+    let old: BTreeMap<String, String> = if interrupted {
+        BTreeMap::new()
+    } else {
+        std::fs::read(&manifest_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    fsutil::write_atomic(&building, b"", true)?;
     shared
         .images
         .prefetch(&chosen, config.enrichment.website.concurrency);
@@ -558,6 +569,7 @@ pub fn generate(
         &json_bytes(&report.pages),
     )?;
     fsutil::write_if_changed(&build.join("landing_stats.json"), &json_bytes(&report))?;
+    std::fs::remove_file(&building).map_err(|e| fsutil::io_error(&building, e))?;
     Ok(report)
 }
 

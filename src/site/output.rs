@@ -23,11 +23,7 @@ pub(super) fn unlink_site(site: &Path) -> Result<()> {
         )));
     }
     if site.is_dir() {
-        for e in walkdir::WalkDir::new(site)
-            .max_depth(4)
-            .into_iter()
-            .flatten()
-        {
+        for e in walkdir::WalkDir::new(site).into_iter().flatten() {
             if e.path_is_symlink() {
                 let _ = std::fs::remove_file(e.path());
             }

@@ -97,6 +97,7 @@ impl Themes {
                     .to_string_lossy()
                     .into_owned();
                 let mut list = Vec::new();
+                let mut total = 0u64;
                 for entry in walkdir::WalkDir::new(&theme_dir).sort_by_file_name() {
                     let Ok(entry) = entry else { continue };
                     if entry.path_is_symlink() {
@@ -106,8 +107,27 @@ impl Themes {
                         ));
                         continue;
                     }
-                    if !entry.file_type().is_file() {
+                    if entry.file_type().is_dir() {
                         continue;
+                    }
+                    if !entry.file_type().is_file() {
+                        errors.push(InputError::new(
+                            Location::file(entry.path()),
+                            "not a regular file (a FIFO, socket or device): not read",
+                        ));
+                        continue;
+                    }
+                    // The whole theme is held in memory while the site is built: bounded.
+                    total += entry.metadata().map_or(0, |m| m.len());
+                    if total > crate::limits::MAX_THEME {
+                        errors.push(InputError::new(
+                            Location::file(entry.path()),
+                            format!(
+                                "the theme's files come to more than {} MiB: this one and the rest are not read",
+                                crate::limits::MAX_THEME / (1024 * 1024)
+                            ),
+                        ));
+                        break;
                     }
                     let rel = entry
                         .path()

@@ -399,6 +399,48 @@ fn configured_paths_stay_in_the_project() {
     assert!(err.contains("outreach.transport.dir"), "{err}");
     assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 1);
 
+    // leadsite's own folders under .leadsite/ linked out of the project: refused before
+    // anything is written, moved or deleted there.
+    for link in [
+        "tmp",
+        "build",
+        "bus",
+        "state",
+        "bus/inbox",
+        "bus/quarantine",
+    ] {
+        let p = Project::new();
+        p.write("leads/good.yaml", GOOD);
+        let at = p.path(&format!(".leadsite/{link}"));
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        symlink(outside.path(), &at).unwrap();
+        let (code, err) = bounded(&p, &["build", "--offline"]);
+        assert_eq!(code, 1, "{link}: {err}");
+        assert!(
+            err.contains(&format!(".leadsite/{link}: is a symbolic link to")),
+            "{link}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 1);
+    // A file linked into the bus inbox is set aside unread: its target is neither published,
+    // echoed nor deleted.
+    let p = Project::new();
+    std::fs::write(outside.path().join("secret.json"), "\"TOP-SECRET-TOKEN\"").unwrap();
+    std::fs::create_dir_all(p.path(".leadsite/bus/inbox")).unwrap();
+    symlink(
+        outside.path().join("secret.json"),
+        p.path(".leadsite/bus/inbox/leak.json"),
+    )
+    .unwrap();
+    let bus = leadsite::outreach::bus::FileBus::new(p.path(".leadsite/bus"));
+    let report = bus.drain_inbox().unwrap();
+    assert_eq!(report.published, 0);
+    assert_eq!(report.rejected[0].1, "a symbolic link: not read");
+    assert!(outside.path().join("secret.json").exists());
+    let reason =
+        std::fs::read_to_string(p.path(".leadsite/bus/rejected/leak.json.reason")).unwrap();
+    assert!(!reason.contains("TOP-SECRET"), "{reason}");
+
     // Links inside the project's folders are reported, not silently skipped or followed.
     let p = Project::new();
     p.write("leads/good.yaml", GOOD);

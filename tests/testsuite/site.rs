@@ -579,3 +579,23 @@ fn a_killed_build_never_leaves_a_temp_file_in_site() {
     assert!(temps(&p.path(".leadsite/tmp")).is_empty());
     assert!(p.path("site/shop-399/index.html").is_file());
 }
+
+#[test]
+fn pages_a_killed_build_left_are_made_again_even_when_the_edit_is_undone() {
+    let p = project();
+    p.run(&["build", "--offline"]).code(0);
+    let good = p.read("site/acme-auto/index.html");
+    // As a build killed mid-way leaves things: pages from other inputs on disk, the last good
+    // manifest, and the marker of a build that was writing pages.
+    let variant = good.replace("</main>", "<p>VARIANT-B</p></main>");
+    assert_ne!(variant, good);
+    p.write("site/acme-auto/index.html", &variant);
+    p.write(".leadsite/build/pages.building", "");
+    let run = p.run(&["build", "--offline"]);
+    run.code(0);
+    assert_eq!(p.read("site/acme-auto/index.html"), good, "{}", run.stdout);
+    assert!(!p.path(".leadsite/build/pages.building").exists());
+    // Without the marker (a build that finished) nothing is re-made.
+    let again = p.run(&["build", "--offline"]);
+    assert!(again.stdout.contains("0 pages written"), "{}", again.stdout);
+}

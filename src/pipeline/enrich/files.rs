@@ -164,6 +164,7 @@ fn csv_error(path: &Path, e: &csv::Error) -> InputError {
 
 fn read_yaml(text: &str, path: &Path) -> Result<Vec<Row>, InputError> {
     use serde_yaml_ng::Value;
+    crate::limits::check_yaml(text, path)?;
     let value: Value = serde_yaml_ng::from_str(text).map_err(|e| yaml_error(path, &e))?;
     let items = match value {
         Value::Sequence(items) => items,

@@ -165,8 +165,23 @@ pub fn read_chunks(
             errors,
         });
     }
+    // JSON, GeoJSON and YAML are parsed whole: bounded, so that memory stays a few times this.
+    let cap = crate::limits::MAX_WHOLE_IMPORT;
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(io_error)?;
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
+    if bytes.len() as u64 > cap {
+        return Err(InputError::new(
+            Location::file(path),
+            format!(
+                "larger than {} MiB: a {} export is read whole, so it is not read; split it, or export CSV (read as a stream, any size)",
+                cap / (1024 * 1024),
+                format.name()
+            ),
+        )
+        .into());
+    }
     let text = String::from_utf8(bytes).map_err(|e| {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
             .iter()
