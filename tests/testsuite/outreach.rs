@@ -641,9 +641,10 @@ mod campaign {
         let config = p.read("leadsite.yaml")
             + &format!("  crm:\n    webhook_url: http://{}/crm\n", crm.addr);
         p.write("leadsite.yaml", &config);
+        let crm_env = [("LEADSITE_CRM_SECRET", "crm-secret")];
         p.write("leads/egg.yaml", &lead("egg"));
         p.run(&["build"]).code(0);
-        p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"])
+        p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &crm_env)
             .code(0);
         assert_eq!(smtp.messages().len(), 5);
 
@@ -691,7 +692,7 @@ mod campaign {
             again.stdout
         );
 
-        p.run(&["schedule", "--now", "2026-11-24T18:00:00Z"])
+        p.run_with_env(&["schedule", "--now", "2026-11-24T18:00:00Z"], &crm_env)
             .code(0);
         let status = |k: &str| {
             let out = p.run(&["status", "--lead", k, "--json"]).stdout;
@@ -709,10 +710,10 @@ mod campaign {
             1,
             "not before the back-off"
         );
-        p.run(&["schedule", "--now", "2026-11-24T19:30:00Z"])
+        p.run_with_env(&["schedule", "--now", "2026-11-24T19:30:00Z"], &crm_env)
             .code(0);
         assert_eq!(smtp.to("owner@cafe.example").len(), 2);
-        p.run(&["schedule", "--now", "2026-11-30T18:00:00Z"])
+        p.run_with_env(&["schedule", "--now", "2026-11-30T18:00:00Z"], &crm_env)
             .code(0);
         for k in ["acme", "bolt", "dent", "egg"] {
             assert_eq!(
