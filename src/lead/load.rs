@@ -69,6 +69,16 @@ pub fn load_dir(dir: &Path) -> LoadedLeads {
                         "is a symbolic link: not read, and never written over (keep lead files in leads/ as files)",
                     ))
                 }
+                // A FIFO, socket or device named like a lead file: never opened, but said.
+                Ok(e) if !e.file_type().is_dir()
+                    && !e.path_is_symlink()
+                    && is_lead_file(e.path()) =>
+                {
+                    errors.push(InputError::new(
+                        Location::file(e.path()),
+                        "not a regular file (a FIFO, socket or device): not read",
+                    ))
+                }
                 // A linked folder is not walked either, and the leads in it are not silently
                 // missing: it is reported.
                 Ok(e) if e.path_is_symlink() && e.path().is_dir() => {

@@ -103,8 +103,14 @@ impl Content {
                         "is a symbolic link: not read (keep content files in content/ as files)",
                     )]);
                 }
-                if !entry.file_type().is_file() {
+                if entry.file_type().is_dir() {
                     continue;
+                }
+                if !entry.file_type().is_file() {
+                    return Err(vec![InputError::new(
+                        Location::file(entry.path()),
+                        "not a regular file (a FIFO, socket or device): not read",
+                    )]);
                 }
                 let rel = entry
                     .path()

@@ -342,6 +342,20 @@ fn fifos_and_devices_are_refused_not_waited_on() {
         "{err}"
     );
 
+    // FIFOs where leads and content are read: reported, never waited on.
+    mkfifo(p.path("leads/pipe.yaml"));
+    std::fs::create_dir_all(p.path("content/pages")).unwrap();
+    mkfifo(p.path("content/pages/pipe.md"));
+    let (code, err) = bounded(&p, &["check"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("leads/pipe.yaml: not a regular file"), "{err}");
+    assert!(
+        err.contains("content/pages/pipe.md: not a regular file"),
+        "{err}"
+    );
+    std::fs::remove_file(p.path("leads/pipe.yaml")).unwrap();
+    std::fs::remove_file(p.path("content/pages/pipe.md")).unwrap();
+
     mkfifo(p.path("in/pipe.csv"));
     let (code, err) = bounded(&p, &["ingest", "in/pipe.csv"]);
     assert_eq!(code, 3, "{err}");
