@@ -147,6 +147,9 @@ pub fn parse_str(text: &str, path: &Path) -> (LeadFile, Vec<InputError>) {
     }
     let mut docs = 0;
     let mut shape = Shape::Single;
+    // Every document as plain YAML, read once at the first bad one (reading them again for each
+    // bad document made a file of many bad leads quadratic: 4,000 took over a minute).
+    let mut plain: Option<Vec<Result<Value, serde_yaml_ng::Error>>> = None;
     for (index, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         docs += 1;
         match DocLeads::deserialize(doc) {
@@ -158,7 +161,12 @@ pub fn parse_str(text: &str, path: &Path) -> (LeadFile, Vec<InputError>) {
             }
             Err(err) => {
                 let located = yaml_error(path, &err);
-                match salvage(text, index, path, located) {
+                let all = plain.get_or_insert_with(|| {
+                    serde_yaml_ng::Deserializer::from_str(text)
+                        .map(Value::deserialize)
+                        .collect()
+                });
+                match salvage(all.get(index), path, located) {
                     Salvaged::Syntax(e) => {
                         errors.push(e);
                         break;
@@ -199,13 +207,14 @@ enum Salvaged {
 
 /// A document failed to load as typed leads. Load it as plain YAML to find out whether the file is
 /// broken (syntax) or only some leads in it are, and keep the good ones.
-fn salvage(text: &str, index: usize, path: &Path, located: InputError) -> Salvaged {
-    let value = match serde_yaml_ng::Deserializer::from_str(text)
-        .nth(index)
-        .map(Value::deserialize)
-    {
-        Some(Ok(v)) => v,
-        Some(Err(e)) => return Salvaged::Syntax(yaml_error(path, &e)),
+fn salvage(
+    doc: Option<&Result<Value, serde_yaml_ng::Error>>,
+    path: &Path,
+    located: InputError,
+) -> Salvaged {
+    let value = match doc {
+        Some(Ok(v)) => v.clone(),
+        Some(Err(e)) => return Salvaged::Syntax(yaml_error(path, e)),
         None => return Salvaged::Syntax(located),
     };
     let (items, list) = match value {

@@ -20,6 +20,14 @@ fn bounded(p: &Project, args: &[&str]) -> (i32, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Read as it comes: a full pipe would block the child and look like a hang.
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut err = String::new();
+        let _ = stderr.read_to_string(&mut err);
+        err
+    });
     let started = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -31,14 +39,7 @@ fn bounded(p: &Project, args: &[&str]) -> (i32, String) {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let mut err = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = reader.join().unwrap();
     (status.code().unwrap_or(-1), err)
 }
 
@@ -470,5 +471,31 @@ fn configured_paths_stay_in_the_project() {
     assert!(
         err.contains("themes/mine/static: is a symbolic link: not read"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_file_of_many_bad_leads_costs_linear_time_and_keeps_the_good_ones() {
+    // Each bad document was read again from the top: 4,000 of them took over a minute.
+    let p = Project::new();
+    let mut docs = String::new();
+    for i in 0..4000 {
+        let rating = if i % 2 == 0 { "bad" } else { "4.5" };
+        docs.push_str(&format!(
+            "---\ndedup_key: d{i}\nname: D{i}\nphone: '+12175550134'\naddress: {{city: Springfield, region: IL, country: US}}\nroute: TARGET\nrating: {rating}\n"
+        ));
+    }
+    p.write("leads/docs.yaml", &docs);
+    let (code, err) = bounded(&p, &["check"]);
+    assert_eq!(code, 3, "{}", &err[..err.len().min(2000)]);
+    assert!(
+        err.contains("2000 problems"),
+        "{}",
+        &err[err.len().saturating_sub(300)..]
+    );
+    assert!(
+        err.contains("2000 leads in 1 files"),
+        "{}",
+        &err[err.len().saturating_sub(300)..]
     );
 }
