@@ -19,6 +19,27 @@ pub fn read_to_string(path: &Path) -> Result<String> {
     fs::read_to_string(path).map_err(|e| io_error(path, e))
 }
 
+/// A file leadsite keeps its own state in (journal, acks, snapshot): `None` when it is not there
+/// yet. What is not a regular file (a link, FIFO or device: `/dev/zero` never ends) is an error,
+/// never waited on or read without end.
+pub fn read_state(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(path, e)),
+        Ok(m) if !m.file_type().is_file() => {
+            return Err(io_error(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a regular file (a link, FIFO or device): not read",
+                ),
+            ))
+        }
+        Ok(_) => {}
+    }
+    fs::read(path).map(Some).map_err(|e| io_error(path, e))
+}
+
 pub fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(|e| io_error(path, e))
 }

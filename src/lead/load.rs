@@ -162,9 +162,17 @@ pub fn parse_str(text: &str, path: &Path) -> (LeadFile, Vec<InputError>) {
             Err(err) => {
                 let located = yaml_error(path, &err);
                 let all = plain.get_or_insert_with(|| {
-                    serde_yaml_ng::Deserializer::from_str(text)
-                        .map(Value::deserialize)
-                        .collect()
+                    // Up to the first syntax error: past it the parser only repeats it.
+                    let mut all = Vec::new();
+                    for d in serde_yaml_ng::Deserializer::from_str(text) {
+                        let v = Value::deserialize(d);
+                        let stop = v.is_err();
+                        all.push(v);
+                        if stop {
+                            break;
+                        }
+                    }
+                    all
                 });
                 match salvage(all.get(index), path, located) {
                     Salvaged::Syntax(e) => {

@@ -154,15 +154,14 @@ impl FileBus {
 
     fn acked(&self, group: &str) -> Result<HashSet<String>> {
         let path = self.acked_path(group)?;
-        match fs::read_to_string(&path) {
+        match fsutil::read_state(&path)? {
             // A line cut short by a crash is no ack: that message comes again.
-            Ok(text) => Ok(text
+            Some(bytes) => Ok(String::from_utf8_lossy(&bytes)
                 .split_inclusive('\n')
                 .filter_map(|l| l.strip_suffix('\n'))
                 .map(String::from)
                 .collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashSet::new()),
-            Err(e) => Err(io_error(&path, e)),
+            None => Ok(HashSet::new()),
         }
     }
 

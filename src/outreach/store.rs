@@ -207,22 +207,17 @@ impl FileStore {
     /// Snapshot + journal; returns the states, the journal's good length and its line count.
     fn load(dir: &Path) -> Result<(BTreeMap<String, LeadState>, usize, usize)> {
         let snapshot = dir.join("snapshot.json");
-        let mut states: BTreeMap<String, LeadState> = match fs::read(&snapshot) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+        let mut states: BTreeMap<String, LeadState> = match fsutil::read_state(&snapshot)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 Error::from(InputError::new(
                     Location::file(&snapshot),
                     format!("the state snapshot cannot be read: {e}"),
                 ))
             })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(io_error(&snapshot, e)),
+            None => BTreeMap::new(),
         };
         let journal_path = dir.join("journal.jsonl");
-        let text = match fs::read(&journal_path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io_error(&journal_path, e)),
-        };
+        let text = fsutil::read_state(&journal_path)?.unwrap_or_default();
         let mut good = 0usize;
         let mut lines = 0usize;
         for (i, line) in text.split_inclusive(|b| *b == b'\n').enumerate() {

@@ -372,7 +372,11 @@ pub fn template_error(
         location.line = it.next();
         location.column = it.next();
     }
-    let message = crate::text::collapse_ws(&message);
+    // A parse error quotes the template's line: a line of a megabyte stays out of the terminal.
+    let mut message = crate::text::collapse_ws(&message);
+    if message.len() > 1000 {
+        message = format!("{}…", crate::text::cut(&message, 1000));
+    }
     let err = InputError::new(location, message);
     match lead {
         Some(l) => err.with_lead(l),
