@@ -230,9 +230,12 @@ fn csv_keys(path: Option<&Path>) -> Result<HashSet<String>> {
     let Some(path) = path else {
         return Ok(HashSet::new());
     };
-    let Ok(mut r) = csv::Reader::from_path(path) else {
+    // Not there yet: nothing in it. Unreadable, or not a regular file (a FIFO would hang): an
+    // error, never "empty" (every lead would be appended again).
+    let Some(bytes) = fsutil::read_state(path)? else {
         return Ok(HashSet::new());
     };
+    let mut r = csv::Reader::from_reader(bytes.as_slice());
     let col = r
         .headers()
         .ok()
