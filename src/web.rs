@@ -100,3 +100,16 @@ pub fn reply(
         r
     })
 }
+
+/// The HTTP client for the providers' APIs (WhatsApp, SMS, CRM): answers of every status come
+/// back to be read (their bodies say why), 20 s at most, and no redirect is followed — a POST
+/// would be turned into a GET, and credentials sent on to another host.
+pub fn api_client() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(20)))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .new_agent()
+}
+

@@ -112,12 +112,7 @@ pub fn run(
     }
     // No redirects: ureq would turn a redirected POST into a GET, and the lead would count as
     // synced though nothing arrived.
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(std::time::Duration::from_secs(20)))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .new_agent();
+    let agent = crate::web::api_client();
     for delivery in bus.poll(GROUP, usize::MAX)? {
         let m = &delivery.message;
         if !TOPICS.contains(&m.topic.as_str()) {

@@ -60,11 +60,7 @@ pub fn run(config: &Config, bus: &dyn MessageBus) -> Result<Report> {
     let ledger_path = dir.join("ledger.jsonl");
     let book = ledger(&ledger_path)?;
     let mut report = Report::default();
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(20)))
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
+    let agent = crate::web::api_client();
     for d in bus.poll(GROUP, usize::MAX)? {
         let m = &d.message;
         if m.topic != "outreach.whatsapp.send" {
