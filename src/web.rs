@@ -112,4 +112,3 @@ pub fn api_client() -> ureq::Agent {
         .build()
         .new_agent()
 }
-

@@ -375,8 +375,20 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
             crate::text::escape_html(&o.postal_address),
             crate::text::escape_html(&unsubscribe)
         );
-        let rendered = sequence.render(step, &ctx, &footer_text, &footer_html)?;
         let spec = &sequence.steps[step as usize - 1];
+        // A text message gets a text message's footer: who sends it and how to stop them (the
+        // carriers' STOP, which Twilio turns into error 21610 and leadsite into an opt-out).
+        let sms_footer = format!("{} - Reply STOP to opt out", o.sender_name);
+        let rendered = if spec.channel == "whatsapp" {
+            sequence.render(
+                step,
+                &ctx,
+                &sms_footer,
+                &crate::text::escape_html(&sms_footer),
+            )?
+        } else {
+            sequence.render(step, &ctx, &footer_text, &footer_html)?
+        };
         if spec.channel == "whatsapp" {
             whatsapp_queue.push((
                 key.clone(),

@@ -1593,6 +1593,14 @@ mod campaign {
                 .starts_with("Hi acme Garage, your page: https://pages.agency.example/acme/"),
             "{body}"
         );
+        // An SMS has its own short footer with the opt-out, not the email's.
+        assert!(
+            form["Body"]
+                .trim_end()
+                .ends_with("Sam Seller - Reply STOP to opt out"),
+            "{body}"
+        );
+        assert!(!form["Body"].contains("100 Example Ave"), "{body}");
     }
 }
 
