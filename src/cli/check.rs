@@ -130,6 +130,18 @@ pub fn run(args: Args, config_path: &Path, explicit: bool, ui: &Ui) -> anyhow::R
             }
         }
     }
+    // An old Graph API version works until the day Meta retires it: say so before that day.
+    let w = &config.outreach.whatsapp;
+    let newest = crate::config::graph_version(crate::config::GRAPH_API_VERSION);
+    let in_use =
+        !w.phone_number_id.is_empty() && w.provider == crate::config::WhatsAppProvider::Cloud;
+    if in_use && crate::config::graph_version(&w.version) < newest {
+        warnings.push(format!(
+            "outreach.whatsapp.version {} is older than {}: Meta retires each Graph API version about two years after its release; update it in leadsite.yaml",
+            w.version,
+            crate::config::GRAPH_API_VERSION
+        ));
+    }
     for p in &problems {
         ui.problem(p);
     }

@@ -116,6 +116,16 @@ impl Config {
 
     fn outreach_problems(&self, bad: &mut impl FnMut(String, String)) {
         let o = &self.outreach;
+        if super::graph_version(&o.whatsapp.version).is_none() {
+            bad(
+                "outreach.whatsapp.version".into(),
+                format!(
+                    "{:?} is not a Graph API version such as {}",
+                    o.whatsapp.version,
+                    super::GRAPH_API_VERSION
+                ),
+            );
+        }
         if let Some(base) = &o.whatsapp.base_url {
             // Credentials go there: https, or plain http to this machine only (tests, a local
             // proxy).

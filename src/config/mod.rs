@@ -355,6 +355,25 @@ mod tests {
     }
 
     #[test]
+    fn the_graph_api_version_is_a_checked_setting() {
+        let parse = |t: &str| Config::parse(t, Path::new("leadsite.yaml"));
+        assert_eq!(
+            parse("").unwrap().outreach.whatsapp.version,
+            GRAPH_API_VERSION
+        );
+        for bad in ["21", "v21", "latest", "v2x.0"] {
+            let e = parse(&format!("outreach:\n  whatsapp: {{version: '{bad}'}}\n")).unwrap_err();
+            assert_eq!(
+                e[0].field.as_deref(),
+                Some("outreach.whatsapp.version"),
+                "{bad}"
+            );
+        }
+        assert!(graph_version("v21.0") < graph_version(GRAPH_API_VERSION));
+        assert_eq!(graph_version("v24.0"), Some(24.0));
+    }
+
+    #[test]
     fn a_missing_default_config_means_defaults_rooted_at_its_folder() {
         let dir = tempfile::tempdir().unwrap();
         let c = Config::load(&dir.path().join(DEFAULT_FILE), false).unwrap();

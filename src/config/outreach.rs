@@ -54,7 +54,8 @@ pub struct WhatsApp {
     /// API, `https://api.twilio.com` for Twilio), so that one provider's credentials never go to
     /// the other. Must be https (plain http only to this machine, for tests).
     pub base_url: Option<String>,
-    /// Cloud API version in the path.
+    /// Graph API version in the path (`v24.0`); Meta retires each about two years after its
+    /// release, and `check` warns about one older than leadsite's default.
     pub version: String,
     pub phone_number_id: String,
     /// The template's language code.
@@ -64,6 +65,23 @@ pub struct WhatsApp {
     pub from: String,
     /// Tries of one message (429, 5xx, no answer), one a run, before it is given up.
     pub max_tries: u32,
+}
+
+/// The Graph API version leadsite's requests were checked against (Meta retires each version
+/// about two years after its release: v21.0 in January 2027).
+pub const GRAPH_API_VERSION: &str = "v24.0";
+
+/// A Graph API version (`v24.0`) as a number to compare, when it is one.
+pub fn graph_version(v: &str) -> Option<f64> {
+    let n = v.strip_prefix('v')?;
+    let (major, minor) = n.split_once('.')?;
+    (major.len() <= 3
+        && minor.len() == 1
+        && (major.to_owned() + minor)
+            .bytes()
+            .all(|b| b.is_ascii_digit()))
+    .then(|| n.parse().ok())
+    .flatten()
 }
 
 impl WhatsApp {
@@ -82,7 +100,7 @@ impl Default for WhatsApp {
         WhatsApp {
             provider: WhatsAppProvider::Cloud,
             base_url: None,
-            version: "v21.0".into(),
+            version: GRAPH_API_VERSION.into(),
             phone_number_id: String::new(),
             language: "en_US".into(),
             account_sid: String::new(),

@@ -1448,7 +1448,7 @@ mod campaign {
             "acme 429 then 200; bolt 500; cafe 400; dent 200; bolt 200 next run"
         );
         let (line, headers, body) = &requests[1];
-        assert_eq!(line, "POST /v21.0/1234/messages HTTP/1.1");
+        assert_eq!(line, "POST /v24.0/1234/messages HTTP/1.1");
         assert!(
             headers.contains(&("authorization".to_string(), "Bearer wa-token".to_string())),
             "{headers:?}"
