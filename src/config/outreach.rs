@@ -34,6 +34,30 @@ pub struct Outreach {
     pub crm: Crm,
     pub listen: Listen,
     pub whatsapp: WhatsApp,
+    /// DKIM signing of every email (RFC 8058 wants List-Unsubscribe signed; large mailbox
+    /// providers want authenticated mail). The private key comes only from the environment:
+    /// LEADSITE_DKIM_PRIVATE_KEY (RSA PKCS#1 PEM, or base64 Ed25519).
+    pub dkim: Option<Dkim>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dkim {
+    /// The selector the public key is published under (`<selector>._domainkey.<domain>`).
+    pub selector: String,
+    /// The signing domain; unset: the sender's.
+    #[serde(default)]
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub algorithm: DkimAlgorithm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DkimAlgorithm {
+    #[default]
+    Rsa,
+    Ed25519,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -222,6 +246,7 @@ impl Default for Outreach {
             crm: Crm::default(),
             listen: Listen::default(),
             whatsapp: WhatsApp::default(),
+            dkim: None,
         }
     }
 }

@@ -18,6 +18,7 @@ pub struct EmailAgent {
     from: Mailbox,
     reply_to: Option<Mailbox>,
     domain: String,
+    dkim: Option<lettre::message::dkim::DkimConfig>,
 }
 
 enum Sender {
@@ -70,11 +71,16 @@ impl EmailAgent {
             }
             None => build_transport(&o.transport, root)?,
         };
+        let dkim = match &o.dkim {
+            Some(d) => Some(dkim_config(d, &domain)?),
+            None => None,
+        };
         Ok(EmailAgent {
             transport,
             from,
             reply_to,
             domain,
+            dkim,
         })
     }
 
@@ -133,6 +139,12 @@ impl EmailAgent {
                         .body(m.rendered.html.clone()),
                 ),
         )
+        .map(|mut message| {
+            if let Some(dkim) = &self.dkim {
+                message.sign(dkim);
+            }
+            message
+        })
         .map_err(|e| Error::Mail(format!("cannot build the message: {e}")))
     }
 
@@ -223,6 +235,61 @@ fn build_transport(t: &MailTransport, root: &std::path::Path) -> Result<Sender> 
             Sender::Smtp(b.build())
         }
     })
+}
+
+/// The DKIM signer of `outreach.dkim`: relaxed/relaxed, covering the headers RFC 8058 §4 names
+/// (List-Unsubscribe, List-Unsubscribe-Post) besides From, To, Subject, Date, Message-ID and the
+/// threading headers. The key only from LEADSITE_DKIM_PRIVATE_KEY.
+fn dkim_config(
+    d: &crate::config::Dkim,
+    sender_domain: &str,
+) -> Result<lettre::message::dkim::DkimConfig> {
+    use lettre::message::dkim::{
+        DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
+        DkimSigningKey,
+    };
+    let key = std::env::var("LEADSITE_DKIM_PRIVATE_KEY").unwrap_or_default();
+    if key.trim().is_empty() {
+        return Err(Error::Usage(
+            "outreach.dkim is set: put the private key in LEADSITE_DKIM_PRIVATE_KEY".into(),
+        ));
+    }
+    let algorithm = match d.algorithm {
+        crate::config::DkimAlgorithm::Rsa => DkimSigningAlgorithm::Rsa,
+        crate::config::DkimAlgorithm::Ed25519 => DkimSigningAlgorithm::Ed25519,
+    };
+    let key = DkimSigningKey::new(key.trim(), algorithm).map_err(|e| {
+        Error::Usage(format!(
+            "LEADSITE_DKIM_PRIVATE_KEY is not a {:?} private key (RSA: PKCS#1 PEM; Ed25519: base64): {e}",
+            d.algorithm
+        ))
+    })?;
+    let headers = [
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "In-Reply-To",
+        "References",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+    ]
+    .into_iter()
+    .map(HeaderName::new_from_ascii_str)
+    .collect();
+    Ok(DkimConfig::new(
+        d.selector.clone(),
+        d.domain
+            .clone()
+            .unwrap_or_else(|| sender_domain.to_string()),
+        key,
+        headers,
+        DkimCanonicalization {
+            header: DkimCanonicalizationType::Relaxed,
+            body: DkimCanonicalizationType::Relaxed,
+        },
+    ))
 }
 
 #[cfg(test)]

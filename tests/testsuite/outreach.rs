@@ -854,6 +854,113 @@ mod campaign {
     }
 
     #[test]
+    fn emails_carry_a_dkim_signature_an_independent_verifier_accepts() {
+        // dkimpy (scripts/test installs it) checks what the SMTP server received, with the
+        // public key given as the DNS TXT record would be.
+        let verifier = std::process::Command::new("python3")
+            .args(["-c", "import dkim"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            verifier,
+            "this test checks DKIM with dkimpy: run scripts/test, or python3 -m pip install dkimpy==1.1.8"
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let key = tmp.path().join("key.pem");
+        let openssl = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        };
+        openssl(&[
+            "genrsa",
+            "-traditional",
+            "-out",
+            key.to_str().unwrap(),
+            "2048",
+        ]);
+        use base64::Engine;
+        let public = base64::engine::general_purpose::STANDARD.encode(openssl(&[
+            "rsa",
+            "-in",
+            key.to_str().unwrap(),
+            "-pubout",
+            "-outform",
+            "DER",
+        ]));
+        let smtp = Smtp::start(tmp.path());
+        let p = project(smtp.port);
+        let config = p.read("leadsite.yaml")
+            + "  listen:\n    public_url: https://unsub.agency.example\n  dkim:\n    selector: s2026\n";
+        p.write("leadsite.yaml", &config);
+        let pem = std::fs::read_to_string(&key).unwrap();
+        let env = [
+            ("LEADSITE_DKIM_PRIVATE_KEY", pem.as_str()),
+            ("LEADSITE_UNSUBSCRIBE_SECRET", "a-long-enough-test-secret"),
+        ];
+        p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
+            .code(0);
+        let mail = &smtp.to("owner@acme.example")[0];
+        let signature = header(mail, "DKIM-Signature").expect("a DKIM-Signature");
+        assert!(
+            signature.contains("d=agency.example") && signature.contains("s=s2026"),
+            "{signature}"
+        );
+        let signed: String = signature.to_lowercase().split_whitespace().collect();
+        assert!(
+            signed.contains("list-unsubscribe:list-unsubscribe-post"),
+            "{signature}"
+        );
+        let eml = tmp.path().join("received.eml");
+        std::fs::write(&eml, mail).unwrap();
+        let txt = format!("v=DKIM1; k=rsa; p={public}");
+        let verify = |txt: &str| {
+            std::process::Command::new("python3")
+                .args([
+                    "-c",
+                    "import dkim, sys\nmsg = open(sys.argv[1], 'rb').read()\ntxt = sys.argv[2].encode()\nsys.exit(0 if dkim.verify(msg, dnsfunc=lambda name, timeout=5: txt) else 1)",
+                ])
+                .arg(&eml)
+                .arg(txt)
+                .status()
+                .unwrap()
+                .success()
+        };
+        assert!(verify(&txt), "dkimpy rejects the signature");
+        // And a changed List-Unsubscribe breaks it: the header is covered.
+        std::fs::write(
+            &eml,
+            mail.replacen(
+                "List-Unsubscribe: <",
+                "List-Unsubscribe: <mailto:x@evil.example>, <",
+                1,
+            ),
+        )
+        .unwrap();
+        assert!(!verify(&txt), "a forged List-Unsubscribe still verifies");
+        // Without the key in the environment: a usage error before anything is sent.
+        let q = project(smtp.port);
+        q.write(
+            "leadsite.yaml",
+            &(q.read("leadsite.yaml") + "  dkim:\n    selector: s2026\n"),
+        );
+        let run = q.run(&["schedule", "--now", "2026-11-23T15:00:00Z"]);
+        run.code(2);
+        assert!(
+            run.stderr.contains("LEADSITE_DKIM_PRIVATE_KEY"),
+            "{}",
+            run.stderr
+        );
+    }
+
+    #[test]
     fn engaged_leads_reach_the_crm_once_signed_with_retries_and_dead_letters() {
         let tmp = tempfile::tempdir().unwrap();
         let smtp = Smtp::start(tmp.path());
