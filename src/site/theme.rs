@@ -240,6 +240,7 @@ impl Themes {
         let mut tera = Tera::default();
         tera.autoescape_on(vec![".html", ".xml"]);
         tera.set_escape_fn(crate::text::escape_html);
+        tera.register_function("range", bounded_range);
         if let Err(e) = tera.add_raw_templates(templates) {
             errors.push(template_error(&themes, &e, None));
         }
@@ -384,9 +385,66 @@ pub fn template_error(
     }
 }
 
+/// Longest list Tera's `range` may make in a template (its own has no bound: a theme with
+/// `range(end=1000000000)` took the whole machine's memory).
+const MAX_RANGE: i64 = 100_000;
+
+/// Tera's `range(end, start=0, step_by=1)`, bounded by [`MAX_RANGE`] items.
+fn bounded_range(
+    args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let int = |k: &str, default: Option<i64>| -> tera::Result<i64> {
+        match args.get(k) {
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| tera::Error::msg(format!("range: `{k}` must be a whole number"))),
+            None => default.ok_or_else(|| tera::Error::msg(format!("range: `{k}` is required"))),
+        }
+    };
+    let end = int("end", None)?;
+    let start = int("start", Some(0))?;
+    let step = int("step_by", Some(1))?;
+    if step <= 0 {
+        return Err(tera::Error::msg("range: `step_by` must be positive"));
+    }
+    if start > end {
+        return Err(tera::Error::msg("range: `start` must not be past `end`"));
+    }
+    let count = (end - start + step - 1) / step;
+    if count > MAX_RANGE {
+        return Err(tera::Error::msg(format!(
+            "range: {count} items; a theme may make at most {MAX_RANGE}"
+        )));
+    }
+    Ok((start..end)
+        .step_by(step as usize)
+        .collect::<Vec<i64>>()
+        .into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn range_is_tera_s_but_bounded() {
+        let args = |pairs: &[(&str, i64)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), tera::Value::from(*v)))
+                .collect::<std::collections::HashMap<_, _>>()
+        };
+        assert_eq!(
+            bounded_range(&args(&[("end", 5)])).unwrap(),
+            tera::Value::from(vec![0, 1, 2, 3, 4])
+        );
+        assert_eq!(
+            bounded_range(&args(&[("start", 2), ("end", 9), ("step_by", 3)])).unwrap(),
+            tera::Value::from(vec![2, 5, 8])
+        );
+        assert!(bounded_range(&args(&[("end", 1_000_000_000)])).is_err());
+        assert!(bounded_range(&args(&[("end", 5), ("step_by", 0)])).is_err());
+    }
 
     #[test]
     fn built_in_themes_load_and_industries_find_theirs() {
