@@ -22,6 +22,9 @@ pub const MAX_MESSAGE: u64 = 32 * 1024 * 1024;
 pub const MAX_EVENT: u64 = 1024 * 1024;
 /// One static file of a theme (an image or a font).
 pub const MAX_STATIC: u64 = 64 * 1024 * 1024;
+/// A content or email template file (Markdown with front matter): pages and emails are a few
+/// KB; Markdown of 15 MB took pulldown-cmark 8–17 s and over 1 GB.
+pub const MAX_CONTENT_FILE: u64 = 1024 * 1024;
 /// An import parsed whole (JSON, GeoJSON, YAML); CSV is streamed and has no such bound.
 pub const MAX_WHOLE_IMPORT: u64 = 256 * 1024 * 1024;
 /// All static files of one theme together (each is also under [`MAX_STATIC`]).

@@ -92,7 +92,7 @@ impl Sequence {
                     )
                     .into());
                 }
-                let text = crate::limits::read_text(&p, crate::limits::MAX_TEXT_FILE)?;
+                let text = crate::limits::read_text(&p, crate::limits::MAX_CONTENT_FILE)?;
                 files.push((p.clone(), text));
             }
         } else {

@@ -117,7 +117,7 @@ impl Content {
                     .strip_prefix(dir)
                     .unwrap_or(entry.path())
                     .to_path_buf();
-                match crate::limits::read_text(entry.path(), crate::limits::MAX_TEXT_FILE) {
+                match crate::limits::read_text(entry.path(), crate::limits::MAX_CONTENT_FILE) {
                     Ok(text) => {
                         files.insert(rel, (entry.path().to_path_buf(), text));
                     }

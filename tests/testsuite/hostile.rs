@@ -118,12 +118,23 @@ fn hostile_config_and_content_are_refused_quickly() {
     q.write("leads/good.yaml", GOOD);
     q.write(
         "content/industries/plumbing.md",
-        &format!("---\ntagline: {}\n---\n", "{a: ".repeat(300_000)),
+        &format!("---\ntagline: {}\n---\n", "{a: ".repeat(100_000)),
     );
     let (code, err) = bounded(&q, &["check"]);
     assert_eq!(code, 3, "{err}");
     assert!(
         err.contains("content/industries/plumbing.md:2: nested deeper"),
+        "{err}"
+    );
+    // Markdown is bounded far below lead files: 15 MB of it took 8-17 s and over 1 GB.
+    q.write(
+        "content/industries/plumbing.md",
+        &format!("---\ntagline: x\n---\n{}\n", "> ".repeat(1_000_000)),
+    );
+    let (code, err) = bounded(&q, &["check"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("content/industries/plumbing.md: larger than 1 MiB"),
         "{err}"
     );
 }
