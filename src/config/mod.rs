@@ -211,12 +211,7 @@ impl Config {
                 if !std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
                     continue;
                 }
-                let target = at.canonicalize();
-                if !target.as_ref().is_ok_and(|t| t.starts_with(&root)) {
-                    let to = target.map_or_else(
-                        |_| "a path that does not exist".to_string(),
-                        |t| t.display().to_string(),
-                    );
+                if let Some(to) = leads_out(&at, &root) {
                     out.push(
                         InputError::new(
                             Location::file(&file),
@@ -244,12 +239,7 @@ impl Config {
                     continue;
                 }
                 let at = entry.path();
-                let target = at.canonicalize();
-                if !target.as_ref().is_ok_and(|t| t.starts_with(&root)) {
-                    let to = target.map_or_else(
-                        |_| "a path that does not exist".to_string(),
-                        |t| t.display().to_string(),
-                    );
+                if let Some(to) = leads_out(&at, &root) {
                     out.push(
                         InputError::new(
                             Location::file(&at),
@@ -262,6 +252,15 @@ impl Config {
             }
         }
         out
+    }
+}
+
+/// Where a symbolic link at `at` leads, when that is outside `root` (or nowhere).
+fn leads_out(at: &Path, root: &Path) -> Option<String> {
+    match at.canonicalize() {
+        Ok(t) if t.starts_with(root) => None,
+        Ok(t) => Some(t.display().to_string()),
+        Err(_) => Some("a path that does not exist".to_string()),
     }
 }
 

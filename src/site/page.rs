@@ -59,18 +59,18 @@ pub(super) fn needs_cleaning(l: &Lead) -> bool {
     use crate::lead::value::is_plus_code;
     use crate::text::{is_clean_lines, is_clean_text};
     let text = |s: &str| !is_clean_text(s);
-    let lines = |s: &Option<String>| {
-        s.as_deref()
-            .is_some_and(|s| !is_clean_lines(s) || s.len() > MAX_DESCRIPTION)
-    };
+    let lines = |s: &Option<String>| s.as_deref().is_some_and(|s| !is_clean_lines(s));
+    // A description over its bound is cut: `about` has its own, applied where it is shown.
+    let long = |s: &Option<String>| s.as_ref().is_some_and(|s| s.len() > MAX_DESCRIPTION);
     text(&l.name)
         || l.category.as_deref().is_some_and(text)
         || l.timezone.as_deref().is_some_and(text)
         || lines(&l.description)
+        || long(&l.description)
         || lines(&l.about)
         || l.enrichment
             .as_deref()
-            .is_some_and(|e| lines(&e.description))
+            .is_some_and(|e| lines(&e.description) || long(&e.description))
         || l.address.as_ref().is_some_and(|a| {
             [&a.street, &a.city, &a.region, &a.postal_code, &a.country]
                 .iter()

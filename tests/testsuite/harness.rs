@@ -98,6 +98,37 @@ impl Project {
     }
 }
 
+/// Kills runs of `leadsite` at pseudo-random moments, the same ones on every test run.
+pub struct Killer {
+    seed: u64,
+}
+
+impl Killer {
+    pub fn new(seed: u64) -> Killer {
+        Killer { seed }
+    }
+
+    /// Starts `leadsite ARGS` in the project, waits `min_ms` plus up to `spread_ms` more, then
+    /// SIGKILLs it (if it is still running) and reaps it.
+    pub fn run(&mut self, p: &Project, args: &[&str], min_ms: u64, spread_ms: u64) {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("leadsite"))
+            .args(args)
+            .current_dir(p.path("."))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        self.seed = self
+            .seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let wait = min_ms + (self.seed >> 33) % spread_ms;
+        std::thread::sleep(std::time::Duration::from_millis(wait));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+}
+
 /// A `leadsite serve` running in a project; stopped when dropped.
 pub struct Server {
     child: std::process::Child,

@@ -296,8 +296,7 @@ mod campaign {
             p.write(&format!("leads/lead-{i}.yaml"), &lead(&format!("lead-{i}")));
         }
         p.run(&["build"]).code(0);
-        let exe = assert_cmd::cargo::cargo_bin("leadsite");
-        let mut seed: u64 = 0x5eed;
+        let mut killer = crate::harness::Killer::new(0x5eed);
         let days = [
             "2026-11-23T15:00:00Z",
             "2026-11-27T15:00:00Z",
@@ -305,19 +304,7 @@ mod campaign {
         ];
         for run in 0..60 {
             let now = days[run / 20];
-            let mut child = Command::new(&exe)
-                .args(["-q", "schedule", "--now", now])
-                .current_dir(p.path("."))
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            std::thread::sleep(Duration::from_millis(5 + (seed >> 33) % 120));
-            let _ = child.kill(); // SIGKILL
-            let _ = child.wait();
+            killer.run(&p, &["-q", "schedule", "--now", now], 5, 120);
         }
         // Whatever the kills left: the state reads, and a plain run finishes the day's work.
         let states =
@@ -1496,6 +1483,38 @@ mod campaign {
         );
     }
 
+    /// A WhatsApp or SMS campaign after day one (step 1 went out by email), its gateway
+    /// answering `answers` in turn.
+    struct WaCampaign {
+        smtp: Smtp,
+        gateway: Hook,
+        p: Project,
+        env: [(&'static str, &'static str); 1],
+        _tmp: tempfile::TempDir,
+    }
+
+    impl WaCampaign {
+        fn start(provider: &str, answers: Vec<&'static str>) -> WaCampaign {
+            let tmp = tempfile::tempdir().unwrap();
+            let smtp = Smtp::start(tmp.path());
+            let gateway = hook(answers);
+            let p = whatsapp_project(smtp.port, &gateway.addr, provider);
+            let env = match provider {
+                "twilio" => [("LEADSITE_TWILIO_TOKEN", "tw-token")],
+                _ => [("LEADSITE_WHATSAPP_TOKEN", "wa-token")],
+            };
+            p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
+                .code(0);
+            WaCampaign {
+                smtp,
+                gateway,
+                p,
+                env,
+                _tmp: tmp,
+            }
+        }
+    }
+
     fn whatsapp_project(smtp: u16, gateway: &str, provider: &str) -> Project {
         let p = project(smtp);
         p.write(
@@ -1524,20 +1543,18 @@ mod campaign {
 
     #[test]
     fn whatsapp_steps_go_through_the_cloud_api_with_retries() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
-        let gateway = hook(vec![
-            "429 Too Many Requests",
-            "200 OK",
-            "500 Internal Server Error",
-            "400 Bad Request",
-            "200 OK",
-            "200 OK",
-        ]);
-        let p = whatsapp_project(smtp.port, &gateway.addr, "cloud");
-        let env = [("LEADSITE_WHATSAPP_TOKEN", "wa-token")];
-        p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
-            .code(0);
+        let c = WaCampaign::start(
+            "cloud",
+            vec![
+                "429 Too Many Requests",
+                "200 OK",
+                "500 Internal Server Error",
+                "400 Bad Request",
+                "200 OK",
+                "200 OK",
+            ],
+        );
+        let (smtp, gateway, p, env) = (&c.smtp, &c.gateway, &c.p, c.env);
         assert_eq!(smtp.messages().len(), 4, "step 1 is email");
         let run = p.run_with_env(&["schedule", "--now", "2026-11-24T16:00:00Z"], &env);
         run.code(0);
@@ -1574,7 +1591,7 @@ mod campaign {
             json["template"]["components"][0]["parameters"][1]["text"],
             "https://pages.agency.example/acme/"
         );
-        let contacted = bus_events(&p, "lead.contacted");
+        let contacted = bus_events(p, "lead.contacted");
         assert_eq!(contacted.len(), 3, "acme, dent, bolt");
         assert!(contacted.iter().all(|e| e["data"]["channel"] == "whatsapp"));
         // Nothing goes out twice.
@@ -1585,19 +1602,14 @@ mod campaign {
 
     #[test]
     fn provider_error_codes_decide_retry_stop_or_opt_out() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
         // Meta's documented error bodies: a rate limit with HTTP 400, then a success, then an
         // expired token.
-        let gateway = hook(vec![
+        let c = WaCampaign::start("cloud", vec![
             "400 Bad Request\n{\"error\":{\"message\":\"(#130429) Rate limit hit\",\"type\":\"OAuthException\",\"code\":130429,\"error_subcode\":2494055,\"fbtrace_id\":\"Az8or2yhqkZfEZ\"}}",
             "200 OK\n{\"messaging_product\":\"whatsapp\",\"contacts\":[{\"input\":\"+12175550134\",\"wa_id\":\"12175550134\"}],\"messages\":[{\"id\":\"wamid.HBgLMTIxNzU1NTAxMzQVAgARGBI\"}]}",
             "401 Unauthorized\n{\"error\":{\"message\":\"Error validating access token: Session has expired\",\"type\":\"OAuthException\",\"code\":190,\"error_subcode\":463,\"fbtrace_id\":\"AbCdEf\"}}",
         ]);
-        let p = whatsapp_project(smtp.port, &gateway.addr, "cloud");
-        let env = [("LEADSITE_WHATSAPP_TOKEN", "wa-token")];
-        p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
-            .code(0);
+        let (gateway, p, env) = (&c.gateway, &c.p, c.env);
         let run = p.run_with_env(&["schedule", "--now", "2026-11-24T16:00:00Z"], &env);
         run.code(3);
         assert!(
@@ -1611,39 +1623,29 @@ mod campaign {
             3,
             "the fourth waits"
         );
-        assert_eq!(bus_events(&p, "lead.contacted").len(), 1);
+        assert_eq!(bus_events(p, "lead.contacted").len(), 1);
         // Next run: the throttled one, the one the stop held back and the one never tried go.
         p.run_with_env(&["schedule", "--now", "2026-11-24T17:00:00Z"], &env)
             .code(0);
         assert_eq!(gateway.requests.lock().unwrap().len(), 6);
-        assert_eq!(bus_events(&p, "lead.contacted").len(), 4);
+        assert_eq!(bus_events(p, "lead.contacted").len(), 4);
 
         // Twilio's 21610: the recipient sent STOP. An opt-out, never a retry.
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
-        let gateway = hook(vec![
+        let c = WaCampaign::start("twilio", vec![
             "400 Bad Request\n{\"code\": 21610, \"message\": \"Attempt to send to unsubscribed recipient\", \"more_info\": \"https://www.twilio.com/docs/errors/21610\", \"status\": 400}",
         ]);
-        let p = whatsapp_project(smtp.port, &gateway.addr, "twilio");
-        let env = [("LEADSITE_TWILIO_TOKEN", "tw-token")];
-        p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
-            .code(0);
+        let (p, env) = (&c.p, c.env);
         p.run_with_env(&["schedule", "--now", "2026-11-24T16:00:00Z"], &env)
             .code(0);
-        let opted = bus_events(&p, "lead.unsubscribed");
+        let opted = bus_events(p, "lead.unsubscribed");
         assert_eq!(opted.len(), 1, "{opted:?}");
         assert_eq!(opted[0]["data"]["channel"], "sms");
     }
 
     #[test]
     fn whatsapp_steps_count_against_the_caps_as_emails_do() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
-        let gateway = hook(vec![]);
-        let p = whatsapp_project(smtp.port, &gateway.addr, "cloud");
-        let env = [("LEADSITE_WHATSAPP_TOKEN", "wa-token")];
-        p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
-            .code(0);
+        let c = WaCampaign::start("cloud", vec![]);
+        let (gateway, p, env) = (&c.gateway, &c.p, c.env);
         let config = p
             .read("leadsite.yaml")
             .replace("  enabled: true\n", "  enabled: true\n  run_cap: 2\n");
@@ -1658,13 +1660,8 @@ mod campaign {
 
     #[test]
     fn sms_through_a_twilio_style_api() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
-        let gateway = hook(vec![]);
-        let p = whatsapp_project(smtp.port, &gateway.addr, "twilio");
-        let env = [("LEADSITE_TWILIO_TOKEN", "tw-token")];
-        p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
-            .code(0);
+        let c = WaCampaign::start("twilio", vec![]);
+        let (gateway, p, env) = (&c.gateway, &c.p, c.env);
         p.run_with_env(&["schedule", "--now", "2026-11-24T16:00:00Z"], &env)
             .code(0);
         let requests = gateway.requests.lock().unwrap().clone();

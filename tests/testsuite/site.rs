@@ -534,7 +534,6 @@ fn a_killed_build_never_leaves_a_temp_file_in_site() {
             ),
         );
     }
-    let exe = assert_cmd::cargo::cargo_bin("leadsite");
     let temps = |dir: &Path| -> Vec<String> {
         walkdir::WalkDir::new(dir)
             .into_iter()
@@ -543,7 +542,7 @@ fn a_killed_build_never_leaves_a_temp_file_in_site() {
             .map(|e| e.path().display().to_string())
             .collect()
     };
-    let mut seed: u64 = 0x51ed;
+    let mut killer = crate::harness::Killer::new(0x51ed);
     for round in 0..12 {
         // Every other round a rebuild after all leads changed, so pages are rewritten.
         if round % 2 == 1 {
@@ -558,19 +557,7 @@ fn a_killed_build_never_leaves_a_temp_file_in_site() {
                 );
             }
         }
-        let mut child = std::process::Command::new(&exe)
-            .args(["-q", "build", "--offline"])
-            .current_dir(p.path("."))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        std::thread::sleep(std::time::Duration::from_millis(30 + (seed >> 33) % 400));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        killer.run(&p, &["-q", "build", "--offline"], 30, 400);
         let left = temps(&p.path("site"));
         assert!(left.is_empty(), "round {round}: {left:?}");
     }
