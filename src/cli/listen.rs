@@ -3,7 +3,7 @@
 use crate::cli::{Outcome, Ui};
 use crate::config::Config;
 use crate::outreach::bus::FileBus;
-use crate::outreach::listen::{secret, Listener};
+use crate::outreach::listen::{secret, Listener, TwilioHook};
 use crate::outreach::orchestrator;
 use crate::outreach::webhook::Secrets;
 
@@ -14,7 +14,9 @@ use crate::outreach::webhook::Secrets;
 /// /webhooks/mailgun (LEADSITE_MAILGUN_SIGNING_KEY), /webhooks/sendgrid (Event Webhook,
 /// LEADSITE_SENDGRID_PUBLIC_KEY), /webhooks/delivery (X-Leadsite-Signature: sha256=HMAC of the
 /// body under LEADSITE_WEBHOOK_SECRET; {"event": "bounce"|"complaint"|"unsubscribe",
-/// "message_id", "type", "reason", "timestamp"}). Each event is published on the bus for the next
+/// "message_id", "type", "reason", "timestamp"}), /webhooks/twilio (Twilio's incoming messages
+/// and status callbacks, X-Twilio-Signature under LEADSITE_TWILIO_TOKEN; give Twilio
+/// <outreach.listen.public_url>/webhooks/twilio). Each event is published on the bus for the next
 /// `schedule`. Tokens are signed with LEADSITE_UNSUBSCRIBE_SECRET. Put it behind an https reverse
 /// proxy and set outreach.listen.public_url so that emails link to it.
 #[derive(Debug, clap::Args)]
@@ -32,13 +34,31 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let listener = std::net::TcpListener::bind(&bind)
         .map_err(|e| crate::cli::usage(format!("cannot listen on {bind}: {e}")))?;
     let webhooks = Secrets::from_env()?;
-    let on: Vec<&str> = webhooks.enabled().iter().map(|p| p.name()).collect();
+    let mut on: Vec<&str> = webhooks.enabled().iter().map(|p| p.name()).collect();
+    // Twilio signs the URL it was given: the public one.
+    let twilio = match (
+        std::env::var("LEADSITE_TWILIO_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+        &config.outreach.listen.public_url,
+    ) {
+        (Some(token), Some(public)) => {
+            on.push("twilio");
+            Some(TwilioHook {
+                token: token.into_bytes(),
+                account_sid: config.outreach.whatsapp.account_sid.clone(),
+                url: format!("{}/webhooks/twilio", public.trim_end_matches('/')),
+                ledger: crate::outreach::whatsapp::Ledger::path(config),
+            })
+        }
+        _ => None,
+    };
     // One line: whoever reads the address from it may close the pipe after it.
     ui.info(&format!(
         "listening on http://{}/ (Ctrl-C to stop); delivery webhooks on: {}",
         listener.local_addr()?,
         if on.is_empty() {
-            "none (set LEADSITE_MAILGUN_SIGNING_KEY, LEADSITE_SENDGRID_PUBLIC_KEY or LEADSITE_WEBHOOK_SECRET)".to_string()
+            "none (set LEADSITE_MAILGUN_SIGNING_KEY, LEADSITE_SENDGRID_PUBLIC_KEY or LEADSITE_WEBHOOK_SECRET; Twilio: LEADSITE_TWILIO_TOKEN and outreach.listen.public_url)".to_string()
         } else {
             on.join(", ")
         }
@@ -53,6 +73,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
             orchestrator::bus_dir(config).join("mailgun-tokens.tsv"),
             chrono::Utc::now().timestamp(),
         ),
+        twilio,
     }
     .serve(listener)?;
     Ok(Outcome::Success)

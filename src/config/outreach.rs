@@ -82,6 +82,9 @@ pub struct WhatsApp {
     /// release, and `check` warns about one older than leadsite's default.
     pub version: String,
     pub phone_number_id: String,
+    /// The WhatsApp Business Account the templates belong to. When set, every run looks up the
+    /// templates it would use (status, language, body parameters) before it sends anything.
+    pub business_account_id: String,
     /// The template's language code.
     pub language: String,
     /// Twilio: the account SID and the sending number.
@@ -109,6 +112,14 @@ pub fn graph_version(v: &str) -> Option<f64> {
 }
 
 impl WhatsApp {
+    /// What the messages are: `whatsapp` (Cloud API) or `sms` (Twilio).
+    pub fn channel(&self) -> &'static str {
+        match self.provider {
+            WhatsAppProvider::Cloud => "whatsapp",
+            WhatsAppProvider::Twilio => "sms",
+        }
+    }
+
     /// The base URL requests go to: the configured one, else the provider's.
     pub fn api_base(&self) -> &str {
         match (&self.base_url, self.provider) {
@@ -126,6 +137,7 @@ impl Default for WhatsApp {
             base_url: None,
             version: GRAPH_API_VERSION.into(),
             phone_number_id: String::new(),
+            business_account_id: String::new(),
             language: "en_US".into(),
             account_sid: String::new(),
             from: String::new(),

@@ -561,9 +561,24 @@ pub fn classify(m: &ParsedMail) -> Kind {
         // A read receipt (RFC 8098) is automatic too.
         || m.ctype.params.get("report-type").map(String::as_str) == Some("disposition-notification");
     let text = own_text(&first_text(m));
+    // Asked to stop wins, even in a mail marked automatic or bulk.
+    if asks_to_stop(&subject, &text) {
+        return Kind::Unsubscribe;
+    }
+    if auto {
+        return Kind::AutoReply;
+    }
+    Kind::Reply {
+        snippet: text.chars().take(200).collect(),
+    }
+}
+
+/// Whether a person's own words (a reply's subject, lower-case, and its text without quotes)
+/// ask us to stop, in any of the five languages; a text message's words too.
+pub fn asks_to_stop(subject: &str, text: &str) -> bool {
     // The subject too: "Remove me from your list" may be all a person writes.
     let lower = bounce::fold(&format!("{} {text}", subject.trim_start_matches("re:")));
-    let words: Vec<String> = bounce::fold(&text)
+    let words: Vec<String> = bounce::fold(text)
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(String::from)
@@ -578,16 +593,7 @@ pub fn classify(m: &ParsedMail) -> Kind {
             )
         })
         && !words.iter().any(|w| w == "by");
-    // Asked to stop wins, even in a mail marked automatic or bulk.
-    if OPT_OUT.iter().any(|w| has_phrase(&lower, w)) || short_no {
-        return Kind::Unsubscribe;
-    }
-    if auto {
-        return Kind::AutoReply;
-    }
-    Kind::Reply {
-        snippet: text.chars().take(200).collect(),
-    }
+    OPT_OUT.iter().any(|w| has_phrase(&lower, w)) || short_no
 }
 
 /// What the writer wrote: up to the first quote header, quoted line, signature separator or

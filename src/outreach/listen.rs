@@ -8,6 +8,12 @@
 //!   providers' delivery events, signed (see [`super::webhook`]: unsigned, badly signed or stale
 //!   requests get 401 and publish nothing), and publish `lead.bounced` / `lead.unsubscribed` for
 //!   the lead each Message-ID names.
+//! - `POST /webhooks/twilio` takes Twilio's incoming-message webhook and status callbacks,
+//!   signed with `X-Twilio-Signature`: a STOP (or any opt-out in words) publishes
+//!   `lead.unsubscribed`, another reply `lead.responded`, for each lead a message went to at
+//!   that number (the WhatsApp/SMS ledger says which); a status callback is kept in the lead's
+//!   history (`lead.contacted` with the provider's id and status), and error 21610 opts the lead
+//!   out. It answers with empty TwiML: Twilio sends nothing back.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -67,6 +73,20 @@ pub struct Listener {
     pub webhooks: Secrets,
     /// Mailgun tokens seen lately (a signature covers no body).
     pub tokens: Tokens,
+    /// Twilio's webhooks, when its auth token and `listen.public_url` are set.
+    pub twilio: Option<TwilioHook>,
+}
+
+/// What Twilio's webhooks are checked and matched with.
+pub struct TwilioHook {
+    /// The account's auth token (LEADSITE_TWILIO_TOKEN): the signing key.
+    pub token: Vec<u8>,
+    /// The account the messages must be for (`whatsapp.account_sid`; empty: any).
+    pub account_sid: String,
+    /// The address Twilio is given: `<listen.public_url>/webhooks/twilio`.
+    pub url: String,
+    /// The WhatsApp/SMS ledger: which lead a number or a message id belongs to.
+    pub ledger: std::path::PathBuf,
 }
 
 const PAGE: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Unsubscribe</title></head><body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem\">";
@@ -80,6 +100,7 @@ impl Listener {
     pub fn serve(self, listener: TcpListener) -> Result<()> {
         let app = Router::new()
             .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+            .route("/webhooks/twilio", post(twilio_event))
             .route("/webhooks/{provider}", post(delivery_event))
             .fallback(|| async { web::reply(404, TEXT, &[], "not found\n") })
             .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -131,6 +152,65 @@ impl Listener {
         (202, "accepted\n".into())
     }
 
+    /// A Twilio webhook: checked, matched to leads by the ledger, published.
+    fn twilio(
+        &self,
+        query: Option<&str>,
+        header: &dyn Fn(&str) -> Option<String>,
+        body: &[u8],
+    ) -> (u16, String) {
+        let Some(hook) = &self.twilio else {
+            return (401, "unauthorized\n".into());
+        };
+        let url = match query {
+            Some(q) => format!("{}?{q}", hook.url),
+            None => hook.url.clone(),
+        };
+        let event = match webhook::read_twilio(&url, header, body, (&hook.token, &hook.account_sid))
+        {
+            Ok(Some(event)) => event,
+            Ok(None) => return (200, EMPTY_TWIML.into()),
+            Err(Refusal::Unauthorized(_)) => return (401, "unauthorized\n".into()),
+            Err(Refusal::BadRequest(why)) => return (400, format!("{why}\n")),
+        };
+        let ledger = match super::whatsapp::Ledger::open(&hook.ledger) {
+            Ok(l) => l,
+            Err(e) => return (500, format!("{e}\n")),
+        };
+        // A reply is from a number we texted; a status is of a message we sent.
+        let leads = if event.from.is_empty() {
+            ledger
+                .by_provider_id(&event.provider_id)
+                .map(|e| vec![e.lead.clone()])
+                .unwrap_or_default()
+        } else {
+            ledger.leads_texted_at(&event.from)
+        };
+        for lead in leads {
+            let mut m = Message::new(event.topic, &lead, chrono::Utc::now());
+            let key = format!("{}\n{}\n{lead}", event.provider_id, event.status);
+            m.id = format!("twilio-{}", crate::fsutil::fingerprint(key.as_bytes()));
+            m.data.insert("channel".into(), "sms".into());
+            m.data
+                .insert("provider_id".into(), event.provider_id.clone().into());
+            if !event.status.is_empty() {
+                m.data
+                    .insert("provider_status".into(), event.status.clone().into());
+            }
+            if !event.error_code.is_empty() {
+                m.data
+                    .insert("error_code".into(), event.error_code.clone().into());
+            }
+            if !event.reason.is_empty() {
+                m.data.insert("reason".into(), event.reason.clone().into());
+            }
+            if let Err(err) = self.bus.publish(m) {
+                return (500, format!("{err}\n"));
+            }
+        }
+        (200, EMPTY_TWIML.into())
+    }
+
     /// One event a lead: repeated one-click POSTs are one unsubscribe.
     fn unsubscribe(&self, lead: &str) -> Result<()> {
         let mut m = Message::new("lead.unsubscribed", lead, chrono::Utc::now());
@@ -140,6 +220,8 @@ impl Listener {
 }
 
 const HTML: &str = "text/html; charset=utf-8";
+/// TwiML that sends nothing back.
+const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>\n";
 const TEXT: &str = "text/plain; charset=utf-8";
 
 fn not_valid() -> Response {
@@ -195,6 +277,30 @@ async fn delivery_event(
     })
     .await;
     match done {
+        Ok((status, text)) => web::reply(status, TEXT, &[], text),
+        Err(_) => web::reply(500, TEXT, &[], "internal error\n"),
+    }
+}
+
+/// `POST /webhooks/twilio`: Twilio's incoming messages and status callbacks.
+async fn twilio_event(
+    State(l): State<Arc<Listener>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let done = tokio::task::spawn_blocking(move || {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        l.twilio(uri.query(), &header, &body)
+    })
+    .await;
+    match done {
+        Ok((200, twiml)) => web::reply(200, "text/xml; charset=utf-8", &[], twiml),
         Ok((status, text)) => web::reply(status, TEXT, &[], text),
         Err(_) => web::reply(500, TEXT, &[], "internal error\n"),
     }

@@ -23,6 +23,20 @@ use crate::error::{Error, InputError, Location, Result};
 use crate::fsutil;
 use crate::lead::{Lead, Route};
 
+/// A WhatsApp/SMS step rendered for one lead, queued for the WhatsAppAgent after the emails.
+struct Text {
+    key: String,
+    to: Option<String>,
+    step: u32,
+    template: String,
+    /// The SMS text (Twilio).
+    text: String,
+    /// The template's parameters (WhatsApp Cloud API).
+    params: Vec<super::sequence::Param>,
+    /// The parameter that came out empty: the step is not sent.
+    empty: Option<String>,
+}
+
 /// The consumer group the orchestrator reads the bus as.
 pub const GROUP: &str = "orchestrator";
 
@@ -288,6 +302,8 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         None => None,
     };
     let mut whatsapp_queue = Vec::new();
+    let mut templates = super::whatsapp::Templates::default();
+    let api = crate::web::api_client();
     // First everything due is rendered: a template error stops the run before anything is sent.
     let mut batch = Vec::new();
     for (key, lead) in leads.iter().filter(|(_, l)| eligible(l)) {
@@ -390,14 +406,34 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
             sequence.render(step, &ctx, &footer_text, &footer_html)?
         };
         if spec.channel == "whatsapp" {
-            whatsapp_queue.push((
-                key.clone(),
-                lead.phone.clone(),
+            // The template's parameters, checked before anything is sent: a template error
+            // stops the run; a parameter empty for this lead stops this lead's step (Meta
+            // refuses the message).
+            let params = sequence.render_params(step, &ctx)?;
+            let empty = (o.whatsapp.provider == crate::config::WhatsAppProvider::Cloud)
+                .then(|| super::sequence::empty_param(&params))
+                .flatten();
+            // The template as the WhatsApp Business Account has it (when it is to be asked):
+            // a step it does not fit is not queued, and waits for the fix.
+            let cloud = super::whatsapp::cloud_parameters(
+                &serde_json::to_value(&params).expect("parameters serialize"),
+            );
+            if let Some(why) = templates.refusal(&api, &o.whatsapp, &spec.template, &cloud) {
+                report.whatsapp_halted = Some(format!(
+                    "{why} (step {step} of {} is not queued until it fits)",
+                    sequence.name
+                ));
+                continue;
+            }
+            whatsapp_queue.push(Text {
+                key: key.clone(),
+                to: lead.phone.clone(),
                 step,
-                spec.template.clone(),
-                rendered.text.clone(),
-                vec![lead.name.trim().to_string(), landing.clone()],
-            ));
+                template: spec.template.clone(),
+                text: rendered.text.clone(),
+                params,
+                empty,
+            });
             continue;
         }
         batch.push((
@@ -473,17 +509,19 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
     }
     // WhatsApp steps: queued for the WhatsAppAgent (one event id a step: queued once), and the
     // campaign moves on.
-    for (key, phone, step, template, text, params) in whatsapp_queue {
+    for t in whatsapp_queue {
+        let (key, step) = (t.key.clone(), t.step);
         let mut state = store.get(&key).cloned().unwrap_or_default();
-        match phone {
-            Some(to) => {
+        match (&t.to, &t.empty) {
+            (Some(to), None) => {
                 let mut m = Message::new("outreach.whatsapp.send", &key, now);
                 m.id = format!("wa.{key}.{}.{step}", sequence.name);
                 m.data.insert("to".into(), to.clone().into());
                 m.data.insert("step".into(), step.to_string().into());
-                m.data.insert("template".into(), template.into());
-                m.data.insert("text".into(), text.into());
-                m.data.insert("params".into(), params.into());
+                m.data.insert("template".into(), t.template.into());
+                m.data.insert("text".into(), t.text.into());
+                let params = serde_json::to_value(&t.params).expect("parameters serialize");
+                m.data.insert("params".into(), params);
                 report
                     .planned
                     .push(format!("{key}: step {step} (whatsapp) to {to}"));
@@ -493,11 +531,17 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
                 note(&mut state, now, "queued", format!("whatsapp step {step}"));
                 report.sent += 1;
             }
-            None => note(
+            (None, _) => note(
                 &mut state,
                 now,
                 "skipped",
                 format!("whatsapp step {step}: no phone"),
+            ),
+            (Some(_), Some(which)) => note(
+                &mut state,
+                now,
+                "skipped",
+                format!("whatsapp step {step}: template parameter {which} is empty"),
             ),
         }
         state.status = Status::Contacted;
@@ -512,9 +556,9 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
     }
     let w = &o.whatsapp;
     if !dry && (!w.phone_number_id.is_empty() || !w.account_sid.is_empty()) {
-        let wa = super::whatsapp::run(config, &bus)?;
+        let wa = super::whatsapp::run(config, &bus, &mut templates)?;
         report.whatsapp_failed = wa.failed;
-        report.whatsapp_halted = wa.halted;
+        report.whatsapp_halted = report.whatsapp_halted.take().or(wa.halted);
         report
             .in_doubt
             .extend(wa.in_doubt.into_iter().map(|id| format!("{id} (whatsapp)")));
@@ -697,6 +741,23 @@ fn apply_to(
             state.step = target.saturating_sub(1);
             state.next_action_at = Some(now + backoff(retry_minutes, state.attempt_count));
         }
+        store.commit(&m.lead_id, state)?;
+        return Ok(None);
+    }
+    // What a text-message provider said of a message (it took it, delivered it, could not):
+    // kept in the lead's history for `status --lead`, and nothing else.
+    let word = |k: &str| m.data.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    if m.topic == "lead.contacted" && !word("provider_id").is_empty() {
+        let mut detail = format!(
+            "{} {}: {}",
+            word("channel"),
+            word("provider_id"),
+            word("provider_status")
+        );
+        if !word("error_code").is_empty() {
+            detail.push_str(&format!(" (error {})", word("error_code")));
+        }
+        note(&mut state, at, "provider", detail);
         store.commit(&m.lead_id, state)?;
         return Ok(None);
     }

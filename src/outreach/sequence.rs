@@ -1,7 +1,15 @@
 //! Sequences: `content/emails/<sequence>/NN-name.md`, one file a step, in file-name order.
 //! Front matter: `subject` (a template), `delay` after the previous step (`3d`, `12h`, `30m`),
-//! `channel` (`email`). The body is Markdown with Tera variables (`{{ business.name }}`,
-//! `{{ landing_url }}`), sent as text and as HTML. A variable that is not there is an error.
+//! `channel` (`email` or `whatsapp`). The body is Markdown with Tera variables
+//! (`{{ business.name }}`, `{{ landing_url }}`), sent as text and as HTML (an SMS sends the text).
+//! A variable that is not there is an error.
+//!
+//! A `whatsapp` step names its approved WhatsApp template (`template`) and the template's body
+//! parameters (`params`): a list for a template with positional `{{1}}`, `{{2}}` …, or a mapping
+//! of names for one with named parameters. Each is a Tera template like the body; unset, the
+//! parameters are `["{{ business.name }}", "{{ landing_url }}"]`. A parameter renders to one
+//! line (Meta refuses newlines, tabs and runs of more than four spaces), and one that renders
+//! empty stops that lead's step before anything is sent.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +28,46 @@ struct Front {
     channel: String,
     /// For `channel: whatsapp`: the approved WhatsApp template's name.
     template: String,
+    /// For `channel: whatsapp`: the template's body parameters.
+    params: Option<Params>,
+}
+
+/// A WhatsApp template's body parameters, as a step names them: by position (`{{1}}` …) or by
+/// name (`{{business}}` …), each a Tera template rendered for the lead.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Params {
+    Positional(Vec<String>),
+    Named(std::collections::BTreeMap<String, String>),
+}
+
+impl Params {
+    /// What a step that names none sends: the business's name and its page.
+    fn default_two() -> Params {
+        Params::Positional(vec![
+            "{{ business.name }}".into(),
+            "{{ landing_url }}".into(),
+        ])
+    }
+
+    /// (name, template) pairs in the order they are sent; positional ones have no name.
+    fn entries(&self) -> Vec<(Option<&str>, &str)> {
+        match self {
+            Params::Positional(v) => v.iter().map(|t| (None, t.as_str())).collect(),
+            Params::Named(m) => m
+                .iter()
+                .map(|(k, t)| (Some(k.as_str()), t.as_str()))
+                .collect(),
+        }
+    }
+}
+
+/// One rendered template parameter: its name (named templates) and text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Param {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub text: String,
 }
 
 #[derive(Debug, Clone)]
@@ -31,6 +79,8 @@ pub struct Step {
     /// `email` or `whatsapp`.
     pub channel: String,
     pub template: String,
+    /// A whatsapp step's template parameters.
+    pub params: Params,
 }
 
 pub struct Sequence {
@@ -154,6 +204,30 @@ impl Sequence {
                         .with_field("subject"),
                 );
             }
+            if channel != "whatsapp" && front.params.is_some() {
+                errors.push(
+                    InputError::new(
+                        Location::file(path),
+                        "params are a whatsapp step's template parameters: this step is an email",
+                    )
+                    .with_field("params"),
+                );
+            }
+            let params = front.params.clone().unwrap_or_else(Params::default_two);
+            if let Params::Named(m) = &params {
+                if let Some(bad) = m.keys().find(|k| !is_param_name(k)) {
+                    errors.push(
+                        InputError::new(
+                            Location::file(path),
+                            format!("parameter name {bad:?}: lower-case letters, digits and '_', starting with a letter (as Meta names them)"),
+                        )
+                        .with_field("params"),
+                    );
+                }
+            }
+            for (i, (_, text)) in params.entries().into_iter().enumerate() {
+                templates.push((format!("{number}/param/{i}"), text.to_string()));
+            }
             if channel == "whatsapp" && front.template.trim().is_empty() {
                 errors.push(
                     InputError::new(
@@ -173,6 +247,7 @@ impl Sequence {
                 delay,
                 channel,
                 template: front.template,
+                params,
             });
         }
         tera.autoescape_on(vec![".html"]);
@@ -225,6 +300,50 @@ impl Sequence {
             html,
         })
     }
+
+    /// Renders the template parameters of whatsapp step `number` for one lead, each as one line
+    /// (whitespace runs folded: Meta refuses newlines, tabs and more than four spaces in a
+    /// row). A template error names the step's file; an empty parameter is the caller's to
+    /// refuse (see [`empty_param`]).
+    pub fn render_params(&self, number: u32, ctx: &Context) -> Result<Vec<Param>> {
+        let step = &self.steps[number as usize - 1];
+        let mut out = Vec::new();
+        for (i, (name, _)) in step.params.entries().into_iter().enumerate() {
+            let text = self
+                .tera
+                .render(&format!("{number}/param/{i}"), ctx)
+                .map_err(|e| {
+                    Error::from(
+                        InputError::new(Location::file(&step.file), tera_message(&e))
+                            .with_field("params"),
+                    )
+                })?;
+            out.push(Param {
+                name: name.map(str::to_string),
+                text: crate::text::collapse_ws(&text),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Which parameter came out empty, if one did ("2", or a name): Meta refuses the message, so
+/// that lead's step is not sent.
+pub fn empty_param(params: &[Param]) -> Option<String> {
+    params.iter().enumerate().find_map(|(i, p)| {
+        p.text
+            .is_empty()
+            .then(|| p.name.clone().unwrap_or_else(|| (i + 1).to_string()))
+    })
+}
+
+/// A named template parameter as Meta allows it: lower-case letters, digits and underscores,
+/// starting with a letter.
+fn is_param_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Makes each bare http(s) URL in the text of an HTML fragment a link, as mail clients expect

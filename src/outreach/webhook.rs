@@ -11,6 +11,10 @@
 //!   the body under `LEADSITE_WEBHOOK_SECRET`; the body is `{"event": "bounce"|"complaint"|
 //!   "unsubscribe", "message_id", "type": "hard"|"soft", "reason", "timestamp": UNIX}`.
 //!
+//! - **Twilio** (`POST /webhooks/twilio`, form-encoded): replies to our text messages and status
+//!   callbacks, signed with `X-Twilio-Signature` under the account's auth token
+//!   (`LEADSITE_TWILIO_TOKEN`); see [`read_twilio`].
+//!
 //! A request without a valid signature, or whose timestamp is more than five minutes from now
 //! (a replay), is refused with 401 and publishes nothing; so is every request to a provider whose
 //! secret is not set. Mailgun signs only timestamp + token, not the body: a token seen before
@@ -445,6 +449,137 @@ fn generic_event(v: &serde_json::Value) -> Option<Event> {
     }
 }
 
+/// What Twilio told us about a text message: a reply from a number (`from`), or a status of a
+/// message we sent (`provider_id`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextEvent {
+    /// `lead.unsubscribed`, `lead.responded` or `lead.contacted` (a delivery status).
+    pub topic: &'static str,
+    /// The replying number, E.164 (incoming messages).
+    pub from: String,
+    /// Twilio's `MessageSid`: of the reply, or of our message (status callbacks).
+    pub provider_id: String,
+    /// `MessageStatus` of a status callback (`delivered`, `undelivered` …).
+    pub status: String,
+    pub error_code: String,
+    /// The reply's words (cut), or why it is an opt-out.
+    pub reason: String,
+}
+
+/// Keywords that, as a whole message, opt a number out of texts (Twilio's and the carriers'
+/// defaults).
+const STOP_WORDS: &[&str] = &[
+    "STOP",
+    "STOPALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "REVOKE",
+    "OPTOUT",
+];
+/// Keywords the carrier answers by itself: no reply from the business, and never a reason to
+/// text again.
+const SERVICE_WORDS: &[&str] = &["START", "YES", "UNSTOP", "HELP", "INFO"];
+
+/// Twilio's request signature: HMAC-SHA1 under the auth token of the URL, then each parameter's
+/// name and value, sorted by name (a name given more than once: its values sorted).
+fn twilio_mac(token: &[u8], url: &str, params: &[(String, String)]) -> Hmac<sha1::Sha1> {
+    let mut sorted: Vec<&(String, String)> = params.iter().collect();
+    sorted.sort();
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(token).expect("any key length");
+    mac.update(url.as_bytes());
+    for (k, v) in sorted {
+        mac.update(k.as_bytes());
+        mac.update(v.as_bytes());
+    }
+    mac
+}
+
+/// The `X-Twilio-Signature` Twilio would send for these parameters posted to `url` (base64).
+pub fn twilio_signature(token: &[u8], url: &str, params: &[(&str, &str)]) -> String {
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .encode(twilio_mac(token, url, &owned).finalize().into_bytes())
+}
+
+/// Checks a Twilio webhook (incoming message or status callback) and reads it. `url` is the
+/// address Twilio was given (`<listen.public_url>/webhooks/twilio`, with any query string):
+/// `X-Twilio-Signature` is base64 HMAC-SHA1, under the account's auth token, of that URL
+/// followed by every POST parameter's name and value, sorted by name. The signature carries no
+/// time, so events are keyed by `MessageSid`: a replayed request is the same event again.
+pub fn read_twilio(
+    url: &str,
+    header: &dyn Fn(&str) -> Option<String>,
+    body: &[u8],
+    (token, account_sid): (&[u8], &str),
+) -> std::result::Result<Option<TextEvent>, Refusal> {
+    let signature = header("X-Twilio-Signature")
+        .and_then(|s| {
+            base64::engine::general_purpose::STANDARD
+                .decode(s.trim())
+                .ok()
+        })
+        .ok_or(Refusal::Unauthorized("no signature"))?;
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    twilio_mac(token, url, &params)
+        .verify_slice(&signature)
+        .map_err(|_| Refusal::Unauthorized("bad signature"))?;
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(name, _)| name == k)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    if !account_sid.is_empty() && get("AccountSid") != account_sid {
+        return Err(Refusal::BadRequest("another account's message".into()));
+    }
+    let sid = get("MessageSid").to_string();
+    if sid.is_empty() {
+        return Err(Refusal::BadRequest("no MessageSid".into()));
+    }
+    let event = |topic, from: &str, reason: String| TextEvent {
+        topic,
+        from: from.trim_start_matches("whatsapp:").to_string(),
+        provider_id: sid.clone(),
+        status: get("MessageStatus").to_string(),
+        error_code: get("ErrorCode").to_string(),
+        reason,
+    };
+    // A status callback for a message we sent.
+    if !get("MessageStatus").is_empty() {
+        if get("ErrorCode") == "21610" {
+            let why = "the recipient had sent STOP (Twilio error 21610)".to_string();
+            return Ok(Some(event("lead.unsubscribed", "", why)));
+        }
+        return Ok(Some(event("lead.contacted", "", String::new())));
+    }
+    // An incoming message: STOP and its kin, the carrier's own keywords, or a reply.
+    let text = get("Body").trim();
+    let keyword = text
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_uppercase();
+    let from = get("From");
+    let opt_out_type = get("OptOutType").to_uppercase();
+    if opt_out_type == "STOP"
+        || STOP_WORDS.contains(&keyword.as_str())
+        || super::inbound::asks_to_stop("", text)
+    {
+        let why = format!("replied {:?}", text.chars().take(60).collect::<String>());
+        return Ok(Some(event("lead.unsubscribed", from, why)));
+    }
+    if !opt_out_type.is_empty() || SERVICE_WORDS.contains(&keyword.as_str()) {
+        return Ok(None);
+    }
+    let words = text.chars().take(200).collect();
+    Ok(Some(event("lead.responded", from, words)))
+}
+
 /// Hex to bytes; `None` unless every pair is hex.
 pub(crate) fn hex(text: &str) -> Option<Vec<u8>> {
     if text.is_empty() || !text.len().is_multiple_of(2) {
@@ -589,6 +724,144 @@ mod tests {
         assert_eq!(sendgrid_event(&dropped).unwrap().topic, "lead.unsubscribed");
         let b: serde_json::Value = serde_json::from_str(r#"{"event":"bounce","type":"blocked","status":"5.7.1","reason":"550 5.7.1 blocked","smtp-id":"<a@b>"}"#).unwrap();
         assert_eq!(sendgrid_event(&b).unwrap().kind, Some("soft"));
+    }
+
+    #[test]
+    fn twilio_signatures_match_the_documented_vectors() {
+        let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+        let params = [
+            ("CallSid", "CA1234567890ABCDE"),
+            ("Caller", "+14158675309"),
+            ("Digits", "1234"),
+            ("From", "+14158675309"),
+            ("To", "+18005551212"),
+        ];
+        // Twilio's own example (its security docs and every helper library's tests).
+        assert_eq!(
+            twilio_signature(b"12345", url, &params),
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        );
+        let mut reversed = params;
+        reversed.reverse();
+        assert_eq!(
+            twilio_signature(b"12345", url, &reversed),
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8=",
+            "the order they came in does not matter"
+        );
+        assert_ne!(
+            twilio_signature(b"12345", &format!("{url}&x=1"), &params),
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        );
+    }
+
+    fn twilio_request(params: &[(&str, &str)]) -> (String, Vec<u8>) {
+        let url = "https://hooks.agency.example/webhooks/twilio";
+        let sig = twilio_signature(b"tw-token", url, params);
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        (sig, body.into_bytes())
+    }
+
+    fn read_signed(params: &[(&str, &str)]) -> std::result::Result<Option<TextEvent>, Refusal> {
+        let (sig, body) = twilio_request(params);
+        let header = move |h: &str| (h == "X-Twilio-Signature").then(|| sig.clone());
+        let url = "https://hooks.agency.example/webhooks/twilio";
+        read_twilio(url, &header, &body, (b"tw-token", "AC123"))
+    }
+
+    #[test]
+    fn twilio_replies_stops_and_statuses_are_read_only_when_signed() {
+        let reply = |body: &str| {
+            read_signed(&[
+                ("AccountSid", "AC123"),
+                ("MessageSid", "SM1"),
+                ("From", "+12175550134"),
+                ("To", "+12175550000"),
+                ("Body", body),
+                ("SmsStatus", "received"),
+            ])
+            .unwrap()
+            .map(|e| e.topic)
+        };
+        assert_eq!(reply("STOP"), Some("lead.unsubscribed"));
+        assert_eq!(reply(" stop. "), Some("lead.unsubscribed"));
+        assert_eq!(reply("Cancel"), Some("lead.unsubscribed"));
+        assert_eq!(
+            reply("please remove me from your list"),
+            Some("lead.unsubscribed")
+        );
+        assert_eq!(reply("HELP"), None, "the carrier answers HELP");
+        assert_eq!(reply("START"), None, "never a reason to text again");
+        assert_eq!(reply("Sounds good, call me Friday"), Some("lead.responded"));
+        assert_eq!(reply("Stop by on Friday"), Some("lead.responded"));
+        // Twilio's Advanced Opt-Out names the keyword it matched.
+        let e = read_signed(&[
+            ("AccountSid", "AC123"),
+            ("MessageSid", "SM2"),
+            ("From", "whatsapp:+12175550134"),
+            ("Body", "Arrêt"),
+            ("OptOutType", "STOP"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (e.topic, e.from.as_str()),
+            ("lead.unsubscribed", "+12175550134")
+        );
+        // Status callbacks: kept; 21610 is an opt-out.
+        let e = read_signed(&[
+            ("AccountSid", "AC123"),
+            ("MessageSid", "SM9"),
+            ("MessageStatus", "undelivered"),
+            ("ErrorCode", "30006"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (
+                e.topic,
+                e.provider_id.as_str(),
+                e.status.as_str(),
+                e.error_code.as_str()
+            ),
+            ("lead.contacted", "SM9", "undelivered", "30006")
+        );
+        let e = read_signed(&[
+            ("AccountSid", "AC123"),
+            ("MessageSid", "SM9"),
+            ("MessageStatus", "failed"),
+            ("ErrorCode", "21610"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(e.topic, "lead.unsubscribed");
+        // Another account's message, a forged or missing signature: nothing is read.
+        assert!(matches!(
+            read_signed(&[
+                ("AccountSid", "AC999"),
+                ("MessageSid", "SM3"),
+                ("Body", "STOP")
+            ]),
+            Err(Refusal::BadRequest(_))
+        ));
+        let (_, body) = twilio_request(&[
+            ("AccountSid", "AC123"),
+            ("MessageSid", "SM4"),
+            ("Body", "STOP"),
+        ]);
+        let forged = |h: &str| {
+            (h == "X-Twilio-Signature").then(|| "RSOYDt4T1cUTdK1PDd93/VVr8B8=".to_string())
+        };
+        let url = "https://hooks.agency.example/webhooks/twilio";
+        assert_eq!(
+            read_twilio(url, &forged, &body, (b"tw-token", "AC123")),
+            Err(Refusal::Unauthorized("bad signature"))
+        );
+        assert_eq!(
+            read_twilio(url, &|_| None, &body, (b"tw-token", "AC123")),
+            Err(Refusal::Unauthorized("no signature"))
+        );
     }
 
     #[test]
