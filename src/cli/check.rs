@@ -109,6 +109,11 @@ pub fn run(args: Args, config_path: &Path, explicit: bool, ui: &Ui) -> anyhow::R
                     &content,
                     industries.iter().map(|(i, l)| (i.as_str(), *l)),
                 ));
+                warnings.extend(crate::site::placeholders::english_copy(
+                    &config,
+                    &content,
+                    industries.iter().map(|(i, _)| Some(i.as_str())),
+                ));
             }
         }
     }

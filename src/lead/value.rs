@@ -5,7 +5,7 @@
 /// An ISO 3166-1 alpha-2 code for a code or a common English country name.
 pub fn country_code(raw: &str) -> Option<String> {
     let t = raw.trim();
-    let upper = t.to_ascii_uppercase();
+    let upper = t.to_uppercase();
     let named = match upper.as_str() {
         "USA" | "UNITED STATES" | "UNITED STATES OF AMERICA" | "U.S." | "U.S.A." => "US",
         "UK" | "UNITED KINGDOM" | "GREAT BRITAIN" | "ENGLAND" | "SCOTLAND" | "WALES"
@@ -27,6 +27,34 @@ pub fn country_code(raw: &str) -> Option<String> {
         "BRAZIL" | "BRASIL" => "BR",
         "INDIA" => "IN",
         "SINGAPORE" => "SG",
+        "CYPRUS" | "ΚΎΠΡΟΣ" | "ΚΥΠΡΟΣ" | "KIBRIS" => "CY",
+        "GREECE" | "ΕΛΛΆΔΑ" | "ΕΛΛΑΔΑ" | "ΕΛΛΆΣ" => "GR",
+        "TURKEY" | "TÜRKIYE" | "TURKIYE" => "TR",
+        "POLAND" | "POLSKA" => "PL",
+        "CZECHIA" | "CZECH REPUBLIC" | "ČESKO" => "CZ",
+        "DENMARK" | "DANMARK" => "DK",
+        "SWEDEN" | "SVERIGE" => "SE",
+        "NORWAY" | "NORGE" => "NO",
+        "FINLAND" | "SUOMI" => "FI",
+        "HUNGARY" | "MAGYARORSZÁG" => "HU",
+        "ROMANIA" | "ROMÂNIA" => "RO",
+        "BULGARIA" | "БЪЛГАРИЯ" => "BG",
+        "CROATIA" | "HRVATSKA" => "HR",
+        "SLOVENIA" | "SLOVENIJA" => "SI",
+        "SLOVAKIA" | "SLOVENSKO" => "SK",
+        "LUXEMBOURG" => "LU",
+        "MALTA" => "MT",
+        "ICELAND" | "ÍSLAND" => "IS",
+        "ESTONIA" | "EESTI" => "EE",
+        "LATVIA" | "LATVIJA" => "LV",
+        "LITHUANIA" | "LIETUVA" => "LT",
+        "JAPAN" => "JP",
+        "SOUTH AFRICA" => "ZA",
+        "ARGENTINA" => "AR",
+        "CHILE" => "CL",
+        "COLOMBIA" => "CO",
+        "UNITED ARAB EMIRATES" | "UAE" => "AE",
+        "ISRAEL" => "IL",
         _ => upper.as_str(),
     };
     let ok = named.len() == 2 && named.parse::<phonenumber::country::Id>().is_ok();
@@ -138,20 +166,37 @@ pub fn canonical_email(raw: &str) -> Option<String> {
 /// Scrapers pick up `logo@2x.png` as an email address.
 const IMAGE_SUFFIXES: &[&str] = &[".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"];
 
-/// A Google Plus Code, alone or followed by a place name: `2CPF+GQF`, `25G9+8H Plano, Texas`.
+/// A Google Plus Code, alone or followed by a place name: `2CPF+GQF`, `25G9+8H Plano, Texas`,
+/// or set off by a comma before a street: `29RV+9MW, E713`.
 pub fn is_plus_code(s: &str) -> bool {
+    plus_code_street(s).is_some()
+}
+
+/// A street field that starts with a Plus Code: the street it names after the code, if any.
+/// google-maps-scraper writes "CODE, street" (`29RR+CPC, Λεοφόρος Ακάμαντος` → the avenue);
+/// Google's own "CODE Place, Region" (`25G9+8H Plano, Texas`) names a place, not a street.
+/// `None` when the field does not start with a Plus Code.
+pub fn plus_code_street(s: &str) -> Option<Option<String>> {
     const ALPHABET: &str = "23456789CFGHJMPQRVWX";
+    let s = s.trim();
     let first = s.split_whitespace().next().unwrap_or("");
-    let Some((head, tail)) = first.split_once('+') else {
-        return false;
-    };
-    (2..=8).contains(&head.len())
+    let code = first.trim_end_matches(',');
+    let (head, tail) = code.split_once('+')?;
+    let is_code = (2..=8).contains(&head.len())
         && head.len().is_multiple_of(2)
         && tail.len() <= 3
         && head
             .chars()
             .chain(tail.chars())
-            .all(|c| ALPHABET.contains(c.to_ascii_uppercase()))
+            .all(|c| ALPHABET.contains(c.to_ascii_uppercase()));
+    if !is_code {
+        return None;
+    }
+    let rest = s[first.len()..].trim();
+    let street = (first.ends_with(',') || rest.starts_with(','))
+        .then(|| rest.trim_start_matches(',').trim().to_string())
+        .filter(|r| !r.is_empty());
+    Some(street)
 }
 
 #[cfg(test)]
@@ -160,9 +205,25 @@ mod tests {
 
     #[test]
     fn plus_codes_are_not_streets() {
-        for s in ["2CPF+GQF", "25G9+8H Plano, Texas", "8FVC9G8F+6W"] {
+        for s in [
+            "2CPF+GQF",
+            "25G9+8H Plano, Texas",
+            "8FVC9G8F+6W",
+            "29RV+9MW, E713",
+        ] {
             assert!(is_plus_code(s), "{s}");
         }
+        assert_eq!(plus_code_street("25G9+8H Plano, Texas"), Some(None));
+        assert_eq!(
+            plus_code_street("29RR+CPC, Λεοφόρος Ακάμαντος"),
+            Some(Some("Λεοφόρος Ακάμαντος".to_string()))
+        );
+        assert_eq!(
+            plus_code_street("29QX+RP4 , E713"),
+            Some(Some("E713".to_string()))
+        );
+        assert_eq!(plus_code_street("29QX+R3V"), Some(None));
+        assert_eq!(plus_code_street("12 Main St"), None);
         for s in ["12 Main St", "Unit 4+5 Mill Lane", "C+C Plaza"] {
             assert!(!is_plus_code(s), "{s}");
         }

@@ -7,7 +7,9 @@ use serde_yaml_ng::Value;
 use super::contract::Contract;
 use super::{Issue, Record, RejectReason};
 use crate::error::ContractViolation;
-use crate::lead::value::{canonical_email, canonical_url, country_code, is_plus_code, phone_e164};
+use crate::lead::value::{
+    canonical_email, canonical_url, country_code, phone_e164, plus_code_street,
+};
 use crate::lead::{Address, Lead};
 use crate::text::{clean_lines, clean_text, slug};
 
@@ -122,9 +124,19 @@ fn normalize_address(a: &mut Address) {
             *f = None;
         }
     }
-    // A Plus Code ("2CPF+GQF", "25G9+8H Plano, Texas") is where Google has no street: not a street.
-    if a.street.as_deref().is_some_and(is_plus_code) {
-        let code = a.street.take().unwrap_or_default();
+    // A Plus Code ("2CPF+GQF", "25G9+8H Plano, Texas") is where Google has no street: not a
+    // street. "29RV+9MW, E713" (the scraper's "code, street") keeps the street after it.
+    if let Some(street) = a.street.as_deref().and_then(plus_code_street) {
+        let field = std::mem::replace(&mut a.street, street).unwrap_or_default();
+        // The code alone when a street follows it; with the place name Google gives after it.
+        let code = match &a.street {
+            Some(_) => field
+                .split([',', ' '])
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            None => field,
+        };
         a.extra
             .entry("plus_code".into())
             .or_insert_with(|| code.into());

@@ -24,25 +24,90 @@ pub fn run(records: Vec<Record>, routing: &Routing) -> Result<Vec<Record>, Contr
     })
 }
 
-/// The host of the lead's website when that is a page on a platform (`routing.not_own_website`),
-/// not a website of its own.
-pub fn platform_website(lead: &Lead, routing: &Routing) -> Option<String> {
-    let host = url::Url::parse(lead.website.as_deref()?.trim())
-        .ok()?
-        .host_str()?
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
+/// The host of a URL, lower case.
+fn host_of(url: &str) -> Option<String> {
+    Some(
+        url::Url::parse(url.trim())
+            .ok()?
+            .host_str()?
+            .trim_end_matches('.')
+            .to_ascii_lowercase(),
+    )
+}
+
+/// The platform (`routing.not_own_website`) a host belongs to, if it is one.
+fn platform(host: &str, routing: &Routing) -> Option<String> {
     routing
         .not_own_website
         .iter()
         .map(|h| h.trim().trim_start_matches("www.").to_ascii_lowercase())
-        .find(|h| !h.is_empty() && (host == *h || host.ends_with(&format!(".{h}"))))
+        .find(|h| !h.is_empty() && (host == h || host.ends_with(&format!(".{h}"))))
+}
+
+/// The host of the lead's website when that is a page on a platform (`routing.not_own_website`),
+/// not a website of its own.
+pub fn platform_website(lead: &Lead, routing: &Routing) -> Option<String> {
+    platform(&host_of(lead.website.as_deref()?)?, routing)
+}
+
+/// A website of the business's own that the data names only as the address of its menu,
+/// booking or ordering page (google-maps-scraper's `menu`, `reservations`, `order_online`):
+/// `https://psaropoulos.com/` for a menu at psaropoulos.com. Platforms and Google's own
+/// addresses are not one.
+pub fn own_site_in_links(lead: &Lead, routing: &Routing) -> Option<String> {
+    fn urls<'a>(v: &'a serde_yaml_ng::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_yaml_ng::Value::String(s) => out.push(s),
+            serde_yaml_ng::Value::Sequence(items) => items.iter().for_each(|i| urls(i, out)),
+            serde_yaml_ng::Value::Mapping(m) => {
+                if let Some(serde_yaml_ng::Value::String(s)) = m.get("link") {
+                    out.push(s);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    for key in ["menu", "reservations", "order_online"] {
+        if let Some(v) = lead.extra.get(key) {
+            urls(v, &mut found);
+        }
+    }
+    found.into_iter().find_map(|raw| {
+        // Google's relative redirect (`/url?q=…`) is unwrapped as the absolute one is.
+        let raw = raw.trim();
+        let absolute = if raw.starts_with("/url?") {
+            format!("https://www.google.com{raw}")
+        } else {
+            raw.to_string()
+        };
+        let url = crate::lead::value::canonical_url(&absolute)?;
+        let host = host_of(&url)?;
+        let google = host.contains("google.") || host == "g.page" || host.ends_with("goo.gl");
+        (!google && platform(&host, routing).is_none()).then(|| format!("https://{host}/"))
+    })
 }
 
 /// The route of a lead and the reason: the first rule that matches, else the default. A website
-/// on a platform (facebook.com, linktr.ee …) is not the business's own for the rules.
+/// on a platform (facebook.com, linktr.ee …) is not the business's own for the rules; a menu,
+/// booking or ordering page on a site of its own is.
 pub fn decide(lead: &Lead, routing: &Routing) -> (Route, String) {
-    if let Some(host) = platform_website(lead, routing) {
+    let platform = platform_website(lead, routing);
+    if lead.website.is_none() || platform.is_some() {
+        if let Some(site) = own_site_in_links(lead, routing) {
+            let own = Lead {
+                website: Some(site.clone()),
+                ..lead.clone()
+            };
+            let (route, reason) = decide_on(&own, routing);
+            let host = site.trim_start_matches("https://").trim_end_matches('/');
+            return (
+                route,
+                format!("{reason} (its menu or booking page is on its own site, {host})"),
+            );
+        }
+    }
+    if let Some(host) = platform {
         let own = Lead {
             website: None,
             ..lead.clone()
@@ -180,6 +245,46 @@ mod tests {
             if let Some(h) = host {
                 assert!(why.contains(h), "{why}");
             }
+        }
+    }
+
+    #[test]
+    fn a_menu_or_booking_page_on_its_own_domain_is_a_website() {
+        let routing = Routing::default();
+        let with = |key: &str, v: serde_yaml_ng::Value| {
+            let mut l = lead("Fish restaurant", None);
+            l.extra.insert(key.into(), v);
+            l
+        };
+        // The scraper's `menu: {link, source}` on the business's own domain (Psaropoulos, Cyprus).
+        let menu: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str("{link: 'https://psaropoulos.com/', source: psaropoulos.com}")
+                .unwrap();
+        let l = with("menu", menu);
+        assert_eq!(
+            own_site_in_links(&l, &routing).as_deref(),
+            Some("https://psaropoulos.com/")
+        );
+        let (route, why) = decide(&l, &routing);
+        assert_eq!(route, Route::Nurture, "{why}");
+        assert!(why.contains("psaropoulos.com"), "{why}");
+        // Google's redirect to it counts too; a booking platform or Google itself does not.
+        let wrapped =
+            serde_yaml_ng::Value::String("/url?q=https://www.bobs-diner.com/book&opi=1".into());
+        assert_eq!(
+            own_site_in_links(&with("reservations", wrapped), &routing).as_deref(),
+            Some("https://www.bobs-diner.com/")
+        );
+        for elsewhere in [
+            "https://www.opentable.com/r/bobs",
+            "https://www.google.com/maps/reserve/v/dine/c/abc",
+        ] {
+            let l = with(
+                "reservations",
+                serde_yaml_ng::Value::String(elsewhere.into()),
+            );
+            assert_eq!(own_site_in_links(&l, &routing), None, "{elsewhere}");
+            assert_eq!(decide(&l, &routing).0, Route::Target, "{elsewhere}");
         }
     }
 

@@ -115,6 +115,9 @@ pub struct Facts {
     pub warnings: Vec<String>,
     #[serde(skip)]
     present: Vec<&'static str>,
+    /// Yes/no facts the data contradicts itself on.
+    #[serde(skip)]
+    unknown: Vec<&'static str>,
 }
 
 impl Facts {
@@ -222,13 +225,38 @@ impl Facts {
         self.flags.get(name).copied().unwrap_or(false) || self.present.contains(&name)
     }
 
+    /// Records a yes/no the data states. Data that says both (the scraper repeats an attribute
+    /// with the other answer, or OSM and Google disagree) does not support either: the fact
+    /// becomes unknown, and unknown shows nothing.
     fn flag(&mut self, name: &'static str, on: bool) {
-        // A yes from one source is not undone by a no from another's wording.
-        let e = self.flags.entry(name).or_insert(on);
-        *e |= on;
+        if self.unknown.contains(&name) {
+            return;
+        }
+        match self.flags.get(name) {
+            Some(&was) if was != on => {
+                self.flags.remove(name);
+                self.unknown.push(name);
+                for g in &mut self.groups {
+                    let keep: Vec<bool> = g.facts.iter().map(|f| *f != Some(name)).collect();
+                    let mut k = keep.iter();
+                    g.items.retain(|_| *k.next().unwrap_or(&true));
+                    let mut k = keep.iter();
+                    g.facts.retain(|_| *k.next().unwrap_or(&true));
+                }
+                self.groups.retain(|g| !g.items.is_empty());
+                self.warnings
+                    .push(format!("the data says both yes and no to {name}: left out"));
+            }
+            _ => {
+                self.flags.insert(name, on);
+            }
+        }
     }
 
     fn item(&mut self, title: &str, item: &str, fact: Option<&'static str>) {
+        if fact.is_some_and(|f| self.unknown.contains(&f)) {
+            return;
+        }
         match self.groups.iter_mut().find(|g| g.title == title) {
             Some(g) if !g.items.iter().any(|i| i == item) => {
                 g.items.push(item.to_string());
@@ -264,6 +292,7 @@ impl Facts {
         let Some(groups) = attrs.as_sequence() else {
             return;
         };
+        let mut said: Vec<(String, String, bool)> = Vec::new();
         for g in groups {
             let Some(title) = g.get("name").and_then(Value::as_str).map(clean) else {
                 continue;
@@ -275,16 +304,37 @@ impl Facts {
                 let Some(name) = o.get("name").and_then(Value::as_str).map(clean) else {
                     continue;
                 };
-                let Some(on) = o.get("enabled").and_then(Value::as_bool) else {
-                    continue;
-                };
-                let fact = google_fact(&name);
-                if let Some(fact) = fact {
-                    self.flag(fact, on);
+                if let Some(on) = o.get("enabled").and_then(Value::as_bool) {
+                    said.push((title.clone(), name, on));
                 }
-                if on && !title.is_empty() && !name.is_empty() {
-                    self.item(&title, &name, fact);
+            }
+        }
+        // An attribute the data gives both as yes and as no (the scraper repeats some) is not
+        // stated: neither shown nor used.
+        let both: Vec<String> = said
+            .iter()
+            .filter(|(_, n, on)| {
+                said.iter()
+                    .any(|(_, m, other)| other != on && attribute_key(m) == attribute_key(n))
+            })
+            .map(|(_, n, _)| attribute_key(n))
+            .collect();
+        for (title, name, on) in said {
+            if both.contains(&attribute_key(&name)) {
+                let why = format!("the attribute {name:?} is both yes and no: left out");
+                if !self.warnings.contains(&why) {
+                    self.warnings.push(why);
                 }
+                continue;
+            }
+            let fact = google_fact(&name);
+            if let Some(fact) = fact {
+                self.flag(fact, on);
+            }
+            // "Reservations required" says more than a block on reservations: never hidden.
+            let shown_by = fact.filter(|_| attribute_key(&name) != "reservations required");
+            if on && !title.is_empty() && !name.is_empty() {
+                self.item(&title, &name, shown_by);
             }
         }
     }
@@ -461,19 +511,25 @@ impl Facts {
     }
 }
 
-/// A Google-Maps attribute's name → the yes/no fact it states.
+/// An attribute's name as compared: lower case, hyphens as spaces ("Wheelchair-accessible
+/// entrance", as Google writes it outside the US, is "wheelchair accessible entrance").
+fn attribute_key(name: &str) -> String {
+    crate::text::collapse_ws(&name.to_lowercase().replace('-', " "))
+}
+
+/// A Google-Maps attribute's name → the yes/no fact it states, in US and British wording.
 fn google_fact(name: &str) -> Option<&'static str> {
-    Some(match name.to_lowercase().as_str() {
-        "dine-in" | "dine in" => "dine_in",
-        "takeout" | "takeaway" | "take-out" => "takeout",
+    Some(match attribute_key(name).as_str() {
+        "dine in" => "dine_in",
+        "takeout" | "takeaway" | "take out" => "takeout",
         "delivery" => "delivery",
-        "curbside pickup" => "curbside_pickup",
+        "curbside pickup" | "kerbside pickup" => "curbside_pickup",
         "outdoor seating" => "outdoor_seating",
         "accepts reservations" | "reservations required" => "reservations",
         "wheelchair accessible entrance" => "wheelchair",
         "vegetarian options" => "vegetarian",
         "vegan options" => "vegan",
-        "wi-fi" | "free wi-fi" | "wifi" => "wifi",
+        "wi fi" | "free wi fi" | "wifi" => "wifi",
         "credit cards" => "card_payment",
         "good for kids" => "good_for_kids",
         "online appointments" => "online_appointments",
@@ -572,6 +628,39 @@ mod tests {
             "no-contact delivery is its own option"
         );
         assert_eq!(f.groups[0].items, ["Dine-in", "No-contact delivery"]);
+    }
+
+    #[test]
+    fn what_the_data_says_both_ways_is_not_stated_and_british_wording_counts() {
+        // google-maps-scraper, Cyprus: Wi-Fi and Credit cards each given as yes and as no.
+        let f = facts_en(&lead("attributes:\n- name: Amenities\n  options:\n  - {name: Wi-Fi, enabled: true}\n  - {name: Wi-Fi, enabled: false}\n  - {name: Toilets, enabled: true}\n- name: Payments\n  options:\n  - {name: Credit cards, enabled: true}\n- name: Payments\n  options:\n  - {name: Credit cards, enabled: false}\n- name: Accessibility\n  options:\n  - {name: Wheelchair-accessible entrance, enabled: true}\n- name: Service options\n  options:\n  - {name: Kerbside pickup, enabled: true}\n- name: Planning\n  options:\n  - {name: Reservations required, enabled: true}\n"));
+        assert!(!f.holds("wifi") && !f.flags.contains_key("wifi"));
+        assert!(!f.holds("card_payment") && !f.flags.contains_key("card_payment"));
+        let items: Vec<&String> = f.groups.iter().flat_map(|g| &g.items).collect();
+        assert!(
+            !items.iter().any(|i| *i == "Wi-Fi" || *i == "Credit cards"),
+            "{items:?}"
+        );
+        assert!(items.iter().any(|i| *i == "Toilets"));
+        assert!(
+            f.warnings.iter().any(|w| w.contains("Wi-Fi")),
+            "{:?}",
+            f.warnings
+        );
+        assert!(f.holds("wheelchair"), "Google's wording outside the US");
+        assert!(f.holds("curbside_pickup"));
+        assert!(f.holds("reservations"));
+        // "Reservations required" says more than "takes reservations": never hidden by it.
+        let mut shown = f.clone();
+        shown.hide(&["reservations"]);
+        assert!(shown
+            .groups
+            .iter()
+            .any(|g| g.items.iter().any(|i| i == "Reservations required")));
+        // A Google yes and an OSM no: unknown too.
+        let f = facts_en(&lead("attributes:\n- name: Service options\n  options:\n  - {name: Takeaway, enabled: true}\nosm:\n  takeaway: 'no'\n"));
+        assert!(!f.holds("takeout") && !f.flags.contains_key("takeout"));
+        assert!(f.groups.is_empty(), "{:?}", f.groups);
     }
 
     #[test]

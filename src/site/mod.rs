@@ -42,6 +42,9 @@ use page::*;
 pub use page::{schema_type, Business, Social};
 use theme::Themes;
 
+/// "{what} in {city}" in English, for titles and descriptions (the themes' `in_city` string).
+pub(crate) const IN_CITY: &str = "{what} in {city}";
+
 #[derive(Debug, Clone, Serialize)]
 struct SiteCtx {
     title: String,
@@ -421,28 +424,11 @@ pub fn generate(
     }
     chosen.sort_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
     report.warnings = placeholders::placeholders(config, &content, chosen.iter().copied());
-    let lang = language::Lang::of(&config.site.language);
-    if !lang.is_english() {
-        let primary = &lang.primary;
-        let mut english: Vec<&str> = chosen
-            .iter()
-            .map(|l| content.industry(industry_of(l)).key.as_str())
-            .filter(|k| {
-                lang.suffixes()
-                    .iter()
-                    .all(|s| !content.industries.contains_key(&format!("{k}.{s}")))
-            })
-            .collect();
-        english.sort_unstable();
-        english.dedup();
-        if !english.is_empty() {
-            report.warnings.push(format!(
-                "site.language {}: the copy of {} is English (add content/industries/<industry>.{primary}.md)",
-                config.site.language,
-                english.join(", ")
-            ));
-        }
-    }
+    report.warnings.extend(placeholders::english_copy(
+        config,
+        &content,
+        chosen.iter().map(|l| industry_of(l)),
+    ));
     if !themes.strings("default", &config.site.language).1 {
         report.warnings.push(format!(
             "site.language {}: the themes have no UI strings in it, so pages show English ones; add themes/default/i18n/{}.yaml",
@@ -456,6 +442,11 @@ pub fn generate(
             .iter()
             .filter_map(|l| Some((industry_of(l)?, l.label()))),
     ));
+    let in_city = theme::text(
+        &themes.strings("default", &config.site.language).0,
+        "in_city",
+        IN_CITY,
+    );
     let candidates: Vec<Vec<String>> = chosen
         .iter()
         .map(|l| {
@@ -468,7 +459,7 @@ pub fn generate(
                 enrichment: l.enrichment.clone(),
                 ..Lead::default()
             });
-            seo::titles(&l, &what(&l, &content))
+            seo::titles(&l, &what(&l, &content), &in_city)
         })
         .collect();
     let keys: Vec<&str> = chosen.iter().map(|l| l.dedup_key.as_str()).collect();

@@ -276,7 +276,7 @@ pub(super) fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report
         );
         let mut ctx = page_ctx(
             &title,
-            &format!("{} {}", list.heading, list.intro),
+            &format!("{} – {}", list.heading, list.intro),
             canonical,
             false,
         );

@@ -82,7 +82,7 @@ pub(super) fn needs_cleaning(l: &Lead) -> bool {
 /// The lead as a page may show it: lead files are written by hand too, so what ingest's normalize
 /// does is done again here: no control or bidi characters, no Plus Code as the street.
 pub(super) fn presentable(lead: &Lead) -> Lead {
-    use crate::lead::value::is_plus_code;
+    use crate::lead::value::plus_code_street;
     use crate::text::{clean_lines, clean_text, cut};
     let mut l = lead.clone();
     l.name = clean_text(&l.name);
@@ -116,8 +116,8 @@ pub(super) fn presentable(lead: &Lead) -> Lead {
         ] {
             *f = f.as_deref().map(clean_text).filter(|s| !s.is_empty());
         }
-        if a.street.as_deref().is_some_and(is_plus_code) {
-            a.street = None;
+        if let Some(street) = a.street.as_deref().and_then(plus_code_street) {
+            a.street = street;
         }
     }
     if let Some(e) = l.enrichment.as_mut() {
@@ -290,7 +290,12 @@ pub(super) fn render_lead(
     let canonical = format!("{}{}/", s.site.base_url, lead.dedup_key);
     let seo = Seo {
         title: title.to_string(),
-        description: seo::description(lead, &industry.tagline, &what(lead, s.content)),
+        description: seo::description(
+            lead,
+            &industry.tagline,
+            &what(lead, s.content),
+            &super::theme::text(t, "in_city", super::IN_CITY),
+        ),
         canonical: canonical.clone(),
         og_type: "business.business",
         locale: og_locale(&s.site.language),

@@ -114,6 +114,39 @@ fn leads_count(n: usize) -> String {
     }
 }
 
+/// On a site in another language than English, the industries whose copy is only in English
+/// (no `content/industries/<industry>.<language>.md`), as one warning. `industries`: the
+/// industry of each page (unknown: the default copy).
+pub fn english_copy<'a>(
+    config: &Config,
+    content: &Content,
+    industries: impl IntoIterator<Item = Option<&'a str>>,
+) -> Option<String> {
+    let lang = super::language::Lang::of(&config.site.language);
+    if lang.is_english() {
+        return None;
+    }
+    let mut english: Vec<&str> = industries
+        .into_iter()
+        .map(|i| content.industry(i).key.as_str())
+        .filter(|k| {
+            lang.suffixes()
+                .iter()
+                .all(|s| !content.industries.contains_key(&format!("{k}.{s}")))
+        })
+        .collect();
+    english.sort_unstable();
+    english.dedup();
+    (!english.is_empty()).then(|| {
+        format!(
+            "site.language {}: the copy of {} is English (add content/industries/<industry>.{}.md)",
+            config.site.language,
+            english.join(", "),
+            lang.primary
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

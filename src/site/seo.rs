@@ -38,7 +38,8 @@ pub fn truncate(text: &str, max: usize) -> String {
 }
 
 /// Title candidates for a lead, best first; the first that fits and is not taken is used.
-pub fn titles(lead: &Lead, what: &str) -> Vec<String> {
+/// `in_city` is the site language's "{what} in {city}".
+pub fn titles(lead: &Lead, what: &str, in_city: &str) -> Vec<String> {
     let name = lead.name.trim();
     let city = lead.city().unwrap_or("").trim();
     let street = lead
@@ -49,7 +50,8 @@ pub fn titles(lead: &Lead, what: &str) -> Vec<String> {
         .trim();
     let mut out = Vec::new();
     if !city.is_empty() {
-        out.push(format!("{name} | {what} in {city}"));
+        let phrase = in_city.replace("{what}", what).replace("{city}", city);
+        out.push(format!("{name} | {phrase}"));
         out.push(format!("{name} | {city}"));
         if !street.is_empty() {
             out.push(format!("{name} | {street}, {city}"));
@@ -87,8 +89,9 @@ pub fn unique_titles(candidates: &[Vec<String>], keys: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// The meta description: the lead's own, else what its site says, else one made from its data.
-pub fn description(lead: &Lead, tagline: &str, what: &str) -> String {
+/// The meta description: the lead's own, else what its site says, else one made from its data
+/// in the site's language (`in_city`: "{what} in {city}").
+pub fn description(lead: &Lead, tagline: &str, what: &str, in_city: &str) -> String {
     let own = lead
         .description
         .as_deref()
@@ -97,11 +100,11 @@ pub fn description(lead: &Lead, tagline: &str, what: &str) -> String {
     let text = match own {
         Some(d) => d.to_string(),
         None => {
-            let mut t = format!("{}: {what}", lead.name.trim());
-            if let Some(city) = lead.city() {
-                t.push_str(&format!(" in {city}"));
-            }
-            t.push('.');
+            let place = match lead.city() {
+                Some(city) => in_city.replace("{what}", what).replace("{city}", city),
+                None => what.to_string(),
+            };
+            let mut t = format!("{}: {place}.", lead.name.trim());
             if !tagline.is_empty() {
                 t.push(' ');
                 t.push_str(tagline);

@@ -32,30 +32,30 @@ const NUMBER_AFTER_STREET: &[&str] = &[
 
 type Rows = (Vec<Row>, Vec<InputError>);
 
-pub(super) fn read_overpass(input: &str, path: &Path) -> Result<Rows, InputError> {
-    let root: Json = serde_json::from_str(input).map_err(|e| json_error(path, &e))?;
-    let fetched_at = root
-        .pointer("/osm3s/timestamp_osm_base")
-        .and_then(Json::as_str)
-        .and_then(|t| t.parse().ok());
-    let elements = root
-        .get("elements")
-        .and_then(Json::as_array)
-        .ok_or_else(|| {
-            InputError::new(
-                Location::file(path),
-                "an Overpass answer has an `elements` list; this file has none",
-            )
-            .with_field("elements")
-        })?;
-    let mut rows = Vec::new();
-    for (i, el) in elements.iter().enumerate() {
+/// One OSM object as an export lays it out: its tags, geometry and `type/id`; `Ok(None)` for an
+/// object that carries no business (a way's geometry-only nodes).
+type Object = Result<Option<(Map<String, Json>, Option<Json>, String)>, InputError>;
+
+/// How an OSM export lays out its objects: the list's key, the time of the data, and one object.
+struct Shape {
+    list: &'static str,
+    /// What a file of this kind is, for the error when the list is missing.
+    what: &'static str,
+    timestamp: &'static str,
+    object: fn(&Json, &Location) -> Object,
+}
+
+const OVERPASS: Shape = Shape {
+    list: "elements",
+    what: "an Overpass answer",
+    timestamp: "/osm3s/timestamp_osm_base",
+    object: |el, _| {
         let Some(tags) = el
             .get("tags")
             .and_then(Json::as_object)
             .filter(|t| !t.is_empty())
         else {
-            continue; // geometry-only nodes of ways carry no business
+            return Ok(None); // geometry-only nodes of ways carry no business
         };
         let kind = format!(
             "{}/{}",
@@ -66,47 +66,21 @@ pub(super) fn read_overpass(input: &str, path: &Path) -> Result<Rows, InputError
             (Some(lat), Some(lon)) => Some(serde_json::json!({"type": "Point", "coordinates": [lon, lat]})),
             _ => el.get("center").map(|c| serde_json::json!({"type": "Polygon-center", "coordinates": [c.get("lon"), c.get("lat")]})),
         };
-        rows.push(Row {
-            location: Location::at_item(path, i),
-            data: RowData::Osm {
-                tags: tags.clone(),
-                geometry: point,
-                kind,
-            },
-            fetched_at,
-        });
-    }
-    Ok((rows, Vec::new()))
-}
+        Ok(Some((tags.clone(), point, kind)))
+    },
+};
 
-pub(super) fn read_geojson(input: &str, path: &Path) -> Result<Rows, InputError> {
-    let root: Json = serde_json::from_str(input).map_err(|e| json_error(path, &e))?;
-    let fetched_at = root
-        .get("timestamp")
-        .and_then(Json::as_str)
-        .and_then(|t| t.parse().ok());
-    let features = root
-        .get("features")
-        .and_then(Json::as_array)
-        .ok_or_else(|| {
-            InputError::new(
-                Location::file(path),
-                "a GeoJSON FeatureCollection has a `features` list; this file has none",
-            )
-            .with_field("features")
-        })?;
-    let mut rows = Vec::new();
-    let mut errors = Vec::new();
-    for (i, f) in features.iter().enumerate() {
+const GEOJSON: Shape = Shape {
+    list: "features",
+    what: "a GeoJSON FeatureCollection",
+    timestamp: "/timestamp",
+    object: |f, at| {
         let Some(props) = f.get("properties").and_then(Json::as_object) else {
-            errors.push(
-                InputError::new(
-                    Location::at_item(path, i),
-                    "this feature has no properties; it is skipped",
-                )
-                .with_field("properties"),
-            );
-            continue;
+            return Err(InputError::new(
+                at.clone(),
+                "this feature has no properties; it is skipped",
+            )
+            .with_field("properties"));
         };
         let kind = props
             .get("@id")
@@ -115,15 +89,54 @@ pub(super) fn read_geojson(input: &str, path: &Path) -> Result<Rows, InputError>
             .unwrap_or_default();
         let mut tags = props.clone();
         tags.remove("@id");
-        rows.push(Row {
-            location: Location::at_item(path, i),
-            data: RowData::Osm {
-                tags,
-                geometry: f.get("geometry").cloned(),
-                kind,
-            },
-            fetched_at,
-        });
+        Ok(Some((tags, f.get("geometry").cloned(), kind)))
+    },
+};
+
+pub(super) fn read_overpass(input: &str, path: &Path) -> Result<Rows, InputError> {
+    read(input, path, &OVERPASS)
+}
+
+pub(super) fn read_geojson(input: &str, path: &Path) -> Result<Rows, InputError> {
+    read(input, path, &GEOJSON)
+}
+
+fn read(input: &str, path: &Path, shape: &Shape) -> Result<Rows, InputError> {
+    let root: Json = serde_json::from_str(input).map_err(|e| json_error(path, &e))?;
+    let fetched_at = root
+        .pointer(shape.timestamp)
+        .and_then(Json::as_str)
+        .and_then(|t| t.parse().ok());
+    let list = root
+        .get(shape.list)
+        .and_then(Json::as_array)
+        .ok_or_else(|| {
+            InputError::new(
+                Location::file(path),
+                format!(
+                    "{} has a `{}` list; this file has none",
+                    shape.what, shape.list
+                ),
+            )
+            .with_field(shape.list)
+        })?;
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let location = Location::at_item(path, i);
+        match (shape.object)(item, &location) {
+            Ok(Some((tags, geometry, kind))) => rows.push(Row {
+                location,
+                data: RowData::Osm {
+                    tags,
+                    geometry,
+                    kind,
+                },
+                fetched_at,
+            }),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
     }
     Ok((rows, errors))
 }

@@ -280,6 +280,18 @@ impl Mapper {
             if self.address.street.is_none() {
                 self.address.street = line.split(',').next().map(|s| s.trim().to_string());
             }
+            // The parts may lack a postal code the line gives beside the same city
+            // ("…, Poli Crysochous 8820, Cyprus"): taken only then.
+            if self.address.postal_code.is_none() {
+                let parsed = parse_address_line(&line);
+                let same_city = match (&parsed.city, &self.address.city) {
+                    (Some(a), Some(b)) => a.trim().to_lowercase() == b.trim().to_lowercase(),
+                    _ => false,
+                };
+                if same_city {
+                    self.address.postal_code = parsed.postal_code;
+                }
+            }
         }
         if !self.address.is_empty() {
             self.lead.address = Some(self.address);
@@ -425,6 +437,32 @@ pub(super) fn to_yaml(v: Json) -> serde_yaml_ng::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_postal_code_only_the_address_line_gives_is_kept_beside_the_same_city() {
+        // google-maps-scraper, Cyprus: complete_address has no postal_code; address does.
+        let row: Map<String, Json> = serde_json::from_str(
+            r#"{"title":"Agora Tavern","address":"Leoforos Akamantos 12, Poli Crysochous 8820, Cyprus",
+                "complete_address":"{\"borough\":\"Latsi\",\"street\":\"Leoforos Akamantos 12\",\"city\":\"Poli Crysochous\",\"postal_code\":\"\",\"state\":\"\",\"country\":\"CY\"}"}"#,
+        )
+        .unwrap();
+        let a = to_record(&row, Format::GoogleMapsCsv, &Options::default())
+            .lead
+            .address
+            .unwrap();
+        assert_eq!(a.postal_code.as_deref(), Some("8820"));
+        // A line about another city says nothing of this one's code.
+        let row: Map<String, Json> = serde_json::from_str(
+            r#"{"title":"B","address":"1 High St, Paphos 8015, Cyprus",
+                "complete_address":"{\"street\":\"1 High St\",\"city\":\"Peyia\",\"country\":\"CY\"}"}"#,
+        )
+        .unwrap();
+        let a = to_record(&row, Format::GoogleMapsCsv, &Options::default())
+            .lead
+            .address
+            .unwrap();
+        assert_eq!(a.postal_code, None);
+    }
 
     #[test]
     fn column_spellings_map_to_fields() {
