@@ -49,6 +49,32 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
                 account_sid: config.outreach.whatsapp.account_sid.clone(),
                 url: format!("{}/webhooks/twilio", public.trim_end_matches('/')),
                 ledger: crate::outreach::whatsapp::Ledger::path(config),
+                leads_at: {
+                    let config = config.clone();
+                    Box::new(move |number: &str| {
+                        let region = config.ingest.default_region.clone();
+                        orchestrator::scored_leads(&config)
+                            .map(|leads| {
+                                leads
+                                    .into_values()
+                                    .filter(|l| {
+                                        l.phone
+                                            .as_deref()
+                                            .and_then(|p| {
+                                                crate::lead::value::phone_e164(
+                                                    p,
+                                                    l.country().unwrap_or(&region),
+                                                )
+                                            })
+                                            .as_deref()
+                                            == Some(number)
+                                    })
+                                    .map(|l| l.dedup_key)
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    })
+                },
             })
         }
         _ => None,

@@ -30,6 +30,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
+    // The store's lock: no `schedule` runs while a step is settled.
     let mut store = FileStore::open(&orchestrator::state_dir(config))?;
     let Some(mut state) = store.get(&args.lead).cloned() else {
         return Err(crate::cli::usage(format!(
@@ -38,10 +39,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         )));
     };
     let Some(intent) = state.in_flight.take() else {
-        return Err(crate::cli::usage(format!(
-            "{}: no step is in doubt",
-            args.lead
-        )));
+        return resolve_text(&args, config, ui, &mut store, state);
     };
     let now = chrono::Utc::now();
     let what = if args.sent {
@@ -66,5 +64,48 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     note(&mut state, now, "resolved", format!("{what} (by hand)"));
     store.commit(&args.lead, state)?;
     ui.result(&format!("{}: {what} ({})\n", args.lead, intent.message_id));
+    Ok(Outcome::Success)
+}
+
+/// A WhatsApp/SMS message of the lead in doubt (the agent's ledger): `--sent` records it as
+/// sent, `--not-sent` lets the next run send it.
+fn resolve_text(
+    args: &Args,
+    config: &Config,
+    ui: &Ui,
+    store: &mut FileStore,
+    mut state: crate::outreach::store::LeadState,
+) -> anyhow::Result<Outcome> {
+    use crate::outreach::whatsapp::{Entry, Ledger};
+    let mut ledger = Ledger::open(&Ledger::path(config))?;
+    let Some(entry) = ledger.in_doubt().find(|e| e.lead == args.lead).cloned() else {
+        return Err(crate::cli::usage(format!(
+            "{}: no step is in doubt",
+            args.lead
+        )));
+    };
+    let (word, what) = if args.sent {
+        ("sent", format!("message {} marked as sent", entry.id))
+    } else {
+        (
+            "retry",
+            format!(
+                "message {} marked as not sent: it goes out at the next run",
+                entry.id
+            ),
+        )
+    };
+    ledger.record(Entry {
+        state: word.to_string(),
+        ..entry
+    })?;
+    note(
+        &mut state,
+        chrono::Utc::now(),
+        "resolved",
+        format!("{what} (by hand)"),
+    );
+    store.commit(&args.lead, state)?;
+    ui.result(&format!("{}: {what}\n", args.lead));
     Ok(Outcome::Success)
 }

@@ -68,13 +68,16 @@ pub fn run(
         for (id, why) in &report.whatsapp_failed {
             eprintln!("warning: WhatsApp message {id} given up: {why}");
         }
+        for (id, why) in &report.whatsapp_cancelled {
+            ui.info(&format!("WhatsApp/SMS message {id} not sent: {why}"));
+        }
         if let Some(why) = &report.whatsapp_halted {
             eprintln!(
                 "warning: WhatsApp/SMS stopped for this run, its messages stay queued: {why}"
             );
         }
         for lead in &report.in_doubt {
-            eprintln!("warning: {lead}: a step is in doubt (a run stopped mid-send); see `leadsite status --lead {lead}`");
+            eprintln!("warning: {lead}: a step is in doubt (a run stopped mid-send, or no answer came back); see `leadsite status --lead {lead}`, then `leadsite resolve {lead} --sent|--not-sent`");
         }
         if args.dry_run {
             for line in &report.planned {

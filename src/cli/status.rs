@@ -72,6 +72,14 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
             in_doubt.push(key.clone());
         }
     }
+    // WhatsApp/SMS messages in doubt, from the agent's ledger.
+    let ledger =
+        crate::outreach::whatsapp::Ledger::open(&crate::outreach::whatsapp::Ledger::path(config))?;
+    for e in ledger.in_doubt() {
+        if !e.lead.is_empty() && !in_doubt.contains(&e.lead) {
+            in_doubt.push(e.lead.clone());
+        }
+    }
     let crm = crate::outreach::crm::stats(config);
     let quarantined =
         crate::outreach::bus::FileBus::new(orchestrator::bus_dir(config)).quarantined();

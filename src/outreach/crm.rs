@@ -171,7 +171,8 @@ pub fn run(
                 Attempt::Retry { why, .. }
                 | Attempt::Halt(why)
                 | Attempt::Permanent(why)
-                | Attempt::OptedOut(why) => {
+                | Attempt::OptedOut(why)
+                | Attempt::InDoubt(why) => {
                     let n = tries.entry(m.id.clone()).or_insert(0);
                     *n += 1;
                     if permanent || *n >= crm.max_tries {

@@ -87,7 +87,13 @@ pub struct TwilioHook {
     pub url: String,
     /// The WhatsApp/SMS ledger: which lead a number or a message id belongs to.
     pub ledger: std::path::PathBuf,
+    /// The leads whose phone is a number, for an opt-out from a number the ledger does not
+    /// name (texted by a version whose ledger kept no numbers): it stops them all.
+    pub leads_at: LeadsAt,
 }
+
+/// The leads whose phone is a number (E.164).
+pub type LeadsAt = Box<dyn Fn(&str) -> Vec<String> + Send + Sync>;
 
 const PAGE: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Unsubscribe</title></head><body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem\">";
 
@@ -184,8 +190,24 @@ impl Listener {
                 .map(|e| vec![e.lead.clone()])
                 .unwrap_or_default()
         } else {
-            ledger.leads_texted_at(&event.from)
+            let texted = ledger.leads_texted_at(&event.from);
+            if texted.is_empty() && event.topic == "lead.unsubscribed" {
+                (hook.leads_at)(&event.from)
+            } else {
+                texted
+            }
         };
+        if leads.is_empty() {
+            // Said where the operator looks; a closed stderr must not fail the request.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: twilio {} {} ({}): no lead to match it to",
+                event.topic,
+                event.provider_id,
+                crate::error::printable(&event.from)
+            );
+        }
         for lead in leads {
             let mut m = Message::new(event.topic, &lead, chrono::Utc::now());
             let key = format!("{}\n{}\n{lead}", event.provider_id, event.status);

@@ -37,6 +37,10 @@ pub enum Attempt {
     /// The channel cannot work (an invalid token, a missing template): stop sending on it for
     /// this run and say why; nothing is held against the lead.
     Halt(String),
+    /// The request may have reached the provider and nobody knows what became of it (a time-out
+    /// or a dropped connection after it was sent): in doubt, for a person to settle, never sent
+    /// again by guess.
+    InDoubt(String),
 }
 
 impl Attempt {

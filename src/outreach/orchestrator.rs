@@ -68,6 +68,9 @@ pub struct RunReport {
     pub whatsapp_failed: Vec<(String, String)>,
     /// Why the WhatsApp/SMS channel stopped for this run (its messages stay queued).
     pub whatsapp_halted: Option<String>,
+    /// WhatsApp/SMS messages not sent because the lead replied, bounced or opted out since
+    /// they were queued (event id, why).
+    pub whatsapp_cancelled: Vec<(String, String)>,
     /// What was sent (or, in a dry run, would be): "lead: step N (channel) to address".
     pub planned: Vec<String>,
 }
@@ -427,7 +430,12 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
             }
             whatsapp_queue.push(Text {
                 key: key.clone(),
-                to: lead.phone.clone(),
+                // E.164, as the providers want it and as replies come back from it; a phone
+                // that cannot be read as a number is no phone.
+                to: lead.phone.as_deref().and_then(|p| {
+                    let region = lead.country().unwrap_or(&config.ingest.default_region);
+                    crate::lead::value::phone_e164(p, region)
+                }),
                 step,
                 template: spec.template.clone(),
                 text: rendered.text.clone(),
@@ -469,6 +477,13 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         });
         store.commit(&key, state.clone())?;
         let outcome = agent.send(&message);
+        if let Attempt::InDoubt(why) = &outcome {
+            // The intent stays: `status` shows the step, `resolve` settles it.
+            note(&mut state, now, "in_doubt", format!("step {step}: {why}"));
+            store.commit(&key, state)?;
+            report.in_doubt.push(key.clone());
+            continue;
+        }
         state.in_flight = None;
         match outcome {
             Attempt::Sent => {
@@ -497,7 +512,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
                 }
                 report.failed += 1;
             }
-            Attempt::Permanent(why) | Attempt::OptedOut(why) => {
+            Attempt::Permanent(why) | Attempt::OptedOut(why) | Attempt::InDoubt(why) => {
                 state.status = Status::Bounced;
                 state.next_action_at = None;
                 note(&mut state, now, "bounced", format!("step {step}: {why}"));
@@ -535,7 +550,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
                 &mut state,
                 now,
                 "skipped",
-                format!("whatsapp step {step}: no phone"),
+                format!("whatsapp step {step}: no phone that reads as a number"),
             ),
             (Some(_), Some(which)) => note(
                 &mut state,
@@ -556,12 +571,23 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
     }
     let w = &o.whatsapp;
     if !dry && (!w.phone_number_id.is_empty() || !w.account_sid.is_empty()) {
-        let wa = super::whatsapp::run(config, &bus, &mut templates)?;
+        // Checked again right before each message: a reply, bounce or opt-out since it was
+        // queued stops it.
+        let stopped = |lead: &str| -> Option<String> {
+            let state = store.get(lead)?;
+            if state.status.is_terminal() {
+                return Some(format!("the lead is {}", state.status.as_str()));
+            }
+            let address = leads.get(lead).and_then(|l| l.contact_email())?;
+            suppressed
+                .contains(address)
+                .then(|| format!("{address} is on the suppression list"))
+        };
+        let wa = super::whatsapp::run(config, &bus, &mut templates, &stopped)?;
         report.whatsapp_failed = wa.failed;
         report.whatsapp_halted = report.whatsapp_halted.take().or(wa.halted);
-        report
-            .in_doubt
-            .extend(wa.in_doubt.into_iter().map(|id| format!("{id} (whatsapp)")));
+        report.in_doubt.extend(wa.in_doubt);
+        report.whatsapp_cancelled = wa.cancelled;
     }
     // Leads whose intent was recorded by an earlier, crashed run.
     report.in_doubt.sort();

@@ -479,8 +479,9 @@ const STOP_WORDS: &[&str] = &[
     "OPTOUT",
 ];
 /// Keywords the carrier answers by itself: no reply from the business, and never a reason to
-/// text again.
-const SERVICE_WORDS: &[&str] = &["START", "YES", "UNSTOP", "HELP", "INFO"];
+/// text again. ("YES" is one of Twilio's opt-in words, but from a lead we wrote to it is an
+/// answer: a reply.)
+const SERVICE_WORDS: &[&str] = &["START", "UNSTOP", "HELP"];
 
 /// Twilio's request signature: HMAC-SHA1 under the auth token of the URL, then each parameter's
 /// name and value, sorted by name (a name given more than once: its values sorted).
@@ -795,6 +796,16 @@ mod tests {
         assert_eq!(reply("START"), None, "never a reason to text again");
         assert_eq!(reply("Sounds good, call me Friday"), Some("lead.responded"));
         assert_eq!(reply("Stop by on Friday"), Some("lead.responded"));
+        assert_eq!(reply("Yes"), Some("lead.responded"), "an answer to us");
+        for no in [
+            "please stop texting me",
+            "Don't text me again",
+            "No more texts",
+            "Please remove my number",
+            "wrong number stop texting",
+        ] {
+            assert_eq!(reply(no), Some("lead.unsubscribed"), "{no}");
+        }
         // Twilio's Advanced Opt-Out names the keyword it matched.
         let e = read_signed(&[
             ("AccountSid", "AC123"),

@@ -32,13 +32,17 @@ pub struct Report {
     pub retrying: usize,
     /// (event id, why) of messages given up.
     pub failed: Vec<(String, String)>,
-    /// Messages a crash left between intent and outcome: not sent again.
+    /// Leads whose message a crash or a lost answer left between intent and outcome: not sent
+    /// again until `resolve` says what happened.
     pub in_doubt: Vec<String>,
     /// Why the channel stopped for this run (an invalid token, a missing template …): the
     /// messages not sent stay queued.
     pub halted: Option<String>,
     /// Leads that opted out with the provider (published as `lead.unsubscribed`).
     pub opted_out: usize,
+    /// (event id, why) of messages not sent because the lead has since replied, bounced or
+    /// opted out.
+    pub cancelled: Vec<(String, String)>,
 }
 
 /// One ledger record: where a message stands (`intent`, `sent`, `retry`, `failed`), with the
@@ -108,6 +112,12 @@ impl Ledger {
                     id: id.to_string(),
                     state: if tries.is_some() { "retry" } else { state }.to_string(),
                     tries: tries.unwrap_or(0),
+                    // The orchestrator names its messages `wa.<lead>.<sequence>.<step>`.
+                    lead: id
+                        .strip_prefix("wa.")
+                        .and_then(|rest| rest.split('.').next())
+                        .unwrap_or_default()
+                        .to_string(),
                     ..Entry::default()
                 }
             } else {
@@ -133,17 +143,29 @@ impl Ledger {
         Ok(())
     }
 
-    /// The leads a message went to at `number` (E.164): whose reply or STOP it is.
+    /// The leads a message was meant for at `number` (E.164), sent, in doubt or still queued:
+    /// whose reply or STOP it is (an opt-out errs toward stopping more leads, never fewer).
     pub fn leads_texted_at(&self, number: &str) -> Vec<String> {
         let mut leads: Vec<String> = self
             .entries
             .values()
-            .filter(|e| e.state == "sent" && !e.lead.is_empty() && e.to == number)
+            .filter(|e| !e.lead.is_empty() && e.to == number)
             .map(|e| e.lead.clone())
             .collect();
         leads.sort();
         leads.dedup();
         leads
+    }
+
+    /// The messages left between intent and outcome (a crash, a lost answer), or whose last
+    /// word no version wrote: in doubt, for `resolve`.
+    pub fn in_doubt(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values().filter(|e| {
+            !matches!(
+                e.state.as_str(),
+                "sent" | "failed" | "cancelled" | "retry" | ""
+            )
+        })
     }
 
     /// The record of the message the provider knows as `provider_id`.
@@ -184,8 +206,14 @@ impl Receipt {
     }
 }
 
-/// Sends what is queued. `templates`: what this run already learnt of the account's templates.
-pub fn run(config: &Config, bus: &dyn MessageBus, templates: &mut Templates) -> Result<Report> {
+/// Sends what is queued. `templates`: what this run already learnt of the account's templates;
+/// `stopped`: why a lead must get nothing more (it replied, bounced or opted out), if it must not.
+pub fn run(
+    config: &Config,
+    bus: &dyn MessageBus,
+    templates: &mut Templates,
+    stopped: &dyn Fn(&str) -> Option<String>,
+) -> Result<Report> {
     let w = &config.outreach.whatsapp;
     let path = Ledger::path(config);
     if let Some(dir) = path.parent() {
@@ -204,15 +232,29 @@ pub fn run(config: &Config, bus: &dyn MessageBus, templates: &mut Templates) -> 
         }
         let before = ledger.get(&m.id).cloned().unwrap_or_default();
         match before.state.as_str() {
-            "sent" | "failed" => {
+            "sent" | "failed" | "cancelled" => {
                 bus.ack(GROUP, &d)?;
                 continue;
             }
-            "intent" => {
-                report.in_doubt.push(m.id.clone());
+            "" | "retry" => {}
+            // "intent", or a word no version wrote (a line cut short): in doubt, never resent.
+            _ => {
+                report.in_doubt.push(m.lead_id.clone());
                 continue;
             }
-            _ => {}
+        }
+        // A lead that has since replied, bounced or opted out gets nothing more.
+        if let Some(why) = stopped(&m.lead_id) {
+            ledger.record(Entry {
+                id: m.id.clone(),
+                state: "cancelled".into(),
+                tries: before.tries,
+                lead: m.lead_id.clone(),
+                ..Entry::default()
+            })?;
+            bus.ack(GROUP, &d)?;
+            report.cancelled.push((m.id.clone(), why));
+            continue;
         }
         let template = m
             .data
@@ -277,6 +319,12 @@ pub fn run(config: &Config, bus: &dyn MessageBus, templates: &mut Templates) -> 
             Attempt::Retry { .. } if tries + 1 < w.max_tries => {
                 ledger.record(entry("retry", tries + 1))?;
                 report.retrying += 1;
+            }
+            Attempt::InDoubt(why) => {
+                // The intent stands: `status` shows it, `resolve` settles it.
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "warning: {}: {why}", m.id);
+                report.in_doubt.push(m.lead_id.clone());
             }
             Attempt::Halt(why) => {
                 // Not sent, and not the lead's fault: it stays queued as it was.
@@ -582,7 +630,38 @@ fn send(agent: &ureq::Agent, w: &WhatsApp, m: &Message) -> (Attempt, Receipt) {
             let attempt = classify(w.provider, status, &text, why, retry_after);
             (attempt, Receipt::default())
         }
-        Err(e) => (Attempt::retry(e.to_string()), Receipt::default()),
+        Err(e) if never_sent(&e) => (Attempt::retry(e.to_string()), Receipt::default()),
+        // The request may have gone out: a second one could text the lead twice.
+        Err(e) => (
+            Attempt::InDoubt(format!("no answer after the request was sent: {e}")),
+            Receipt::default(),
+        ),
+    }
+}
+
+/// Whether a transport error came before any of the request could reach the provider (no
+/// address, no connection, no TLS): then trying again sends nothing twice.
+fn never_sent(e: &ureq::Error) -> bool {
+    use ureq::{Error, Timeout};
+    match e {
+        Error::HostNotFound
+        | Error::ConnectionFailed
+        | Error::BadUri(_)
+        | Error::Http(_)
+        | Error::RequireHttpsOnly(_)
+        | Error::TlsRequired
+        | Error::Tls(_)
+        | Error::Rustls(_)
+        | Error::ConnectProxyFailed(_)
+        | Error::InvalidProxyUrl => true,
+        Error::Timeout(t) => matches!(t, Timeout::Resolve | Timeout::Connect),
+        Error::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionRefused
+                | std::io::ErrorKind::AddrNotAvailable
+                | std::io::ErrorKind::NotFound
+        ),
+        _ => false,
     }
 }
 
@@ -766,8 +845,19 @@ mod tests {
             "intent",
             "in doubt, never resent"
         );
+        assert_eq!(
+            l.get("wa.a.s.2").unwrap().lead,
+            "a",
+            "an old line's lead, from its id"
+        );
         assert_eq!(l.leads_texted_at("+1555"), vec!["d".to_string()]);
-        assert!(l.leads_texted_at("+1217").is_empty(), "only what went out");
+        assert_eq!(
+            l.leads_texted_at("+1217"),
+            vec!["c".to_string()],
+            "a message in doubt may have arrived: its STOP counts"
+        );
+        let doubt: Vec<&str> = l.in_doubt().map(|e| e.id.as_str()).collect();
+        assert_eq!(doubt, ["wa.c.s.2"]);
         assert_eq!(l.by_provider_id("SM7").unwrap().lead, "d");
         assert!(l.by_provider_id("").is_none());
         l.record(Entry {
@@ -783,6 +873,10 @@ mod tests {
             again.leads_texted_at("+1555"),
             vec!["d".to_string(), "e".to_string()]
         );
+        // An old line cut short ("se" for "sent") is a word no version wrote: in doubt.
+        std::fs::write(&path, "wa.f.s.2\tintent\nwa.f.s.2\tse\n").unwrap();
+        let l = Ledger::open(&path).unwrap();
+        assert_eq!(l.in_doubt().count(), 1);
         std::fs::write(&path, "this is not a ledger\n").unwrap();
         let err = Ledger::open(&path).err().unwrap().to_string();
         assert!(err.contains("ledger.jsonl:1"), "{err}");

@@ -771,6 +771,10 @@ mod campaign {
                     String::from_utf8(body).unwrap(),
                 ));
                 let answer = answers.lock().unwrap().pop().unwrap_or("200 OK");
+                // The request arrived, and no answer ever comes back.
+                if answer == "DROP" {
+                    continue;
+                }
                 // "STATUS\nBODY": a JSON body, as the providers document their answers.
                 let (status, body) = answer.split_once('\n').unwrap_or((answer, ""));
                 let extra = if !body.is_empty() {
@@ -1317,6 +1321,9 @@ mod campaign {
             .args(["listen", "--bind", "127.0.0.1:0"])
             .current_dir(p.path("."))
             .envs(env.iter().copied())
+            // A test that fails before it kills the server must not leave it holding the test
+            // runner's output open.
+            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -1837,6 +1844,101 @@ mod campaign {
         let bolt = p.run(&["status", "--lead", "bolt"]).stdout;
         assert!(bolt.contains("responded"), "{bolt}");
         assert!(bolt.contains("sms SM0002: delivered"), "{bolt}");
+
+        // A ledger an earlier version wrote (`id<TAB>state`, no numbers): a STOP still finds
+        // the lead by its phone.
+        p.write(
+            ".leadsite/whatsapp/ledger.jsonl",
+            "wa.bolt.wa.2\tintent\nwa.bolt.wa.2\tsent\n",
+        );
+        let (mut child, addr) = listen(&p, &env);
+        let stop = reply("SMr9", "+12175550199", "STOP");
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&stop)
+            .finish();
+        let sig = leadsite::outreach::webhook::twilio_signature(b"tw-token", url, &stop);
+        let (status, text) = http_with(
+            &addr,
+            "POST",
+            "/webhooks/twilio",
+            &[
+                ("X-Twilio-Signature", &sig),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            &body,
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(status, 200, "{text}");
+        assert!(
+            bus_events(&p, "lead.unsubscribed")
+                .iter()
+                .any(|e| e["lead_id"] == "bolt"),
+            "the STOP stops bolt"
+        );
+    }
+
+    #[test]
+    fn a_queued_text_is_not_sent_after_an_opt_out_and_a_lost_answer_is_in_doubt() {
+        // Day 2: the gateway fails all four (5xx: queued for the next run).
+        let fail = "500 Internal Server Error\n{\"code\": 20500, \"message\": \"Internal Server Error\", \"more_info\": \"https://www.twilio.com/docs/errors/20500\", \"status\": 500}";
+        let c = WaCampaign::start(
+            "twilio",
+            vec![
+                fail,
+                fail,
+                fail,
+                fail,
+                "DROP",
+                twilio_receipt(2),
+                twilio_receipt(3),
+                twilio_receipt(4),
+            ],
+        );
+        let (gateway, p, env) = (&c.gateway, &c.p, c.env);
+        p.run_with_env(&["schedule", "--now", "2026-11-24T16:00:00Z"], &env)
+            .code(0);
+        assert_eq!(gateway.requests.lock().unwrap().len(), 4);
+        // acme opts out before the retry: its queued text never goes.
+        p.run(&["publish", "lead.unsubscribed", "--lead", "acme"])
+            .code(0);
+        // bolt's request gets no answer: in doubt, not resent.
+        let run = p.run_with_env(&["schedule", "--now", "2026-11-24T17:00:00Z"], &env);
+        run.code(3);
+        let requests = gateway.requests.lock().unwrap().clone();
+        let to_acme = requests
+            .iter()
+            .skip(4)
+            .filter(|r| r.2.contains("acme+Garage"))
+            .count();
+        assert_eq!(to_acme, 0, "nothing more to a lead that opted out");
+        assert_eq!(requests.len(), 4 + 3, "bolt (no answer), cafe, dent");
+        assert!(
+            run.stderr.contains("bolt: a step is in doubt"),
+            "{}",
+            run.stderr
+        );
+        // Asked again, nothing goes to bolt until a person says what happened.
+        p.run_with_env(&["schedule", "--now", "2026-11-24T18:00:00Z"], &env)
+            .code(3);
+        assert_eq!(gateway.requests.lock().unwrap().len(), 7);
+        let status = p.run(&["status"]);
+        status.code(3);
+        assert!(
+            status.stdout.contains("in doubt: bolt"),
+            "{}",
+            status.stdout
+        );
+        p.run(&["resolve", "bolt", "--not-sent"]).code(0);
+        p.run_with_env(&["schedule", "--now", "2026-11-24T19:00:00Z"], &env)
+            .code(0);
+        let requests = gateway.requests.lock().unwrap().clone();
+        assert_eq!(
+            requests.len(),
+            8,
+            "bolt's text, once more, by a person's word"
+        );
+        assert!(requests[7].2.contains("bolt+Garage"), "{}", requests[7].2);
     }
 
     #[test]
