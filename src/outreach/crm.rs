@@ -96,10 +96,16 @@ pub fn run(
     let d = dir(config);
     fsutil::create_dir_all(&d)?;
     let tries_path = d.join("tries.json");
-    let mut tries: BTreeMap<String, u32> = std::fs::read(&tries_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    // Our own state: one that cannot be read is an error, never "no tries yet".
+    let mut tries: BTreeMap<String, u32> = match fsutil::read_state(&tries_path)? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            Error::from(crate::error::InputError::new(
+                crate::error::Location::file(&tries_path),
+                format!("the CRM's tries cannot be read: {e}"),
+            ))
+        })?,
+        None => BTreeMap::new(),
+    };
     let mut stats = stats(config);
     stats.pending = 0;
     let csv_path = crm.csv.as_ref().map(|p| config.resolve(p));

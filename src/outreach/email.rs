@@ -153,7 +153,15 @@ impl EmailAgent {
             Sender::Smtp(t) => match t.send(message) {
                 Ok(_) => Attempt::Sent,
                 Err(e) if e.is_permanent() => Attempt::Permanent(e.to_string()),
-                Err(e) => Attempt::retry(e.to_string()),
+                // The server said "not now", or we never reached it: nothing was accepted.
+                Err(e) if e.is_transient() || e.is_connection() || e.is_tls() => {
+                    Attempt::retry(e.to_string())
+                }
+                // Lost mid-transaction (a dropped connection, no reply after the message): the
+                // server may have taken it. Sending it again could deliver it twice.
+                Err(e) => Attempt::InDoubt(format!(
+                    "the connection to the mail server failed during the transaction, after                      which nobody knows whether it took the message: {e}"
+                )),
             },
             Sender::File(dir) => write_eml(dir, message)
                 .map_or_else(|e| Attempt::retry(e.to_string()), |_| Attempt::Sent),

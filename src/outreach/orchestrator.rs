@@ -94,16 +94,14 @@ pub struct Suppression {
 impl Suppression {
     pub fn load(dir: &Path) -> Result<Suppression> {
         let path = dir.join("suppressed.txt");
-        let set = match std::fs::read_to_string(&path) {
-            Ok(t) => t
-                .lines()
-                .filter_map(|l| l.split('\t').next())
-                .map(|a| a.trim().to_lowercase())
-                .filter(|a| !a.is_empty())
-                .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
-            Err(e) => return Err(fsutil::io_error(&path, e)),
-        };
+        // Read as state: a link, FIFO or device is an error, never an empty list.
+        let bytes = fsutil::read_state(&path)?.unwrap_or_default();
+        let set = String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter_map(|l| l.split('\t').next())
+            .map(|a| a.trim().to_lowercase())
+            .filter(|a| !a.is_empty())
+            .collect();
         Ok(Suppression {
             path: Some(path),
             set,

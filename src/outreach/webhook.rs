@@ -145,7 +145,12 @@ impl Tokens {
     /// The tokens of the last minutes kept in `path`, which new ones are appended to.
     pub fn at(path: std::path::PathBuf, now: i64) -> Tokens {
         let mut seen = std::collections::HashMap::new();
-        for line in std::fs::read_to_string(&path).unwrap_or_default().lines() {
+        // Best effort (the file is only a memory), but never a FIFO waited on.
+        let bytes = crate::fsutil::read_state(&path)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        for line in String::from_utf8_lossy(&bytes).lines() {
             let mut f = line.split('\t');
             if let (Some(token), Some(Ok(at)), Some(digest)) =
                 (f.next(), f.next().map(str::parse::<i64>), f.next())

@@ -1941,6 +1941,80 @@ mod campaign {
         assert!(requests[7].2.contains("bolt+Garage"), "{}", requests[7].2);
     }
 
+    /// An SMTP server that takes every message, and drops the connection without an answer
+    /// after the first one's closing dot. Returns its port and the count of messages it read.
+    fn smtp_that_drops_the_first_answer() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut out = stream.try_clone().unwrap();
+                let mut lines = BufReader::new(stream);
+                let _ = out.write_all(b"220 fake ESMTP\r\n");
+                let mut line = String::new();
+                'conn: while lines.read_line(&mut line).unwrap_or(0) > 0 {
+                    let verb = line.trim().to_ascii_uppercase();
+                    line.clear();
+                    let reply: &[u8] = if verb.starts_with("DATA") {
+                        let _ = out.write_all(b"354 go ahead\r\n");
+                        let mut body = String::new();
+                        while lines.read_line(&mut body).unwrap_or(0) > 0
+                            && !body.ends_with("\r\n.\r\n")
+                        {}
+                        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                            break 'conn; // taken, and no answer
+                        }
+                        b"250 2.0.0 queued\r\n"
+                    } else if verb.starts_with("QUIT") {
+                        let _ = out.write_all(b"221 bye\r\n");
+                        break;
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    let _ = out.write_all(reply);
+                }
+            }
+        });
+        (port, count)
+    }
+
+    #[test]
+    fn an_email_whose_answer_is_lost_is_in_doubt_and_never_sent_again_by_guess() {
+        use std::sync::atomic::Ordering;
+        let (port, messages) = smtp_that_drops_the_first_answer();
+        let p = project(port);
+        let run = p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"]);
+        run.code(3);
+        assert_eq!(
+            messages.load(Ordering::SeqCst),
+            4,
+            "the server read all four"
+        );
+        assert!(
+            run.stderr.contains("acme: a step is in doubt"),
+            "{}",
+            run.stderr
+        );
+        // Runs after it send acme nothing until a person says what happened.
+        p.run(&["schedule", "--now", "2026-11-23T16:00:00Z"])
+            .code(3);
+        assert_eq!(messages.load(Ordering::SeqCst), 4);
+        let status = p.run(&["status"]);
+        assert!(
+            status.stdout.contains("in doubt: acme"),
+            "{}",
+            status.stdout
+        );
+        p.run(&["resolve", "acme", "--sent"]).code(0);
+        p.run(&["schedule", "--now", "2026-11-23T17:00:00Z"])
+            .code(0);
+        assert_eq!(messages.load(Ordering::SeqCst), 4, "step 1 went out once");
+    }
+
     #[test]
     fn whatsapp_templates_are_checked_with_the_account_before_anything_is_sent() {
         // The account's template wants three body parameters; the step names two.

@@ -42,6 +42,12 @@ impl Error {
         matches!(self.inner.kind, Kind::Client)
     }
 
+    /// Returns true if the error came while connecting (resolving, TCP connect): no command
+    /// was sent. (leadsite patch: tells "never sent" from "lost mid-transaction".)
+    pub fn is_connection(&self) -> bool {
+        matches!(self.inner.kind, Kind::Connection)
+    }
+
     /// Returns true if the error is a transient SMTP error
     pub fn is_transient(&self) -> bool {
         matches!(self.inner.kind, Kind::Transient(_))
