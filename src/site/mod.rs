@@ -470,6 +470,7 @@ pub fn generate(
     // (killed) between its first page and its manifest: pages on disk may then come from inputs
     // the manifest does not record (an edit undone after the kill), so every page is made again
     // (unchanged bytes are still not rewritten).
+    let redirects = read_redirects(config)?;
     let building = config.build_dir().join("pages.building");
     let interrupted = building.exists();
     let old: BTreeMap<String, String> = if interrupted {
@@ -548,7 +549,7 @@ pub fn generate(
             ));
         }
     }
-    write_redirects(&shared, &chosen, &old, &manifest, &mut report)?;
+    write_redirects(&shared, &chosen, &old, &manifest, redirects, &mut report)?;
     shared.images.sweep();
     report.images = shared.images.stats();
 

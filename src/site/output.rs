@@ -105,13 +105,11 @@ pub(super) fn write_redirects(
     chosen: &[&Lead],
     old: &BTreeMap<String, String>,
     pages: &BTreeMap<String, String>,
+    redirects: BTreeMap<String, String>,
     report: &mut Report,
 ) -> Result<()> {
     let path = s.config.build_dir().join("redirects.json");
-    let mut redirects: BTreeMap<String, String> = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let mut redirects = redirects;
     let mut alias_of: BTreeMap<String, String> = BTreeMap::new();
     for l in chosen {
         for a in aliases(l) {
@@ -410,4 +408,23 @@ pub(super) fn xml_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// The redirects kept so far (`.leadsite/build/redirects.json`): the old URLs that sent emails
+/// link to. One that cannot be read is an error, read before anything is written, never "no
+/// redirects" (their pages would go, and those links with them).
+pub(super) fn read_redirects(config: &Config) -> Result<BTreeMap<String, String>> {
+    let path = config.build_dir().join("redirects.json");
+    match fsutil::read_state(&path)? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            Error::from(InputError::new(
+                Location::file(&path),
+                format!(
+                    "the redirects of leads that left cannot be read ({e}); restore it, or \
+                     delete it to start over (the old addresses then lead nowhere)"
+                ),
+            ))
+        }),
+        None => Ok(BTreeMap::new()),
+    }
 }

@@ -176,6 +176,16 @@ fn a_rebuild_touches_only_what_changed_and_removes_pages_of_leads_that_left() {
     );
     assert!(!p.read("site/index.html").contains("Bolt Garage"));
     assert!(!p.read("site/sitemap.xml").contains("/bolt/"));
+    // The record of old URLs unreadable: the build stops and says so; the redirect page stays.
+    let record = p.read(".leadsite/build/redirects.json");
+    p.write(".leadsite/build/redirects.json", "{not json");
+    let run = p.run(&["build", "--offline"]);
+    run.code(1);
+    assert!(run.stderr.contains("redirects.json"), "{}", run.stderr);
+    assert!(p
+        .read("site/bolt/index.html")
+        .contains("http-equiv=\"refresh\""));
+    p.write(".leadsite/build/redirects.json", &record);
 
     // A typo in a lead file is not a lead that left: its page stays as it was.
     let before = p.read("site/luigis/index.html");
