@@ -15,6 +15,7 @@ pub mod hours;
 pub mod images;
 pub mod language;
 pub mod listing;
+mod macros;
 mod output;
 mod page;
 pub mod placeholders;

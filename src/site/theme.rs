@@ -243,6 +243,19 @@ impl Themes {
         tera.register_function("range", bounded_range);
         if let Err(e) = tera.add_raw_templates(templates) {
             errors.push(template_error(&themes, &e, None));
+        } else if let Some((name, cycle)) = super::macros::recursion(&tera) {
+            // Tera names templates `<theme>/<file>`.
+            let file = name
+                .split_once('/')
+                .and_then(|(key, file)| Some(themes.get(key)?.origin.join("templates").join(file)))
+                .unwrap_or_else(|| PathBuf::from("themes"));
+            errors.push(InputError::new(
+                Location::file(file),
+                format!(
+                    "a macro calls itself ({cycle}): Tera has no depth limit, so a loop without \
+                     end would crash the build; write it without recursion"
+                ),
+            ));
         }
         if errors.is_empty() {
             Ok(Themes { tera, themes })

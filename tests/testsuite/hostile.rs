@@ -140,6 +140,30 @@ fn hostile_config_and_content_are_refused_quickly() {
 }
 
 #[test]
+fn a_theme_macro_that_calls_itself_is_refused_not_run_until_the_stack_overflows() {
+    let p = Project::new();
+    p.write("leads/good.yaml", GOOD);
+    p.write("themes/loop/theme.yaml", "name: Loop\nextends: default\n");
+    p.write(
+        "themes/loop/templates/landing.html",
+        "{% extends \"default/landing.html\" %}{% macro boom(n) %}{{ self::boom(n=n + 1) }}{% endmacro boom %}{% block main %}{{ self::boom(n=0) }}{% endblock main %}",
+    );
+    p.write(
+        "leadsite.yaml",
+        "site:\n  themes: {plumbing: loop}\nenrichment:\n  website:\n    enabled: false\n",
+    );
+    let (code, err) = bounded(&p, &["build", "--offline"]);
+    assert!(
+        code == 1 || code == 3,
+        "a clean error, not a crash by signal: {code} {err}"
+    );
+    assert!(
+        err.contains("themes/loop/templates/landing.html") && err.contains("boom → boom"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_csv_row_of_a_million_fields_costs_only_itself() {
     let p = Project::new();
     let mut csv = String::from("name,phone,address.city\n");
