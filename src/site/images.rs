@@ -27,6 +27,9 @@ use crate::pipeline::enrich::website::{is_reserved_host, Fetcher};
 
 /// The widths made of a hero picture and of a logo (never wider than the source).
 const HERO_WIDTHS: &[u32] = &[480, 960, 1440];
+/// A picture narrower than this would be blown up, pixelated, across the hero: the theme's own
+/// hero is used instead.
+const MIN_HERO_WIDTH: u32 = 480;
 const LOGO_WIDTHS: &[u32] = &[160, 320];
 /// Larger sources are refused before they are decoded.
 const MAX_SIDE: u32 = 8000;
@@ -270,6 +273,11 @@ impl Images {
                 !m.files.is_empty() && m.files.iter().all(|(_, _, f)| self.out.join(f).is_file())
             });
         let made = match made {
+            Some(m)
+                if kind == Kind::Hero && m.files.last().is_some_and(|f| f.0 < MIN_HERO_WIDTH) =>
+            {
+                return Err(too_narrow(m.files.last().map_or(0, |f| f.0)));
+            }
             Some(m) => {
                 self.reused.fetch_add(1, Ordering::Relaxed);
                 m
@@ -326,6 +334,9 @@ impl Images {
         if sw < 16 || sh < 16 {
             return Err(format!("too small ({sw}×{sh})"));
         }
+        if kind == Kind::Hero && sw < MIN_HERO_WIDTH {
+            return Err(too_narrow(sw));
+        }
         let wanted = if kind == Kind::Hero {
             HERO_WIDTHS
         } else {
@@ -350,7 +361,8 @@ impl Images {
             let mut buf = Vec::new();
             // Encoding the pixels alone is what strips the metadata.
             let written = if kind == Kind::Hero {
-                let rgb = DynamicImage::ImageRgb8(resized.to_rgb8());
+                // JPEG has no transparency: what was see-through is white, not black.
+                let rgb = DynamicImage::ImageRgb8(on_white(&resized));
                 let mut enc =
                     image::codecs::jpeg::JpegEncoder::new_with_quality(Cursor::new(&mut buf), 82);
                 enc.encode_image(&rgb).map_err(|e| e.to_string())
@@ -382,6 +394,23 @@ impl Images {
         }
         let _ = std::fs::remove_dir(&self.out);
     }
+}
+
+fn too_narrow(width: u32) -> String {
+    format!("{width} px wide, too narrow for the hero (at least {MIN_HERO_WIDTH}): the theme's own is used")
+}
+
+/// The picture's pixels over a white ground (its transparent parts white).
+fn on_white(img: &DynamicImage) -> image::RgbImage {
+    if !img.color().has_alpha() {
+        return img.to_rgb8();
+    }
+    let rgba = img.to_rgba8();
+    image::RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let [r, g, b, a] = rgba.get_pixel(x, y).0;
+        let over = |c: u8| ((u16::from(c) * u16::from(a) + 255 * (255 - u16::from(a))) / 255) as u8;
+        image::Rgb([over(r), over(g), over(b)])
+    })
 }
 
 /// An absolute http(s) URL on a host that can be on the internet; reserved example hosts are

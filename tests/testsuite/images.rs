@@ -241,3 +241,71 @@ fn maps_photos_are_used_only_when_the_config_says_so() {
     let page = p.read("site/acme/index.html");
     assert!(page.contains("width=\"800\" height=\"600\""), "{page}");
 }
+
+/// A PNG of `w`×`h`, fully transparent but for a dark square in its middle.
+fn see_through(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(w, h, |x, y| {
+        let inside = x > w / 3 && x < 2 * w / 3 && y > h / 3 && y < 2 * h / 3;
+        if inside {
+            image::Rgba([20, 20, 20, 255])
+        } else {
+            image::Rgba([0, 0, 0, 0])
+        }
+    });
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgba8(img)
+        .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png
+}
+
+#[test]
+fn a_see_through_hero_is_on_white_and_a_small_one_is_not_blown_up() {
+    let page_with = |hero: &str| {
+        html(&format!(
+            r#"<html><head><meta property="og:image" content="{hero}"></head><body></body></html>"#
+        ))
+    };
+    let robots = || Reply::Page("text/plain", b"User-agent: *\nAllow: /\n".to_vec());
+    let clear = Site::start(vec![
+        ("/robots.txt", robots()),
+        ("/", page_with("/banner.png")),
+        (
+            "/banner.png",
+            Reply::Page("image/png", see_through(1200, 630)),
+        ),
+    ]);
+    let tiny = Site::start(vec![
+        ("/robots.txt", robots()),
+        ("/", page_with("/tiny.jpg")),
+        ("/tiny.jpg", Reply::Page("image/jpeg", photo(120, 120))),
+    ]);
+    let p = Project::with_config(CONFIG);
+    p.write("leads/acme.yaml", &lead("acme", &clear.url("/"), ""));
+    p.write(
+        "leads/bolt.yaml",
+        &lead("bolt", &tiny.url("/"), "").replace("Acme Auto", "Bolt Auto"),
+    );
+    let run = p.run(&["build"]);
+    run.code(0);
+    // The see-through banner: its corners white, its middle dark, never a black box.
+    let hero = img_files(&p)
+        .into_iter()
+        .find(|f| f.ends_with("-960.jpg"))
+        .expect("the banner became a hero");
+    let img = image::open(p.path(&format!("site/img/{hero}")))
+        .unwrap()
+        .to_rgb8();
+    let corner = img.get_pixel(2, 2).0;
+    assert!(corner.iter().all(|c| *c > 240), "corner {corner:?}");
+    let middle = img.get_pixel(img.width() / 2, img.height() / 2).0;
+    assert!(middle.iter().all(|c| *c < 60), "middle {middle:?}");
+    // The 120 px picture is not stretched over the hero: the theme's own is used, and said.
+    let page = p.read("site/bolt/index.html");
+    assert!(!page.contains("has-image"), "{page}");
+    assert!(
+        run.stderr.contains("120 px wide, too narrow for the hero"),
+        "{}",
+        run.stderr
+    );
+}
