@@ -278,6 +278,16 @@ async fn unsubscribe(State(l): State<Arc<Listener>>, Path(token): Path<String>) 
     }
 }
 
+/// A request's headers looked up by name (any case), as the webhook readers take them.
+fn header_of(headers: &HeaderMap) -> impl Fn(&str) -> Option<String> + '_ {
+    |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+}
+
 /// `POST /webhooks/<provider>`: an email provider's signed delivery events.
 async fn delivery_event(
     State(l): State<Arc<Listener>>,
@@ -288,16 +298,8 @@ async fn delivery_event(
     let Some(provider) = Provider::of_path(uri.path()) else {
         return web::reply(404, TEXT, &[], "not found\n");
     };
-    let done = tokio::task::spawn_blocking(move || {
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        l.webhook(provider, &header, &body)
-    })
-    .await;
+    let done =
+        tokio::task::spawn_blocking(move || l.webhook(provider, &header_of(&headers), &body)).await;
     match done {
         Ok((status, text)) => web::reply(status, TEXT, &[], text),
         Err(_) => web::reply(500, TEXT, &[], "internal error\n"),
@@ -311,16 +313,9 @@ async fn twilio_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let done = tokio::task::spawn_blocking(move || {
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        l.twilio(uri.query(), &header, &body)
-    })
-    .await;
+    let done =
+        tokio::task::spawn_blocking(move || l.twilio(uri.query(), &header_of(&headers), &body))
+            .await;
     match done {
         Ok((200, twiml)) => web::reply(200, "text/xml; charset=utf-8", &[], twiml),
         Ok((status, text)) => web::reply(status, TEXT, &[], text),

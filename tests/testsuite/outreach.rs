@@ -1759,12 +1759,13 @@ mod campaign {
 
         let (mut child, addr) = listen(&p, &env);
         let url = "https://hooks.agency.example/webhooks/twilio";
-        let post = |params: &[(&str, &str)], signature: &str| {
+        // A form as Twilio posts it, to `listen` at `addr`, with this signature.
+        let post_to = |addr: &str, params: &[(&str, &str)], signature: &str| {
             let body = url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(params)
                 .finish();
             http_with(
-                &addr,
+                addr,
                 "POST",
                 "/webhooks/twilio",
                 &[
@@ -1774,10 +1775,11 @@ mod campaign {
                 &body,
             )
         };
-        let signed = |params: &[(&str, &str)]| {
-            let sig = leadsite::outreach::webhook::twilio_signature(b"tw-token", url, params);
-            post(params, &sig)
+        let sign = |params: &[(&str, &str)]| {
+            leadsite::outreach::webhook::twilio_signature(b"tw-token", url, params)
         };
+        let post = |params: &[(&str, &str)], signature: &str| post_to(&addr, params, signature);
+        let signed = |params: &[(&str, &str)]| post(params, &sign(params));
         let reply = |sid: &'static str, from: &'static str, text: &'static str| {
             vec![
                 ("AccountSid", "AC123"),
@@ -1851,22 +1853,9 @@ mod campaign {
             ".leadsite/whatsapp/ledger.jsonl",
             "wa.bolt.wa.2\tintent\nwa.bolt.wa.2\tsent\n",
         );
-        let (mut child, addr) = listen(&p, &env);
+        let (mut child, again) = listen(&p, &env);
         let stop = reply("SMr9", "+12175550199", "STOP");
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&stop)
-            .finish();
-        let sig = leadsite::outreach::webhook::twilio_signature(b"tw-token", url, &stop);
-        let (status, text) = http_with(
-            &addr,
-            "POST",
-            "/webhooks/twilio",
-            &[
-                ("X-Twilio-Signature", &sig),
-                ("Content-Type", "application/x-www-form-urlencoded"),
-            ],
-            &body,
-        );
+        let (status, text) = post_to(&again, &stop, &sign(&stop));
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(status, 200, "{text}");
