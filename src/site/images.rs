@@ -26,7 +26,7 @@ use crate::lead::Lead;
 use crate::pipeline::enrich::website::{is_reserved_host, Fetcher};
 
 /// The widths made of a hero picture and of a logo (never wider than the source).
-const HERO_WIDTHS: &[u32] = &[480, 960, 1440];
+const HERO_WIDTHS: &[u32] = &[480, 720, 960, 1440];
 /// A picture narrower than this would be blown up, pixelated, across the hero: the theme's own
 /// hero is used instead.
 const MIN_HERO_WIDTH: u32 = 480;

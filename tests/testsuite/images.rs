@@ -104,7 +104,7 @@ fn the_business_s_own_images_are_downloaded_once_stripped_and_resized() {
     widths.sort();
     assert_eq!(
         widths,
-        ["1440.jpg", "160.png", "320.png", "480.jpg", "960.jpg"],
+        ["1440.jpg", "160.png", "320.png", "480.jpg", "720.jpg", "960.jpg"],
         "{files:?}"
     );
     // Metadata is gone: the files are the pixels alone.
