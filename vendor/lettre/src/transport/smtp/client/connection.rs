@@ -34,6 +34,26 @@ macro_rules! try_smtp (
     })
 );
 
+// leadsite patch: an error before the message itself is written (MAIL, RCPT, DATA) leaves the
+// server nothing to deliver. It is returned as a connection error, so that a caller can tell it
+// from one lost after the message was written (which the server may have taken).
+macro_rules! try_smtp_before_message (
+    ($err: expr, $client: ident) => ({
+        match $err {
+            Ok(val) => val,
+            Err(err) => {
+                $client.abort();
+                let err: Error = From::from(err);
+                return Err(if err.is_transient() || err.is_permanent() || err.is_client() {
+                    err
+                } else {
+                    error::connection(err)
+                })
+            },
+        }
+    })
+);
+
 /// Structure that implements the SMTP client
 pub struct SmtpConnection {
     /// TCP stream between client and server
@@ -112,18 +132,18 @@ impl SmtpConnection {
             mail_options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
 
-        try_smtp!(
+        try_smtp_before_message!(
             self.command(Mail::new(envelope.from().cloned(), mail_options)),
             self
         );
 
         // Recipient
         for to_address in envelope.to() {
-            try_smtp!(self.command(Rcpt::new(to_address.clone(), vec![])), self);
+            try_smtp_before_message!(self.command(Rcpt::new(to_address.clone(), vec![])), self);
         }
 
         // Data
-        try_smtp!(self.command(Data), self);
+        try_smtp_before_message!(self.command(Data), self);
 
         // Message content
         let result = try_smtp!(self.message(email), self);
