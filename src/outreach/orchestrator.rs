@@ -475,15 +475,15 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         });
         store.commit(&key, state.clone())?;
         let outcome = agent.send(&message);
-        if let Attempt::InDoubt(why) = &outcome {
-            // The intent stays: `status` shows the step, `resolve` settles it.
-            note(&mut state, now, "in_doubt", format!("step {step}: {why}"));
-            store.commit(&key, state)?;
-            report.in_doubt.push(key.clone());
-            continue;
-        }
-        state.in_flight = None;
+        let intent = state.in_flight.take();
         match outcome {
+            Attempt::InDoubt(why) => {
+                // The server may have taken it: the intent stays, `status` shows the step and
+                // `resolve` settles it. Never sent again by guess.
+                state.in_flight = intent;
+                note(&mut state, now, "in_doubt", format!("step {step}: {why}"));
+                report.in_doubt.push(key.clone());
+            }
             Attempt::Sent => {
                 report
                     .planned
@@ -510,7 +510,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
                 }
                 report.failed += 1;
             }
-            Attempt::Permanent(why) | Attempt::OptedOut(why) | Attempt::InDoubt(why) => {
+            Attempt::Permanent(why) | Attempt::OptedOut(why) => {
                 state.status = Status::Bounced;
                 state.next_action_at = None;
                 note(&mut state, now, "bounced", format!("step {step}: {why}"));
