@@ -135,6 +135,22 @@ pub fn run(args: Args, config_path: &Path, explicit: bool, ui: &Ui) -> anyhow::R
             }
         }
     }
+    // The outreach sequence, as `schedule` would load it: a bad step (delay, channel, template
+    // parameters, a Tera error) is found before a run.
+    if config.outreach.enabled {
+        match crate::outreach::sequence::Sequence::load(
+            &config.resolve(&config.paths.content),
+            &config.outreach.sequence,
+        ) {
+            Ok(_) => {}
+            Err(crate::error::Error::Invalid(errs)) => problems.extend(errs),
+            Err(crate::error::Error::Input(e)) => problems.push(*e),
+            Err(e) => problems.push(InputError::new(
+                Location::file(config.resolve(&config.paths.content).join("emails")),
+                e.to_string(),
+            )),
+        }
+    }
     // An old Graph API version works until the day Meta retires it: say so before that day.
     let w = &config.outreach.whatsapp;
     let newest = crate::config::graph_version(crate::config::GRAPH_API_VERSION);

@@ -71,3 +71,30 @@ fn the_example_project_checks_ok() {
         run.stderr
     );
 }
+
+#[test]
+fn check_reads_the_outreach_sequence_as_schedule_would() {
+    let p = Project::with_config("outreach:\n  enabled: true\n  sequence: wa\n  sender_name: Sam\n  sender_email: sam@agency.example\n  postal_address: 1 Example Ave, Springfield\n");
+    p.write(
+        "content/emails/wa/01-hello.md",
+        "---\nsubject: Hello {{ business.name }}\ndelay: 0d\nparams: ['{{ business.name }}']\n---\nSee {{ landing_url }}\n",
+    );
+    p.write(
+        "content/emails/wa/02-ping.md",
+        "---\nchannel: whatsapp\ntemplate: page_ready\ndelay: soon\n---\nHi\n",
+    );
+    p.write(
+        "content/emails/wa/03-again.md",
+        "---\nchannel: whatsapp\ntemplate: page_ready\ndelay: 2d\nparams: {Business: '{{ business.name }}'}\n---\nHi\n",
+    );
+    let run = p.run(&["check"]);
+    run.code(3);
+    let err = &run.stderr;
+    for expected in [
+        "01-hello.md: field params: params are a whatsapp step's template parameters",
+        "02-ping.md: field delay: delay \"soon\"",
+        "03-again.md: field params: parameter name \"Business\"",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in\n{err}");
+    }
+}
