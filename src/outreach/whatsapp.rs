@@ -67,6 +67,28 @@ pub struct Entry {
     pub provider_status: String,
 }
 
+/// Where a message stands by its last ledger word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Never tried, or to be tried again (`retry`).
+    Open,
+    /// Settled for good: `sent`, `failed`, `cancelled`.
+    Done,
+    /// `intent`, or a word no version wrote (a line cut short): may have gone out; never sent
+    /// again until `resolve` says what happened.
+    InDoubt,
+}
+
+impl Entry {
+    pub fn stage(&self) -> Stage {
+        match self.state.as_str() {
+            "" | "retry" => Stage::Open,
+            "sent" | "failed" | "cancelled" => Stage::Done,
+            _ => Stage::InDoubt,
+        }
+    }
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -160,12 +182,9 @@ impl Ledger {
     /// The messages left between intent and outcome (a crash, a lost answer), or whose last
     /// word no version wrote: in doubt, for `resolve`.
     pub fn in_doubt(&self) -> impl Iterator<Item = &Entry> {
-        self.entries.values().filter(|e| {
-            !matches!(
-                e.state.as_str(),
-                "sent" | "failed" | "cancelled" | "retry" | ""
-            )
-        })
+        self.entries
+            .values()
+            .filter(|e| e.stage() == Stage::InDoubt)
     }
 
     /// The record of the message the provider knows as `provider_id`.
@@ -231,27 +250,30 @@ pub fn run(
             continue;
         }
         let before = ledger.get(&m.id).cloned().unwrap_or_default();
-        match before.state.as_str() {
-            "sent" | "failed" | "cancelled" => {
+        match before.stage() {
+            Stage::Done => {
                 bus.ack(GROUP, &d)?;
                 continue;
             }
-            "" | "retry" => {}
-            // "intent", or a word no version wrote (a line cut short): in doubt, never resent.
-            _ => {
+            Stage::InDoubt => {
                 report.in_doubt.push(m.lead_id.clone());
                 continue;
             }
+            Stage::Open => {}
         }
+        let tries = before.tries;
+        let to = m.data.get("to").and_then(|v| v.as_str()).unwrap_or("");
+        let entry = |state: &str, tries: u32| Entry {
+            id: m.id.clone(),
+            state: state.to_string(),
+            tries,
+            lead: m.lead_id.clone(),
+            to: to.to_string(),
+            ..Entry::default()
+        };
         // A lead that has since replied, bounced or opted out gets nothing more.
         if let Some(why) = stopped(&m.lead_id) {
-            ledger.record(Entry {
-                id: m.id.clone(),
-                state: "cancelled".into(),
-                tries: before.tries,
-                lead: m.lead_id.clone(),
-                ..Entry::default()
-            })?;
+            ledger.record(entry("cancelled", tries))?;
             bus.ack(GROUP, &d)?;
             report.cancelled.push((m.id.clone(), why));
             continue;
@@ -266,16 +288,6 @@ pub fn run(
             report.halted = Some(format!("{why} (its messages stay queued)"));
             break;
         }
-        let tries = before.tries;
-        let to = m.data.get("to").and_then(|v| v.as_str()).unwrap_or("");
-        let entry = |state: &str, tries: u32| Entry {
-            id: m.id.clone(),
-            state: state.to_string(),
-            tries,
-            lead: m.lead_id.clone(),
-            to: to.to_string(),
-            ..Entry::default()
-        };
         ledger.record(entry("intent", tries))?;
         let (mut outcome, mut receipt) = send(&agent, w, m);
         if let Attempt::Retry {

@@ -236,14 +236,7 @@ impl Facts {
             Some(&was) if was != on => {
                 self.flags.remove(name);
                 self.unknown.push(name);
-                for g in &mut self.groups {
-                    let keep: Vec<bool> = g.facts.iter().map(|f| *f != Some(name)).collect();
-                    let mut k = keep.iter();
-                    g.items.retain(|_| *k.next().unwrap_or(&true));
-                    let mut k = keep.iter();
-                    g.facts.retain(|_| *k.next().unwrap_or(&true));
-                }
-                self.groups.retain(|g| !g.items.is_empty());
+                self.drop_items(|f| f == Some(name));
                 self.warnings
                     .push(format!("the data says both yes and no to {name}: left out"));
             }
@@ -273,12 +266,13 @@ impl Facts {
 
     /// Leaves out of `groups` the items a content block already shows (by its `when:` fact).
     pub fn hide(&mut self, shown: &[&str]) {
+        self.drop_items(|f| f.is_some_and(|f| shown.contains(&f)));
+    }
+
+    /// Leaves out of `groups` the items whose fact `gone` says so, and groups left empty.
+    fn drop_items(&mut self, gone: impl Fn(Option<&'static str>) -> bool) {
         for g in &mut self.groups {
-            let keep: Vec<bool> = g
-                .facts
-                .iter()
-                .map(|f| f.is_none_or(|f| !shown.contains(&f)))
-                .collect();
+            let keep: Vec<bool> = g.facts.iter().map(|f| !gone(*f)).collect();
             let mut k = keep.iter();
             g.items.retain(|_| *k.next().unwrap_or(&true));
             let mut k = keep.iter();
