@@ -163,9 +163,8 @@ pub fn run(args: Args, config_path: &Path, explicit: bool, ui: &Ui) -> anyhow::R
             crate::config::GRAPH_API_VERSION
         ));
     }
-    for p in &problems {
-        ui.problem(p);
-    }
+    // `check` lists every problem: that is what it is for.
+    ui.problems(&problems, usize::MAX);
     for w in &warnings {
         ui.info(&format!("warning: {w}"));
     }

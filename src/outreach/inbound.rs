@@ -671,21 +671,25 @@ fn has_phrase(text: &str, phrase: &str) -> bool {
     })
 }
 
-/// `html` without the named elements and what they hold (case-insensitive tags).
+/// `html` without the named elements and what they hold (case-insensitive tags). One pass over
+/// the text per name: a message of many `<style>` blocks costs no more than one of a few.
 fn drop_elements(html: &str, names: &[&str]) -> String {
     let mut out = html.to_string();
     for name in names {
-        loop {
-            let lower = out.to_lowercase();
-            let Some(start) = lower.find(&format!("<{name}")) else {
-                break;
-            };
-            let close = format!("</{name}>");
-            let end = lower[start..]
+        // ASCII case folding keeps byte offsets: they index `out` as they index `lower`.
+        let lower = out.to_ascii_lowercase();
+        let (open, close) = (format!("<{name}"), format!("</{name}>"));
+        let mut kept = String::with_capacity(out.len());
+        let mut at = 0;
+        while let Some(i) = lower[at..].find(&open) {
+            let start = at + i;
+            kept.push_str(&out[at..start]);
+            at = lower[start..]
                 .find(&close)
-                .map_or(out.len(), |i| start + i + close.len());
-            out.replace_range(start..end, "");
+                .map_or(out.len(), |j| start + j + close.len());
         }
+        kept.push_str(&out[at..]);
+        out = kept;
     }
     out
 }
@@ -712,7 +716,8 @@ fn first_text(m: &ParsedMail) -> String {
 /// HTML to plain lines: what mail clients mark as the quoted message (a blockquote, Gmail's
 /// `gmail_quote`, Outlook's reply header) and everything after it dropped, tags removed.
 fn html_text(html: &str) -> String {
-    let lower = html.to_lowercase();
+    // ASCII folding: the offsets found in `lower` must be offsets in `html` too.
+    let lower = html.to_ascii_lowercase();
     let cut = [
         "<blockquote",
         "gmail_quote",
@@ -960,5 +965,24 @@ mod tests {
         c.add("info@shop.example", "shop-c", day(3));
         assert_eq!(c.lead("INFO@shop.example"), Some("shop-b"));
         assert_eq!(c.lead("other@shop.example"), None);
+    }
+
+    #[test]
+    fn html_letters_that_change_length_in_lower_case_keep_the_cut_in_place() {
+        // U+212A KELVIN SIGN is 3 bytes; its lower case "k" is 1: full case folding would move
+        // every offset after it and cut inside a character.
+        let kelvin = "\u{212A}".repeat(10);
+        let html = format!("<p>hello</p><p>{kelvin}</p><blockquote>old text</blockquote>");
+        let text = html_text(&html);
+        assert!(text.contains(&kelvin), "{text:?}");
+        assert!(!text.contains("old text"), "{text:?}");
+    }
+
+    #[test]
+    fn elements_are_dropped_in_one_pass_whatever_their_case() {
+        let html = "a<STYLE>x</style>b<style>y</STYLE>c<script>z";
+        assert_eq!(drop_elements(html, &["style", "script"]), "abc");
+        let many = "<style>s</style>w".repeat(50_000);
+        assert_eq!(drop_elements(&many, &["style"]), "w".repeat(50_000));
     }
 }

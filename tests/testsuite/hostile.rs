@@ -534,3 +534,25 @@ fn a_file_of_many_bad_leads_costs_linear_time_and_keeps_the_good_ones() {
         &err[err.len().saturating_sub(300)..]
     );
 }
+
+#[test]
+fn a_reply_of_many_html_blocks_is_read_in_linear_time() {
+    // Each `<style>` block made the reader fold the whole message again: a 30 MB reply of them
+    // ran for minutes.
+    let p = Project::new();
+    p.write("leads/good.yaml", GOOD);
+    std::fs::create_dir_all(p.path("mail/cur")).unwrap();
+    p.write(
+        "mail/new/styles.eml",
+        &format!(
+            "From: owner@good.example\nSubject: Re: hi\nContent-Type: text/html\n\n{}",
+            "<style>p{}</style>hello ".repeat(300_000)
+        ),
+    );
+    let (code, err) = bounded(&p, &["inbox", "--maildir", "mail"]);
+    assert!(code == 0 || code == 3, "{err}");
+    assert!(
+        p.path("mail/cur").read_dir().unwrap().next().is_some(),
+        "{err}"
+    );
+}
