@@ -170,6 +170,12 @@ pub enum Error {
     /// Another process holds what this one needs (the state store's lock).
     #[error("{0}")]
     Locked(String),
+    /// Another worker changed a lead's state since this one read it: nothing was written.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database (the PostgreSQL backend) failed or could not be reached.
+    #[error("database: {0}")]
+    Database(String),
     /// The machine refused something the run needs (threads, say).
     #[error("{0}")]
     System(String),

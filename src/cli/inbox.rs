@@ -4,10 +4,9 @@ use std::path::PathBuf;
 
 use crate::cli::{Outcome, Ui};
 use crate::config::Config;
-use crate::outreach::bus::FileBus;
+use crate::outreach::backend::{self, Mode};
 use crate::outreach::inbound::{self, Contacts};
 use crate::outreach::orchestrator;
-use crate::outreach::store::FileStore;
 
 /// Read new mail from a Maildir and publish what it means for each lead.
 ///
@@ -28,8 +27,9 @@ pub struct Args {
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let o = &config.outreach;
     let domain = o.sender_domain().to_string();
-    let bus = FileBus::new(orchestrator::bus_dir(config));
-    let report = inbound::read_maildir(&args.maildir, &domain, &contacts(config)?, &bus)?;
+    let backend = backend::open(config, Mode::Read)?;
+    let contacts = contacts(config, backend.store.states())?;
+    let report = inbound::read_maildir(&args.maildir, &domain, &contacts, &*backend.bus)?;
     for (file, topic, lead) in &report.published {
         ui.detail(&format!("{file}: {topic} for {lead}"));
     }
@@ -41,7 +41,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     }
     // What should have changed something and could not: said whatever the verbosity.
     for (file, why) in &report.attention {
-        eprintln!("warning: {file}: {why}");
+        crate::cli::ui::say(&format!("warning: {file}: {why}"));
     }
     ui.problems(&report.errors, 20);
     ui.result(&format!(
@@ -60,11 +60,13 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
 }
 
 /// The leads emailed so far, by address: from the campaign state and the scored leads.
-fn contacts(config: &Config) -> anyhow::Result<Contacts> {
+fn contacts(
+    config: &Config,
+    states: &std::collections::BTreeMap<String, crate::outreach::store::LeadState>,
+) -> anyhow::Result<Contacts> {
     let mut contacts = Contacts::default();
-    let states = FileStore::read(&orchestrator::state_dir(config))?;
     let leads = orchestrator::scored_leads(config).unwrap_or_default();
-    for (key, state) in &states {
+    for (key, state) in states {
         if let Some(i) = &state.in_flight {
             contacts.in_doubt.insert(i.message_id.clone());
         }

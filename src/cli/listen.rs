@@ -2,7 +2,6 @@
 
 use crate::cli::{Outcome, Ui};
 use crate::config::Config;
-use crate::outreach::bus::FileBus;
 use crate::outreach::listen::{secret, Listener, TwilioHook};
 use crate::outreach::orchestrator;
 use crate::outreach::webhook::Secrets;
@@ -34,6 +33,8 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let listener = std::net::TcpListener::bind(&bind)
         .map_err(|e| crate::cli::usage(format!("cannot listen on {bind}: {e}")))?;
     let webhooks = Secrets::from_env()?;
+    // The bus (files, or the database) is opened before the first request can come.
+    let bus = crate::outreach::backend::open_bus(config)?;
     let mut on: Vec<&str> = webhooks.enabled().iter().map(|p| p.name()).collect();
     // Twilio signs the URL it was given: the public one.
     let twilio = match (
@@ -93,7 +94,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     Listener {
         secret,
         domain,
-        bus: Box::new(FileBus::new(orchestrator::bus_dir(config))),
+        bus,
         webhooks,
         tokens: crate::outreach::webhook::Tokens::at(
             orchestrator::bus_dir(config).join("mailgun-tokens.tsv"),

@@ -3,7 +3,7 @@
 
 use crate::cli::{Outcome, Ui};
 use crate::config::Config;
-use crate::outreach::bus::{FileBus, Message, MessageBus, TOPICS};
+use crate::outreach::bus::{Message, TOPICS};
 
 /// Publish an event on the message bus (<work>/bus/).
 ///
@@ -44,7 +44,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     for (k, v) in args.data {
         message.data.insert(k, serde_json::Value::String(v));
     }
-    let bus = FileBus::new(config.work_dir().join("bus"));
+    let bus = crate::outreach::backend::open_bus(config)?;
     let stored = bus.publish(message)?;
     ui.info(&format!(
         "published {} for {} (id {})",

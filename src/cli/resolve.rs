@@ -2,9 +2,10 @@
 
 use crate::cli::{Outcome, Ui};
 use crate::config::Config;
-use crate::outreach::orchestrator::{self, note, record_sent};
+use crate::outreach::backend::{self, Mode};
+use crate::outreach::orchestrator::{note, record_sent};
 use crate::outreach::sequence::Sequence;
-use crate::outreach::store::{FileStore, StateStore};
+use crate::outreach::store::StateStore;
 
 /// Settle a step left in doubt by a run that stopped mid-send.
 ///
@@ -30,8 +31,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
-    // The store's lock: no `schedule` runs while a step is settled.
-    let mut store = FileStore::open(&orchestrator::state_dir(config))?;
+    // With files, the store's lock: no `schedule` runs while a step is settled. With a
+    // database, a step a live worker is sending is refused, and a change by a worker in
+    // between makes the commit fail rather than overwrite it.
+    let mut backend = backend::open(config, Mode::Work)?;
+    let store = &mut *backend.store;
     let Some(mut state) = store.get(&args.lead).cloned() else {
         return Err(crate::cli::usage(format!(
             "{}: no campaign state (not contacted yet, or not a lead)",
@@ -39,8 +43,14 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         )));
     };
     let Some(intent) = state.in_flight.take() else {
-        return resolve_text(&args, config, ui, &mut store, state);
+        return resolve_text(&args, config, ui, store, state);
     };
+    if intent.run != store.run() && store.is_live(&intent.run) {
+        return Err(crate::cli::usage(format!(
+            "{}: step {} is being sent right now by the schedule run {}; wait for it",
+            args.lead, intent.step, intent.run
+        )));
+    }
     let now = chrono::Utc::now();
     let what = if args.sent {
         let sequence = Sequence::load(
@@ -73,7 +83,7 @@ fn resolve_text(
     args: &Args,
     config: &Config,
     ui: &Ui,
-    store: &mut FileStore,
+    store: &mut dyn StateStore,
     mut state: crate::outreach::store::LeadState,
 ) -> anyhow::Result<Outcome> {
     use crate::outreach::whatsapp::{Entry, Ledger};

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use crate::cli::ui::table;
 use crate::cli::{Outcome, Ui};
 use crate::config::Config;
-use crate::outreach::orchestrator;
-use crate::outreach::store::{FileStore, Intent};
+use crate::outreach::backend::{self, Mode};
+use crate::outreach::store::Intent;
 
 /// Counts per campaign state, steps in doubt, or one lead's history.
 #[derive(Debug, clap::Args)]
@@ -20,11 +20,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
-    let dir = orchestrator::state_dir(config);
-    let states = FileStore::read(&dir)?;
-    // The steps a `schedule` run under way began are being sent right now, not in doubt.
-    let running = FileStore::holder(&dir);
-    let being_sent = |i: &Intent| !i.run.is_empty() && running.as_deref() == Some(i.run.as_str());
+    let backend = backend::open(config, Mode::Read)?;
+    let store = &*backend.store;
+    let states = store.states();
+    // The steps a `schedule` run under way began (its lease held) are being sent right now,
+    // not in doubt.
+    let being_sent = |i: &Intent| !i.run.is_empty() && store.is_live(&i.run);
     if let Some(key) = &args.lead {
         let Some(state) = states.get(key) else {
             return Err(crate::cli::usage(format!(
@@ -66,7 +67,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     }
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut in_doubt = Vec::new();
-    for (key, s) in &states {
+    for (key, s) in states {
         *counts.entry(s.status.as_str().to_string()).or_default() += 1;
         if s.in_flight.as_ref().is_some_and(|i| !being_sent(i)) {
             in_doubt.push(key.clone());
@@ -81,8 +82,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         }
     }
     let crm = crate::outreach::crm::stats(config);
-    let quarantined =
-        crate::outreach::bus::FileBus::new(orchestrator::bus_dir(config)).quarantined();
+    let quarantined = backend.folder.quarantined();
     if args.json {
         ui.result(&format!(
             "{}\n",

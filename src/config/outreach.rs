@@ -38,6 +38,21 @@ pub struct Outreach {
     /// providers want authenticated mail). The private key comes only from the environment:
     /// LEADSITE_DKIM_PRIVATE_KEY (RSA PKCS#1 PEM, or base64 Ed25519).
     pub dkim: Option<Dkim>,
+    /// Where the campaign state and the message bus live: `files` under `.leadsite/` (one
+    /// worker at a time), or `postgres` (several `schedule` workers, on several machines).
+    pub backend: StoreBackend,
+    /// The PostgreSQL URL when `backend: postgres` (`postgres://user@host/db`, or
+    /// `host=/run/postgresql dbname=leads`). `LEADSITE_DATABASE_URL` wins over it; keep a
+    /// password there, not here.
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    #[default]
+    Files,
+    Postgres,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -259,6 +274,8 @@ impl Default for Outreach {
             listen: Listen::default(),
             whatsapp: WhatsApp::default(),
             dkim: None,
+            backend: StoreBackend::Files,
+            database_url: None,
         }
     }
 }

@@ -268,6 +268,11 @@ impl FileBus {
     /// Publishes each valid event of the inbox and removes its file; moves each invalid one to
     /// `rejected/` beside a `.reason` file.
     pub fn drain_inbox(&self) -> Result<InboxReport> {
+        self.drain_inbox_into(self)
+    }
+
+    /// [`FileBus::drain_inbox`] onto another bus (the inbox is a folder whatever the backend).
+    pub fn drain_inbox_into(&self, bus: &dyn MessageBus) -> Result<InboxReport> {
         let mut report = InboxReport::default();
         for (path, parsed) in self.read_inbox() {
             let name = path
@@ -276,7 +281,7 @@ impl FileBus {
                 .to_string_lossy()
                 .into_owned();
             match parsed {
-                Ok(message) => match self.publish(message) {
+                Ok(message) => match bus.publish(message) {
                     Ok(_) => {
                         fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
                         report.published += 1;
@@ -312,7 +317,7 @@ fn read_entry(path: &Path) -> std::result::Result<Message, String> {
 
 /// A message checked and made ready to store: its time set, and its id (the digest of what it
 /// says, when it came without one), as every backend stores it.
-fn prepared(mut message: Message) -> Result<Message> {
+pub(crate) fn prepared(mut message: Message) -> Result<Message> {
     if let Some(p) = message.problem() {
         return Err(Error::Usage(p));
     }
@@ -343,7 +348,7 @@ fn prepared(mut message: Message) -> Result<Message> {
 }
 
 /// A consumer group's name: it names a folder (files) or a row (databases).
-fn check_group(group: &str) -> Result<()> {
+pub(crate) fn check_group(group: &str) -> Result<()> {
     if crate::lead::is_valid_key(group) {
         Ok(())
     } else {
@@ -488,69 +493,11 @@ mod tests {
         (dir, bus)
     }
 
-    /// What every MessageBus must do (files, memory; PostgreSQL will run it too).
-    fn contract(bus: &dyn MessageBus) {
-        let now = Utc::now();
-        // publish / poll / ack, oldest first, at most `max`.
-        let a = bus
-            .publish(Message::new("lead.responded", "acme", now))
-            .unwrap();
-        let b = bus
-            .publish(Message::new("lead.bounced", "bolt", now))
-            .unwrap();
-        assert!(!a.id.is_empty() && a.id != b.id);
-        assert!(bus.is_published(&a.id) && !bus.is_published("never-sent"));
-        let got = bus.poll("orchestrator", 10).unwrap();
-        let ids: Vec<&String> = got.iter().map(|d| &d.message.id).collect();
-        assert_eq!(ids, [&a.id, &b.id]);
-        assert_eq!(bus.poll("orchestrator", 1).unwrap().len(), 1);
-        bus.ack("orchestrator", &got[0]).unwrap();
-        // Unacked messages come again; another group has its own cursor.
-        let again = bus.poll("orchestrator", 10).unwrap();
-        assert_eq!(again.len(), 1);
-        assert_eq!(again[0].message.id, b.id);
-        assert_eq!(bus.poll("crm", 10).unwrap().len(), 2);
-        // Acking twice is acking once.
-        bus.ack("orchestrator", &again[0]).unwrap();
-        bus.ack("orchestrator", &again[0]).unwrap();
-        assert!(bus.poll("orchestrator", 10).unwrap().is_empty());
-        // Publishing an id again changes nothing, whatever it says.
-        let mut same = a.clone();
-        same.topic = "lead.unsubscribed".into();
-        bus.publish(same).unwrap();
-        assert_eq!(bus.poll("crm", 10).unwrap().len(), 2);
-        // A message that names no lead, an unknown topic or an id that names no file is
-        // refused; so is a group name that is not a key.
-        let mut dots = Message::new("lead.responded", "acme", now);
-        dots.id = "..".into();
-        assert!(bus.publish(dots).is_err());
-        assert!(bus
-            .publish(Message::new("lead.teleported", "acme", now))
-            .is_err());
-        assert!(bus
-            .publish(Message::new("lead.responded", "../x", now))
-            .is_err());
-        assert!(bus.poll("../etc", 10).is_err());
-        // A message too large to read back is refused when published, not lost later.
-        let mut huge = Message::new("lead.responded", "acme", now);
-        huge.data
-            .insert("x".into(), "x".repeat(2 * 1024 * 1024).into());
-        assert!(bus.publish(huge).is_err());
-        // Published data comes back as it was.
-        let mut m = Message::new("lead.bounced", "cafe", now);
-        m.data.insert("kind".into(), "hard".into());
-        let c = bus.publish(m).unwrap();
-        let got = bus.poll("crm", 10).unwrap();
-        let back = got.iter().find(|d| d.message.id == c.id).unwrap();
-        assert_eq!(back.message.data["kind"], "hard");
-        assert_eq!(back.message.at, c.at);
-    }
-
     #[test]
     fn every_bus_keeps_the_contract() {
         let (_d, files) = bus();
-        contract(&files);
-        contract(&MemoryBus::default());
+        super::super::contract::bus(&files);
+        super::super::contract::bus(&MemoryBus::default());
     }
 
     #[test]

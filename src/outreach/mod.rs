@@ -4,13 +4,17 @@
 //! and what comes back: `inbound` (a Maildir: replies, `bounce` reports, complaints) and `listen`
 //! (one-click unsubscribes, signed provider `webhook`s). See docs/architecture.md.
 
+pub mod backend;
 pub mod bounce;
 pub mod bus;
+#[doc(hidden)]
+pub mod contract;
 pub mod crm;
 pub mod email;
 pub mod inbound;
 pub mod listen;
 pub mod orchestrator;
+pub mod postgres;
 pub mod sequence;
 pub mod store;
 pub mod webhook;

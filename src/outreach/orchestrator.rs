@@ -6,21 +6,20 @@
 //! (`in_flight`), after it the outcome. A crash between the two leaves the step *in doubt*: it is
 //! reported by `leadsite status` and never sent again by itself.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::bus::{FileBus, Message, MessageBus};
+use super::bus::{Message, MessageBus};
 use super::email::{self, EmailAgent};
 use super::sequence::Sequence;
-use super::store::{FileStore, HistoryEntry, Intent, LeadState, MemoryStore, StateStore, Status};
+use super::store::{settle, Claim, HistoryEntry, Intent, LeadState, StateStore, Status};
 use super::window;
 use super::Attempt;
 use crate::config::Config;
 use crate::error::{Error, InputError, Location, Result};
-use crate::fsutil;
 use crate::lead::{Lead, Route};
 
 /// A WhatsApp/SMS step rendered for one lead, queued for the WhatsAppAgent after the emails.
@@ -81,52 +80,6 @@ pub fn state_dir(config: &Config) -> PathBuf {
 
 pub fn bus_dir(config: &Config) -> PathBuf {
     config.work_dir().join("bus")
-}
-
-/// Opt-outs and hard bounces, by address: `<state>/suppressed.txt`, one `address<TAB>reason`
-/// a line. It lives beside the state, not in leads/, so re-ingesting a lead cannot undo it.
-pub struct Suppression {
-    /// None: additions stay in memory (a dry run).
-    path: Option<PathBuf>,
-    set: HashSet<String>,
-}
-
-impl Suppression {
-    pub fn load(dir: &Path) -> Result<Suppression> {
-        let path = dir.join("suppressed.txt");
-        // Read as state: a link, FIFO or device is an error, never an empty list.
-        let bytes = fsutil::read_state(&path)?.unwrap_or_default();
-        let set = String::from_utf8_lossy(&bytes)
-            .lines()
-            .filter_map(|l| l.split('\t').next())
-            .map(|a| a.trim().to_lowercase())
-            .filter(|a| !a.is_empty())
-            .collect();
-        Ok(Suppression {
-            path: Some(path),
-            set,
-        })
-    }
-
-    /// The same list, with additions kept in memory only.
-    pub fn in_memory(self) -> Suppression {
-        Suppression { path: None, ..self }
-    }
-
-    pub fn contains(&self, address: &str) -> bool {
-        self.set.contains(&address.to_lowercase())
-    }
-
-    pub fn add(&mut self, address: &str, reason: &str) -> Result<()> {
-        let a = address.to_lowercase();
-        if a.is_empty() || !self.set.insert(a.clone()) {
-            return Ok(());
-        }
-        match &self.path {
-            Some(path) => fsutil::append_line(path, &format!("{a}	{reason}")),
-            None => Ok(()),
-        }
-    }
 }
 
 /// The scored leads of the last build, by dedup_key.
@@ -215,6 +168,34 @@ pub fn record_sent(
     state.next_action_at = Some(at + wait);
 }
 
+/// An email step due for one lead, rendered: what the send step needs.
+struct Email {
+    key: String,
+    address: String,
+    name: String,
+    step: u32,
+    rendered: super::sequence::Rendered,
+    unsubscribe: String,
+    one_click: Option<String>,
+}
+
+/// What one run found due: emails to send, texts to queue.
+#[derive(Default)]
+struct Plan {
+    emails: Vec<Email>,
+    texts: Vec<Text>,
+}
+
+/// What the steps of a run share: the config, the campaign's rules and this run's clock.
+struct Run<'a> {
+    config: &'a Config,
+    sequence: &'a Sequence,
+    rules: Rules<'a>,
+    leads: &'a BTreeMap<String, Lead>,
+    pages: &'a BTreeMap<String, String>,
+    dry: bool,
+}
+
 /// One `schedule` run: the inbox, the events, then what is due.
 pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
     let o = &config.outreach;
@@ -223,369 +204,65 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
             "outreach is disabled in the config (outreach.enabled: false): nothing is sent".into(),
         ));
     }
-    let dir = state_dir(config);
     let dry = opts.dry_run;
-    // A dry run works on copies: nothing under .leadsite/state or .leadsite/bus changes.
-    let (mut file_store, mut memory_store);
-    let store: &mut dyn StateStore = if dry {
-        memory_store = MemoryStore::new(FileStore::read(&dir)?);
-        &mut memory_store
+    // A dry run works on copies: nothing in the state or on the bus changes.
+    let mode = if dry {
+        super::backend::Mode::Copy
     } else {
-        file_store = FileStore::open(&dir)?;
-        &mut file_store
+        super::backend::Mode::Work
     };
-    let mut suppressed = Suppression::load(&dir)?;
-    if dry {
-        suppressed = suppressed.in_memory();
-    }
-    let bus = FileBus::new(bus_dir(config));
-    let mut report = RunReport::default();
-    // The inbox: drained onto the bus, or, in a dry run, read where it lies (its events are
-    // applied to the copy below, as the real run would apply them).
-    let mut inbox_events = Vec::new();
-    if dry {
-        for (path, parsed) in bus.read_inbox() {
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
-            match parsed {
-                Ok(m) if !bus.is_published(&m.id) => inbox_events.push(m),
-                Ok(_) => {}
-                Err(why) => report.inbox_rejected.push((name.into_owned(), why)),
-            }
-        }
-    } else {
-        report.inbox_rejected = bus.drain_inbox()?.rejected;
-        report.quarantined = bus.quarantine()?;
-    }
+    let mut backend = super::backend::open(config, mode)?;
     let leads = scored_leads(config)?;
     let sequence = Sequence::load(&config.resolve(&config.paths.content), &o.sequence)?;
-    let now = opts.now;
-
-    let rules = Rules {
-        sequence: &sequence,
-        max_attempts: o.max_attempts,
-        retry_minutes: o.retry_minutes,
-        now,
-    };
-    let deliveries = bus.poll(GROUP, usize::MAX)?;
-    let events = deliveries
-        .iter()
-        .map(|d| (&d.message, Some(d)))
-        .chain(inbox_events.iter().map(|m| (m, None)));
-    for (message, delivery) in events {
-        report.events += 1;
-        if let Some(why) = apply_event(store, &mut suppressed, &leads, message, &rules)? {
-            report.ignored.push((message.id.clone(), why));
-        }
-        if let (false, Some(d)) = (dry, delivery) {
-            bus.ack(GROUP, d)?;
-        }
-    }
-
     let pages = landing_pages(config);
-    let outbox = config.work_dir().join("outbox");
-    let agent = EmailAgent::new(
-        o,
-        &config.resolve(Path::new(".")),
-        dry.then_some(outbox.as_path()),
-    )?;
-    let today = now.date_naive();
-    let sent_today = store
-        .states()
-        .values()
-        .flat_map(|s| s.history.iter())
-        // Emails sent and WhatsApp/SMS messages queued today: every channel counts.
-        .filter(|h| matches!(h.event.as_str(), "sent" | "queued") && h.at.date_naive() == today)
-        .count();
-
-    // With `listen` public, List-Unsubscribe points to it with a signed token.
-    let listen_secret = match &o.listen.public_url {
-        Some(_) => Some(super::listen::secret()?),
-        None => None,
+    let run = Run {
+        config,
+        sequence: &sequence,
+        rules: Rules {
+            sequence: &sequence,
+            max_attempts: o.max_attempts,
+            retry_minutes: o.retry_minutes,
+            now: opts.now,
+        },
+        leads: &leads,
+        pages: &pages,
+        dry,
     };
-    let mut whatsapp_queue = Vec::new();
+    let mut report = RunReport::default();
+    run.events(&mut backend, &mut report)?;
+    let store = &mut *backend.store;
+    let bus = &*backend.bus;
     let mut templates = super::whatsapp::Templates::default();
-    let api = crate::web::api_client();
-    // First everything due is rendered: a template error stops the run before anything is sent.
-    let mut batch = Vec::new();
-    for (key, lead) in leads.iter().filter(|(_, l)| eligible(l)) {
-        let mut state = store.get(key).cloned().unwrap_or_default();
-        if state.in_flight.is_some() {
-            report.in_doubt.push(key.clone());
-            continue;
-        }
-        if state.status.is_terminal() {
-            continue;
-        }
-        let address = lead.contact_email().unwrap_or_default().to_string();
-        if suppressed.contains(&address) {
-            state.status = Status::Unsubscribed;
-            note(&mut state, now, "suppressed", address);
-            store.commit(key, state)?;
-            continue;
-        }
-        let due = match (state.status, state.next_action_at) {
-            (Status::New, None) => true,
-            (_, Some(at)) => at <= now,
-            _ => false,
-        };
-        if !due {
-            continue;
-        }
-        if state.step as usize >= sequence.steps.len() {
-            state.status = Status::NoResponse;
-            let detail = format!("after step {}", state.step);
-            note(&mut state, now, "no_response", detail);
-            store.commit(key, state)?;
-            report.completed += 1;
-            continue;
-        }
-        let tz = window::zone(lead.timezone.as_deref(), &o.window);
-        if let Some(open) = window::next_open(now, tz, &o.window) {
-            if state.next_action_at != Some(open) {
-                state.next_action_at = Some(open);
-                store.commit(key, state)?;
-            }
-            report.waiting_for_window += 1;
-            continue;
-        }
-        let planned = batch.len() + whatsapp_queue.len();
-        if planned >= o.run_cap || sent_today + planned >= o.daily_cap {
-            report.capped = true;
-            break;
-        }
-        let step = state.step + 1;
-        let unsubscribe = o
-            .unsubscribe_url
-            .clone()
-            .map(|u| u.replace("{lead}", key))
-            .unwrap_or_else(|| format!("mailto:{}?subject=unsubscribe%20{key}", o.sender_email));
-        let one_click = match (&o.listen.public_url, &listen_secret) {
-            (Some(public), Some(secret)) => Some(format!(
-                "{}/u/{}",
-                public.trim_end_matches('/'),
-                super::listen::token(secret, key, &sequence.name)
-            )),
-            _ => o.one_click_url.as_ref().map(|u| u.replace("{lead}", key)),
-        };
-        let mut ctx = tera::Context::new();
-        ctx.insert(
-            "business",
-            &serde_json::json!({
-                "name": lead.name.trim(), "city": lead.city(), "category": lead.category,
-            }),
-        );
-        ctx.insert("lead", lead);
-        let landing = pages
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| format!("{}{key}/", config.base_url()));
-        ctx.insert("landing_url", &landing);
-        ctx.insert("sender", &serde_json::json!({"name": o.sender_name, "email": o.sender_email, "postal_address": o.postal_address}));
-        ctx.insert("unsubscribe_url", &unsubscribe);
-        let footer_text = format!(
-            "{}\n{}\nTo get no more messages: {unsubscribe}",
-            o.sender_name, o.postal_address
-        );
-        let footer_html = format!(
-            "{}<br>{}<br><a href=\"{}\">Unsubscribe</a>",
-            crate::text::escape_html(&o.sender_name),
-            crate::text::escape_html(&o.postal_address),
-            crate::text::escape_html(&unsubscribe)
-        );
-        let spec = &sequence.steps[step as usize - 1];
-        // A text message gets a text message's footer: who sends it and how to stop them (the
-        // carriers' STOP, which Twilio turns into error 21610 and leadsite into an opt-out).
-        let sms_footer = format!("{} - Reply STOP to opt out", o.sender_name);
-        let rendered = if spec.channel == "whatsapp" {
-            sequence.render(
-                step,
-                &ctx,
-                &sms_footer,
-                &crate::text::escape_html(&sms_footer),
-            )?
-        } else {
-            sequence.render(step, &ctx, &footer_text, &footer_html)?
-        };
-        if spec.channel == "whatsapp" {
-            // The template's parameters, checked before anything is sent: a template error
-            // stops the run; a parameter empty for this lead stops this lead's step (Meta
-            // refuses the message).
-            let params = sequence.render_params(step, &ctx)?;
-            let empty = (o.whatsapp.provider == crate::config::WhatsAppProvider::Cloud)
-                .then(|| super::sequence::empty_param(&params))
-                .flatten();
-            // The template as the WhatsApp Business Account has it (when it is to be asked):
-            // a step it does not fit is not queued, and waits for the fix.
-            let cloud = super::whatsapp::cloud_parameters(
-                &serde_json::to_value(&params).expect("parameters serialize"),
-            );
-            if let Some(why) = templates.refusal(&api, &o.whatsapp, &spec.template, &cloud) {
-                report.whatsapp_halted = Some(format!(
-                    "{why} (step {step} of {} is not queued until it fits)",
-                    sequence.name
-                ));
-                continue;
-            }
-            whatsapp_queue.push(Text {
-                key: key.clone(),
-                // E.164, as the providers want it and as replies come back from it; a phone
-                // that cannot be read as a number is no phone.
-                to: lead.phone.as_deref().and_then(|p| {
-                    let region = lead.country().unwrap_or(&config.ingest.default_region);
-                    crate::lead::value::phone_e164(p, region)
-                }),
-                step,
-                template: spec.template.clone(),
-                text: rendered.text.clone(),
-                params,
-                empty,
-            });
-            continue;
-        }
-        batch.push((
-            key.clone(),
-            address,
-            lead.name.trim().to_string(),
-            step,
-            rendered,
-            unsubscribe,
-            one_click,
-        ));
-    }
-
-    for (key, address, name, step, rendered, unsubscribe, one_click) in batch {
-        let message = agent.build(&email::Outgoing {
-            to: &address,
-            to_name: &name,
-            lead: &key,
-            sequence: &sequence.name,
-            step,
-            rendered: &rendered,
-            unsubscribe: &unsubscribe,
-            one_click: one_click.as_deref(),
-        })?;
-        let id = email::message_id(&key, &sequence.name, step, agent.domain());
-        let mut state = store.get(&key).cloned().unwrap_or_default();
-        // The intent first, durable: a crash from here on leaves this step in doubt, not resent.
-        state.in_flight = Some(Intent {
-            step,
-            message_id: id.clone(),
-            at: now,
-            run: store.run().to_string(),
-        });
-        store.commit(&key, state.clone())?;
-        let outcome = agent.send(&message);
-        let intent = state.in_flight.take();
-        match outcome {
-            Attempt::InDoubt(why) => {
-                // The server may have taken it: the intent stays, `status` shows the step and
-                // `resolve` settles it. Never sent again by guess.
-                state.in_flight = intent;
-                note(&mut state, now, "in_doubt", format!("step {step}: {why}"));
-                report.in_doubt.push(key.clone());
-            }
-            Attempt::Sent => {
-                report
-                    .planned
-                    .push(format!("{key}: step {step} (email) to {address}"));
-                record_sent(&mut state, &sequence, step, id, now);
-                report.sent += 1;
-            }
-            Attempt::Retry { why, .. } | Attempt::Halt(why) => {
-                state.attempt_count += 1;
-                note(
-                    &mut state,
-                    now,
-                    "send_failed",
-                    format!("step {step}: {why}"),
-                );
-                if state.attempt_count >= o.max_attempts {
-                    state.status = Status::Bounced;
-                    state.next_action_at = None;
-                    let detail = format!("{} failed tries", state.attempt_count);
-                    note(&mut state, now, "gave_up", detail);
-                } else {
-                    state.next_action_at =
-                        Some(now + backoff(o.retry_minutes, state.attempt_count));
-                }
-                report.failed += 1;
-            }
-            Attempt::Permanent(why) | Attempt::OptedOut(why) => {
-                state.status = Status::Bounced;
-                state.next_action_at = None;
-                note(&mut state, now, "bounced", format!("step {step}: {why}"));
-                suppressed.add(&address, "hard bounce")?;
-                report.bounced += 1;
-            }
-        }
-        store.commit(&key, state)?;
-    }
-    // WhatsApp steps: queued for the WhatsAppAgent (one event id a step: queued once), and the
-    // campaign moves on.
-    for t in whatsapp_queue {
-        let (key, step) = (t.key.clone(), t.step);
-        let mut state = store.get(&key).cloned().unwrap_or_default();
-        match (&t.to, &t.empty) {
-            (Some(to), None) => {
-                let mut m = Message::new("outreach.whatsapp.send", &key, now);
-                m.id = format!("wa.{key}.{}.{step}", sequence.name);
-                m.data.insert("to".into(), to.clone().into());
-                m.data.insert("step".into(), step.to_string().into());
-                m.data.insert("template".into(), t.template.into());
-                m.data.insert("text".into(), t.text.into());
-                let params = serde_json::to_value(&t.params).expect("parameters serialize");
-                m.data.insert("params".into(), params);
-                report
-                    .planned
-                    .push(format!("{key}: step {step} (whatsapp) to {to}"));
-                if !dry {
-                    bus.publish(m)?;
-                }
-                note(&mut state, now, "queued", format!("whatsapp step {step}"));
-                report.sent += 1;
-            }
-            (None, _) => note(
-                &mut state,
-                now,
-                "skipped",
-                format!("whatsapp step {step}: no phone that reads as a number"),
-            ),
-            (Some(_), Some(which)) => note(
-                &mut state,
-                now,
-                "skipped",
-                format!("whatsapp step {step}: template parameter {which} is empty"),
-            ),
-        }
-        state.status = Status::Contacted;
-        state.step = step;
-        state.last_contacted = Some(now);
-        let wait = sequence
-            .steps
-            .get(step as usize)
-            .map_or(Duration::days(7), |s| s.delay);
-        state.next_action_at = Some(now + wait);
-        store.commit(&key, state)?;
-    }
+    let plan = run.due(store, &mut templates, &mut report)?;
+    run.send(store, plan.emails, &mut report)?;
+    run.queue(store, bus, plan.texts, &mut report)?;
     let w = &o.whatsapp;
     if !dry && (!w.phone_number_id.is_empty() || !w.account_sid.is_empty()) {
-        // Checked again right before each message: a reply, bounce or opt-out since it was
-        // queued stops it.
-        let stopped = |lead: &str| -> Option<String> {
-            let state = store.get(lead)?;
-            if state.status.is_terminal() {
-                return Some(format!("the lead is {}", state.status.as_str()));
-            }
-            let address = leads.get(lead).and_then(|l| l.contact_email())?;
-            suppressed
-                .contains(address)
-                .then(|| format!("{address} is on the suppression list"))
-        };
-        let wa = super::whatsapp::run(config, &bus, &mut templates, &stopped)?;
-        report.whatsapp_failed = wa.failed;
-        report.whatsapp_halted = report.whatsapp_halted.take().or(wa.halted);
-        report.in_doubt.extend(wa.in_doubt);
-        report.whatsapp_cancelled = wa.cancelled;
+        if backend.db.is_some() {
+            // The WhatsApp ledger (what was sent, what is in doubt) is still a file of the
+            // machine that sends: with workers on several machines, a text could go twice.
+            report.whatsapp_halted = Some(
+                "WhatsApp/SMS messages are not sent with outreach.backend: postgres yet (their ledger is a file of one machine); they stay queued on the bus".into(),
+            );
+        } else {
+            // Checked again right before each message: a reply, bounce or opt-out since it
+            // was queued stops it.
+            let stopped = |lead: &str| -> Option<String> {
+                let state = store.get(lead)?;
+                if state.status.is_terminal() {
+                    return Some(format!("the lead is {}", state.status.as_str()));
+                }
+                let address = leads.get(lead).and_then(|l| l.contact_email())?;
+                store
+                    .is_suppressed(address)
+                    .then(|| format!("{address} is on the suppression list"))
+            };
+            let wa = super::whatsapp::run(config, bus, &mut templates, &stopped)?;
+            report.whatsapp_failed = wa.failed;
+            report.whatsapp_halted = report.whatsapp_halted.take().or(wa.halted);
+            report.in_doubt.extend(wa.in_doubt);
+            report.whatsapp_cancelled = wa.cancelled;
+        }
     }
     // Leads whose intent was recorded by an earlier, crashed run.
     report.in_doubt.sort();
@@ -598,9 +275,436 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
                 .as_str()
                 .to_string()
         };
-        report.crm = Some(super::crm::run(config, &leads, &pages, &bus, &status_of)?);
+        report.crm = Some(super::crm::run(config, &leads, &pages, bus, &status_of)?);
     }
     Ok(report)
+}
+
+impl Run<'_> {
+    /// Events in: the inbox drained onto the bus (in a dry run, read where it lies), then
+    /// every event not yet handled applied to the state and acked.
+    fn events(&self, backend: &mut super::backend::Backend, report: &mut RunReport) -> Result<()> {
+        let bus = &*backend.bus;
+        let mut inbox_events = Vec::new();
+        if self.dry {
+            for (path, parsed) in backend.folder.read_inbox() {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                match parsed {
+                    Ok(m) if !bus.is_published(&m.id) => inbox_events.push(m),
+                    Ok(_) => {}
+                    Err(why) => report.inbox_rejected.push((name.into_owned(), why)),
+                }
+            }
+        } else {
+            report.inbox_rejected = backend.folder.drain_inbox_into(bus)?.rejected;
+            report.quarantined = backend.folder.quarantine()?;
+        }
+        let deliveries = bus.poll(GROUP, usize::MAX)?;
+        let events = deliveries
+            .iter()
+            .map(|d| (&d.message, Some(d)))
+            .chain(inbox_events.iter().map(|m| (m, None)));
+        let store = &mut *backend.store;
+        for (message, delivery) in events {
+            report.events += 1;
+            match apply_event(store, self.leads, message, &self.rules) {
+                Ok(Some(why)) => report.ignored.push((message.id.clone(), why)),
+                Ok(None) => {}
+                // Another worker changed the lead meanwhile: not acked, the event comes again
+                // and is applied to what that worker wrote.
+                Err(Error::Conflict(why)) => {
+                    report.ignored.push((message.id.clone(), why));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            if let (false, Some(d)) = (self.dry, delivery) {
+                bus.ack(GROUP, d)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Due steps out: every lead whose next step is due, inside its send window and under the
+    /// caps, rendered. A template error stops the run here, before anything is sent.
+    fn due(
+        &self,
+        store: &mut dyn StateStore,
+        templates: &mut super::whatsapp::Templates,
+        report: &mut RunReport,
+    ) -> Result<Plan> {
+        let o = &self.config.outreach;
+        let now = self.rules.now;
+        let sequence = self.sequence;
+        let today = now.date_naive();
+        let sent_today = sent_on(store, today);
+        // With `listen` public, List-Unsubscribe points to it with a signed token.
+        let listen_secret = match &o.listen.public_url {
+            Some(_) => Some(super::listen::secret()?),
+            None => None,
+        };
+        let api = crate::web::api_client();
+        let mut plan = Plan::default();
+        for (key, lead) in self.leads.iter().filter(|(_, l)| eligible(l)) {
+            let mut state = store.get(key).cloned().unwrap_or_default();
+            if let Some(intent) = &state.in_flight {
+                // Another worker's claim, still under its lease, is being sent; any other
+                // intent is in doubt.
+                if !store.is_live(&intent.run) || intent.run == store.run() {
+                    report.in_doubt.push(key.clone());
+                }
+                continue;
+            }
+            if state.status.is_terminal() {
+                continue;
+            }
+            let address = lead.contact_email().unwrap_or_default().to_string();
+            // A commit another worker got to first leaves this lead to that worker.
+            let settle =
+                |store: &mut dyn StateStore, state: LeadState| match store.commit(key, state) {
+                    Err(Error::Conflict(_)) => Ok(()),
+                    other => other,
+                };
+            if store.is_suppressed(&address) {
+                state.status = Status::Unsubscribed;
+                note(&mut state, now, "suppressed", address);
+                settle(store, state)?;
+                continue;
+            }
+            let due = match (state.status, state.next_action_at) {
+                (Status::New, None) => true,
+                (_, Some(at)) => at <= now,
+                _ => false,
+            };
+            if !due {
+                continue;
+            }
+            if state.step as usize >= sequence.steps.len() {
+                state.status = Status::NoResponse;
+                let detail = format!("after step {}", state.step);
+                note(&mut state, now, "no_response", detail);
+                settle(store, state)?;
+                report.completed += 1;
+                continue;
+            }
+            let tz = window::zone(lead.timezone.as_deref(), &o.window);
+            if let Some(open) = window::next_open(now, tz, &o.window) {
+                if state.next_action_at != Some(open) {
+                    state.next_action_at = Some(open);
+                    settle(store, state)?;
+                }
+                report.waiting_for_window += 1;
+                continue;
+            }
+            let planned = plan.emails.len() + plan.texts.len();
+            if planned >= o.run_cap || sent_today + planned >= o.daily_cap {
+                report.capped = true;
+                break;
+            }
+            let step = state.step + 1;
+            let unsubscribe = o
+                .unsubscribe_url
+                .clone()
+                .map(|u| u.replace("{lead}", key))
+                .unwrap_or_else(|| {
+                    format!("mailto:{}?subject=unsubscribe%20{key}", o.sender_email)
+                });
+            let one_click = match (&o.listen.public_url, &listen_secret) {
+                (Some(public), Some(secret)) => Some(format!(
+                    "{}/u/{}",
+                    public.trim_end_matches('/'),
+                    super::listen::token(secret, key, &sequence.name)
+                )),
+                _ => o.one_click_url.as_ref().map(|u| u.replace("{lead}", key)),
+            };
+            let mut ctx = tera::Context::new();
+            ctx.insert(
+                "business",
+                &serde_json::json!({
+                    "name": lead.name.trim(), "city": lead.city(), "category": lead.category,
+                }),
+            );
+            ctx.insert("lead", lead);
+            let landing = self
+                .pages
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| format!("{}{key}/", self.config.base_url()));
+            ctx.insert("landing_url", &landing);
+            ctx.insert("sender", &serde_json::json!({"name": o.sender_name, "email": o.sender_email, "postal_address": o.postal_address}));
+            ctx.insert("unsubscribe_url", &unsubscribe);
+            let spec = &sequence.steps[step as usize - 1];
+            if spec.channel == "whatsapp" {
+                // A text message gets a text message's footer: who sends it and how to stop
+                // them (the carriers' STOP, which Twilio turns into error 21610 and leadsite
+                // into an opt-out).
+                let sms_footer = format!("{} - Reply STOP to opt out", o.sender_name);
+                let rendered = sequence.render(
+                    step,
+                    &ctx,
+                    &sms_footer,
+                    &crate::text::escape_html(&sms_footer),
+                )?;
+                // The template's parameters, checked before anything is sent: a template error
+                // stops the run; a parameter empty for this lead stops this lead's step (Meta
+                // refuses the message).
+                let params = sequence.render_params(step, &ctx)?;
+                let empty = (o.whatsapp.provider == crate::config::WhatsAppProvider::Cloud)
+                    .then(|| super::sequence::empty_param(&params))
+                    .flatten();
+                // The template as the WhatsApp Business Account has it (when it is to be
+                // asked): a step it does not fit is not queued, and waits for the fix.
+                let cloud = super::whatsapp::cloud_parameters(
+                    &serde_json::to_value(&params).expect("parameters serialize"),
+                );
+                if let Some(why) = templates.refusal(&api, &o.whatsapp, &spec.template, &cloud) {
+                    report.whatsapp_halted = Some(format!(
+                        "{why} (step {step} of {} is not queued until it fits)",
+                        sequence.name
+                    ));
+                    continue;
+                }
+                plan.texts.push(Text {
+                    key: key.clone(),
+                    // E.164, as the providers want it and as replies come back from it; a
+                    // phone that cannot be read as a number is no phone.
+                    to: lead.phone.as_deref().and_then(|p| {
+                        let region = lead.country().unwrap_or(&self.config.ingest.default_region);
+                        crate::lead::value::phone_e164(p, region)
+                    }),
+                    step,
+                    template: spec.template.clone(),
+                    text: rendered.text,
+                    params,
+                    empty,
+                });
+                continue;
+            }
+            let footer_text = format!(
+                "{}\n{}\nTo get no more messages: {unsubscribe}",
+                o.sender_name, o.postal_address
+            );
+            let footer_html = format!(
+                "{}<br>{}<br><a href=\"{}\">Unsubscribe</a>",
+                crate::text::escape_html(&o.sender_name),
+                crate::text::escape_html(&o.postal_address),
+                crate::text::escape_html(&unsubscribe)
+            );
+            let rendered = sequence.render(step, &ctx, &footer_text, &footer_html)?;
+            plan.emails.push(Email {
+                key: key.clone(),
+                address,
+                name: lead.name.trim().to_string(),
+                step,
+                rendered,
+                unsubscribe,
+                one_click,
+            });
+        }
+        Ok(plan)
+    }
+
+    /// Send and record: for each email, the intent claimed (exactly one worker wins it, within
+    /// the day's cap), the message sent, the outcome recorded.
+    fn send(
+        &self,
+        store: &mut dyn StateStore,
+        emails: Vec<Email>,
+        report: &mut RunReport,
+    ) -> Result<()> {
+        if emails.is_empty() {
+            return Ok(());
+        }
+        let o = &self.config.outreach;
+        let now = self.rules.now;
+        let sequence = self.sequence;
+        let outbox = self.config.work_dir().join("outbox");
+        let agent = EmailAgent::new(
+            o,
+            &self.config.resolve(Path::new(".")),
+            self.dry.then_some(outbox.as_path()),
+        )?;
+        let today = now.date_naive();
+        let sent_today = sent_on(store, today);
+        for e in emails {
+            let message = agent.build(&email::Outgoing {
+                to: &e.address,
+                to_name: &e.name,
+                lead: &e.key,
+                sequence: &sequence.name,
+                step: e.step,
+                rendered: &e.rendered,
+                unsubscribe: &e.unsubscribe,
+                one_click: e.one_click.as_deref(),
+            })?;
+            let (key, step) = (e.key, e.step);
+            let id = email::message_id(&key, &sequence.name, step, agent.domain());
+            let mut state = store.get(&key).cloned().unwrap_or_default();
+            if store.is_suppressed(&e.address) {
+                // Put on the list since the plan was made (by an event, or another worker).
+                continue;
+            }
+            // The intent first, durable: a crash from here on leaves this step in doubt, not
+            // resent.
+            state.in_flight = Some(Intent {
+                step,
+                message_id: id.clone(),
+                at: now,
+                run: store.run().to_string(),
+            });
+            match store.claim(&key, state, today, sent_today, o.daily_cap)? {
+                Claim::Won => {}
+                Claim::Lost => continue,
+                Claim::Capped => {
+                    report.capped = true;
+                    break;
+                }
+            }
+            let outcome = agent.send(&message);
+            let mut suppress = false;
+            settle(store, &key, |state| {
+                let intent = state.in_flight.take();
+                match &outcome {
+                    Attempt::InDoubt(why) => {
+                        // The server may have taken it: the intent stays, `status` shows the
+                        // step and `resolve` settles it. Never sent again by guess.
+                        state.in_flight = intent;
+                        note(state, now, "in_doubt", format!("step {step}: {why}"));
+                    }
+                    Attempt::Sent => record_sent(state, sequence, step, id.clone(), now),
+                    Attempt::Retry { why, .. } | Attempt::Halt(why) => {
+                        state.attempt_count += 1;
+                        note(state, now, "send_failed", format!("step {step}: {why}"));
+                        if state.attempt_count >= o.max_attempts {
+                            state.status = Status::Bounced;
+                            state.next_action_at = None;
+                            let detail = format!("{} failed tries", state.attempt_count);
+                            note(state, now, "gave_up", detail);
+                        } else {
+                            state.next_action_at =
+                                Some(now + backoff(o.retry_minutes, state.attempt_count));
+                        }
+                    }
+                    Attempt::Permanent(why) | Attempt::OptedOut(why) => {
+                        state.status = Status::Bounced;
+                        state.next_action_at = None;
+                        note(state, now, "bounced", format!("step {step}: {why}"));
+                        suppress = true;
+                    }
+                }
+            })?;
+            match outcome {
+                Attempt::InDoubt(_) => report.in_doubt.push(key.clone()),
+                Attempt::Sent => {
+                    report
+                        .planned
+                        .push(format!("{key}: step {step} (email) to {}", e.address));
+                    report.sent += 1;
+                }
+                Attempt::Retry { .. } | Attempt::Halt(_) => report.failed += 1,
+                Attempt::Permanent(_) | Attempt::OptedOut(_) => report.bounced += 1,
+            }
+            if suppress {
+                store.suppress(&e.address, "hard bounce")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// WhatsApp/SMS steps: claimed as emails are (one worker, within the cap), then queued for
+    /// the WhatsAppAgent (one event id a step: queued once), and the campaign moves on.
+    fn queue(
+        &self,
+        store: &mut dyn StateStore,
+        bus: &dyn MessageBus,
+        texts: Vec<Text>,
+        report: &mut RunReport,
+    ) -> Result<()> {
+        let now = self.rules.now;
+        let sequence = self.sequence;
+        let today = now.date_naive();
+        let sent_today = sent_on(store, today);
+        for t in texts {
+            let (key, step) = (t.key.clone(), t.step);
+            let mut state = store.get(&key).cloned().unwrap_or_default();
+            let message = match (&t.to, &t.empty) {
+                (Some(to), None) => {
+                    let mut m = Message::new("outreach.whatsapp.send", &key, now);
+                    m.id = format!("wa.{key}.{}.{step}", sequence.name);
+                    m.data.insert("to".into(), to.clone().into());
+                    m.data.insert("step".into(), step.to_string().into());
+                    m.data.insert("template".into(), t.template.into());
+                    m.data.insert("text".into(), t.text.into());
+                    let params = serde_json::to_value(&t.params).expect("parameters serialize");
+                    m.data.insert("params".into(), params);
+                    note(&mut state, now, "queued", format!("whatsapp step {step}"));
+                    Some((m, to.clone()))
+                }
+                (None, _) => {
+                    note(
+                        &mut state,
+                        now,
+                        "skipped",
+                        format!("whatsapp step {step}: no phone that reads as a number"),
+                    );
+                    None
+                }
+                (Some(_), Some(which)) => {
+                    note(
+                        &mut state,
+                        now,
+                        "skipped",
+                        format!("whatsapp step {step}: template parameter {which} is empty"),
+                    );
+                    None
+                }
+            };
+            state.status = Status::Contacted;
+            state.step = step;
+            state.last_contacted = Some(now);
+            let wait = sequence
+                .steps
+                .get(step as usize)
+                .map_or(Duration::days(7), |s| s.delay);
+            state.next_action_at = Some(now + wait);
+            // Claimed before it is queued: a crash in between leaves the step recorded and its
+            // text unsent (never two texts).
+            match store.claim(
+                &key,
+                state,
+                today,
+                sent_today,
+                self.config.outreach.daily_cap,
+            )? {
+                Claim::Won => {}
+                Claim::Lost => continue,
+                Claim::Capped => {
+                    report.capped = true;
+                    break;
+                }
+            }
+            if let Some((m, to)) = message {
+                report
+                    .planned
+                    .push(format!("{key}: step {step} (whatsapp) to {to}"));
+                if !self.dry {
+                    bus.publish(m)?;
+                }
+                report.sent += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Emails sent and WhatsApp/SMS messages queued on `day`: every channel counts for the caps.
+fn sent_on(store: &dyn StateStore, day: chrono::NaiveDate) -> usize {
+    store
+        .states()
+        .values()
+        .flat_map(|s| s.history.iter())
+        .filter(|h| matches!(h.event.as_str(), "sent" | "queued") && h.at.date_naive() == day)
+        .count()
 }
 
 fn backoff(minutes: u32, attempt: u32) -> Duration {
@@ -639,7 +743,6 @@ fn stops(m: &Message) -> bool {
 /// Applies one event; `Some(why)` when it changed nothing.
 fn apply_event(
     store: &mut dyn StateStore,
-    suppressed: &mut Suppression,
     leads: &BTreeMap<String, Lead>,
     m: &Message,
     rules: &Rules,
@@ -653,12 +756,11 @@ fn apply_event(
         }
         None => None,
     };
-    apply_to(store, suppressed, address, m, rules)
+    apply_to(store, address, m, rules)
 }
 
 fn apply_to(
     store: &mut dyn StateStore,
-    suppressed: &mut Suppression,
     address: Option<String>,
     m: &Message,
     rules: &Rules,
@@ -709,7 +811,7 @@ fn apply_to(
     if let Some(new) = terminal {
         if matches!(new, Status::Unsubscribed | Status::Bounced) {
             if let Some(a) = &address {
-                suppressed.add(a, &m.topic)?;
+                store.suppress(a, &m.topic)?;
             }
         }
         if state.status.is_terminal() && rank(new) <= rank(state.status) {
@@ -759,7 +861,7 @@ fn apply_to(
             state.status = Status::Bounced;
             state.next_action_at = None;
             if let Some(a) = &address {
-                suppressed.add(a, "soft bounces")?;
+                store.suppress(a, "soft bounces")?;
             }
         } else {
             state.step = target.saturating_sub(1);
@@ -792,6 +894,7 @@ fn apply_to(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outreach::store::MemoryStore;
 
     fn at(h: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_764_000_000 + h * 3600, 0).unwrap()
@@ -806,11 +909,9 @@ mod tests {
         m
     }
 
-    /// The built-in sequence and an empty suppression list kept in memory.
-    fn fixtures() -> (Sequence, Suppression) {
-        let sequence = Sequence::load(Path::new("/nonexistent"), "intro").unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        (sequence, Suppression::load(dir.path()).unwrap().in_memory())
+    /// The built-in sequence.
+    fn fixtures() -> Sequence {
+        Sequence::load(Path::new("/nonexistent"), "intro").unwrap()
     }
 
     /// Three tries, a one-hour first back-off.
@@ -824,16 +925,9 @@ mod tests {
     }
 
     fn apply(store: &mut MemoryStore, m: &Message, now: DateTime<Utc>) -> Option<String> {
-        let (sequence, mut suppressed) = fixtures();
+        let sequence = fixtures();
         let rules = rules(&sequence, now);
-        apply_to(
-            store,
-            &mut suppressed,
-            Some("owner@acme.example".into()),
-            m,
-            &rules,
-        )
-        .unwrap()
+        apply_to(store, Some("owner@acme.example".into()), m, &rules).unwrap()
     }
 
     fn sent(store: &mut MemoryStore, step: u32, when: DateTime<Utc>) {
@@ -897,17 +991,17 @@ mod tests {
     #[test]
     fn an_opt_out_for_a_lead_not_built_yet_holds_when_it_appears() {
         let mut store = MemoryStore::default();
-        let (sequence, mut suppressed) = fixtures();
+        let sequence = fixtures();
         let rules = rules(&sequence, at(1));
         let leads = BTreeMap::new();
         let opt_out = event("lead.unsubscribed", "u1", &[]);
         let reply = Message::new("lead.responded", "zeta", at(1));
         assert_eq!(
-            apply_event(&mut store, &mut suppressed, &leads, &opt_out, &rules).unwrap(),
+            apply_event(&mut store, &leads, &opt_out, &rules).unwrap(),
             None
         );
         assert_eq!(store.get("acme").unwrap().status, Status::Unsubscribed);
-        let why = apply_event(&mut store, &mut suppressed, &leads, &reply, &rules).unwrap();
+        let why = apply_event(&mut store, &leads, &reply, &rules).unwrap();
         assert!(why.is_some_and(|w| w.contains("unknown lead")));
     }
 

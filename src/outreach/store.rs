@@ -85,25 +85,135 @@ pub struct LeadState {
     pub in_flight: Option<Intent>,
 }
 
+/// What claiming a step came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The intent is recorded: this worker sends the step.
+    Won,
+    /// Another worker changed the lead since this one read it (it claimed the step, or applied
+    /// an event): this worker leaves the lead alone; its state has been read again.
+    Lost,
+    /// Today's cap is used up (across every worker).
+    Capped,
+}
+
+/// Per-lead campaign state and the suppression list: files (the default), PostgreSQL (many
+/// workers), or memory (dry runs, unit tests). A worker reads states, decides, and commits; a
+/// backend shared by several workers refuses a commit over a state another worker changed in
+/// between ([`Error::Conflict`]) and the worker reads that lead again ([`StateStore::refresh`]).
 pub trait StateStore {
     fn get(&self, lead: &str) -> Option<&LeadState>;
-    /// Durable before it returns.
+    /// Durable before it returns. `Err(Error::Conflict)` when another worker changed the lead
+    /// since it was read: nothing was written, and [`StateStore::get`] shows the new state.
     fn commit(&mut self, lead: &str, state: LeadState) -> Result<()>;
     fn states(&self) -> &BTreeMap<String, LeadState>;
     /// This run's id, recorded with each intent.
     fn run(&self) -> &str;
+    /// Reads one lead's state again from the backend (after a conflict).
+    fn refresh(&mut self, _lead: &str) -> Result<()> {
+        Ok(())
+    }
+    /// Records the intent (or the queueing) of a step, `state` carrying it: exactly one of
+    /// several workers wins it, and the claims of one UTC day across all workers stay within
+    /// `daily_cap`. `sent_today` is what this worker counted when it started. A store with one
+    /// writer at a time (files, memory) leaves the cap to that writer's own count.
+    fn claim(
+        &mut self,
+        lead: &str,
+        state: LeadState,
+        _day: chrono::NaiveDate,
+        _sent_today: usize,
+        _daily_cap: usize,
+    ) -> Result<Claim> {
+        match self.commit(lead, state) {
+            Ok(()) => Ok(Claim::Won),
+            Err(Error::Conflict(_)) => Ok(Claim::Lost),
+            Err(e) => Err(e),
+        }
+    }
+    /// Whether the run that recorded an intent still holds it: while it does, the step is
+    /// being sent; after, it is in doubt.
+    fn is_live(&self, run: &str) -> bool {
+        run == self.run()
+    }
+    /// Whether an address opted out, complained or bounced hard (case-insensitive).
+    fn is_suppressed(&self, address: &str) -> bool;
+    /// Puts an address on the suppression list for good (re-ingesting the lead cannot undo it).
+    fn suppress(&mut self, address: &str, reason: &str) -> Result<()>;
+    /// Every suppressed address with its reason, sorted.
+    fn suppressed(&self) -> Result<Vec<(String, String)>>;
+}
+
+/// Commits `change` applied to the lead's state, reading the lead again and applying it anew
+/// when another worker changed the lead in between: an outcome is never lost to a race.
+pub fn settle(
+    store: &mut dyn StateStore,
+    lead: &str,
+    mut change: impl FnMut(&mut LeadState),
+) -> Result<()> {
+    for _ in 0..100 {
+        let mut state = store.get(lead).cloned().unwrap_or_default();
+        change(&mut state);
+        match store.commit(lead, state) {
+            Err(Error::Conflict(_)) => store.refresh(lead)?,
+            other => return other,
+        }
+    }
+    Err(Error::Conflict(format!(
+        "lead {lead}: changed by other workers 100 times in a row"
+    )))
+}
+
+/// The suppression list in memory: the set, and the reason of each address.
+#[derive(Debug, Default, Clone)]
+pub struct Suppressed(BTreeMap<String, String>);
+
+impl Suppressed {
+    pub fn contains(&self, address: &str) -> bool {
+        self.0.contains_key(&address.trim().to_lowercase())
+    }
+
+    /// Adds an address; returns it (lower case) when it is new.
+    pub fn insert(&mut self, address: &str, reason: &str) -> Option<String> {
+        let a = address.trim().to_lowercase();
+        if a.is_empty() || self.0.contains_key(&a) {
+            return None;
+        }
+        self.0.insert(a.clone(), reason.to_string());
+        Some(a)
+    }
+
+    pub fn list(&self) -> Vec<(String, String)> {
+        self.0.iter().map(|(a, r)| (a.clone(), r.clone())).collect()
+    }
 }
 
 /// Campaign state in memory only: what `schedule --dry-run` works on (a copy of the real
-/// state, so that a dry run changes nothing on disk), and what unit tests of the rules use.
+/// state, so that a dry run changes nothing), and what unit tests of the rules use.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     states: BTreeMap<String, LeadState>,
+    suppressed: Suppressed,
+    /// The run known to be under way (a copy's: the one holding the files' lock).
+    live: Option<String>,
 }
 
 impl MemoryStore {
     pub fn new(states: BTreeMap<String, LeadState>) -> MemoryStore {
-        MemoryStore { states }
+        MemoryStore {
+            states,
+            suppressed: Suppressed::default(),
+            live: None,
+        }
+    }
+
+    /// A copy of another store: its states and its suppression list.
+    pub fn copy_of(store: &dyn StateStore) -> Result<MemoryStore> {
+        let mut m = MemoryStore::new(store.states().clone());
+        for (a, r) in store.suppressed()? {
+            m.suppressed.insert(&a, &r);
+        }
+        Ok(m)
     }
 }
 
@@ -124,6 +234,36 @@ impl StateStore for MemoryStore {
     fn run(&self) -> &str {
         "in-memory"
     }
+
+    fn is_live(&self, run: &str) -> bool {
+        self.live.as_deref() == Some(run)
+    }
+
+    fn is_suppressed(&self, address: &str) -> bool {
+        self.suppressed.contains(address)
+    }
+
+    fn suppress(&mut self, address: &str, reason: &str) -> Result<()> {
+        self.suppressed.insert(address, reason);
+        Ok(())
+    }
+
+    fn suppressed(&self) -> Result<Vec<(String, String)>> {
+        Ok(self.suppressed.list())
+    }
+}
+
+/// `<state>/suppressed.txt`: one `address<TAB>reason` a line.
+fn read_suppressed(dir: &Path) -> Result<Suppressed> {
+    // Read as state: a link, FIFO or device is an error, never an empty list.
+    let bytes = fsutil::read_state(&dir.join("suppressed.txt"))?.unwrap_or_default();
+    let mut set = Suppressed::default();
+    for line in String::from_utf8_lossy(&bytes).lines() {
+        let mut cells = line.splitn(2, '\t');
+        let address = cells.next().unwrap_or_default();
+        set.insert(address, cells.next().unwrap_or_default().trim());
+    }
+    Ok(set)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -141,6 +281,7 @@ pub struct FileStore {
     _lock: fs::File,
     /// This process's run, written into the lock file for `status` to read.
     run: String,
+    suppressed: Suppressed,
 }
 
 /// Journal lines after which a commit compacts.
@@ -179,6 +320,7 @@ impl FileStore {
             .map_err(|e| io_error(&journal_path, e))?;
         Ok(FileStore {
             dir: dir.to_path_buf(),
+            suppressed: read_suppressed(dir)?,
             states,
             journal,
             journal_lines: lines,
@@ -202,6 +344,16 @@ impl FileStore {
     /// only reads): what committed writes made, a torn last line left out.
     pub fn read(dir: &Path) -> Result<BTreeMap<String, LeadState>> {
         Ok(Self::load(dir)?.0)
+    }
+
+    /// States and suppression list as a [`MemoryStore`], without taking the lock: what a dry
+    /// run works on, and what `status` reads.
+    pub fn read_copy(dir: &Path) -> Result<MemoryStore> {
+        Ok(MemoryStore {
+            states: Self::read(dir)?,
+            suppressed: read_suppressed(dir)?,
+            live: Self::holder(dir),
+        })
     }
 
     /// Snapshot + journal; returns the states, the journal's good length and its line count.
@@ -289,6 +441,23 @@ impl StateStore for FileStore {
     fn run(&self) -> &str {
         &self.run
     }
+
+    fn is_suppressed(&self, address: &str) -> bool {
+        self.suppressed.contains(address)
+    }
+
+    fn suppress(&mut self, address: &str, reason: &str) -> Result<()> {
+        match self.suppressed.insert(address, reason) {
+            Some(a) => {
+                fsutil::append_line(&self.dir.join("suppressed.txt"), &format!("{a}\t{reason}"))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn suppressed(&self) -> Result<Vec<(String, String)>> {
+        Ok(self.suppressed.list())
+    }
 }
 
 #[cfg(test)]
@@ -367,6 +536,12 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
+    }
+
+    #[test]
+    fn the_file_store_keeps_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::outreach::contract::store(&mut || Box::new(FileStore::open(dir.path()).unwrap()));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The integration tests: each drives the real `leadsite` binary on a project in a temp folder.
 
+mod backends;
 mod bounces;
 mod check;
 mod cli;

@@ -45,7 +45,7 @@ fn publish_is_durable_idempotent_by_id_and_checked() {
     assert!(run.stderr.contains("not a dedup_key"), "{}", run.stderr);
 }
 
-mod campaign {
+pub(crate) mod campaign {
     use std::collections::BTreeMap;
     use std::net::TcpListener;
     use std::path::{Path, PathBuf};

@@ -1,0 +1,577 @@
+//! The MessageBus and StateStore on PostgreSQL (`outreach.backend: postgres`): one ACID store
+//! for both, so that several `schedule` workers, on several machines, share one campaign.
+//!
+//! - A lead's state is one row with a version. A worker commits over the version it read
+//!   (compare-and-set): a step's intent is claimed by exactly one worker, and an event applied
+//!   by another worker in between makes the commit fail with [`Error::Conflict`] (the worker
+//!   reads the lead again), never overwrite it.
+//! - A claim also takes a unit of the day's cap in the same transaction (`leadsite_daily`), so
+//!   caps hold across workers.
+//! - Each worker holds a lease (`leadsite_runs.lease_until`), renewed as it works. An intent
+//!   whose run's lease has expired is in doubt (`status`, `resolve`); never pending again.
+//! - The bus: `leadsite_messages` (publish is idempotent by id) and `leadsite_acks` per
+//!   consumer group; a message not acked comes back (at-least-once). `NOTIFY leadsite_bus` on
+//!   publish only wakes `--watch` workers; polling is the truth.
+//! - The schema is created and migrated by leadsite (`leadsite_migrations`), under an advisory
+//!   lock, so several workers may start at once.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{NaiveDate, Utc};
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, NoTls};
+
+use super::bus::{Delivery, Message, MessageBus};
+use super::store::{Claim, LeadState, StateStore, Suppressed};
+use crate::error::{Error, Result};
+
+/// How long a worker's claims stay its own without renewal.
+pub const LEASE_SECONDS: i64 = 120;
+
+/// The schema, one migration a version. Never edit a released step: add one.
+const MIGRATIONS: &[&str] = &[
+    // 1: state, suppression, runs, caps, bus.
+    "CREATE TABLE leadsite_lead_state (
+        lead text PRIMARY KEY,
+        version bigint NOT NULL,
+        state jsonb NOT NULL
+     );
+     CREATE TABLE leadsite_suppressed (
+        address text PRIMARY KEY,
+        reason text NOT NULL,
+        at timestamptz NOT NULL DEFAULT now()
+     );
+     CREATE TABLE leadsite_runs (
+        run text PRIMARY KEY,
+        started timestamptz NOT NULL DEFAULT now(),
+        lease_until timestamptz NOT NULL
+     );
+     CREATE TABLE leadsite_daily (
+        day date PRIMARY KEY,
+        used integer NOT NULL
+     );
+     CREATE TABLE leadsite_messages (
+        seq bigserial PRIMARY KEY,
+        id text NOT NULL UNIQUE,
+        topic text NOT NULL,
+        lead_id text NOT NULL,
+        body jsonb NOT NULL
+     );
+     CREATE TABLE leadsite_acks (
+        grp text NOT NULL,
+        seq bigint NOT NULL REFERENCES leadsite_messages (seq),
+        PRIMARY KEY (grp, seq)
+     );",
+];
+
+/// An arbitrary constant: the advisory lock migrations run under.
+const MIGRATION_LOCK: i64 = 0x6c65_6164_7369_7465;
+
+fn db(e: postgres::Error) -> Error {
+    // The server's own words (a constraint, a refused login) are the useful part.
+    match e.as_db_error() {
+        Some(d) => Error::Database(d.message().to_string()),
+        None => Error::Database(e.to_string()),
+    }
+}
+
+/// One connection, shared by the store and the bus of a process.
+#[derive(Clone)]
+pub struct Db(Arc<Mutex<Client>>);
+
+impl Db {
+    /// Connects and brings the schema up to date.
+    pub fn connect(url: &str) -> Result<Db> {
+        if url.contains("sslmode=require") || url.contains("sslmode=verify") {
+            return Err(Error::Usage(
+                "the database URL asks for TLS (sslmode=require/verify-*), which this build of leadsite does not speak yet: use a Unix socket, a loopback address or an SSH tunnel".into(),
+            ));
+        }
+        let client = Client::connect(url, NoTls).map_err(|e| {
+            Error::Database(format!(
+                "cannot connect to {}: {}",
+                redact(url),
+                e.as_db_error()
+                    .map(|d| d.message().to_string())
+                    .unwrap_or_else(|| e.to_string())
+            ))
+        })?;
+        let db = Db(Arc::new(Mutex::new(client)));
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// Applies the migrations not applied yet, one transaction under an advisory lock: workers
+    /// that start together wait for the first, then find nothing to do.
+    fn migrate(&self) -> Result<()> {
+        let mut c = self.client();
+        let mut tx = c.transaction().map_err(db)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .map_err(db)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS leadsite_migrations (
+                version integer PRIMARY KEY,
+                at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .map_err(db)?;
+        let done: i32 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM leadsite_migrations",
+                &[],
+            )
+            .map_err(db)?
+            .get(0);
+        if done as usize > MIGRATIONS.len() {
+            return Err(Error::Database(format!(
+                "the database's leadsite schema is version {done}, newer than this leadsite knows ({}): update leadsite",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+            tx.batch_execute(sql).map_err(db)?;
+            let version = i as i32 + 1;
+            tx.execute(
+                "INSERT INTO leadsite_migrations (version) VALUES ($1)",
+                &[&version],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn client(&self) -> MutexGuard<'_, Client> {
+        // A panic while holding it leaves the connection as it was: usable.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "the database URL".into(),
+    }
+}
+
+/// The StateStore on PostgreSQL. States are read once when opened (and again per lead after a
+/// conflict); each commit is checked against the version read.
+pub struct PgStore {
+    db: Db,
+    run: String,
+    states: BTreeMap<String, LeadState>,
+    versions: HashMap<String, i64>,
+    suppressed: Suppressed,
+    /// Runs known to be live or not, asked once each.
+    live: RefCell<HashMap<String, bool>>,
+}
+
+impl PgStore {
+    /// Opens the store as a worker: registers this run with a lease.
+    pub fn open(db: Db) -> Result<PgStore> {
+        let run = format!(
+            "{}.{}.{}",
+            hostname(),
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        );
+        let mut store = PgStore::read(db)?;
+        store.run = run;
+        store.renew()?;
+        Ok(store)
+    }
+
+    /// Reads every state and the suppression list without registering a run (`status`).
+    pub fn read(db: Db) -> Result<PgStore> {
+        let mut states = BTreeMap::new();
+        let mut versions = HashMap::new();
+        let mut suppressed = Suppressed::default();
+        {
+            let mut c = db.client();
+            for row in c
+                .query("SELECT lead, version, state FROM leadsite_lead_state", &[])
+                .map_err(db_err)?
+            {
+                let lead: String = row.get(0);
+                let state: serde_json::Value = row.get(2);
+                let state: LeadState = serde_json::from_value(state).map_err(|e| {
+                    Error::Database(format!("lead {lead}: a state that cannot be read: {e}"))
+                })?;
+                versions.insert(lead.clone(), row.get::<_, i64>(1));
+                states.insert(lead, state);
+            }
+            for row in c
+                .query("SELECT address, reason FROM leadsite_suppressed", &[])
+                .map_err(db_err)?
+            {
+                suppressed.insert(row.get::<_, &str>(0), row.get::<_, &str>(1));
+            }
+        }
+        Ok(PgStore {
+            db,
+            run: String::new(),
+            states,
+            versions,
+            suppressed,
+            live: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// Extends this run's lease.
+    pub fn renew(&mut self) -> Result<()> {
+        if self.run.is_empty() {
+            return Ok(());
+        }
+        self.db
+            .client()
+            .execute(
+                "INSERT INTO leadsite_runs (run, lease_until)
+                 VALUES ($1, now() + make_interval(secs => $2))
+                 ON CONFLICT (run) DO UPDATE SET lease_until = excluded.lease_until",
+                &[&self.run, &(LEASE_SECONDS as f64)],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Ends this run's lease: its intents, if any are left, are in doubt at once.
+    pub fn close(&mut self) -> Result<()> {
+        if !self.run.is_empty() {
+            self.db
+                .client()
+                .execute("DELETE FROM leadsite_runs WHERE run = $1", &[&self.run])
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    /// The compare-and-set of one lead, inside `tx`: true when written.
+    fn write(
+        tx: &mut postgres::Transaction<'_>,
+        lead: &str,
+        version: Option<i64>,
+        state: &LeadState,
+    ) -> Result<bool> {
+        let json = serde_json::to_value(state).expect("a state always serializes");
+        let n = match version {
+            Some(v) => tx
+                .execute(
+                    "UPDATE leadsite_lead_state SET state = $3, version = version + 1
+                     WHERE lead = $1 AND version = $2",
+                    &[&lead, &v, &json],
+                )
+                .map_err(db)?,
+            None => tx
+                .execute(
+                    "INSERT INTO leadsite_lead_state (lead, version, state) VALUES ($1, 1, $2)
+                     ON CONFLICT (lead) DO NOTHING",
+                    &[&lead, &json],
+                )
+                .map_err(db)?,
+        };
+        Ok(n == 1)
+    }
+
+    fn conflict(&mut self, lead: &str) -> Result<Error> {
+        self.refresh(lead)?;
+        Ok(Error::Conflict(format!(
+            "lead {lead}: changed by another worker since it was read"
+        )))
+    }
+}
+
+fn db_err(e: postgres::Error) -> Error {
+    db(e)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into())
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+impl StateStore for PgStore {
+    fn get(&self, lead: &str) -> Option<&LeadState> {
+        self.states.get(lead)
+    }
+
+    fn commit(&mut self, lead: &str, state: LeadState) -> Result<()> {
+        let version = self.versions.get(lead).copied();
+        let written = {
+            let mut c = self.db.client();
+            let mut tx = c.transaction().map_err(db)?;
+            let written = Self::write(&mut tx, lead, version, &state)?;
+            tx.commit().map_err(db)?;
+            written
+        };
+        if !written {
+            return Err(self.conflict(lead)?);
+        }
+        self.versions
+            .insert(lead.to_string(), version.map_or(1, |v| v + 1));
+        self.states.insert(lead.to_string(), state);
+        Ok(())
+    }
+
+    fn states(&self) -> &BTreeMap<String, LeadState> {
+        &self.states
+    }
+
+    fn run(&self) -> &str {
+        &self.run
+    }
+
+    fn refresh(&mut self, lead: &str) -> Result<()> {
+        let row = self
+            .db
+            .client()
+            .query_opt(
+                "SELECT version, state FROM leadsite_lead_state WHERE lead = $1",
+                &[&lead],
+            )
+            .map_err(db)?;
+        match row {
+            Some(row) => {
+                let state: LeadState = serde_json::from_value(row.get(1)).map_err(|e| {
+                    Error::Database(format!("lead {lead}: a state that cannot be read: {e}"))
+                })?;
+                self.versions.insert(lead.to_string(), row.get(0));
+                self.states.insert(lead.to_string(), state);
+            }
+            None => {
+                self.versions.remove(lead);
+                self.states.remove(lead);
+            }
+        }
+        Ok(())
+    }
+
+    fn claim(
+        &mut self,
+        lead: &str,
+        state: LeadState,
+        day: NaiveDate,
+        sent_today: usize,
+        daily_cap: usize,
+    ) -> Result<Claim> {
+        let version = self.versions.get(lead).copied();
+        let outcome = {
+            let mut c = self.db.client();
+            let mut tx = c.transaction().map_err(db)?;
+            // The lease first: a claim is only as good as the lease that keeps it "being sent".
+            tx.execute(
+                "UPDATE leadsite_runs SET lease_until = now() + make_interval(secs => $2)
+                 WHERE run = $1",
+                &[&self.run, &(LEASE_SECONDS as f64)],
+            )
+            .map_err(db)?;
+            let (floor, cap) = (sent_today as i32, daily_cap.min(i32::MAX as usize) as i32);
+            let room = tx
+                .query_opt(
+                    "INSERT INTO leadsite_daily AS d (day, used) VALUES ($1, $2 + 1)
+                     ON CONFLICT (day) DO UPDATE SET used = greatest(d.used, $2) + 1
+                     WHERE greatest(d.used, $2) < $3
+                     RETURNING used",
+                    &[&day, &floor, &cap],
+                )
+                .map_err(db)?
+                .is_some_and(|r| r.get::<_, i32>(0) <= cap);
+            if !room {
+                Claim::Capped
+            } else if Self::write(&mut tx, lead, version, &state)? {
+                tx.commit().map_err(db)?;
+                Claim::Won
+            } else {
+                // Dropped: the cap's unit goes back with the transaction.
+                Claim::Lost
+            }
+        };
+        match outcome {
+            Claim::Won => {
+                self.versions
+                    .insert(lead.to_string(), version.map_or(1, |v| v + 1));
+                self.states.insert(lead.to_string(), state);
+            }
+            Claim::Lost => self.refresh(lead)?,
+            Claim::Capped => {}
+        }
+        Ok(outcome)
+    }
+
+    fn is_live(&self, run: &str) -> bool {
+        if let Some(&live) = self.live.borrow().get(run) {
+            return live;
+        }
+        let live = self
+            .db
+            .client()
+            .query_opt(
+                "SELECT 1 FROM leadsite_runs WHERE run = $1 AND lease_until > now()",
+                &[&run],
+            )
+            .map(|r| r.is_some())
+            // Unknown is not "live": the step shows as in doubt, and is never sent by guess.
+            .unwrap_or(false);
+        self.live.borrow_mut().insert(run.to_string(), live);
+        live
+    }
+
+    fn is_suppressed(&self, address: &str) -> bool {
+        self.suppressed.contains(address)
+    }
+
+    fn suppress(&mut self, address: &str, reason: &str) -> Result<()> {
+        if let Some(a) = self.suppressed.insert(address, reason) {
+            self.db
+                .client()
+                .execute(
+                    "INSERT INTO leadsite_suppressed (address, reason) VALUES ($1, $2)
+                     ON CONFLICT (address) DO NOTHING",
+                    &[&a, &reason],
+                )
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    fn suppressed(&self) -> Result<Vec<(String, String)>> {
+        Ok(self.suppressed.list())
+    }
+}
+
+/// The MessageBus on PostgreSQL.
+pub struct PgBus {
+    db: Db,
+}
+
+impl PgBus {
+    pub fn new(db: Db) -> PgBus {
+        PgBus { db }
+    }
+
+    /// Waits until a message is published (NOTIFY) or `timeout` passes; true when woken.
+    pub fn wait(&self, timeout: std::time::Duration) -> Result<bool> {
+        let mut c = self.db.client();
+        c.batch_execute("LISTEN leadsite_bus").map_err(db)?;
+        let mut n = c.notifications();
+        let woke = n.timeout_iter(timeout).next().map_err(db)?.is_some();
+        // Whatever else came meanwhile is the same wake-up.
+        while n.iter().next().map_err(db)?.is_some() {}
+        Ok(woke)
+    }
+}
+
+fn message_of(row: &postgres::Row) -> Result<Delivery> {
+    let seq: i64 = row.get(0);
+    let body: serde_json::Value = row.get(1);
+    let message: Message = serde_json::from_value(body)
+        .map_err(|e| Error::Database(format!("bus message {seq} cannot be read: {e}")))?;
+    Ok(Delivery {
+        key: seq.to_string(),
+        message,
+    })
+}
+
+impl MessageBus for PgBus {
+    fn publish(&self, message: Message) -> Result<Message> {
+        let message = super::bus::prepared(message)?;
+        let body = serde_json::to_value(&message).expect("a message always serializes");
+        let mut c = self.db.client();
+        let mut tx = c.transaction().map_err(db)?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO leadsite_messages (id, topic, lead_id, body) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO NOTHING",
+                &[&message.id, &message.topic, &message.lead_id, &body],
+            )
+            .map_err(db)?;
+        if inserted == 1 {
+            tx.execute("SELECT pg_notify('leadsite_bus', $1)", &[&message.topic])
+                .map_err(db)?;
+        }
+        let stored: serde_json::Value = tx
+            .query_one(
+                "SELECT body FROM leadsite_messages WHERE id = $1",
+                &[&message.id],
+            )
+            .map_err(db)?
+            .get(0);
+        tx.commit().map_err(db)?;
+        serde_json::from_value(stored)
+            .map_err(|e| Error::Database(format!("bus message {}: {e}", message.id)))
+    }
+
+    fn poll(&self, group: &str, max: usize) -> Result<Vec<Delivery>> {
+        super::bus::check_group(group)?;
+        let max = max.min(i64::MAX as usize) as i64;
+        let rows = self
+            .db
+            .client()
+            .query(
+                "SELECT m.seq, m.body FROM leadsite_messages m
+                 WHERE NOT EXISTS (SELECT 1 FROM leadsite_acks a WHERE a.grp = $1 AND a.seq = m.seq)
+                 ORDER BY m.seq LIMIT $2",
+                &[&group, &max],
+            )
+            .map_err(db)?;
+        rows.iter().map(message_of).collect()
+    }
+
+    fn ack(&self, group: &str, delivery: &Delivery) -> Result<()> {
+        super::bus::check_group(group)?;
+        let seq: i64 = delivery
+            .key
+            .parse()
+            .map_err(|_| Error::Database(format!("not a bus message: {}", delivery.key)))?;
+        self.db
+            .client()
+            .execute(
+                "INSERT INTO leadsite_acks (grp, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&group, &seq],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn is_published(&self, id: &str) -> bool {
+        self.db
+            .client()
+            .query_opt("SELECT 1 FROM leadsite_messages WHERE id = $1", &[&id])
+            .map(|r| r.is_some())
+            .unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        let r = redact("postgres://leadsite:s3cret@db.example:5432/campaign");
+        assert!(!r.contains("s3cret"), "{r}");
+        assert!(r.contains("db.example"), "{r}");
+    }
+
+    #[test]
+    fn migrations_are_numbered_by_position_and_never_empty() {
+        assert!(!MIGRATIONS.is_empty());
+        assert!(MIGRATIONS
+            .iter()
+            .all(|m| m.contains("CREATE") || m.contains("ALTER")));
+    }
+}
