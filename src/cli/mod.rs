@@ -12,6 +12,7 @@ mod publish;
 mod resolve;
 mod schedule;
 mod serve;
+mod state;
 mod status;
 mod ui;
 
@@ -57,6 +58,7 @@ pub enum Command {
     Schedule(schedule::Args),
     Status(status::Args),
     Resolve(resolve::Args),
+    State(state::Args),
     Publish(publish::Args),
     Inbox(inbox::Args),
     Listen(listen::Args),
@@ -138,6 +140,7 @@ pub fn run(cli: Cli, explicit: bool) -> anyhow::Result<Outcome> {
         Command::Schedule(args) => schedule::run(args, &load, &ui),
         Command::Status(args) => status::run(args, &load()?, &ui),
         Command::Resolve(args) => resolve::run(args, &load()?, &ui),
+        Command::State(args) => state::run(args, &load()?, &ui),
         Command::Listen(args) => listen::run(args, &load()?, &ui),
         Command::Inbox(args) => inbox::run(args, &load()?, &ui),
         Command::Publish(args) => publish::run(args, &load()?, &ui),

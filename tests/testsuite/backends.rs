@@ -260,3 +260,63 @@ fn four_workers_with_random_kills_never_send_a_step_twice() {
         store.states().len()
     );
 }
+
+/// A campaign moves from files to PostgreSQL and back with `state export/import`, every step,
+/// history line and opt-out with it; an import into a store that holds a campaign is refused.
+#[test]
+fn state_moves_between_files_and_postgres_without_losing_a_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = crate::harness::Smtp::start(tmp.path());
+    let p = crate::outreach::campaign::project(smtp.port);
+    p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"])
+        .code(0);
+    p.run(&[
+        "publish",
+        "lead.unsubscribed",
+        "--lead",
+        "bolt",
+        "--id",
+        "u1",
+    ])
+    .code(0);
+    p.run(&["schedule", "--now", "2026-11-24T15:00:00Z"])
+        .code(0);
+    let files_status = p.run(&["status", "--json"]).stdout;
+    p.run(&["state", "export", "from-files.jsonl"]).code(0);
+    let exported = p.read("from-files.jsonl");
+    assert!(exported.contains("owner@bolt.example"), "{exported}");
+
+    let files_config = p.read("leadsite.yaml");
+    let url = fresh_database();
+    p.write(
+        "leadsite.yaml",
+        &files_config.replace(
+            "outreach:\n  enabled: true\n",
+            &format!("outreach:\n  enabled: true\n  backend: postgres\n  database_url: '{url}'\n"),
+        ),
+    );
+    p.run(&["state", "import", "from-files.jsonl"]).code(0);
+    assert_eq!(p.run(&["status", "--json"]).stdout, files_status);
+    let again = p.run(&["state", "import", "from-files.jsonl"]);
+    again.code(2);
+    assert!(
+        again.stderr.contains("already holds a campaign"),
+        "{}",
+        again.stderr
+    );
+    // The moved campaign goes on where it was: nothing sent again, the opt-out holds.
+    p.run(&["schedule", "--now", "2026-11-24T16:00:00Z"])
+        .code(0);
+    assert_eq!(smtp.messages().len(), 4);
+    p.run(&["state", "export", "from-pg.jsonl"]).code(0);
+    assert_eq!(p.read("from-pg.jsonl"), exported);
+
+    // And back to files, in a fresh state folder.
+    std::fs::rename(p.path(".leadsite/state"), p.path("old-state")).unwrap();
+    p.write("leadsite.yaml", &files_config);
+    p.run(&["state", "import", "from-pg.jsonl"]).code(0);
+    assert_eq!(p.run(&["status", "--json"]).stdout, files_status);
+    assert!(p
+        .read(".leadsite/state/suppressed.txt")
+        .contains("owner@bolt.example"));
+}
