@@ -119,17 +119,42 @@ pub fn run(
     let inbox = orchestrator::bus_dir(&config).join("inbox");
     crate::fsutil::create_dir_all(&inbox)?;
     let (tx, rx) = std::sync::mpsc::channel();
+    let tx_db = tx.clone();
     let mut watcher =
         notify_debouncer_full::new_debouncer(Duration::from_millis(300), None, move |_| {
             let _ = tx.send(());
         })?;
     watcher.watch(&inbox, notify::RecursiveMode::NonRecursive)?;
+    // With the database, a publish by any process anywhere wakes this worker (NOTIFY, on a
+    // connection of its own); polling every few seconds stays the truth, as notifications
+    // are not replayed to a worker that was not listening.
+    let poll = match config.outreach.backend {
+        crate::config::StoreBackend::Postgres => {
+            let url = crate::outreach::backend::database_url(&config)?;
+            let wake = tx_db;
+            std::thread::spawn(move || loop {
+                // (Re)connects, then waits for notifications until the connection fails.
+                if let Ok(db) = crate::outreach::postgres::Db::connect(&url) {
+                    let bus = crate::outreach::postgres::PgBus::new(db);
+                    while let Ok(woke) = bus.wait(Duration::from_secs(30)) {
+                        if woke && wake.send(()).is_err() {
+                            return;
+                        }
+                    }
+                }
+                // The database went away: the poll goes on; listen again a little later.
+                std::thread::sleep(Duration::from_secs(5));
+            });
+            Duration::from_secs(5)
+        }
+        crate::config::StoreBackend::Files => Duration::from_secs(60),
+    };
     ui.info(&format!("watching {} (Ctrl-C to stop)", inbox.display()));
     loop {
         if let Err(e) = once(chrono::Utc::now(), true) {
-            eprintln!("error: {e:#}");
+            crate::cli::ui::say(&format!("error: {e:#}"));
         }
-        let _ = rx.recv_timeout(Duration::from_secs(60));
+        let _ = rx.recv_timeout(poll);
         while rx.try_recv().is_ok() {}
     }
 }
