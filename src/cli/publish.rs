@@ -5,7 +5,8 @@ use crate::cli::{Outcome, Ui};
 use crate::config::Config;
 use crate::outreach::bus::{Message, TOPICS};
 
-/// Publish an event on the message bus (<work>/bus/).
+/// Publish an event on the message bus (<work>/bus/, or the database with outreach.backend:
+/// postgres).
 ///
 /// Topics: lead.contacted, lead.responded, lead.bounced, lead.unsubscribed, lead.engaged,
 /// outreach.email.send, outreach.whatsapp.send, crm.sync. The same --id published twice is one

@@ -57,7 +57,25 @@ pub fn database(config: &Config) -> Result<Option<Db>> {
 pub fn open(config: &Config, mode: Mode) -> Result<Backend> {
     let folder = FileBus::new(super::orchestrator::bus_dir(config));
     let dir = super::orchestrator::state_dir(config);
-    Ok(match database(config)? {
+    let db = match (config.outreach.backend, mode) {
+        (StoreBackend::Files, _) => None,
+        (StoreBackend::Postgres, Mode::Work) => database(config)?,
+        // Reading or a dry run creates nothing, not even the tables: a database leadsite has
+        // not worked in yet reads as an empty campaign.
+        (StoreBackend::Postgres, Mode::Copy | Mode::Read) => {
+            let db = Db::connect_as_is(&database_url(config)?)?;
+            if !db.has_schema()? {
+                return Ok(Backend {
+                    store: Box::new(MemoryStore::default()),
+                    bus: Box::new(super::bus::MemoryBus::default()),
+                    folder,
+                    db: Some(db),
+                });
+            }
+            Some(db)
+        }
+    };
+    Ok(match db {
         None => {
             let store: Box<dyn StateStore> = match mode {
                 Mode::Work => Box::new(FileStore::open(&dir)?),

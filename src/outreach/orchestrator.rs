@@ -194,6 +194,8 @@ struct Run<'a> {
     leads: &'a BTreeMap<String, Lead>,
     pages: &'a BTreeMap<String, String>,
     dry: bool,
+    /// Other workers share the store (a database): each starts at another lead.
+    shared: bool,
 }
 
 /// One `schedule` run: the inbox, the events, then what is due.
@@ -227,6 +229,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
         leads: &leads,
         pages: &pages,
         dry,
+        shared: backend.db.is_some(),
     };
     let mut report = RunReport::default();
     run.events(&mut backend, &mut report)?;
@@ -345,7 +348,19 @@ impl Run<'_> {
         };
         let api = crate::web::api_client();
         let mut plan = Plan::default();
-        for (key, lead) in self.leads.iter().filter(|(_, l)| eligible(l)) {
+        let mut order: Vec<(&String, &Lead)> =
+            self.leads.iter().filter(|(_, l)| eligible(l)).collect();
+        if self.shared && !order.is_empty() {
+            // Workers sharing a database each start at another lead (from their run id), so
+            // that together they get through more than one worker's run cap instead of all
+            // claiming the same first leads.
+            let at = crate::fsutil::fingerprint(store.run().as_bytes())
+                .bytes()
+                .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+            let n = order.len();
+            order.rotate_left(at % n);
+        }
+        for (key, lead) in order {
             let mut state = store.get(key).cloned().unwrap_or_default();
             if let Some(intent) = &state.in_flight {
                 // Another worker's claim, still under its lease, is being sent; any other
@@ -540,7 +555,7 @@ impl Run<'_> {
             let (key, step) = (e.key, e.step);
             let id = email::message_id(&key, &sequence.name, step, agent.domain());
             let mut state = store.get(&key).cloned().unwrap_or_default();
-            if store.is_suppressed(&e.address) {
+            if store.suppressed_now(&e.address)? {
                 // Put on the list since the plan was made (by an event, or another worker).
                 continue;
             }

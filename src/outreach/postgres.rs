@@ -27,8 +27,17 @@ use super::bus::{Delivery, Message, MessageBus};
 use super::store::{Claim, LeadState, StateStore, Suppressed};
 use crate::error::{Error, Result};
 
-/// How long a worker's claims stay its own without renewal.
+/// How long a worker's claims stay its own without renewal, by default.
 pub const LEASE_SECONDS: i64 = 120;
+
+/// The lease: `LEADSITE_LEASE_SECONDS` (at least 3), else [`LEASE_SECONDS`]. A shorter lease
+/// reports a dead worker's steps in doubt sooner; the heartbeat renews it every third of it.
+pub fn lease_seconds() -> i64 {
+    std::env::var("LEADSITE_LEASE_SECONDS")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map_or(LEASE_SECONDS, |s| s.max(3))
+}
 
 /// The schema, one migration a version. Never edit a released step: add one.
 const MIGRATIONS: &[&str] = &[
@@ -79,28 +88,48 @@ fn db(e: postgres::Error) -> Error {
 
 /// One connection, shared by the store and the bus of a process.
 #[derive(Clone)]
-pub struct Db(Arc<Mutex<Client>>);
+pub struct Db(Arc<Mutex<Client>>, Arc<str>);
 
 impl Db {
     /// Connects and brings the schema up to date.
     pub fn connect(url: &str) -> Result<Db> {
-        if url.contains("sslmode=require") || url.contains("sslmode=verify") {
+        let db = Db::connect_as_is(url)?;
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// Connects without creating or changing anything (a dry run, `status`).
+    pub fn connect_as_is(url: &str) -> Result<Db> {
+        // However it is spelled: `sslmode = 'require'`, `?sslmode=verify-full`.
+        let plain: String = url
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '\'' && *c != '"')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if plain.contains("sslmode=require") || plain.contains("sslmode=verify") {
             return Err(Error::Usage(
                 "the database URL asks for TLS (sslmode=require/verify-*), which this build of leadsite does not speak yet: use a Unix socket, a loopback address or an SSH tunnel".into(),
             ));
         }
         let client = Client::connect(url, NoTls).map_err(|e| {
-            Error::Database(format!(
-                "cannot connect to {}: {}",
-                redact(url),
-                e.as_db_error()
-                    .map(|d| d.message().to_string())
-                    .unwrap_or_else(|| e.to_string())
-            ))
+            // The cause ("connection refused", the socket path) is in the source.
+            let why = match (e.as_db_error(), std::error::Error::source(&e)) {
+                (Some(d), _) => d.message().to_string(),
+                (None, Some(cause)) => format!("{e}: {cause}"),
+                (None, None) => e.to_string(),
+            };
+            Error::Database(format!("cannot connect to {}: {why}", redact(url)))
         })?;
-        let db = Db(Arc::new(Mutex::new(client)));
-        db.migrate()?;
-        Ok(db)
+        Ok(Db(Arc::new(Mutex::new(client)), Arc::from(url)))
+    }
+
+    /// Whether leadsite's tables are there (a database it has worked in).
+    pub fn has_schema(&self) -> Result<bool> {
+        Ok(self
+            .client()
+            .query_one("SELECT to_regclass('leadsite_migrations') IS NOT NULL", &[])
+            .map_err(db)?
+            .get(0))
     }
 
     /// Applies the migrations not applied yet, one transaction under an advisory lock: workers
@@ -148,14 +177,26 @@ impl Db {
     }
 }
 
-/// The URL without its password, for messages.
+/// The URL without its password (in the user part or as a `password=` parameter), for
+/// messages.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            if u.query_pairs().any(|(k, _)| k == "password") {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k == "password" { "***".into() } else { v };
+                        (k.into_owned(), v.into_owned())
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             u.to_string()
         }
-        Ok(u) => u.to_string(),
         Err(_) => "the database URL".into(),
     }
 }
@@ -168,6 +209,8 @@ pub struct PgStore {
     states: BTreeMap<String, LeadState>,
     versions: HashMap<String, i64>,
     suppressed: Suppressed,
+    /// Renews the lease while the process lives, even in a send that takes minutes.
+    heartbeat: Option<Heartbeat>,
     /// Runs known to be live or not, asked once each.
     live: RefCell<HashMap<String, bool>>,
 }
@@ -184,6 +227,12 @@ impl PgStore {
         let mut store = PgStore::read(db)?;
         store.run = run;
         store.renew()?;
+        // Leases of workers that ended long ago are of no use to anyone.
+        let _ = store.db.client().execute(
+            "DELETE FROM leadsite_runs WHERE lease_until < now() - interval '7 days'",
+            &[],
+        );
+        store.heartbeat = Some(Heartbeat::start(&store.db.1, &store.run));
         Ok(store)
     }
 
@@ -219,6 +268,7 @@ impl PgStore {
             states,
             versions,
             suppressed,
+            heartbeat: None,
             live: RefCell::new(HashMap::new()),
         })
     }
@@ -234,7 +284,7 @@ impl PgStore {
                 "INSERT INTO leadsite_runs (run, lease_until)
                  VALUES ($1, now() + make_interval(secs => $2))
                  ON CONFLICT (run) DO UPDATE SET lease_until = excluded.lease_until",
-                &[&self.run, &(LEASE_SECONDS as f64)],
+                &[&self.run, &(lease_seconds() as f64)],
             )
             .map_err(db)?;
         Ok(())
@@ -300,7 +350,57 @@ fn hostname() -> String {
 
 impl Drop for PgStore {
     fn drop(&mut self) {
+        self.heartbeat.take();
         let _ = self.close();
+    }
+}
+
+/// A thread that renews a run's lease every third of its length, on a connection of its own:
+/// a worker stuck in a slow send keeps its claims (the step is being sent, not in doubt); a
+/// worker that dies stops renewing, and its claims become in doubt when the lease runs out.
+struct Heartbeat {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Heartbeat {
+    fn start(url: &str, run: &str) -> Heartbeat {
+        use std::sync::atomic::Ordering;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, url, run) = (stop.clone(), url.to_string(), run.to_string());
+        std::thread::spawn(move || {
+            let mut client = None;
+            loop {
+                let period = std::time::Duration::from_secs(lease_seconds() as u64 / 3);
+                let start = std::time::Instant::now();
+                while start.elapsed() < period {
+                    if flag.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                if client.is_none() {
+                    client = Client::connect(&url, NoTls).ok();
+                }
+                if let Some(c) = client.as_mut() {
+                    // Renewed only while the run is registered: a closed run stays closed.
+                    let renewed = c.execute(
+                        "UPDATE leadsite_runs SET lease_until = now() + make_interval(secs => $2)
+                         WHERE run = $1",
+                        &[&run, &(lease_seconds() as f64)],
+                    );
+                    if renewed.is_err() {
+                        client = None;
+                    }
+                }
+            }
+        });
+        Heartbeat { stop }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -376,7 +476,7 @@ impl StateStore for PgStore {
             tx.execute(
                 "UPDATE leadsite_runs SET lease_until = now() + make_interval(secs => $2)
                  WHERE run = $1",
-                &[&self.run, &(LEASE_SECONDS as f64)],
+                &[&self.run, &(lease_seconds() as f64)],
             )
             .map_err(db)?;
             let (floor, cap) = (sent_today as i32, daily_cap.min(i32::MAX as usize) as i32);
@@ -432,6 +532,22 @@ impl StateStore for PgStore {
 
     fn is_suppressed(&self, address: &str) -> bool {
         self.suppressed.contains(address)
+    }
+
+    fn suppressed_now(&mut self, address: &str) -> Result<bool> {
+        let a = address.trim().to_lowercase();
+        let row = self
+            .db
+            .client()
+            .query_opt(
+                "SELECT reason FROM leadsite_suppressed WHERE address = $1",
+                &[&a],
+            )
+            .map_err(db)?;
+        if let Some(row) = row {
+            self.suppressed.insert(&a, row.get::<_, &str>(0));
+        }
+        Ok(self.suppressed.contains(&a))
     }
 
     fn suppress(&mut self, address: &str, reason: &str) -> Result<()> {
@@ -562,9 +678,28 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_messages() {
-        let r = redact("postgres://leadsite:s3cret@db.example:5432/campaign");
-        assert!(!r.contains("s3cret"), "{r}");
-        assert!(r.contains("db.example"), "{r}");
+        for url in [
+            "postgres://leadsite:s3cret@db.example:5432/campaign",
+            "postgres://u@db.example/x?password=s3cret",
+            "postgresql:///x?host=/tmp/pg&user=u&password=s3cret",
+            "host=/tmp/pg user=u password=s3cret",
+        ] {
+            let r = redact(url);
+            assert!(!r.contains("s3cret"), "{r}");
+        }
+        assert!(redact("postgres://u:p@db.example/x").contains("db.example"));
+    }
+
+    #[test]
+    fn tls_is_refused_however_it_is_spelled() {
+        for url in [
+            "host=db sslmode = require",
+            "host=db sslmode='require'",
+            "postgres://db/x?sslmode=verify-full",
+        ] {
+            let err = Db::connect_as_is(url).err().unwrap().to_string();
+            assert!(err.contains("TLS"), "{url}: {err}");
+        }
     }
 
     #[test]

@@ -138,6 +138,11 @@ pub trait StateStore {
     }
     /// Whether an address opted out, complained or bounced hard (case-insensitive).
     fn is_suppressed(&self, address: &str) -> bool;
+    /// [`StateStore::is_suppressed`] asked of the backend itself, right before a send: another
+    /// worker may have added the address since this one read the list.
+    fn suppressed_now(&mut self, address: &str) -> Result<bool> {
+        Ok(self.is_suppressed(address))
+    }
     /// Puts an address on the suppression list for good (re-ingesting the lead cannot undo it).
     fn suppress(&mut self, address: &str, reason: &str) -> Result<()>;
     /// Every suppressed address with its reason, sorted.

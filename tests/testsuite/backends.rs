@@ -320,3 +320,56 @@ fn state_moves_between_files_and_postgres_without_losing_a_step() {
         .read(".leadsite/state/suppressed.txt")
         .contains("owner@bolt.example"));
 }
+
+/// A dry run or `status` on a database leadsite never worked in creates nothing there.
+#[test]
+fn a_dry_run_on_a_new_database_creates_nothing_in_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = crate::harness::Smtp::start(tmp.path());
+    let (p, url) = pg_project(smtp.port, 0);
+    p.run(&["schedule", "--dry-run", "--now", "2026-11-23T15:00:00Z"])
+        .code(0);
+    p.run(&["status"]).code(0);
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let tables: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'leadsite_%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0);
+    assert!(smtp.messages().is_empty());
+}
+
+/// A worker that lives past its lease's length keeps it (its heartbeat renews it, as during a
+/// send that takes minutes); a worker killed loses it: only then are its steps in doubt.
+#[test]
+fn a_live_worker_keeps_its_lease_past_its_length_and_a_killed_one_loses_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = crate::harness::Smtp::start(tmp.path());
+    let (p, url) = pg_project(smtp.port, 0);
+    let mut worker = std::process::Command::new(assert_cmd::cargo::cargo_bin("leadsite"))
+        .args(["-q", "schedule", "--watch"])
+        .env("LEADSITE_LEASE_SECONDS", "3")
+        .current_dir(p.path("."))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let live = |c: &mut postgres::Client| -> i64 {
+        c.query_one(
+            "SELECT count(*) FROM leadsite_runs WHERE lease_until > now()",
+            &[],
+        )
+        .map(|r| r.get(0))
+        .unwrap_or(0)
+    };
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    assert_eq!(live(&mut c), 1, "a live worker lost its lease");
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(live(&mut c), 0, "a killed worker kept its lease");
+}
