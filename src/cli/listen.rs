@@ -49,7 +49,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
                 token: token.into_bytes(),
                 account_sid: config.outreach.whatsapp.account_sid.clone(),
                 url: format!("{}/webhooks/twilio", public.trim_end_matches('/')),
-                ledger: crate::outreach::whatsapp::Ledger::path(config),
+                records: crate::outreach::backend::records_reader(config)?,
                 leads_at: {
                     let config = config.clone();
                     Box::new(move |number: &str| {

@@ -43,7 +43,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         )));
     };
     let Some(intent) = state.in_flight.take() else {
-        return resolve_text(&args, config, ui, store, state);
+        return resolve_text(&args, ui, store, state);
     };
     if intent.run != store.run() && store.is_live(&intent.run) {
         return Err(crate::cli::usage(format!(
@@ -77,18 +77,23 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// A WhatsApp/SMS message of the lead in doubt (the agent's ledger): `--sent` records it as
-/// sent, `--not-sent` lets the next run send it.
+/// A WhatsApp/SMS message of the lead in doubt (its record): `--sent` records it as sent,
+/// `--not-sent` lets the next run send it.
 fn resolve_text(
     args: &Args,
-    config: &Config,
     ui: &Ui,
     store: &mut dyn StateStore,
     mut state: crate::outreach::store::LeadState,
 ) -> anyhow::Result<Outcome> {
-    use crate::outreach::whatsapp::{Entry, Ledger};
-    let mut ledger = Ledger::open(&Ledger::path(config))?;
-    let Some(entry) = ledger.in_doubt().find(|e| e.lead == args.lead).cloned() else {
+    use crate::outreach::records::{Record, WHATSAPP};
+    let run = store.run().to_string();
+    let live = |r: &str| r != run && store.is_live(r);
+    let entry = store
+        .records()
+        .in_doubt(WHATSAPP, &live)
+        .find(|e| e.lead == args.lead)
+        .cloned();
+    let Some(entry) = entry else {
         return Err(crate::cli::usage(format!(
             "{}: no step is in doubt",
             args.lead
@@ -105,10 +110,17 @@ fn resolve_text(
             ),
         )
     };
-    ledger.record(Entry {
+    let settled = Record {
         state: word.to_string(),
-        ..entry
-    })?;
+        run: String::new(),
+        ..entry.clone()
+    };
+    if !store.claim_record(WHATSAPP, settled, &entry)? {
+        return Err(crate::cli::usage(format!(
+            "{}: message {} was changed by a schedule worker meanwhile; see leadsite status --lead {}",
+            args.lead, entry.id, args.lead
+        )));
+    }
     note(
         &mut state,
         chrono::Utc::now(),

@@ -1,6 +1,6 @@
 //! `leadsite state export|import`: move a campaign's state between backends (files ⇄ PostgreSQL)
-//! without losing a step: every lead's state (steps, history, Message-IDs, a step in doubt) and
-//! the suppression list, as JSON lines.
+//! without losing a step: every lead's state (steps, history, Message-IDs, a step in doubt), the
+//! suppression list and the WhatsApp/SMS and CRM records, as JSON lines.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ use crate::cli::{Outcome, Ui};
 use crate::config::Config;
 use crate::error::{InputError, Location};
 use crate::outreach::backend::{self, Mode};
+use crate::outreach::records::Record;
 use crate::outreach::store::LeadState;
 
 /// Export or import the campaign state (to move it between the files and PostgreSQL backends).
@@ -44,6 +45,7 @@ pub enum Action {
 enum Line {
     Lead { lead: String, state: LeadState },
     Suppressed { suppressed: String, reason: String },
+    Record { channel: String, record: Record },
 }
 
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
@@ -69,14 +71,23 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
                 out.push_str(&serde_json::to_string(&line)?);
                 out.push('\n');
             }
+            for (channel, record) in store.records().all() {
+                let line = Line::Record {
+                    channel: channel.to_string(),
+                    record: record.clone(),
+                };
+                out.push_str(&serde_json::to_string(&line)?);
+                out.push('\n');
+            }
             match file {
                 Some(path) => {
                     let path = config.resolve(&path);
                     crate::fsutil::write_atomic(&path, out.as_bytes(), true)?;
                     ui.info(&format!(
-                        "exported {} lead states and {} suppressed addresses to {}",
+                        "exported {} lead states, {} suppressed addresses and {} delivery records to {}",
                         store.states().len(),
                         suppressed.len(),
+                        store.records().all().count(),
                         path.display()
                     ));
                 }
@@ -106,18 +117,34 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
                         format!("not a line of `leadsite state export`: {e}"),
                     ))
                 })?;
+                if let Line::Record { channel, .. } = &parsed {
+                    if !crate::outreach::records::CHANNELS.contains(&channel.as_str()) {
+                        return Err(InputError::new(
+                            Location::at_line(&path, i as u64 + 1),
+                            format!(
+                                "`channel`: {} is not a channel with records ({})",
+                                crate::error::printable(channel),
+                                crate::outreach::records::CHANNELS.join(", ")
+                            ),
+                        )
+                        .into());
+                    }
+                }
                 lines.push(parsed);
             }
             let mut backend = backend::open(config, Mode::Work)?;
             let store = &mut *backend.store;
-            if !store.states().is_empty() || !store.suppressed()?.is_empty() {
+            if !store.states().is_empty()
+                || !store.suppressed()?.is_empty()
+                || !store.records().is_empty()
+            {
                 return Err(crate::cli::usage(format!(
                     "the {:?} backend already holds a campaign ({} lead states): import only into an empty one",
                     config.outreach.backend,
                     store.states().len()
                 )));
             }
-            let (mut leads, mut suppressed) = (0, 0);
+            let (mut leads, mut suppressed, mut records) = (0, 0, 0);
             for line in lines {
                 match line {
                     Line::Lead { lead, state } => {
@@ -131,10 +158,14 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
                         store.suppress(&a, &reason)?;
                         suppressed += 1;
                     }
+                    Line::Record { channel, record } => {
+                        store.put_record(&channel, record)?;
+                        records += 1;
+                    }
                 }
             }
             ui.info(&format!(
-                "imported {leads} lead states and {suppressed} suppressed addresses"
+                "imported {leads} lead states, {suppressed} suppressed addresses and {records} delivery records"
             ));
             Ok(Outcome::Success)
         }

@@ -73,10 +73,12 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
             in_doubt.push(key.clone());
         }
     }
-    // WhatsApp/SMS messages in doubt, from the agent's ledger.
-    let ledger =
-        crate::outreach::whatsapp::Ledger::open(&crate::outreach::whatsapp::Ledger::path(config))?;
-    for e in ledger.in_doubt() {
+    // WhatsApp/SMS messages in doubt, from their records.
+    let live = |run: &str| store.is_live(run);
+    for e in store
+        .records()
+        .in_doubt(crate::outreach::records::WHATSAPP, &live)
+    {
         if !e.lead.is_empty() && !in_doubt.contains(&e.lead) {
             in_doubt.push(e.lead.clone());
         }

@@ -4,6 +4,7 @@
 
 use super::bus::{FileBus, MessageBus};
 use super::postgres::{Db, PgBus, PgStore};
+use super::records::Reader;
 use super::store::{FileStore, MemoryStore, StateStore};
 use crate::config::{Config, StoreBackend};
 use crate::error::{Error, Result};
@@ -101,6 +102,17 @@ pub fn open(config: &Config, mode: Mode) -> Result<Backend> {
                 db: Some(db),
             }
         }
+    })
+}
+
+/// The channels' records as they stand at each call, whatever the backend (`listen`).
+pub fn records_reader(config: &Config) -> Result<Reader> {
+    Ok(match database(config)? {
+        None => {
+            let work = config.work_dir();
+            Box::new(move || super::records::read_files(&work))
+        }
+        Some(db) => Box::new(move || super::postgres::read_records(&db, None)),
     })
 }
 

@@ -7,6 +7,7 @@
 use chrono::{NaiveDate, Utc};
 
 use super::bus::{Message, MessageBus};
+use super::records::{Record, Stage, CRM, WHATSAPP};
 use super::store::{Claim, Intent, LeadState, StateStore, Status};
 use crate::error::Error;
 
@@ -109,6 +110,27 @@ pub fn store(open: &mut dyn FnMut() -> Box<dyn StateStore>) {
             run: run.clone(),
         });
         assert_eq!(s.claim("acme", st, day(), 0, 100).unwrap(), Claim::Won);
+        // A text's record: claimed (intent), then its outcome; a CRM hand-off's retry.
+        let intent = text("wa.acme.intro.2", "intent", &run);
+        assert!(s.claim_record(WHATSAPP, intent, &Record::default()).unwrap());
+        s.put_record(
+            WHATSAPP,
+            Record {
+                provider_id: "wamid.1".into(),
+                ..text("wa.acme.intro.2", "sent", "")
+            },
+        )
+        .unwrap();
+        s.put_record(WHATSAPP, text("wa.bolt.intro.2", "intent", &run))
+            .unwrap();
+        s.put_record(
+            CRM,
+            Record {
+                tries: 2,
+                ..text("crm-1", "retry", "")
+            },
+        )
+        .unwrap();
     }
     let s = open();
     assert_eq!(s.get("acme").unwrap().step, 2);
@@ -126,6 +148,29 @@ pub fn store(open: &mut dyn FnMut() -> Box<dyn StateStore>) {
     // The intent of a run that is over is no longer live: in doubt.
     let old = s.get("acme").unwrap().in_flight.clone().unwrap().run;
     assert!(!s.is_live(&old));
+    // Records: the last word of each, by channel; a text begun by a run that is over is in
+    // doubt; its number and provider id name its lead.
+    let r = s.records();
+    let sent = r.get(WHATSAPP, "wa.acme.intro.2").unwrap();
+    assert_eq!((sent.stage(), sent.provider_id.as_str()), (Stage::Done, "wamid.1"));
+    assert_eq!(r.by_provider_id("wamid.1").unwrap().lead, "acme");
+    assert_eq!(r.leads_texted_at("+15550100"), vec!["acme", "bolt"]);
+    let live = |run: &str| s.is_live(run);
+    let doubt: Vec<&str> = r.in_doubt(WHATSAPP, &live).map(|e| e.id.as_str()).collect();
+    assert_eq!(doubt, ["wa.bolt.intro.2"]);
+    assert_eq!(r.get(CRM, "crm-1").unwrap().tries, 2);
+    assert!(r.get(CRM, "wa.acme.intro.2").is_none());
+}
+
+fn text(id: &str, state: &str, run: &str) -> Record {
+    Record {
+        id: id.into(),
+        state: state.into(),
+        lead: id.split('.').nth(1).unwrap_or(id).into(),
+        to: "+15550100".into(),
+        run: run.into(),
+        ..Record::default()
+    }
 }
 
 /// What a store shared by several workers must do besides (PostgreSQL): `open` gives another
@@ -173,6 +218,28 @@ pub fn shared(open: &mut dyn FnMut() -> Box<dyn StateStore>) {
         }
     }
     assert_eq!(won, 3);
+    // Two workers claim the same text from what each read: exactly one wins, and the loser
+    // then sees the winner's record.
+    let before = Record::default();
+    let (ra, rb) = (a.run().to_string(), b.run().to_string());
+    let first = a
+        .claim_record(WHATSAPP, text("wa.dune.intro.2", "intent", &ra), &before)
+        .unwrap();
+    let second = b
+        .claim_record(WHATSAPP, text("wa.dune.intro.2", "intent", &rb), &before)
+        .unwrap();
+    assert_eq!((first, second), (true, false));
+    assert_eq!(b.records().get(WHATSAPP, "wa.dune.intro.2").unwrap().run, ra);
+    // A retry read by both: again one claim only.
+    let retry = text("wa.eden.intro.2", "retry", "");
+    a.put_record(WHATSAPP, retry.clone()).unwrap();
+    let first = a
+        .claim_record(WHATSAPP, text("wa.eden.intro.2", "intent", &ra), &retry)
+        .unwrap();
+    let second = b
+        .claim_record(WHATSAPP, text("wa.eden.intro.2", "intent", &rb), &retry)
+        .unwrap();
+    assert_eq!((first, second), (true, false));
     // A worker that ends (or dies and its lease runs out) no longer holds its claims.
     let run_a = a.run().to_string();
     drop(a);

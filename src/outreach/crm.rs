@@ -2,8 +2,11 @@
 //! (`crm`): on `lead.responded`, `lead.engaged` and `crm.sync` it appends the lead to a CRM import
 //! CSV (once per lead) and/or POSTs it to a webhook, signed with HMAC-SHA256 over the body. A
 //! webhook delivery that fails (429, 5xx, no answer) stays unacked and is tried again next run, up
-//! to `max_tries`; then, like any 4xx, it is written to the dead letters and acked. Counts go to
-//! `crm_stats.json`.
+//! to `max_tries`; then, like any 4xx, it is written to the dead letters and acked. Each
+//! delivery's record (tries, outcome) is in the StateStore ([`super::records`]); a worker claims
+//! it before the POST, so two workers never post it at once. A POST left begun by a worker that
+//! died is posted again (at least once: the receiver knows a repeat by `X-Leadsite-Event`).
+//! Counts go to `crm_stats.json`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -13,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::bus::MessageBus;
+use super::records::{Record, Stage, CRM};
+use super::store::{StateStore, Status};
 use super::Attempt;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -90,22 +95,11 @@ pub fn run(
     leads: &BTreeMap<String, Lead>,
     pages: &BTreeMap<String, String>,
     bus: &dyn MessageBus,
-    status_of: &dyn Fn(&str) -> String,
+    store: &mut dyn StateStore,
 ) -> Result<CrmStats> {
     let crm = &config.outreach.crm;
     let d = dir(config);
     fsutil::create_dir_all(&d)?;
-    let tries_path = d.join("tries.json");
-    // Our own state: one that cannot be read is an error, never "no tries yet".
-    let mut tries: BTreeMap<String, u32> = match fsutil::read_state(&tries_path)? {
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            Error::from(crate::error::InputError::new(
-                crate::error::Location::file(&tries_path),
-                format!("the CRM's tries cannot be read: {e}"),
-            ))
-        })?,
-        None => BTreeMap::new(),
-    };
     let mut stats = stats(config);
     stats.pending = 0;
     let csv_path = crm.csv.as_ref().map(|p| config.resolve(p));
@@ -129,80 +123,105 @@ pub fn run(
             bus.ack(GROUP, &delivery)?;
             continue;
         };
+        let before = store.records().get(CRM, &m.id).cloned().unwrap_or_default();
+        match before.stage() {
+            Stage::Done => {
+                bus.ack(GROUP, &delivery)?;
+                continue;
+            }
+            // Another worker is posting it now.
+            Stage::Begun if before.run != store.run() && store.is_live(&before.run) => continue,
+            Stage::Begun | Stage::Open => {}
+        }
         let landing = pages.get(&m.lead_id).cloned().unwrap_or_default();
-        let status = status_of(&m.lead_id);
-        let row = row(lead, &status, &landing);
+        let status = store
+            .get(&m.lead_id)
+            .map_or(Status::New, |s| s.status)
+            .as_str();
+        let row = row(lead, status, &landing);
+        let Some(url) = &crm.webhook_url else {
+            if let Some(path) = &csv_path {
+                if in_csv.insert(lead.dedup_key.clone()) {
+                    append_csv(path, &row)?;
+                }
+            }
+            stats.synced += 1;
+            bus.ack(GROUP, &delivery)?;
+            continue;
+        };
+        let record = |state: &str, tries: u32| Record {
+            id: m.id.clone(),
+            state: state.into(),
+            tries,
+            lead: m.lead_id.clone(),
+            ..Record::default()
+        };
+        let intent = Record {
+            run: store.run().to_string(),
+            ..record("intent", before.tries)
+        };
+        if !store.claim_record(CRM, intent, &before)? {
+            continue;
+        }
         if let Some(path) = &csv_path {
             if in_csv.insert(lead.dedup_key.clone()) {
                 append_csv(path, &row)?;
             }
         }
-        let mut done = true;
-        if let Some(url) = &crm.webhook_url {
-            let body = serde_json::to_vec(&serde_json::json!({
-                "event": m.topic, "event_id": m.id, "lead": CSV_COLUMNS.iter().zip(&row).map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
-            }))
-            .expect("a JSON body");
-            let result = agent
-                .post(url)
-                .header("Content-Type", "application/json")
-                .header(
-                    "X-Leadsite-Signature",
-                    signature(secret.as_bytes(), chrono::Utc::now().timestamp(), &body),
-                )
-                .header("X-Leadsite-Event", m.id.as_str())
-                .send(&body[..]);
-            let outcome = match result {
-                Ok(r) if r.status().is_success() => Attempt::Sent,
-                Ok(r) if r.status().is_redirection() => Attempt::Permanent(format!(
-                    "HTTP {}: the webhook moved to {}; set outreach.crm.webhook_url to it",
-                    r.status().as_u16(),
-                    r.headers()
-                        .get("location")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("(no Location)")
-                )),
-                Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
-                    Attempt::retry(format!("HTTP {}", r.status().as_u16()))
-                }
-                Ok(r) => Attempt::Permanent(format!("HTTP {}", r.status().as_u16())),
-                Err(e) => Attempt::retry(e.to_string()),
-            };
-            let permanent = matches!(outcome, Attempt::Permanent(_));
-            match outcome {
-                Attempt::Sent => {
-                    stats.synced += 1;
-                    tries.remove(&m.id);
-                }
-                Attempt::Retry { why, .. }
-                | Attempt::Halt(why)
-                | Attempt::Permanent(why)
-                | Attempt::OptedOut(why)
-                | Attempt::InDoubt(why) => {
-                    let n = tries.entry(m.id.clone()).or_insert(0);
-                    *n += 1;
-                    if permanent || *n >= crm.max_tries {
-                        dead_letter(&d, &m.id, &m.lead_id, &why)?;
-                        stats.failed += 1;
-                        tries.remove(&m.id);
-                    } else {
-                        stats.pending += 1;
-                        done = false;
-                    }
+        let body = serde_json::to_vec(&serde_json::json!({
+            "event": m.topic, "event_id": m.id, "lead": CSV_COLUMNS.iter().zip(&row).map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+        }))
+        .expect("a JSON body");
+        let result = agent
+            .post(url)
+            .header("Content-Type", "application/json")
+            .header(
+                "X-Leadsite-Signature",
+                signature(secret.as_bytes(), chrono::Utc::now().timestamp(), &body),
+            )
+            .header("X-Leadsite-Event", m.id.as_str())
+            .send(&body[..]);
+        let outcome = match result {
+            Ok(r) if r.status().is_success() => Attempt::Sent,
+            Ok(r) if r.status().is_redirection() => Attempt::Permanent(format!(
+                "HTTP {}: the webhook moved to {}; set outreach.crm.webhook_url to it",
+                r.status().as_u16(),
+                r.headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("(no Location)")
+            )),
+            Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
+                Attempt::retry(format!("HTTP {}", r.status().as_u16()))
+            }
+            Ok(r) => Attempt::Permanent(format!("HTTP {}", r.status().as_u16())),
+            Err(e) => Attempt::retry(e.to_string()),
+        };
+        let permanent = matches!(outcome, Attempt::Permanent(_));
+        match outcome {
+            Attempt::Sent => {
+                store.put_record(CRM, record("sent", before.tries))?;
+                stats.synced += 1;
+                bus.ack(GROUP, &delivery)?;
+            }
+            Attempt::Retry { why, .. }
+            | Attempt::Halt(why)
+            | Attempt::Permanent(why)
+            | Attempt::OptedOut(why)
+            | Attempt::InDoubt(why) => {
+                let tries = before.tries + 1;
+                if permanent || tries >= crm.max_tries {
+                    dead_letter(&d, &m.id, &m.lead_id, &why)?;
+                    store.put_record(CRM, record("failed", tries))?;
+                    stats.failed += 1;
+                    bus.ack(GROUP, &delivery)?;
+                } else {
+                    store.put_record(CRM, record("retry", tries))?;
+                    stats.pending += 1;
                 }
             }
-        } else {
-            stats.synced += 1;
-        }
-        if done {
-            bus.ack(GROUP, &delivery)?;
         }
     }
-    fsutil::write_atomic(
-        &tries_path,
-        &serde_json::to_vec(&tries).expect("json"),
-        true,
-    )?;
     fsutil::write_atomic(
         &d.join("crm_stats.json"),
         &serde_json::to_vec_pretty(&stats).expect("json"),

@@ -11,7 +11,7 @@
 //! - `POST /webhooks/twilio` takes Twilio's incoming-message webhook and status callbacks,
 //!   signed with `X-Twilio-Signature`: a STOP (or any opt-out in words) publishes
 //!   `lead.unsubscribed`, another reply `lead.responded`, for each lead a message went to at
-//!   that number (the WhatsApp/SMS ledger says which); a status callback is kept in the lead's
+//!   that number (the WhatsApp/SMS records say which); a status callback is kept in the lead's
 //!   history (`lead.contacted` with the provider's id and status), and error 21610 opts the lead
 //!   out. It answers with empty TwiML: Twilio sends nothing back.
 
@@ -85,9 +85,9 @@ pub struct TwilioHook {
     pub account_sid: String,
     /// The address Twilio is given: `<listen.public_url>/webhooks/twilio`.
     pub url: String,
-    /// The WhatsApp/SMS ledger: which lead a number or a message id belongs to.
-    pub ledger: std::path::PathBuf,
-    /// The leads whose phone is a number, for an opt-out from a number the ledger does not
+    /// The WhatsApp/SMS records: which lead a number or a message id belongs to.
+    pub records: super::records::Reader,
+    /// The leads whose phone is a number, for an opt-out from a number the records do not
     /// name (texted by a version whose ledger kept no numbers): it stops them all.
     pub leads_at: LeadsAt,
 }
@@ -158,7 +158,7 @@ impl Listener {
         (202, "accepted\n".into())
     }
 
-    /// A Twilio webhook: checked, matched to leads by the ledger, published.
+    /// A Twilio webhook: checked, matched to leads by the records, published.
     fn twilio(
         &self,
         query: Option<&str>,
@@ -179,18 +179,18 @@ impl Listener {
             Err(Refusal::Unauthorized(_)) => return (401, "unauthorized\n".into()),
             Err(Refusal::BadRequest(why)) => return (400, format!("{why}\n")),
         };
-        let ledger = match super::whatsapp::Ledger::open(&hook.ledger) {
+        let records = match (hook.records)() {
             Ok(l) => l,
             Err(e) => return (500, format!("{e}\n")),
         };
         // A reply is from a number we texted; a status is of a message we sent.
         let leads = if event.from.is_empty() {
-            ledger
+            records
                 .by_provider_id(&event.provider_id)
                 .map(|e| vec![e.lead.clone()])
                 .unwrap_or_default()
         } else {
-            let texted = ledger.leads_texted_at(&event.from);
+            let texted = records.leads_texted_at(&event.from);
             if texted.is_empty() && event.topic == "lead.unsubscribed" {
                 (hook.leads_at)(&event.from)
             } else {

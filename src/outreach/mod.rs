@@ -15,6 +15,7 @@ pub mod inbound;
 pub mod listen;
 pub mod orchestrator;
 pub mod postgres;
+pub mod records;
 pub mod sequence;
 pub mod store;
 pub mod webhook;

@@ -241,44 +241,31 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
     run.queue(store, bus, plan.texts, &mut report)?;
     let w = &o.whatsapp;
     if !dry && (!w.phone_number_id.is_empty() || !w.account_sid.is_empty()) {
-        if backend.db.is_some() {
-            // The WhatsApp ledger (what was sent, what is in doubt) is still a file of the
-            // machine that sends: with workers on several machines, a text could go twice.
-            report.whatsapp_halted = Some(
-                "WhatsApp/SMS messages are not sent with outreach.backend: postgres yet (their ledger is a file of one machine); they stay queued on the bus".into(),
-            );
-        } else {
-            // Checked again right before each message: a reply, bounce or opt-out since it
-            // was queued stops it.
-            let stopped = |lead: &str| -> Option<String> {
-                let state = store.get(lead)?;
-                if state.status.is_terminal() {
-                    return Some(format!("the lead is {}", state.status.as_str()));
+        // Asked of the store right before each message (another worker's events may have
+        // landed since): a reply, bounce or opt-out since it was queued stops it.
+        let stopped = |store: &mut dyn StateStore, lead: &str| -> Result<Option<String>> {
+            store.refresh(lead)?;
+            if let Some(state) = store.get(lead).filter(|s| s.status.is_terminal()) {
+                return Ok(Some(format!("the lead is {}", state.status.as_str())));
+            }
+            match leads.get(lead).and_then(|l| l.contact_email()) {
+                Some(address) if store.suppressed_now(address)? => {
+                    Ok(Some(format!("{address} is on the suppression list")))
                 }
-                let address = leads.get(lead).and_then(|l| l.contact_email())?;
-                store
-                    .is_suppressed(address)
-                    .then(|| format!("{address} is on the suppression list"))
-            };
-            let wa = super::whatsapp::run(config, bus, &mut templates, &stopped)?;
-            report.whatsapp_failed = wa.failed;
-            report.whatsapp_halted = report.whatsapp_halted.take().or(wa.halted);
-            report.in_doubt.extend(wa.in_doubt);
-            report.whatsapp_cancelled = wa.cancelled;
-        }
+                _ => Ok(None),
+            }
+        };
+        let wa = super::whatsapp::run(config, bus, store, &mut templates, &stopped)?;
+        report.whatsapp_failed = wa.failed;
+        report.whatsapp_halted = report.whatsapp_halted.take().or(wa.halted);
+        report.in_doubt.extend(wa.in_doubt);
+        report.whatsapp_cancelled = wa.cancelled;
     }
     // Leads whose intent was recorded by an earlier, crashed run.
     report.in_doubt.sort();
     let crm = &o.crm;
     if !dry && (crm.csv.is_some() || crm.webhook_url.is_some()) {
-        let status_of = |k: &str| {
-            store
-                .get(k)
-                .map_or(Status::New, |s| s.status)
-                .as_str()
-                .to_string()
-        };
-        report.crm = Some(super::crm::run(config, &leads, &pages, bus, &status_of)?);
+        report.crm = Some(super::crm::run(config, &leads, &pages, bus, store)?);
     }
     Ok(report)
 }

@@ -24,6 +24,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls};
 
 use super::bus::{Delivery, Message, MessageBus};
+use super::records::{Record, Records};
 use super::store::{Claim, LeadState, StateStore, Suppressed};
 use crate::error::{Error, Result};
 
@@ -72,6 +73,13 @@ const MIGRATIONS: &[&str] = &[
         grp text NOT NULL,
         seq bigint NOT NULL REFERENCES leadsite_messages (seq),
         PRIMARY KEY (grp, seq)
+     );",
+    // 2: the WhatsApp/SMS and CRM delivery records.
+    "CREATE TABLE leadsite_records (
+        channel text NOT NULL,
+        id text NOT NULL,
+        record jsonb NOT NULL,
+        PRIMARY KEY (channel, id)
      );",
 ];
 
@@ -209,6 +217,7 @@ pub struct PgStore {
     states: BTreeMap<String, LeadState>,
     versions: HashMap<String, i64>,
     suppressed: Suppressed,
+    records: Records,
     /// Renews the lease while the process lives, even in a send that takes minutes.
     heartbeat: Option<Heartbeat>,
     /// Runs known to be live or not, asked once each.
@@ -262,12 +271,14 @@ impl PgStore {
                 suppressed.insert(row.get::<_, &str>(0), row.get::<_, &str>(1));
             }
         }
+        let records = read_records(&db, None)?;
         Ok(PgStore {
             db,
             run: String::new(),
             states,
             versions,
             suppressed,
+            records,
             heartbeat: None,
             live: RefCell::new(HashMap::new()),
         })
@@ -334,6 +345,25 @@ impl PgStore {
             "lead {lead}: changed by another worker since it was read"
         )))
     }
+}
+
+/// The records of one channel, or of all.
+pub fn read_records(db: &Db, channel: Option<&str>) -> Result<Records> {
+    let rows = db
+        .client()
+        .query(
+            "SELECT channel, record FROM leadsite_records WHERE $1::text IS NULL OR channel = $1",
+            &[&channel],
+        )
+        .map_err(db_err)?;
+    let mut records = Records::default();
+    for row in rows {
+        let channel: &str = row.get(0);
+        let record: Record = serde_json::from_value(row.get(1))
+            .map_err(|e| Error::Database(format!("a {channel} record that cannot be read: {e}")))?;
+        records.insert(channel, record);
+    }
+    Ok(records)
 }
 
 fn db_err(e: postgres::Error) -> Error {
@@ -566,6 +596,59 @@ impl StateStore for PgStore {
 
     fn suppressed(&self) -> Result<Vec<(String, String)>> {
         Ok(self.suppressed.list())
+    }
+
+    fn records(&self) -> &Records {
+        &self.records
+    }
+
+    fn put_record(&mut self, channel: &str, record: Record) -> Result<()> {
+        let json = serde_json::to_value(&record).expect("a record always serializes");
+        self.db
+            .client()
+            .execute(
+                "INSERT INTO leadsite_records (channel, id, record) VALUES ($1, $2, $3)
+                 ON CONFLICT (channel, id) DO UPDATE SET record = excluded.record",
+                &[&channel, &record.id, &json],
+            )
+            .map_err(db)?;
+        self.records.insert(channel, record);
+        Ok(())
+    }
+
+    fn claim_record(&mut self, channel: &str, record: Record, before: &Record) -> Result<bool> {
+        let json = serde_json::to_value(&record).expect("a record always serializes");
+        let tries = before.tries as i64;
+        let written = self
+            .db
+            .client()
+            .execute(
+                "INSERT INTO leadsite_records AS r (channel, id, record) VALUES ($1, $2, $3)
+                 ON CONFLICT (channel, id) DO UPDATE SET record = excluded.record
+                 WHERE coalesce(r.record->>'state', '') = $4
+                   AND coalesce((r.record->>'tries')::bigint, 0) = $5
+                   AND coalesce(r.record->>'run', '') = $6",
+                &[&channel, &record.id, &json, &before.state, &tries, &before.run],
+            )
+            .map_err(db)?
+            == 1;
+        if written {
+            self.records.insert(channel, record);
+        } else if let Some(row) = self
+            .db
+            .client()
+            .query_opt(
+                "SELECT record FROM leadsite_records WHERE channel = $1 AND id = $2",
+                &[&channel, &record.id],
+            )
+            .map_err(db)?
+        {
+            let now: Record = serde_json::from_value(row.get(0)).map_err(|e| {
+                Error::Database(format!("a {channel} record that cannot be read: {e}"))
+            })?;
+            self.records.insert(channel, now);
+        }
+        Ok(written)
     }
 }
 

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::records::{self, Record, Records};
 use crate::error::{Error, InputError, Location, Result};
 use crate::fsutil::{self, io_error};
 
@@ -147,6 +148,17 @@ pub trait StateStore {
     fn suppress(&mut self, address: &str, reason: &str) -> Result<()>;
     /// Every suppressed address with its reason, sorted.
     fn suppressed(&self) -> Result<Vec<(String, String)>>;
+    /// The WhatsApp/SMS and CRM delivery records, as this worker read them.
+    fn records(&self) -> &Records;
+    /// Writes a channel's record, durable before it returns.
+    fn put_record(&mut self, channel: &str, record: Record) -> Result<()>;
+    /// Records that a message is begun (`record`) if its record is still what this worker
+    /// read (`before`): false when another worker changed it in between (that worker sends
+    /// it, or did), and [`StateStore::records`] shows what it wrote. A store with one writer at
+    /// a time writes it.
+    fn claim_record(&mut self, channel: &str, record: Record, _before: &Record) -> Result<bool> {
+        self.put_record(channel, record).map(|()| true)
+    }
 }
 
 /// Commits `change` applied to the lead's state, reading the lead again and applying it anew
@@ -199,6 +211,7 @@ impl Suppressed {
 pub struct MemoryStore {
     states: BTreeMap<String, LeadState>,
     suppressed: Suppressed,
+    records: Records,
     /// The run known to be under way (a copy's: the one holding the files' lock).
     live: Option<String>,
 }
@@ -208,13 +221,15 @@ impl MemoryStore {
         MemoryStore {
             states,
             suppressed: Suppressed::default(),
+            records: Records::default(),
             live: None,
         }
     }
 
-    /// A copy of another store: its states and its suppression list.
+    /// A copy of another store: its states, suppression list and records.
     pub fn copy_of(store: &dyn StateStore) -> Result<MemoryStore> {
         let mut m = MemoryStore::new(store.states().clone());
+        m.records = store.records().clone();
         for (a, r) in store.suppressed()? {
             m.suppressed.insert(&a, &r);
         }
@@ -256,6 +271,15 @@ impl StateStore for MemoryStore {
     fn suppressed(&self) -> Result<Vec<(String, String)>> {
         Ok(self.suppressed.list())
     }
+
+    fn records(&self) -> &Records {
+        &self.records
+    }
+
+    fn put_record(&mut self, channel: &str, record: Record) -> Result<()> {
+        self.records.insert(channel, record);
+        Ok(())
+    }
 }
 
 /// `<state>/suppressed.txt`: one `address<TAB>reason` a line.
@@ -287,6 +311,8 @@ pub struct FileStore {
     /// This process's run, written into the lock file for `status` to read.
     run: String,
     suppressed: Suppressed,
+    /// The WhatsApp/SMS and CRM records, from `<work>/<channel>/ledger.jsonl`.
+    records: Records,
 }
 
 /// Journal lines after which a commit compacts.
@@ -326,6 +352,7 @@ impl FileStore {
         Ok(FileStore {
             dir: dir.to_path_buf(),
             suppressed: read_suppressed(dir)?,
+            records: records::read_files(&work_dir(dir))?,
             states,
             journal,
             journal_lines: lines,
@@ -357,6 +384,7 @@ impl FileStore {
         Ok(MemoryStore {
             states: Self::read(dir)?,
             suppressed: read_suppressed(dir)?,
+            records: records::read_files(&work_dir(dir))?,
             live: Self::holder(dir),
         })
     }
@@ -463,6 +491,21 @@ impl StateStore for FileStore {
     fn suppressed(&self) -> Result<Vec<(String, String)>> {
         Ok(self.suppressed.list())
     }
+
+    fn records(&self) -> &Records {
+        &self.records
+    }
+
+    fn put_record(&mut self, channel: &str, record: Record) -> Result<()> {
+        records::append(&work_dir(&self.dir), channel, &record)?;
+        self.records.insert(channel, record);
+        Ok(())
+    }
+}
+
+/// `.leadsite/`, above the state folder: where the channels' ledgers are.
+fn work_dir(state_dir: &Path) -> PathBuf {
+    state_dir.parent().unwrap_or(state_dir).to_path_buf()
 }
 
 #[cfg(test)]
@@ -481,17 +524,17 @@ mod tests {
     fn commits_survive_a_reopen_and_a_compaction() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let mut s = FileStore::open(dir.path()).unwrap();
+            let mut s = FileStore::open(&dir.path().join("state")).unwrap();
             s.commit("acme", state(1)).unwrap();
             s.commit("bolt", state(1)).unwrap();
             s.commit("acme", state(2)).unwrap();
         }
-        let mut s = FileStore::open(dir.path()).unwrap();
+        let mut s = FileStore::open(&dir.path().join("state")).unwrap();
         assert_eq!(s.get("acme").unwrap().step, 2);
         s.compact().unwrap();
         s.commit("bolt", state(3)).unwrap();
         drop(s);
-        let s = FileStore::open(dir.path()).unwrap();
+        let s = FileStore::open(&dir.path().join("state")).unwrap();
         assert_eq!(
             (s.get("acme").unwrap().step, s.get("bolt").unwrap().step),
             (2, 3)
@@ -503,20 +546,20 @@ mod tests {
     fn a_torn_last_line_is_dropped_and_a_bad_middle_line_stops() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let mut s = FileStore::open(dir.path()).unwrap();
+            let mut s = FileStore::open(&dir.path().join("state")).unwrap();
             s.commit("acme", state(1)).unwrap();
         }
-        let journal = dir.path().join("journal.jsonl");
+        let journal = dir.path().join("state").join("journal.jsonl");
         let mut text = fs::read_to_string(&journal).unwrap();
         text.push_str("{\"lead\":\"acme\",\"state\":{\"sta");
         fs::write(&journal, &text).unwrap();
         {
-            let mut s = FileStore::open(dir.path()).unwrap();
+            let mut s = FileStore::open(&dir.path().join("state")).unwrap();
             assert_eq!(s.get("acme").unwrap().step, 1);
             s.commit("acme", state(2)).unwrap();
         }
         assert_eq!(
-            FileStore::open(dir.path())
+            FileStore::open(&dir.path().join("state"))
                 .unwrap()
                 .get("acme")
                 .unwrap()
@@ -524,7 +567,7 @@ mod tests {
             2
         );
         fs::write(&journal, "garbage\n{\"lead\":\"a\",\"state\":{}}\n").unwrap();
-        let err = FileStore::open(dir.path()).err().unwrap().to_string();
+        let err = FileStore::open(&dir.path().join("state")).err().unwrap().to_string();
         assert!(err.contains("journal.jsonl:1"), "{err}");
     }
 
@@ -546,14 +589,14 @@ mod tests {
     #[test]
     fn the_file_store_keeps_the_contract() {
         let dir = tempfile::tempdir().unwrap();
-        crate::outreach::contract::store(&mut || Box::new(FileStore::open(dir.path()).unwrap()));
+        crate::outreach::contract::store(&mut || Box::new(FileStore::open(&dir.path().join("state")).unwrap()));
     }
 
     #[test]
     fn a_second_writer_is_refused_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let _first = FileStore::open(dir.path()).unwrap();
-        let err = FileStore::open(dir.path()).err().unwrap();
+        let _first = FileStore::open(&dir.path().join("state")).unwrap();
+        let err = FileStore::open(&dir.path().join("state")).err().unwrap();
         assert!(matches!(err, Error::Locked(_)), "{err}");
     }
 }

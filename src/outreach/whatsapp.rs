@@ -2,10 +2,10 @@
 //! `channel: whatsapp` steps, through the WhatsApp Cloud API (template messages, bearer token) or
 //! a Twilio-style SMS API (form-encoded To/From/Body, basic auth). 429 and 5xx are retried
 //! (Retry-After honoured within a run, up to 10 s; else next run) up to `max_tries`; any other 4xx
-//! is permanent and its reason recorded. A ledger (`.leadsite/whatsapp/ledger.jsonl`, one JSON
-//! object a line: intent before the request, outcome after, fsync'd) makes each message go out at
-//! most once and keeps the provider's message id and status; on success the agent publishes
-//! `lead.contacted` with the channel and that id.
+//! is permanent and its reason recorded. Each message's record in the StateStore (see
+//! [`super::records`]: intent before the request, claimed by one worker only; outcome after)
+//! makes it go out at most once and keeps the provider's message id and status; on success the
+//! agent publishes `lead.contacted` with the channel and that id.
 //!
 //! With `whatsapp.business_account_id` set, the templates a run would use are looked up in the
 //! WhatsApp Business Account before anything is sent: a template that is missing, not approved
@@ -13,15 +13,15 @@
 //! the channel for the run, and every message stays queued.
 
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::bus::{Message, MessageBus};
+use super::records::{Record, Stage, WHATSAPP};
+use super::store::StateStore;
 use super::Attempt;
 use crate::config::{Config, WhatsApp, WhatsAppProvider};
-use crate::error::{InputError, Location, Result};
+use crate::error::Result;
 use crate::fsutil;
 
 pub const GROUP: &str = "whatsapp";
@@ -43,156 +43,6 @@ pub struct Report {
     /// (event id, why) of messages not sent because the lead has since replied, bounced or
     /// opted out.
     pub cancelled: Vec<(String, String)>,
-}
-
-/// One ledger record: where a message stands (`intent`, `sent`, `retry`, `failed`), with the
-/// provider's id and status once it went out.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
-    pub id: String,
-    pub state: String,
-    /// Tries so far (throttling does not count).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub tries: u32,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub lead: String,
-    /// The number it went to, E.164.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub to: String,
-    /// Meta's `wamid.…` or Twilio's `SM…`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub provider_id: String,
-    /// What the provider said of it when it took it (`accepted`, `queued` …).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub provider_status: String,
-}
-
-/// Where a message stands by its last ledger word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// Never tried, or to be tried again (`retry`).
-    Open,
-    /// Settled for good: `sent`, `failed`, `cancelled`.
-    Done,
-    /// `intent`, or a word no version wrote (a line cut short): may have gone out; never sent
-    /// again until `resolve` says what happened.
-    InDoubt,
-}
-
-impl Entry {
-    pub fn stage(&self) -> Stage {
-        match self.state.as_str() {
-            "" | "retry" => Stage::Open,
-            "sent" | "failed" | "cancelled" => Stage::Done,
-            _ => Stage::InDoubt,
-        }
-    }
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
-/// `.leadsite/whatsapp/ledger.jsonl`: the last record of each message, by event id.
-pub struct Ledger {
-    path: PathBuf,
-    entries: BTreeMap<String, Entry>,
-}
-
-impl Ledger {
-    pub fn path(config: &Config) -> PathBuf {
-        config.work_dir().join("whatsapp").join("ledger.jsonl")
-    }
-
-    /// Reads the ledger. One that cannot be read is an error: read as empty, it would send
-    /// everything again. A line cut short by a crash mid-append is passed over (what it would
-    /// have recorded is then still "intent", in doubt, or not begun); earlier ledgers' lines
-    /// (`id<TAB>state`) are read as they were written.
-    pub fn open(path: &Path) -> Result<Ledger> {
-        let bytes = fsutil::read_state(path)?.unwrap_or_default();
-        let text = String::from_utf8_lossy(&bytes);
-        let mut entries = BTreeMap::new();
-        let bad = |i: usize, why: String| -> crate::error::Error {
-            InputError::new(Location::at_line(path, i as u64 + 1), why).into()
-        };
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim_end();
-            if line.is_empty() {
-                continue;
-            }
-            let entry = if line.starts_with('{') {
-                match serde_json::from_str::<Entry>(line) {
-                    Ok(e) => e,
-                    // Cut short by a crash mid-append (later appends start a new line after
-                    // it): that record was never made, and the one before it stands.
-                    Err(e) if e.is_eof() => continue,
-                    Err(e) => return Err(bad(i, format!("not a ledger record: {e}"))),
-                }
-            } else if let Some((id, state)) = line.split_once('\t') {
-                let tries = state.strip_prefix("retry:").and_then(|n| n.parse().ok());
-                Entry {
-                    id: id.to_string(),
-                    state: if tries.is_some() { "retry" } else { state }.to_string(),
-                    tries: tries.unwrap_or(0),
-                    // The orchestrator names its messages `wa.<lead>.<sequence>.<step>`.
-                    lead: id
-                        .strip_prefix("wa.")
-                        .and_then(|rest| rest.split('.').next())
-                        .unwrap_or_default()
-                        .to_string(),
-                    ..Entry::default()
-                }
-            } else {
-                return Err(bad(i, "not a ledger record".into()));
-            };
-            entries.insert(entry.id.clone(), entry);
-        }
-        Ok(Ledger {
-            path: path.to_path_buf(),
-            entries,
-        })
-    }
-
-    pub fn get(&self, id: &str) -> Option<&Entry> {
-        self.entries.get(id)
-    }
-
-    /// Appends a record, durable before it returns.
-    pub fn record(&mut self, entry: Entry) -> Result<()> {
-        let line = serde_json::to_string(&entry).expect("a ledger record serializes");
-        fsutil::append_line(&self.path, &line)?;
-        self.entries.insert(entry.id.clone(), entry);
-        Ok(())
-    }
-
-    /// The leads a message was meant for at `number` (E.164), sent, in doubt or still queued:
-    /// whose reply or STOP it is (an opt-out errs toward stopping more leads, never fewer).
-    pub fn leads_texted_at(&self, number: &str) -> Vec<String> {
-        let mut leads: Vec<String> = self
-            .entries
-            .values()
-            .filter(|e| !e.lead.is_empty() && e.to == number)
-            .map(|e| e.lead.clone())
-            .collect();
-        leads.sort();
-        leads.dedup();
-        leads
-    }
-
-    /// The messages left between intent and outcome (a crash, a lost answer), or whose last
-    /// word no version wrote: in doubt, for `resolve`.
-    pub fn in_doubt(&self) -> impl Iterator<Item = &Entry> {
-        self.entries
-            .values()
-            .filter(|e| e.stage() == Stage::InDoubt)
-    }
-
-    /// The record of the message the provider knows as `provider_id`.
-    pub fn by_provider_id(&self, provider_id: &str) -> Option<&Entry> {
-        self.entries
-            .values()
-            .find(|e| !provider_id.is_empty() && e.provider_id == provider_id)
-    }
 }
 
 /// What the provider answered when it took a message: its id and status.
@@ -226,20 +76,17 @@ impl Receipt {
 }
 
 /// Sends what is queued. `templates`: what this run already learnt of the account's templates;
-/// `stopped`: why a lead must get nothing more (it replied, bounced or opted out), if it must not.
+/// `stopped`: why a lead must get nothing more (it replied, bounced or opted out), if it must not,
+/// asked of the store right before each message.
 pub fn run(
     config: &Config,
     bus: &dyn MessageBus,
+    store: &mut dyn StateStore,
     templates: &mut Templates,
-    stopped: &dyn Fn(&str) -> Option<String>,
+    stopped: &dyn Fn(&mut dyn StateStore, &str) -> Result<Option<String>>,
 ) -> Result<Report> {
     let w = &config.outreach.whatsapp;
-    let path = Ledger::path(config);
-    if let Some(dir) = path.parent() {
-        fsutil::create_dir_all(dir)?;
-    }
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut ledger = Ledger::open(&path)?;
+    let dir = config.work_dir().join(WHATSAPP);
     let mut report = Report::default();
     let agent = crate::web::api_client();
     let deliveries = bus.poll(GROUP, usize::MAX)?;
@@ -249,13 +96,25 @@ pub fn run(
             bus.ack(GROUP, &d)?;
             continue;
         }
-        let before = ledger.get(&m.id).cloned().unwrap_or_default();
+        let before = store
+            .records()
+            .get(WHATSAPP, &m.id)
+            .cloned()
+            .unwrap_or_default();
         match before.stage() {
             Stage::Done => {
                 bus.ack(GROUP, &d)?;
                 continue;
             }
-            Stage::InDoubt => {
+            // Another worker is sending it now: its own to finish.
+            Stage::Begun
+                if !before.run.is_empty()
+                    && before.run != store.run()
+                    && store.is_live(&before.run) =>
+            {
+                continue;
+            }
+            Stage::Begun => {
                 report.in_doubt.push(m.lead_id.clone());
                 continue;
             }
@@ -263,17 +122,17 @@ pub fn run(
         }
         let tries = before.tries;
         let to = m.data.get("to").and_then(|v| v.as_str()).unwrap_or("");
-        let entry = |state: &str, tries: u32| Entry {
+        let record = |state: &str, tries: u32| Record {
             id: m.id.clone(),
             state: state.to_string(),
             tries,
             lead: m.lead_id.clone(),
             to: to.to_string(),
-            ..Entry::default()
+            ..Record::default()
         };
         // A lead that has since replied, bounced or opted out gets nothing more.
-        if let Some(why) = stopped(&m.lead_id) {
-            ledger.record(entry("cancelled", tries))?;
+        if let Some(why) = stopped(store, &m.lead_id)? {
+            store.put_record(WHATSAPP, record("cancelled", tries))?;
             bus.ack(GROUP, &d)?;
             report.cancelled.push((m.id.clone(), why));
             continue;
@@ -288,7 +147,14 @@ pub fn run(
             report.halted = Some(format!("{why} (its messages stay queued)"));
             break;
         }
-        ledger.record(entry("intent", tries))?;
+        let intent = Record {
+            run: store.run().to_string(),
+            ..record("intent", tries)
+        };
+        if !store.claim_record(WHATSAPP, intent, &before)? {
+            // Another worker took it since this one read it.
+            continue;
+        }
         let (mut outcome, mut receipt) = send(&agent, w, m);
         if let Attempt::Retry {
             after: Some(secs), ..
@@ -301,11 +167,14 @@ pub fn run(
         }
         match outcome {
             Attempt::Sent => {
-                ledger.record(Entry {
-                    provider_id: receipt.id.clone(),
-                    provider_status: receipt.status.clone(),
-                    ..entry("sent", tries)
-                })?;
+                store.put_record(
+                    WHATSAPP,
+                    Record {
+                        provider_id: receipt.id.clone(),
+                        provider_status: receipt.status.clone(),
+                        ..record("sent", tries)
+                    },
+                )?;
                 let mut c = Message::new("lead.contacted", &m.lead_id, chrono::Utc::now());
                 c.id = format!("contacted-{}", m.id);
                 c.data.insert("channel".into(), w.channel().into());
@@ -325,11 +194,11 @@ pub fn run(
             Attempt::Retry {
                 throttled: true, ..
             } => {
-                ledger.record(entry("retry", tries))?;
+                store.put_record(WHATSAPP, record("retry", tries))?;
                 report.retrying += 1;
             }
             Attempt::Retry { .. } if tries + 1 < w.max_tries => {
-                ledger.record(entry("retry", tries + 1))?;
+                store.put_record(WHATSAPP, record("retry", tries + 1))?;
                 report.retrying += 1;
             }
             Attempt::InDoubt(why) => {
@@ -340,12 +209,12 @@ pub fn run(
             }
             Attempt::Halt(why) => {
                 // Not sent, and not the lead's fault: it stays queued as it was.
-                ledger.record(entry("retry", tries))?;
+                store.put_record(WHATSAPP, record("retry", tries))?;
                 report.halted = Some(why);
                 break;
             }
             Attempt::OptedOut(why) => {
-                ledger.record(entry("failed", tries))?;
+                store.put_record(WHATSAPP, record("failed", tries))?;
                 let mut u = Message::new("lead.unsubscribed", &m.lead_id, chrono::Utc::now());
                 u.id = format!("optout-{}", m.id);
                 u.data.insert("reason".into(), why.clone().into());
@@ -356,8 +225,9 @@ pub fn run(
                 report.failed.push((m.id.clone(), why));
             }
             Attempt::Retry { why, .. } | Attempt::Permanent(why) => {
-                ledger.record(entry("failed", tries + 1))?;
+                store.put_record(WHATSAPP, record("failed", tries + 1))?;
                 let line = serde_json::json!({"event_id": m.id, "lead_id": m.lead_id, "why": why});
+                fsutil::create_dir_all(&dir)?;
                 fsutil::append_line(&dir.join("failed.jsonl"), &line.to_string())?;
                 bus.ack(GROUP, &d)?;
                 report.failed.push((m.id.clone(), why));
@@ -830,67 +700,5 @@ mod tests {
             ("SM3c5a4b1e2d8f9a0b7c6d5e4f3a2b1c0d", "queued")
         );
         assert_eq!(Receipt::of(WhatsAppProvider::Cloud, ""), Receipt::default());
-    }
-
-    #[test]
-    fn the_ledger_reads_old_lines_passes_over_torn_ones_and_refuses_garbage() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ledger.jsonl");
-        // An earlier version's tab-separated lines, then JSON, then a record cut short by a
-        // crash and closed by the next append.
-        std::fs::write(
-            &path,
-            "wa.a.s.2\tintent\nwa.a.s.2\tretry:1\nwa.b.s.2\tsent\n\
-             {\"id\":\"wa.c.s.2\",\"state\":\"intent\",\"lead\":\"c\",\"to\":\"+1217\"}\n\
-             {\"id\":\"wa.c.s.2\",\"state\":\"se\n\
-             {\"id\":\"wa.d.s.2\",\"state\":\"sent\",\"lead\":\"d\",\"to\":\"+1555\",\"provider_id\":\"SM7\"}\n",
-        )
-        .unwrap();
-        let mut l = Ledger::open(&path).unwrap();
-        assert_eq!(
-            l.get("wa.a.s.2").map(|e| (e.state.as_str(), e.tries)),
-            Some(("retry", 1))
-        );
-        assert_eq!(l.get("wa.b.s.2").unwrap().state, "sent");
-        assert_eq!(
-            l.get("wa.c.s.2").unwrap().state,
-            "intent",
-            "in doubt, never resent"
-        );
-        assert_eq!(
-            l.get("wa.a.s.2").unwrap().lead,
-            "a",
-            "an old line's lead, from its id"
-        );
-        assert_eq!(l.leads_texted_at("+1555"), vec!["d".to_string()]);
-        assert_eq!(
-            l.leads_texted_at("+1217"),
-            vec!["c".to_string()],
-            "a message in doubt may have arrived: its STOP counts"
-        );
-        let doubt: Vec<&str> = l.in_doubt().map(|e| e.id.as_str()).collect();
-        assert_eq!(doubt, ["wa.c.s.2"]);
-        assert_eq!(l.by_provider_id("SM7").unwrap().lead, "d");
-        assert!(l.by_provider_id("").is_none());
-        l.record(Entry {
-            id: "wa.e.s.2".into(),
-            state: "sent".into(),
-            lead: "e".into(),
-            to: "+1555".into(),
-            ..Entry::default()
-        })
-        .unwrap();
-        let again = Ledger::open(&path).unwrap();
-        assert_eq!(
-            again.leads_texted_at("+1555"),
-            vec!["d".to_string(), "e".to_string()]
-        );
-        // An old line cut short ("se" for "sent") is a word no version wrote: in doubt.
-        std::fs::write(&path, "wa.f.s.2\tintent\nwa.f.s.2\tse\n").unwrap();
-        let l = Ledger::open(&path).unwrap();
-        assert_eq!(l.in_doubt().count(), 1);
-        std::fs::write(&path, "this is not a ledger\n").unwrap();
-        let err = Ledger::open(&path).err().unwrap().to_string();
-        assert!(err.contains("ledger.jsonl:1"), "{err}");
     }
 }

@@ -188,74 +188,152 @@ fn a_campaign_on_postgres_sends_each_step_once_and_status_reads_it() {
     assert_eq!(p.run(&["status", "--json"]).stdout, before);
 }
 
-/// Four `schedule` workers at once, some SIGKILLed at random points, against one database:
-/// no Message-ID is received twice, and what the state says matches what the server got.
+/// A throwaway PostgreSQL server of a test's own (as scripts/test starts one), for a test that
+/// restarts it while the other tests keep using theirs.
+struct OwnServer {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl OwnServer {
+    fn start() -> OwnServer {
+        // Straight under the temp folder: as root, the script hands the folder to the
+        // `postgres` user, who could not reach into a folder of root's.
+        let dir = tempfile::Builder::new().prefix("pg").tempdir().unwrap();
+        let out = Self::script(&["start", &dir.path().to_string_lossy()]);
+        OwnServer {
+            url: String::from_utf8(out).unwrap().trim().to_string(),
+            dir,
+        }
+    }
+
+    fn script(args: &[&str]) -> Vec<u8> {
+        let out = std::process::Command::new("scripts/pg-throwaway")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg-throwaway {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// Crashes the server and starts it again (`pg_ctl restart -m immediate`).
+    fn restart(&self) {
+        Self::script(&["restart", &self.dir.path().to_string_lossy()]);
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("scripts/pg-throwaway")
+            .args(["stop", &self.dir.path().to_string_lossy()])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status();
+    }
+}
+
+/// Four `schedule` workers at once, one SIGKILLed at a random point in each round, and once the
+/// database itself crashed and restarted, over six simulated days of a 700-lead campaign of
+/// three steps (over 2,000 emails): no Message-ID is received twice, what the state says
+/// matches what the server got (a step in doubt was sent once or not at all), and no day's
+/// sends pass the daily cap shared by the workers.
 #[test]
 fn four_workers_with_random_kills_never_send_a_step_twice() {
+    const LEADS: usize = 700;
+    const DAILY_CAP: usize = 600;
+    let server = OwnServer::start();
     let tmp = tempfile::tempdir().unwrap();
     let smtp = crate::harness::Smtp::start(tmp.path());
-    let (p, url) = pg_project(smtp.port, 60);
+    let p = crate::outreach::campaign::project(smtp.port);
+    let config = p.read("leadsite.yaml").replace(
+        "outreach:\n  enabled: true\n",
+        &format!(
+            "outreach:\n  enabled: true\n  backend: postgres\n  database_url: '{}'\n  daily_cap: {DAILY_CAP}\n  run_cap: 10000\n",
+            server.url
+        ),
+    );
+    assert!(config.contains("backend: postgres"), "{config}");
+    p.write("leadsite.yaml", &config);
+    // The project's four leads, and the rest in one file of many documents.
+    let many: Vec<String> = (4..LEADS)
+        .map(|i| crate::outreach::campaign::lead(&format!("lead-{i}")))
+        .collect();
+    p.write("leads/many.yaml", &many.join("---\n"));
+    p.run(&["build"]).code(0);
     let exe = assert_cmd::cargo::cargo_bin("leadsite");
+    // Steps wait 3 and 7 days; the cap splits each step over two days.
     let days = [
         "2026-11-23T15:00:00Z",
+        "2026-11-24T15:00:00Z",
         "2026-11-27T15:00:00Z",
+        "2026-11-28T15:00:00Z",
         "2026-12-05T15:00:00Z",
+        "2026-12-06T15:00:00Z",
     ];
     let mut seed: u64 = 0x5eed;
-    for round in 0..9 {
-        let now = days[round / 3];
-        let mut workers: Vec<std::process::Child> = (0..4)
-            .map(|_| {
-                std::process::Command::new(&exe)
-                    .args(["-q", "schedule", "--now", now])
-                    .current_dir(p.path("."))
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        std::thread::sleep(std::time::Duration::from_millis(20 + (seed >> 33) % 300));
-        // Once, the database itself crashes and comes back (`pg_ctl restart -m immediate`) while
-        // the workers run, when the test knows where its server lives.
-        if round == 4 {
-            if let Ok(dir) = std::env::var("LEADSITE_TEST_PG_DIR") {
-                let ok = std::process::Command::new("scripts/pg-throwaway")
-                    .args(["restart", &dir])
-                    .current_dir(env!("CARGO_MANIFEST_DIR"))
-                    .status()
-                    .unwrap();
-                assert!(ok.success());
+    let mut before = 0;
+    for (d, now) in days.iter().enumerate() {
+        for round in 0..3 {
+            let mut workers: Vec<std::process::Child> = (0..4)
+                .map(|_| {
+                    std::process::Command::new(&exe)
+                        .args(["-q", "schedule", "--now", now])
+                        .current_dir(p.path("."))
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            std::thread::sleep(std::time::Duration::from_millis(50 + (seed >> 33) % 400));
+            // Once, the database crashes and comes back while the workers run.
+            if (d, round) == (2, 1) {
+                server.restart();
+            }
+            // One worker, chosen at random, dies mid-work.
+            let victim = (seed >> 20) as usize % 4;
+            let _ = workers[victim].kill();
+            for w in &mut workers {
+                let _ = w.wait();
             }
         }
-        // One worker, chosen at random, dies mid-work.
-        let victim = (seed >> 20) as usize % 4;
-        let _ = workers[victim].kill();
-        for w in &mut workers {
-            let _ = w.wait();
-        }
+        let total: usize = received(&smtp).values().sum();
+        assert!(
+            total - before <= DAILY_CAP,
+            "{now}: {} sent, over the daily cap of {DAILY_CAP}",
+            total - before
+        );
+        before = total;
     }
     let seen = received(&smtp);
     let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "sent twice: {twice:?}");
-    let store = PgStore::read(Db::connect(&url).unwrap()).unwrap();
+    let store = PgStore::read(Db::connect(&server.url).unwrap()).unwrap();
+    let mut in_doubt = 0;
     for (key, s) in store.states() {
         let got = seen
             .keys()
             .filter(|id| id.starts_with(&format!("<{key}.intro.")))
             .count() as u32;
         match &s.in_flight {
-            // In doubt (or still under the dead worker's lease): sent or not, never again.
-            Some(_) => assert!(got == s.step || got == s.step + 1, "{key}: {got}, {s:?}"),
+            // In doubt: sent or not, never again.
+            Some(_) => {
+                in_doubt += 1;
+                assert!(got == s.step || got == s.step + 1, "{key}: {got}, {s:?}");
+            }
             None => assert_eq!(got, s.step, "{key}: received {got}, state {s:?}"),
         }
     }
-    assert!(seen.len() >= 60, "{} messages", seen.len());
+    assert!(seen.len() >= 2_000, "{} messages", seen.len());
     eprintln!(
-        "{} messages to {} leads, 9 rounds of 4 workers",
+        "{} messages to {} leads, 18 rounds of 4 workers, {in_doubt} steps in doubt",
         seen.len(),
         store.states().len()
     );
@@ -342,34 +420,135 @@ fn a_dry_run_on_a_new_database_creates_nothing_in_it() {
     assert!(smtp.messages().is_empty());
 }
 
-/// A worker that lives past its lease's length keeps it (its heartbeat renews it, as during a
-/// send that takes minutes); a worker killed loses it: only then are its steps in doubt.
+/// A worker that lives past its lease's length keeps it (its heartbeat renews it, during a
+/// send that takes longer than the lease: here a mail server that answers nothing); a worker
+/// killed loses it: only then is its step in doubt.
 #[test]
 fn a_live_worker_keeps_its_lease_past_its_length_and_a_killed_one_loses_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let smtp = crate::harness::Smtp::start(tmp.path());
-    let (p, url) = pg_project(smtp.port, 0);
+    // A mail server that takes connections and never says a word (the client waits 30 s).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming() {
+            held.push(conn);
+        }
+    });
+    let (p, url) = pg_project(port, 0);
     let mut worker = std::process::Command::new(assert_cmd::cargo::cargo_bin("leadsite"))
-        .args(["-q", "schedule", "--watch"])
-        .env("LEADSITE_LEASE_SECONDS", "3")
+        .args(["-q", "schedule", "--now", "2026-11-23T15:00:00Z"])
+        .env("LEADSITE_LEASE_SECONDS", "6")
         .current_dir(p.path("."))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let live = |c: &mut postgres::Client| -> i64 {
-        c.query_one(
-            "SELECT count(*) FROM leadsite_runs WHERE lease_until > now()",
-            &[],
-        )
-        .map(|r| r.get(0))
-        .unwrap_or(0)
+    // A new connection each time, tried again while the server is busy.
+    let count = |sql: &str| -> i64 {
+        for _ in 0..100 {
+            if let Ok(n) = postgres::Client::connect(&url, postgres::NoTls)
+                .and_then(|mut c| c.query_one(sql, &[]))
+                .map(|r| r.get(0))
+            {
+                return n;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the test server does not answer");
     };
-    std::thread::sleep(std::time::Duration::from_secs(7));
-    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    assert_eq!(live(&mut c), 1, "a live worker lost its lease");
+    let live = || count("SELECT count(*) FROM leadsite_runs WHERE lease_until > now()");
+    // Wait until the worker has claimed a step (its intent recorded), then past the lease.
+    let claimed = || count("SELECT count(*) FROM leadsite_lead_state WHERE state ? 'in_flight'");
+    let start = std::time::Instant::now();
+    while claimed() == 0 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "the worker claimed nothing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Twice the lease (renewed every third of it: slack for a loaded machine).
+    std::thread::sleep(std::time::Duration::from_secs(12));
+    assert_eq!(live(), 1, "a live worker lost its lease");
+    let being_sent = p.run(&["status"]);
+    being_sent.code(0);
+    assert!(!being_sent.stdout.contains("in doubt"), "{}", being_sent.stdout);
     worker.kill().unwrap();
     worker.wait().unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(4));
-    assert_eq!(live(&mut c), 0, "a killed worker kept its lease");
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    assert_eq!(live(), 0, "a killed worker kept its lease");
+    let after = p.run(&["status"]);
+    after.code(3);
+    assert!(after.stdout.contains("in doubt: "), "{}", after.stdout);
+}
+
+/// WhatsApp steps on the database: three workers at once send each text once, and the texts'
+/// records are in the database (status, export), not in files.
+#[test]
+fn texts_on_postgres_go_out_once_with_several_workers() {
+    use crate::outreach::campaign::{hook, whatsapp_project};
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = crate::harness::Smtp::start(tmp.path());
+    let gateway = hook(Vec::new());
+    let p = whatsapp_project(smtp.port, &gateway.addr, "cloud");
+    let url = fresh_database();
+    let config = p.read("leadsite.yaml").replace(
+        "outreach:\n  enabled: true\n",
+        &format!("outreach:\n  enabled: true\n  backend: postgres\n  database_url: '{url}'\n"),
+    );
+    assert!(config.contains("backend: postgres"), "{config}");
+    p.write("leadsite.yaml", &config);
+    let env = [("LEADSITE_WHATSAPP_TOKEN", "wa-token")];
+    p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
+        .code(0);
+    assert_eq!(smtp.messages().len(), 4, "step 1 is email");
+    let spawned: Vec<_> = (0..3)
+        .map(|_| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("leadsite"))
+                .args(["-q", "schedule", "--now", "2026-11-24T16:00:00Z"])
+                .env("LEADSITE_WHATSAPP_TOKEN", "wa-token")
+                .current_dir(p.path("."))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for w in spawned {
+        let out = w.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let requests = gateway.requests.lock().unwrap().clone();
+    let mut to: Vec<String> = requests
+        .iter()
+        .map(|(_, _, body)| {
+            serde_json::from_str::<serde_json::Value>(body).unwrap()["template"]["components"][0]
+                ["parameters"][0]["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    to.sort();
+    assert_eq!(
+        to,
+        ["acme Garage", "bolt Garage", "cafe Garage", "dent Garage"],
+        "one text a lead"
+    );
+    assert!(!p.path(".leadsite/whatsapp/ledger.jsonl").exists());
+    let status = p.run(&["status"]);
+    status.code(0);
+    assert!(!status.stdout.contains("in doubt"), "{}", status.stdout);
+    let export = p.run(&["state", "export"]);
+    export.code(0);
+    let sent = export
+        .stdout
+        .lines()
+        .filter(|l| l.contains(r#""channel":"whatsapp""#) && l.contains(r#""state":"sent""#))
+        .count();
+    assert_eq!(sent, 4, "{}", export.stdout);
 }

@@ -728,15 +728,15 @@ pub(crate) mod campaign {
     }
 
     /// One request the webhook got: request line, headers (lower-case names), body.
-    type Request = (String, Vec<(String, String)>, String);
+    pub(crate) type Request = (String, Vec<(String, String)>, String);
 
     /// A CRM webhook on 127.0.0.1 that records each request and answers from a queue.
-    struct Hook {
-        addr: String,
-        requests: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
+    pub(crate) struct Hook {
+        pub(crate) addr: String,
+        pub(crate) requests: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
     }
 
-    fn hook(mut answers: Vec<&'static str>) -> Hook {
+    pub(crate) fn hook(mut answers: Vec<&'static str>) -> Hook {
         use std::io::{BufRead, BufReader, Read, Write};
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
@@ -1522,7 +1522,7 @@ pub(crate) mod campaign {
         }
     }
 
-    fn whatsapp_project(smtp: u16, gateway: &str, provider: &str) -> Project {
+    pub(crate) fn whatsapp_project(smtp: u16, gateway: &str, provider: &str) -> Project {
         let p = project(smtp);
         p.write(
             "content/emails/wa/01-hello.md",
