@@ -112,7 +112,9 @@ pub fn store(open: &mut dyn FnMut() -> Box<dyn StateStore>) {
         assert_eq!(s.claim("acme", st, day(), 0, 100).unwrap(), Claim::Won);
         // A text's record: claimed (intent), then its outcome; a CRM hand-off's retry.
         let intent = text("wa.acme.intro.2", "intent", &run);
-        assert!(s.claim_record(WHATSAPP, intent, &Record::default()).unwrap());
+        assert!(s
+            .claim_record(WHATSAPP, intent, &Record::default())
+            .unwrap());
         s.put_record(
             WHATSAPP,
             Record {
@@ -152,7 +154,10 @@ pub fn store(open: &mut dyn FnMut() -> Box<dyn StateStore>) {
     // doubt; its number and provider id name its lead.
     let r = s.records();
     let sent = r.get(WHATSAPP, "wa.acme.intro.2").unwrap();
-    assert_eq!((sent.stage(), sent.provider_id.as_str()), (Stage::Done, "wamid.1"));
+    assert_eq!(
+        (sent.stage(), sent.provider_id.as_str()),
+        (Stage::Done, "wamid.1")
+    );
     assert_eq!(r.by_provider_id("wamid.1").unwrap().lead, "acme");
     assert_eq!(r.leads_texted_at("+15550100"), vec!["acme", "bolt"]);
     let live = |run: &str| s.is_live(run);
@@ -229,7 +234,10 @@ pub fn shared(open: &mut dyn FnMut() -> Box<dyn StateStore>) {
         .claim_record(WHATSAPP, text("wa.dune.intro.2", "intent", &rb), &before)
         .unwrap();
     assert_eq!((first, second), (true, false));
-    assert_eq!(b.records().get(WHATSAPP, "wa.dune.intro.2").unwrap().run, ra);
+    assert_eq!(
+        b.records().get(WHATSAPP, "wa.dune.intro.2").unwrap().run,
+        ra
+    );
     // A retry read by both: again one claim only.
     let retry = text("wa.eden.intro.2", "retry", "");
     a.put_record(WHATSAPP, retry.clone()).unwrap();

@@ -14,6 +14,7 @@ pub mod email;
 pub mod inbound;
 pub mod listen;
 pub mod orchestrator;
+pub mod pgtls;
 pub mod postgres;
 pub mod records;
 pub mod sequence;

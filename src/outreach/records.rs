@@ -249,7 +249,10 @@ mod tests {
         .unwrap();
         let l = read_files(dir.path()).unwrap();
         let get = |id: &str| l.get(WHATSAPP, id).unwrap();
-        assert_eq!((get("wa.a.s.2").state.as_str(), get("wa.a.s.2").tries), ("retry", 1));
+        assert_eq!(
+            (get("wa.a.s.2").state.as_str(), get("wa.a.s.2").tries),
+            ("retry", 1)
+        );
         assert_eq!(get("wa.b.s.2").state, "sent");
         assert_eq!(get("wa.c.s.2").state, "intent", "in doubt, never resent");
         assert_eq!(get("wa.a.s.2").lead, "a", "an old line's lead, from its id");

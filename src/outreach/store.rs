@@ -567,7 +567,10 @@ mod tests {
             2
         );
         fs::write(&journal, "garbage\n{\"lead\":\"a\",\"state\":{}}\n").unwrap();
-        let err = FileStore::open(&dir.path().join("state")).err().unwrap().to_string();
+        let err = FileStore::open(&dir.path().join("state"))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("journal.jsonl:1"), "{err}");
     }
 
@@ -589,7 +592,9 @@ mod tests {
     #[test]
     fn the_file_store_keeps_the_contract() {
         let dir = tempfile::tempdir().unwrap();
-        crate::outreach::contract::store(&mut || Box::new(FileStore::open(&dir.path().join("state")).unwrap()));
+        crate::outreach::contract::store(&mut || {
+            Box::new(FileStore::open(&dir.path().join("state")).unwrap())
+        });
     }
 
     #[test]

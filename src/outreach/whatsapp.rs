@@ -75,6 +75,9 @@ impl Receipt {
     }
 }
 
+/// Why a lead must get nothing more, asked of the store right before its message.
+pub type Stopped<'a> = dyn Fn(&mut dyn StateStore, &str) -> Result<Option<String>> + 'a;
+
 /// Sends what is queued. `templates`: what this run already learnt of the account's templates;
 /// `stopped`: why a lead must get nothing more (it replied, bounced or opted out), if it must not,
 /// asked of the store right before each message.
@@ -83,7 +86,7 @@ pub fn run(
     bus: &dyn MessageBus,
     store: &mut dyn StateStore,
     templates: &mut Templates,
-    stopped: &dyn Fn(&mut dyn StateStore, &str) -> Result<Option<String>>,
+    stopped: &Stopped<'_>,
 ) -> Result<Report> {
     let w = &config.outreach.whatsapp;
     let dir = config.work_dir().join(WHATSAPP);
