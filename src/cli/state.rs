@@ -11,14 +11,17 @@ use crate::cli::{Outcome, Ui};
 use crate::config::Config;
 use crate::error::{InputError, Location};
 use crate::outreach::backend::{self, Mode};
+use crate::outreach::bus::Message;
 use crate::outreach::records::Record;
 use crate::outreach::store::LeadState;
+use crate::outreach::{crm, orchestrator, whatsapp};
 
 /// Export or import the campaign state (to move it between the files and PostgreSQL backends).
 ///
-/// Export first, with the old `outreach.backend`, after a `schedule` run has handled the
-/// events on the bus; then switch the backend and import into the new, empty store. Steps in
-/// doubt stay in doubt.
+/// Export with the old `outreach.backend`, with no `schedule` running; then switch the backend
+/// and import into the new, empty one. Steps in doubt stay in doubt; events on the bus that a
+/// consumer (the orchestrator, the WhatsApp agent, the CRM adapter) has not handled yet go with
+/// the state, and are handled by the next `schedule` on the new backend.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -43,10 +46,27 @@ pub enum Action {
 #[derive(Serialize, Deserialize)]
 #[serde(untagged, deny_unknown_fields)]
 enum Line {
-    Lead { lead: String, state: LeadState },
-    Suppressed { suppressed: String, reason: String },
-    Record { channel: String, record: Record },
+    Lead {
+        lead: String,
+        state: LeadState,
+    },
+    Suppressed {
+        suppressed: String,
+        reason: String,
+    },
+    Record {
+        channel: String,
+        record: Record,
+    },
+    /// A bus event some consumer groups have not handled yet (`pending`: those groups).
+    Event {
+        event: Message,
+        pending: Vec<String>,
+    },
 }
+
+/// The consumer groups whose unhandled events an export carries.
+const GROUPS: &[&str] = &[orchestrator::GROUP, whatsapp::GROUP, crm::GROUP];
 
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     match args.action {
@@ -79,12 +99,28 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
                 out.push_str(&serde_json::to_string(&line)?);
                 out.push('\n');
             }
+            // Events not yet handled by every group, each once, with the groups that still
+            // owe it.
+            let mut pending: Vec<(Message, Vec<String>)> = Vec::new();
+            for group in GROUPS {
+                for d in backend.bus.poll(group, usize::MAX)? {
+                    match pending.iter_mut().find(|(m, _)| m.id == d.message.id) {
+                        Some((_, groups)) => groups.push(group.to_string()),
+                        None => pending.push((d.message, vec![group.to_string()])),
+                    }
+                }
+            }
+            let events = pending.len();
+            for (event, pending) in pending {
+                out.push_str(&serde_json::to_string(&Line::Event { event, pending })?);
+                out.push('\n');
+            }
             match file {
                 Some(path) => {
                     let path = config.resolve(&path);
                     crate::fsutil::write_atomic(&path, out.as_bytes(), true)?;
                     ui.info(&format!(
-                        "exported {} lead states, {} suppressed addresses and {} delivery records to {}",
+                        "exported {} lead states, {} suppressed addresses, {} delivery records and {events} unhandled events to {}",
                         store.states().len(),
                         suppressed.len(),
                         store.records().all().count(),
@@ -144,7 +180,9 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
                     store.states().len()
                 )));
             }
-            let (mut leads, mut suppressed, mut records) = (0, 0, 0);
+            let (mut leads, mut suppressed, mut records, mut events) = (0, 0, 0, 0);
+            // Published, then acked for the groups that had handled it already.
+            let mut handled: Vec<(String, String)> = Vec::new();
             for line in lines {
                 match line {
                     Line::Lead { lead, state } => {
@@ -162,10 +200,24 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
                         store.put_record(&channel, record)?;
                         records += 1;
                     }
+                    Line::Event { event, pending } => {
+                        for group in GROUPS.iter().filter(|g| !pending.iter().any(|p| p == *g)) {
+                            handled.push((group.to_string(), event.id.clone()));
+                        }
+                        backend.bus.publish(event)?;
+                        events += 1;
+                    }
+                }
+            }
+            for group in GROUPS {
+                for d in backend.bus.poll(group, usize::MAX)? {
+                    if handled.contains(&(group.to_string(), d.message.id.clone())) {
+                        backend.bus.ack(group, &d)?;
+                    }
                 }
             }
             ui.info(&format!(
-                "imported {leads} lead states, {suppressed} suppressed addresses and {records} delivery records"
+                "imported {leads} lead states, {suppressed} suppressed addresses, {records} delivery records and {events} unhandled events"
             ));
             Ok(Outcome::Success)
         }

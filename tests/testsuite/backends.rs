@@ -359,10 +359,24 @@ fn state_moves_between_files_and_postgres_without_losing_a_step() {
     .code(0);
     p.run(&["schedule", "--now", "2026-11-24T15:00:00Z"])
         .code(0);
+    // An opt-out on the bus that no `schedule` has handled yet goes with the state.
+    p.run(&[
+        "publish",
+        "lead.unsubscribed",
+        "--lead",
+        "cafe",
+        "--id",
+        "u2",
+    ])
+    .code(0);
     let files_status = p.run(&["status", "--json"]).stdout;
     p.run(&["state", "export", "from-files.jsonl"]).code(0);
     let exported = p.read("from-files.jsonl");
     assert!(exported.contains("owner@bolt.example"), "{exported}");
+    assert!(
+        exported.contains(r#""id":"u2""#) && exported.contains(r#""pending":["orchestrator""#),
+        "{exported}"
+    );
 
     let files_config = p.read("leadsite.yaml");
     let url = fresh_database();
@@ -375,6 +389,9 @@ fn state_moves_between_files_and_postgres_without_losing_a_step() {
     );
     p.run(&["state", "import", "from-files.jsonl"]).code(0);
     assert_eq!(p.run(&["status", "--json"]).stdout, files_status);
+    // What the database holds exports as it came: states, records, events and who owes them.
+    p.run(&["state", "export", "from-pg.jsonl"]).code(0);
+    assert_eq!(p.read("from-pg.jsonl"), exported);
     let again = p.run(&["state", "import", "from-files.jsonl"]);
     again.code(2);
     assert!(
@@ -382,12 +399,28 @@ fn state_moves_between_files_and_postgres_without_losing_a_step() {
         "{}",
         again.stderr
     );
-    // The moved campaign goes on where it was: nothing sent again, the opt-out holds.
-    p.run(&["schedule", "--now", "2026-11-24T16:00:00Z"])
-        .code(0);
-    assert_eq!(smtp.messages().len(), 4);
-    p.run(&["state", "export", "from-pg.jsonl"]).code(0);
-    assert_eq!(p.read("from-pg.jsonl"), exported);
+    // The moved campaign goes on where it was: the events handled before are not handled
+    // again, the carried opt-out is, and step 2 goes only to those who did not opt out.
+    let run = p.run(&["schedule", "--now", "2026-11-27T16:00:00Z"]);
+    run.code(0);
+    assert!(run.stdout.contains("1 events"), "{}", run.stdout);
+    let to: Vec<String> = smtp
+        .messages()
+        .iter()
+        .skip(4)
+        .filter_map(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("To: ").map(String::from))
+        })
+        .collect();
+    assert_eq!(to.len(), 2, "{to:?}");
+    assert!(
+        to.iter().all(|t| t.contains("acme") || t.contains("dent")),
+        "{to:?}"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&p.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["states"]["unsubscribed"], 2, "{status}");
 
     // And back to files, in a fresh state folder.
     std::fs::rename(p.path(".leadsite/state"), p.path("old-state")).unwrap();
