@@ -945,6 +945,77 @@ mod tests {
         store.commit("acme", s).unwrap();
     }
 
+    /// The run's steps on the in-memory backends: what is due is planned (an opted-out address
+    /// settled, the run cap kept), sent once through the file transport and recorded; a second
+    /// pass finds nothing due.
+    #[test]
+    fn due_send_and_queue_on_the_memory_backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leadsite.yaml");
+        std::fs::write(
+            &path,
+            "outreach:\n  enabled: true\n  sender_name: Sam\n  sender_email: sam@agency.example\n  postal_address: 1 Way\n  run_cap: 2\n  window: {start_hour: 0, end_hour: 24, days: [mon, tue, wed, thu, fri, sat, sun]}\n  transport: {kind: file, dir: outbox}\n",
+        )
+        .unwrap();
+        let config = Config::load(&path, true).unwrap();
+        let leads: BTreeMap<String, Lead> = ["acme", "bolt", "cafe", "dent"]
+            .iter()
+            .map(|k| {
+                let yaml = format!("dedup_key: {k}\nname: {k} Garage\nemail: owner@{k}.example\nroute: TARGET\nquality: {{score: 0.9, qualified: true}}\n");
+                (k.to_string(), serde_yaml_ng::from_str(&yaml).unwrap())
+            })
+            .collect();
+        let sequence = fixtures();
+        let pages = BTreeMap::new();
+        let run = Run {
+            config: &config,
+            sequence: &sequence,
+            rules: rules(&sequence, at(10)),
+            leads: &leads,
+            pages: &pages,
+            dry: false,
+            shared: false,
+        };
+        let mut store = MemoryStore::default();
+        store
+            .suppress("owner@bolt.example", "lead.unsubscribed")
+            .unwrap();
+        let bus = crate::outreach::bus::MemoryBus::default();
+        let mut templates = crate::outreach::whatsapp::Templates::default();
+        let mut report = RunReport::default();
+        let plan = run.due(&mut store, &mut templates, &mut report).unwrap();
+        let due: Vec<&str> = plan.emails.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            due,
+            ["acme", "cafe"],
+            "bolt opted out; dent past the run cap"
+        );
+        assert!(report.capped);
+        assert_eq!(store.get("bolt").unwrap().status, Status::Unsubscribed);
+        run.send(&mut store, plan.emails, &mut report).unwrap();
+        run.queue(&mut store, &bus, plan.texts, &mut report)
+            .unwrap();
+        assert_eq!(report.sent, 2);
+        for k in ["acme", "cafe"] {
+            let s = store.get(k).unwrap();
+            assert_eq!((s.status, s.step), (Status::Contacted, 1), "{k}");
+            assert!(s.in_flight.is_none(), "{k}: the outcome is recorded");
+            assert_eq!(s.message_ids, [format!("<{k}.intro.1@agency.example>")]);
+        }
+        let written = std::fs::read_dir(dir.path().join("outbox"))
+            .unwrap()
+            .count();
+        assert_eq!(written, 2);
+        // Emails only: nothing queued for the WhatsApp agent.
+        assert!(bus.poll("whatsapp", 10).unwrap().is_empty());
+        // Nothing is due again at once but dent, whose turn the cap put off.
+        let again = run
+            .due(&mut store, &mut templates, &mut RunReport::default())
+            .unwrap();
+        let due: Vec<&str> = again.emails.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(due, ["dent"]);
+    }
+
     #[test]
     fn soft_bounces_of_one_step_end_at_max_attempts() {
         let mut store = MemoryStore::default();
