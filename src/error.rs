@@ -176,6 +176,9 @@ pub enum Error {
     /// The database (the PostgreSQL backend) failed or could not be reached.
     #[error("database: {0}")]
     Database(String),
+    /// The object store of a deploy (S3) refused or failed a request.
+    #[error("{0}")]
+    Storage(String),
     /// The machine refused something the run needs (threads, say).
     #[error("{0}")]
     System(String),

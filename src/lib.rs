@@ -9,6 +9,7 @@
 pub mod build;
 pub mod cli;
 pub mod config;
+pub mod deploy;
 pub mod error;
 pub mod fsutil;
 pub mod lead;

@@ -3,6 +3,7 @@
 mod build;
 mod check;
 mod completions;
+mod deploy;
 mod export;
 mod inbox;
 mod ingest;
@@ -55,6 +56,7 @@ pub enum Command {
     Ingest(ingest::Args),
     Build(build::Args),
     Serve(serve::Args),
+    Deploy(deploy::Args),
     Schedule(schedule::Args),
     Status(status::Args),
     Resolve(resolve::Args),
@@ -137,6 +139,7 @@ pub fn run(cli: Cli, explicit: bool) -> anyhow::Result<Outcome> {
         Command::Ingest(args) => ingest::run(args, &load()?, &ui),
         Command::Build(args) => build::run(args, &load()?, &ui),
         Command::Serve(args) => serve::run(args, &load, &ui),
+        Command::Deploy(args) => deploy::run(args, &load()?, &ui),
         Command::Schedule(args) => schedule::run(args, &load, &ui),
         Command::Status(args) => status::run(args, &load()?, &ui),
         Command::Resolve(args) => resolve::run(args, &load()?, &ui),

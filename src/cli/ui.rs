@@ -103,7 +103,7 @@ pub fn say(msg: &str) {
     say_raw(&format!("{msg}\n"));
 }
 
-fn say_raw(text: &str) {
+pub fn say_raw(text: &str) {
     use std::io::Write;
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

@@ -52,6 +52,7 @@ impl Config {
         }
         self.phase4_problems(&mut bad);
         self.outreach_problems(&mut bad);
+        self.deploy_problems(&mut bad);
         if let Some(cta) = &self.site.cta_url {
             if !url::Url::parse(cta)
                 .is_ok_and(|u| matches!(u.scheme(), "http" | "https" | "mailto"))
@@ -112,6 +113,72 @@ impl Config {
             }
         }
         out
+    }
+
+    fn deploy_problems(&self, bad: &mut impl FnMut(String, String)) {
+        let d = &self.deploy;
+        let mut names = std::collections::BTreeSet::new();
+        for (i, t) in d.targets.iter().enumerate() {
+            let at = format!("deploy.targets[{i}]");
+            if !crate::lead::is_valid_key(&t.name) {
+                bad(
+                    format!("{at}.name"),
+                    format!(
+                        "{:?} is not a target name (lower-case letters, digits, '-')",
+                        t.name
+                    ),
+                );
+            } else if !names.insert(t.name.as_str()) {
+                bad(
+                    format!("{at}.name"),
+                    format!("{:?}: a second target of that name", t.name),
+                );
+            }
+            // S3's rules for names: 3-63 lower-case letters, digits, dots and hyphens.
+            let b = &t.bucket;
+            if !(3..=63).contains(&b.len())
+                || !b
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+            {
+                bad(
+                    format!("{at}.bucket"),
+                    format!(
+                        "{b:?} is not a bucket name (3-63 lower-case letters, digits, '.', '-')"
+                    ),
+                );
+            }
+            if t.prefix.starts_with('/') || t.prefix.split('/').any(|p| p == "..") {
+                bad(
+                    format!("{at}.prefix"),
+                    format!(
+                        "{:?}: a key prefix such as www/ (no leading '/', no '..')",
+                        t.prefix
+                    ),
+                );
+            }
+            if let Some(e) = &t.endpoint {
+                if !url::Url::parse(e)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                {
+                    bad(
+                        format!("{at}.endpoint"),
+                        format!("{e:?} is not an absolute http(s) URL"),
+                    );
+                }
+            }
+        }
+        for (i, rule) in d.headers.iter().enumerate() {
+            if let Err(e) = globset::Glob::new(&rule.pattern) {
+                bad(
+                    format!("deploy.headers[{i}].pattern"),
+                    format!("{:?} is not a pattern: {e}", rule.pattern),
+                );
+            }
+        }
+        if d.jobs == 0 {
+            bad("deploy.jobs".into(), "must be at least 1".into());
+        }
     }
 
     fn outreach_problems(&self, bad: &mut impl FnMut(String, String)) {

@@ -9,11 +9,13 @@ use crate::error::{yaml_error, Error, InputError, Location, Result};
 use crate::lead::Route;
 
 mod check;
+mod deploy;
 mod enrichment;
 mod ingest;
 mod outreach;
 mod site;
 
+pub use deploy::*;
 pub use enrichment::*;
 pub use ingest::*;
 pub use outreach::*;
@@ -31,6 +33,7 @@ pub struct Config {
     pub enrichment: Enrichment,
     pub scoring: Scoring,
     pub outreach: Outreach,
+    pub deploy: Deploy,
     /// The folder the config file is in; every relative path is taken from here.
     #[serde(skip)]
     pub root: PathBuf,
@@ -68,6 +71,7 @@ impl Default for Config {
             enrichment: Enrichment::default(),
             scoring: Scoring::default(),
             outreach: Outreach::default(),
+            deploy: Deploy::default(),
             build_subdir: None,
             root: PathBuf::from("."),
             file: None,

@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["pipeline"],
     &["site"],
-    &["build", "outreach"],
+    &["build", "deploy", "outreach"],
     &["serve"],
     &["cli"],
 ];

@@ -4,6 +4,7 @@ mod backends;
 mod bounces;
 mod check;
 mod cli;
+mod deploy;
 mod enrich;
 mod export;
 mod fuzz;
