@@ -95,6 +95,10 @@ impl Store {
         loop {
             let text = self.with_tries("list the bucket", || {
                 let mut action = ListObjectsV2::new(&self.bucket, Some(&self.credentials));
+                // Keys as they are (XML-escaped), not URL-encoded: stores encode a space and a
+                // `+` differently (S3 `+` and `%2B`, others `%20` and `+`), which no decoding
+                // could tell apart.
+                action.query_mut().remove("encoding-type");
                 if !prefix.is_empty() {
                     action.with_prefix(prefix);
                 }
