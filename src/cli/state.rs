@@ -68,6 +68,95 @@ enum Line {
 /// The consumer groups whose unhandled events an export carries.
 const GROUPS: &[&str] = &[orchestrator::GROUP, whatsapp::GROUP, crm::GROUP];
 
+/// Writes an import into the files backend if it holds no campaign (false: nothing written).
+/// Opt-outs and events first, lead states last; a failure half-way (a full disk) says to
+/// start again from an empty state folder.
+fn import_files(
+    backend: &mut backend::Backend,
+    import: crate::outreach::postgres::Import,
+) -> crate::error::Result<bool> {
+    let store = &mut *backend.store;
+    if !store.states().is_empty() || !store.suppressed()?.is_empty() || !store.records().is_empty()
+    {
+        return Ok(false);
+    }
+    let written = (|| -> crate::error::Result<()> {
+        for (a, reason) in &import.suppressed {
+            store.suppress(a, reason)?;
+        }
+        let mut handled: Vec<(String, String)> = Vec::new();
+        for (event, groups) in import.events {
+            handled.extend(groups.into_iter().map(|g| (g, event.id.clone())));
+            backend.bus.publish(event)?;
+        }
+        for group in GROUPS {
+            for d in backend.bus.poll(group, usize::MAX)? {
+                if handled.contains(&(group.to_string(), d.message.id.clone())) {
+                    backend.bus.ack(group, &d)?;
+                }
+            }
+        }
+        for (channel, record) in import.records {
+            store.put_record(&channel, record)?;
+        }
+        for (lead, state) in import.states {
+            store.commit(&lead, state)?;
+        }
+        Ok(())
+    })();
+    written.map_err(|e| {
+        crate::error::Error::Storage(format!(
+            "{e}\nthe import stopped half-way: move .leadsite/state/ (and the channels' ledger.jsonl) aside and import again"
+        ))
+    })?;
+    Ok(true)
+}
+
+/// What is wrong with a line that parsed, if anything.
+fn problem(line: &Line) -> Option<String> {
+    match line {
+        Line::Lead { lead, .. } if !crate::lead::is_valid_key(lead) => Some(format!(
+            "`lead`: {} is not a lead key",
+            crate::error::printable(lead)
+        )),
+        Line::Suppressed { suppressed, .. } if suppressed.trim().is_empty() => {
+            Some("`suppressed`: an empty address".into())
+        }
+        Line::Record { channel, record } => {
+            if !crate::outreach::records::CHANNELS.contains(&channel.as_str()) {
+                Some(format!(
+                    "`channel`: {} is not a channel with records ({})",
+                    crate::error::printable(channel),
+                    crate::outreach::records::CHANNELS.join(", ")
+                ))
+            } else if record.id.is_empty() {
+                Some("`record.id`: empty".into())
+            } else {
+                None
+            }
+        }
+        Line::Event { event, pending } => {
+            if let Some(p) = event.problem() {
+                Some(format!("`event`: {p}"))
+            } else if event.id.is_empty() {
+                Some("`event.id`: empty".into())
+            } else {
+                pending
+                    .iter()
+                    .find(|g| !GROUPS.contains(&g.as_str()))
+                    .map(|g| {
+                        format!(
+                            "`pending`: {} is not a consumer group ({})",
+                            crate::error::printable(g),
+                            GROUPS.join(", ")
+                        )
+                    })
+            }
+        }
+        _ => None,
+    }
+}
+
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     match args.action {
         Action::Export { file } => {
@@ -153,68 +242,55 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
                         format!("not a line of `leadsite state export`: {e}"),
                     ))
                 })?;
-                if let Line::Record { channel, .. } = &parsed {
-                    if !crate::outreach::records::CHANNELS.contains(&channel.as_str()) {
-                        return Err(InputError::new(
-                            Location::at_line(&path, i as u64 + 1),
-                            format!(
-                                "`channel`: {} is not a channel with records ({})",
-                                crate::error::printable(channel),
-                                crate::outreach::records::CHANNELS.join(", ")
-                            ),
-                        )
-                        .into());
-                    }
+                // Everything a backend or the bus would refuse is refused here, before anything
+                // is written: an import stopped half-way would leave a partial campaign.
+                if let Some(why) = problem(&parsed) {
+                    return Err(InputError::new(Location::at_line(&path, i as u64 + 1), why).into());
                 }
                 lines.push(parsed);
             }
             let mut backend = backend::open(config, Mode::Work)?;
-            let store = &mut *backend.store;
-            if !store.states().is_empty()
-                || !store.suppressed()?.is_empty()
-                || !store.records().is_empty()
-            {
-                return Err(crate::cli::usage(format!(
-                    "the {:?} backend already holds a campaign ({} lead states): import only into an empty one",
-                    config.outreach.backend,
-                    store.states().len()
-                )));
-            }
             let (mut leads, mut suppressed, mut records, mut events) = (0, 0, 0, 0);
-            // Published, then acked for the groups that had handled it already.
-            let mut handled: Vec<(String, String)> = Vec::new();
+            let mut import = crate::outreach::postgres::Import::default();
             for line in lines {
                 match line {
                     Line::Lead { lead, state } => {
-                        store.commit(&lead, state)?;
+                        import.states.push((lead, state));
                         leads += 1;
                     }
                     Line::Suppressed {
                         suppressed: a,
                         reason,
                     } => {
-                        store.suppress(&a, &reason)?;
+                        import.suppressed.push((a, reason));
                         suppressed += 1;
                     }
                     Line::Record { channel, record } => {
-                        store.put_record(&channel, record)?;
+                        import.records.push((channel, record));
                         records += 1;
                     }
                     Line::Event { event, pending } => {
-                        for group in GROUPS.iter().filter(|g| !pending.iter().any(|p| p == *g)) {
-                            handled.push((group.to_string(), event.id.clone()));
-                        }
-                        backend.bus.publish(event)?;
+                        let handled = GROUPS
+                            .iter()
+                            .filter(|g| !pending.iter().any(|p| p == *g))
+                            .map(|g| g.to_string())
+                            .collect();
+                        import.events.push((event, handled));
                         events += 1;
                     }
                 }
             }
-            for group in GROUPS {
-                for d in backend.bus.poll(group, usize::MAX)? {
-                    if handled.contains(&(group.to_string(), d.message.id.clone())) {
-                        backend.bus.ack(group, &d)?;
-                    }
-                }
+            let empty = match &backend.db {
+                // One transaction: all or nothing.
+                Some(db) => crate::outreach::postgres::import(db, import)?,
+                None => import_files(&mut backend, import)?,
+            };
+            if !empty {
+                return Err(crate::cli::usage(format!(
+                    "the {:?} backend already holds a campaign ({} lead states): import only into an empty one",
+                    config.outreach.backend,
+                    backend.store.states().len()
+                )));
             }
             ui.info(&format!(
                 "imported {leads} lead states, {suppressed} suppressed addresses, {records} delivery records and {events} unhandled events"

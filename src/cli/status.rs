@@ -43,7 +43,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
             );
             match &state.in_flight {
                 Some(i) if being_sent(i) => out.push_str(&format!("being sent: step {} ({}), by the schedule run under way\n", i.step, i.message_id)),
-                Some(i) => out.push_str(&format!("IN DOUBT: step {} ({}) was being sent at {} when a run stopped; check the mail server's log, then `leadsite resolve {key} --sent` or `--not-sent`\n", i.step, i.message_id, i.at)),
+                Some(i) => out.push_str(&format!("IN DOUBT: step {} ({}) was being sent at {} when a run stopped (its worker died, or was paused or cut off from the database past its lease: make sure it is not still running); check the mail server's log, then `leadsite resolve {key} --sent` or `--not-sent`\n", i.step, i.message_id, i.at)),
                 None => {}
             }
             if let (Some(n), false) = (state.next_action_at, state.status.is_terminal()) {

@@ -177,6 +177,8 @@ struct Email {
     rendered: super::sequence::Rendered,
     unsubscribe: String,
     one_click: Option<String>,
+    /// The lead's time zone: the send window is checked again right before the claim.
+    tz: chrono_tz::Tz,
 }
 
 /// What one run found due: emails to send, texts to queue.
@@ -501,6 +503,7 @@ impl Run<'_> {
                 rendered,
                 unsubscribe,
                 one_click,
+                tz,
             });
         }
         Ok(plan)
@@ -528,7 +531,15 @@ impl Run<'_> {
         )?;
         let today = now.date_naive();
         let sent_today = sent_on(store, today);
+        let started = std::time::Instant::now();
         for e in emails {
+            // A long run may reach the end of the send window: what is left waits for it to
+            // open again (the run's clock moved on as much as the real one).
+            let at = now + Duration::from_std(started.elapsed()).unwrap_or_default();
+            if window::next_open(at, e.tz, &o.window).is_some() {
+                report.waiting_for_window += 1;
+                continue;
+            }
             let message = agent.build(&email::Outgoing {
                 to: &e.address,
                 to_name: &e.name,
@@ -554,13 +565,26 @@ impl Run<'_> {
                 at: now,
                 run: store.run().to_string(),
             });
-            match store.claim(&key, state, today, sent_today, o.daily_cap)? {
+            match store.claim(&key, state.clone(), today, sent_today, o.daily_cap)? {
                 Claim::Won => {}
                 Claim::Lost => continue,
                 Claim::Capped => {
                     report.capped = true;
                     break;
                 }
+            }
+            // Right before the message goes: this worker must still hold its lease (a worker
+            // paused past it, by a suspended machine or a lost connection, may have had its step
+            // settled by `resolve` meanwhile). Lost: nothing is sent, and the intent is taken
+            // back if nobody touched the lead since.
+            if !store.holds_lease()? {
+                state.in_flight = None;
+                if store.commit(&key, state).is_err() {
+                    report.in_doubt.push(key.clone());
+                }
+                return Err(Error::Conflict(
+                    "this worker lost its lease (paused or cut off from the database longer than LEADSITE_LEASE_SECONDS): it stops, sending nothing more".into(),
+                ));
             }
             let outcome = agent.send(&message);
             let mut suppress = false;
@@ -1014,6 +1038,19 @@ mod tests {
             .unwrap();
         let due: Vec<&str> = again.emails.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(due, ["dent"]);
+        // The window is checked again at the claim: planned while it was open, not sent once
+        // it has closed (a long run).
+        let mut closed = config.clone();
+        closed.outreach.window.start_hour = 0;
+        closed.outreach.window.end_hour = 1;
+        let late = Run {
+            config: &closed,
+            ..run
+        };
+        let mut report = RunReport::default();
+        late.send(&mut store, again.emails, &mut report).unwrap();
+        assert_eq!((report.sent, report.waiting_for_window), (0, 1));
+        assert_eq!(store.get("dent").map(|s| s.step), None, "nothing claimed");
     }
 
     #[test]

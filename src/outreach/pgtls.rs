@@ -90,6 +90,19 @@ pub fn target(url: &str) -> Result<Target> {
             )))
         }
     };
+    // libpq asks no TLS of a Unix socket, whatever the mode: neither does leadsite.
+    let socket = match &parsed {
+        Some(u) => {
+            u.host_str().is_none_or(|h| h.is_empty()) && !pairs.iter().any(|(k, _)| k == "hostaddr")
+        }
+        None => false,
+    } || (pairs.iter().any(|(k, v)| k == "host" && v.starts_with('/'))
+        && !pairs.iter().any(|(k, _)| k == "hostaddr"));
+    let (tls, driver_mode) = if socket && tls != Tls::Off {
+        (Tls::Off, Some("disable"))
+    } else {
+        (tls, driver_mode)
+    };
     let untouched = mode.is_none() && root_cert.is_none();
     if let Some(m) = driver_mode {
         pairs.push(("sslmode".into(), m.into()));
@@ -120,7 +133,11 @@ fn key_values(s: &str) -> std::result::Result<Vec<(String, String)>, String> {
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
-            return Err(format!("`{key}` has no value (key=value)"));
+            // The word is not echoed: it may be the tail of a password with a space in it.
+            return Err(
+                "a word with no `=` (key=value; quote a value that holds spaces: password='a b')"
+                    .into(),
+            );
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let mut value = String::new();
@@ -142,15 +159,35 @@ fn key_values(s: &str) -> std::result::Result<Vec<(String, String)>, String> {
     }
 }
 
-/// Connects as the URL says, TLS included.
+/// How long a connection may take, its start-up handshake included (the driver's
+/// `connect_timeout` covers only the TCP connect: a server that takes the connection and never
+/// answers would hold a worker for ever).
+const CONNECT_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Connects as the URL says, TLS included, within [`CONNECT_LIMIT`].
 pub fn connect(url: &str) -> Result<Client> {
     let t = target(url)?;
-    let connected = match t.tls {
-        Tls::Off => Client::connect(&t.driver_url, NoTls),
-        _ => Client::connect(
-            &t.driver_url,
-            tokio_postgres_rustls::MakeRustlsConnect::new(client_config(&t)?),
-        ),
+    let tls = match t.tls {
+        Tls::Off => None,
+        _ => Some(tokio_postgres_rustls::MakeRustlsConnect::new(
+            client_config(&t)?,
+        )),
+    };
+    let (send, answer) = std::sync::mpsc::channel();
+    let driver_url = t.driver_url.clone();
+    std::thread::spawn(move || {
+        let connected = match tls {
+            None => Client::connect(&driver_url, NoTls),
+            Some(tls) => Client::connect(&driver_url, tls),
+        };
+        let _ = send.send(connected);
+    });
+    let Ok(connected) = answer.recv_timeout(CONNECT_LIMIT) else {
+        return Err(Error::Database(format!(
+            "cannot connect to {}: no answer within {} s",
+            super::postgres::redact(url),
+            CONNECT_LIMIT.as_secs()
+        )));
     };
     connected.map_err(|e| {
         // The cause ("connection refused", the socket path, the certificate) is in the source.
@@ -297,6 +334,20 @@ mod tests {
         assert!(target("host=x sslmode=sometimes").is_err());
         assert!(target("host='x").is_err());
         assert!(target("host").is_err());
+        // No word of a password in the message.
+        let err = target("host=x password=a b").unwrap_err().to_string();
+        assert!(
+            !err.contains("`b`") && err.contains("password='a b'"),
+            "{err}"
+        );
+        // A Unix socket: no TLS, as libpq.
+        let t = target("host=/run/postgresql dbname=c sslmode=require").unwrap();
+        assert_eq!(t.tls, Tls::Off);
+        assert!(
+            t.driver_url.contains("sslmode='disable'"),
+            "{}",
+            t.driver_url
+        );
         // A quote inside a value survives the round trip.
         let t = target(r"host=x password='it\'s' sslmode=require").unwrap();
         assert_eq!(t.driver_url, r"host='x' password='it\'s' sslmode='require'");

@@ -83,6 +83,13 @@ const MIGRATIONS: &[&str] = &[
      );",
 ];
 
+fn newer_schema(version: i32) -> Error {
+    Error::Database(format!(
+        "the database's leadsite schema is version {version}, newer than this leadsite knows ({}): update leadsite",
+        MIGRATIONS.len()
+    ))
+}
+
 /// An arbitrary constant: the advisory lock migrations run under.
 const MIGRATION_LOCK: i64 = 0x6c65_6164_7369_7465;
 
@@ -112,13 +119,27 @@ impl Db {
         Ok(Db(Arc::new(Mutex::new(client)), Arc::from(url)))
     }
 
-    /// Whether leadsite's tables are there (a database it has worked in).
+    /// Whether leadsite's tables are there (a database it has worked in). A schema newer than
+    /// this leadsite knows is an error: reading it could leave out what a newer version keeps.
     pub fn has_schema(&self) -> Result<bool> {
-        Ok(self
-            .client()
+        let mut c = self.client();
+        let there: bool = c
             .query_one("SELECT to_regclass('leadsite_migrations') IS NOT NULL", &[])
             .map_err(db)?
-            .get(0))
+            .get(0);
+        if there {
+            let version: i32 = c
+                .query_one(
+                    "SELECT coalesce(max(version), 0) FROM leadsite_migrations",
+                    &[],
+                )
+                .map_err(db)?
+                .get(0);
+            if version as usize > MIGRATIONS.len() {
+                return Err(newer_schema(version));
+            }
+        }
+        Ok(there)
     }
 
     /// Applies the migrations not applied yet, one transaction under an advisory lock: workers
@@ -143,10 +164,7 @@ impl Db {
             .map_err(db)?
             .get(0);
         if done as usize > MIGRATIONS.len() {
-            return Err(Error::Database(format!(
-                "the database's leadsite schema is version {done}, newer than this leadsite knows ({}): update leadsite",
-                MIGRATIONS.len()
-            )));
+            return Err(newer_schema(done));
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
             tx.batch_execute(sql).map_err(db)?;
@@ -300,7 +318,7 @@ impl PgStore {
         version: Option<i64>,
         state: &LeadState,
     ) -> Result<bool> {
-        let json = serde_json::to_value(state).expect("a state always serializes");
+        let json = storable(state);
         let n = match version {
             Some(v) => tx
                 .execute(
@@ -326,6 +344,111 @@ impl PgStore {
             "lead {lead}: changed by another worker since it was read"
         )))
     }
+}
+
+/// A JSON value PostgreSQL's `jsonb` takes: it holds no U+0000 (a NUL in a bounce reason or
+/// an event's data would fail every write of it, and stop every run), so each becomes U+FFFD.
+fn storable<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    fn clean(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(clean),
+            serde_json::Value::Object(map) => {
+                if map.keys().any(|k| k.contains('\0')) {
+                    let old = std::mem::take(map);
+                    for (k, mut item) in old {
+                        clean(&mut item);
+                        map.insert(k.replace('\0', "\u{FFFD}"), item);
+                    }
+                } else {
+                    map.values_mut().for_each(clean);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(value).expect("what is stored always serializes");
+    clean(&mut v);
+    v
+}
+
+/// What `state import` writes into an empty database, all of it in one transaction: a failure
+/// half-way leaves the database as it was (a partial campaign would resend every step whose
+/// state had not arrived yet).
+#[derive(Default)]
+pub struct Import {
+    pub states: Vec<(String, LeadState)>,
+    pub suppressed: Vec<(String, String)>,
+    pub records: Vec<(String, Record)>,
+    /// Each event with the consumer groups that had handled it already.
+    pub events: Vec<(Message, Vec<String>)>,
+}
+
+/// Writes `import` into the database if it holds no campaign yet; false (nothing written) when
+/// it does.
+pub fn import(db: &Db, import: Import) -> Result<bool> {
+    let mut c = db.client();
+    let mut tx = c.transaction().map_err(db_err)?;
+    let held: i64 = tx
+        .query_one(
+            "SELECT (SELECT count(*) FROM leadsite_lead_state) + (SELECT count(*) FROM leadsite_suppressed)
+                  + (SELECT count(*) FROM leadsite_records)",
+            &[],
+        )
+        .map_err(db_err)?
+        .get(0);
+    if held > 0 {
+        return Ok(false);
+    }
+    for (lead, state) in &import.states {
+        tx.execute(
+            "INSERT INTO leadsite_lead_state (lead, version, state) VALUES ($1, 1, $2)",
+            &[lead, &storable(state)],
+        )
+        .map_err(db_err)?;
+    }
+    for (address, reason) in &import.suppressed {
+        let a = address.trim().to_lowercase().replace('\0', "");
+        tx.execute(
+            "INSERT INTO leadsite_suppressed (address, reason) VALUES ($1, $2)
+             ON CONFLICT (address) DO NOTHING",
+            &[&a, &reason.replace('\0', "")],
+        )
+        .map_err(db_err)?;
+    }
+    for (channel, record) in &import.records {
+        tx.execute(
+            "INSERT INTO leadsite_records (channel, id, record) VALUES ($1, $2, $3)
+             ON CONFLICT (channel, id) DO UPDATE SET record = excluded.record",
+            &[channel, &record.id, &storable(record)],
+        )
+        .map_err(db_err)?;
+    }
+    for (message, handled) in import.events {
+        let message = super::bus::prepared(message)?;
+        tx.execute(
+            "INSERT INTO leadsite_messages (id, topic, lead_id, body) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO NOTHING",
+            &[
+                &message.id,
+                &message.topic,
+                &message.lead_id,
+                &storable(&message),
+            ],
+        )
+        .map_err(db_err)?;
+        for group in &handled {
+            super::bus::check_group(group)?;
+            tx.execute(
+                "INSERT INTO leadsite_acks (grp, seq)
+                 SELECT $1, seq FROM leadsite_messages WHERE id = $2 ON CONFLICT DO NOTHING",
+                &[group, &message.id],
+            )
+            .map_err(db_err)?;
+        }
+    }
+    tx.commit().map_err(db_err)?;
+    Ok(true)
 }
 
 /// The records of one channel, or of all.
@@ -393,10 +516,12 @@ impl Heartbeat {
                     client = super::pgtls::connect(&url).ok();
                 }
                 if let Some(c) = client.as_mut() {
-                    // Renewed only while the run is registered: a closed run stays closed.
+                    // Renewed only while the run is registered and its lease has not run out: a
+                    // closed run stays closed, and a run paused past its lease (whose steps
+                    // others may have settled) is never brought back.
                     let renewed = c.execute(
                         "UPDATE leadsite_runs SET lease_until = now() + make_interval(secs => $2)
-                         WHERE run = $1",
+                         WHERE run = $1 AND lease_until > now()",
                         &[&run, &(lease_seconds() as f64)],
                     );
                     if renewed.is_err() {
@@ -483,13 +608,20 @@ impl StateStore for PgStore {
         let outcome = {
             let mut c = self.db.client();
             let mut tx = c.transaction().map_err(db)?;
-            // The lease first: a claim is only as good as the lease that keeps it "being sent".
-            tx.execute(
-                "UPDATE leadsite_runs SET lease_until = now() + make_interval(secs => $2)
-                 WHERE run = $1",
-                &[&self.run, &(lease_seconds() as f64)],
-            )
-            .map_err(db)?;
+            // The lease first: a claim is only as good as the lease that keeps it "being sent";
+            // a lease that ran out (this worker was paused) is not taken up again.
+            let held = tx
+                .execute(
+                    "UPDATE leadsite_runs SET lease_until = now() + make_interval(secs => $2)
+                     WHERE run = $1 AND lease_until > now()",
+                    &[&self.run, &(lease_seconds() as f64)],
+                )
+                .map_err(db)?;
+            if held != 1 {
+                return Err(Error::Conflict(
+                    "this worker lost its lease (paused or cut off from the database longer than LEADSITE_LEASE_SECONDS): it stops, claiming nothing more".into(),
+                ));
+            }
             let (floor, cap) = (sent_today as i32, daily_cap.min(i32::MAX as usize) as i32);
             let room = tx
                 .query_opt(
@@ -521,6 +653,19 @@ impl StateStore for PgStore {
             Claim::Capped => {}
         }
         Ok(outcome)
+    }
+
+    fn holds_lease(&mut self) -> Result<bool> {
+        let renewed = self
+            .db
+            .client()
+            .execute(
+                "UPDATE leadsite_runs SET lease_until = now() + make_interval(secs => $2)
+                 WHERE run = $1 AND lease_until > now()",
+                &[&self.run, &(lease_seconds() as f64)],
+            )
+            .map_err(db)?;
+        Ok(renewed == 1)
     }
 
     fn is_live(&self, run: &str) -> bool {
@@ -562,6 +707,8 @@ impl StateStore for PgStore {
     }
 
     fn suppress(&mut self, address: &str, reason: &str) -> Result<()> {
+        let (address, reason) = (address.replace('\0', ""), reason.replace('\0', ""));
+        let (address, reason) = (address.as_str(), reason.as_str());
         if let Some(a) = self.suppressed.insert(address, reason) {
             self.db
                 .client()
@@ -584,7 +731,7 @@ impl StateStore for PgStore {
     }
 
     fn put_record(&mut self, channel: &str, record: Record) -> Result<()> {
-        let json = serde_json::to_value(&record).expect("a record always serializes");
+        let json = storable(&record);
         self.db
             .client()
             .execute(
@@ -598,7 +745,7 @@ impl StateStore for PgStore {
     }
 
     fn claim_record(&mut self, channel: &str, record: Record, before: &Record) -> Result<bool> {
-        let json = serde_json::to_value(&record).expect("a record always serializes");
+        let json = storable(&record);
         let tries = before.tries as i64;
         let written = self
             .db
@@ -676,7 +823,7 @@ fn message_of(row: &postgres::Row) -> Result<Delivery> {
 impl MessageBus for PgBus {
     fn publish(&self, message: Message) -> Result<Message> {
         let message = super::bus::prepared(message)?;
-        let body = serde_json::to_value(&message).expect("a message always serializes");
+        let body = storable(&message);
         let mut c = self.db.client();
         let mut tx = c.transaction().map_err(db)?;
         let inserted = tx
@@ -759,6 +906,15 @@ mod tests {
             assert!(!r.contains("s3cret"), "{r}");
         }
         assert!(redact("postgres://u:p@db.example/x").contains("db.example"));
+    }
+
+    #[test]
+    fn no_nul_reaches_the_database() {
+        let v = storable(&serde_json::json!({"a\0": ["x\0y", {"k": "\0"}], "n": 1}));
+        assert_eq!(
+            v,
+            serde_json::json!({"a\u{FFFD}": ["x\u{FFFD}y", {"k": "\u{FFFD}"}], "n": 1})
+        );
     }
 
     #[test]

@@ -137,6 +137,11 @@ pub trait StateStore {
     fn is_live(&self, run: &str) -> bool {
         run == self.run()
     }
+    /// Whether this worker still holds its lease (and renews it), asked right before a send: a
+    /// store with one writer at a time holds it for its life.
+    fn holds_lease(&mut self) -> Result<bool> {
+        Ok(true)
+    }
     /// Whether an address opted out, complained or bounced hard (case-insensitive).
     fn is_suppressed(&self, address: &str) -> bool;
     /// [`StateStore::is_suppressed`] asked of the backend itself, right before a send: another
@@ -212,8 +217,9 @@ pub struct MemoryStore {
     states: BTreeMap<String, LeadState>,
     suppressed: Suppressed,
     records: Records,
-    /// The run known to be under way (a copy's: the one holding the files' lock).
-    live: Option<String>,
+    /// The runs known to be under way (a copy's: the one holding the files' lock, or the
+    /// workers whose leases were live when it was copied).
+    live: std::collections::BTreeSet<String>,
 }
 
 impl MemoryStore {
@@ -222,7 +228,7 @@ impl MemoryStore {
             states,
             suppressed: Suppressed::default(),
             records: Records::default(),
-            live: None,
+            live: Default::default(),
         }
     }
 
@@ -230,6 +236,17 @@ impl MemoryStore {
     pub fn copy_of(store: &dyn StateStore) -> Result<MemoryStore> {
         let mut m = MemoryStore::new(store.states().clone());
         m.records = store.records().clone();
+        // The runs whose steps are being sent now, as the original knows them.
+        let runs = m
+            .states
+            .values()
+            .filter_map(|s| s.in_flight.as_ref().map(|i| i.run.clone()))
+            .chain(m.records.all().map(|(_, r)| r.run.clone()));
+        for run in runs {
+            if !run.is_empty() && store.is_live(&run) {
+                m.live.insert(run);
+            }
+        }
         for (a, r) in store.suppressed()? {
             m.suppressed.insert(&a, &r);
         }
@@ -256,7 +273,7 @@ impl StateStore for MemoryStore {
     }
 
     fn is_live(&self, run: &str) -> bool {
-        self.live.as_deref() == Some(run)
+        self.live.contains(run)
     }
 
     fn is_suppressed(&self, address: &str) -> bool {
@@ -385,7 +402,7 @@ impl FileStore {
             states: Self::read(dir)?,
             suppressed: read_suppressed(dir)?,
             records: records::read_files(&work_dir(dir))?,
-            live: Self::holder(dir),
+            live: Self::holder(dir).into_iter().collect(),
         })
     }
 

@@ -766,3 +766,62 @@ fn the_database_is_reached_over_tls_when_the_url_asks_and_only_when_verified() {
     run.code(0);
     assert!(run.stdout.contains("4 sent"), "{}", run.stdout);
 }
+
+/// A worker whose lease ran out (paused past it) holds nothing: its heartbeat does not bring the
+/// lease back, its next claim is refused, and the check right before a send says so.
+#[test]
+fn a_lease_that_ran_out_is_never_taken_up_again() {
+    let url = fresh_database();
+    let mut a = PgStore::open(Db::connect(&url).unwrap()).unwrap();
+    assert!(a.holds_lease().unwrap());
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.execute(
+        "UPDATE leadsite_runs SET lease_until = now() - interval '1 second' WHERE run = $1",
+        &[&a.run()],
+    )
+    .unwrap();
+    assert!(!a.holds_lease().unwrap());
+    let day = chrono::Utc::now().date_naive();
+    let err = a
+        .claim("acme", Default::default(), day, 0, 100)
+        .unwrap_err();
+    assert!(err.to_string().contains("lost its lease"), "{err}");
+    assert!(a.get("acme").is_none(), "nothing claimed");
+}
+
+/// `state import` into the database is all or nothing: a line the bus would refuse stops it
+/// before anything is written, and a NUL (which PostgreSQL's jsonb refuses) in a state or in an
+/// event from the inbox is stored as U+FFFD instead of stopping every run.
+#[test]
+fn an_import_is_all_or_nothing_and_a_nul_never_stops_a_worker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = crate::harness::Smtp::start(tmp.path());
+    let (p, _) = pg_project(smtp.port, 0);
+    let state = r#"{"lead":"acme","state":{"status":"contacted","step":1,"attempt_count":0,"last_contacted":"2026-11-23T15:00:00Z","next_action_at":"2026-11-26T15:00:00Z","history":[{"at":"2026-11-23T15:00:00Z","event":"sent","detail":"a\u0000b"}],"message_ids":["<acme.intro.1@agency.example>"]}}"#;
+    let bad_event = r#"{"event":{"id":"../../x","topic":"lead.unsubscribed","lead_id":"bolt","at":"2026-11-23T15:00:00Z","data":{}},"pending":["orchestrator"]}"#;
+    p.write("import.jsonl", &format!("{state}\n{bad_event}\n"));
+    let refused = p.run(&["state", "import", "import.jsonl"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("import.jsonl:2"),
+        "{}",
+        refused.stderr
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&p.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["states"], serde_json::json!({}), "nothing written");
+    p.write("import.jsonl", &format!("{state}\n"));
+    p.run(&["state", "import", "import.jsonl"]).code(0);
+    let acme = p.run(&["status", "--lead", "acme", "--json"]);
+    acme.code(0);
+    assert!(acme.stdout.contains("a\u{FFFD}b"), "{}", acme.stdout);
+    // An inbox event with a NUL in its data: handled, not a stop for every run.
+    p.write(
+        ".leadsite/bus/inbox/nul.json",
+        r#"{"topic":"lead.responded","lead_id":"cafe","data":{"note":"a\u0000b"}}"#,
+    );
+    p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"])
+        .code(0);
+    let cafe = p.run(&["status", "--lead", "cafe"]);
+    assert!(cafe.stdout.contains("responded"), "{}", cafe.stdout);
+}

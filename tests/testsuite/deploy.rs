@@ -496,7 +496,9 @@ fn listings_past_a_thousand_keys_and_unusual_names_round_trip() {
     let again = p.run_with_env(&["deploy", "--dry-run"], &CREDS);
     again.code(0);
     assert!(
-        again.stdout.contains("0 to upload (0 bytes), 1052 unchanged, 0 to delete"),
+        again
+            .stdout
+            .contains("0 to upload (0 bytes), 1052 unchanged, 0 to delete"),
         "{}",
         again.stdout
     );
