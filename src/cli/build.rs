@@ -1,11 +1,8 @@
 //! `leadsite build`: enrich and score the routed leads (Phase 4).
 
-use indicatif::{ProgressBar, ProgressStyle};
-
 use crate::build::{self, Options, Until};
 use crate::cli::{Outcome, Ui};
 use crate::config::Config;
-use crate::pipeline::enrich::Progress;
 use crate::pipeline::score;
 
 /// Enrich and score the routed leads, and build their landing pages into site/.
@@ -31,24 +28,6 @@ pub struct Args {
     pub json: bool,
 }
 
-/// The progress bar of the website reads, on stderr when it is a terminal.
-struct Bar(ProgressBar);
-
-impl Progress for Bar {
-    fn start(&self, what: &str, total: u64) {
-        self.0.set_length(total);
-        self.0.set_position(0);
-        self.0.set_message(what.to_string());
-        self.0.reset_eta();
-    }
-    fn advance(&self) {
-        self.0.inc(1);
-    }
-    fn finish(&self) {
-        self.0.finish_and_clear();
-    }
-}
-
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let _lock = crate::fsutil::ProjectLock::take(&config.work_dir(), "build")?;
     if !args.explain.is_empty() && args.until < Until::Score {
@@ -56,22 +35,13 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
             "--explain needs the score stage: leave out --until or say --until score".into(),
         ));
     }
-    let bar = if ui.is_quiet() {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({eta})")
-            .expect("a valid template"),
-    );
     let opts = Options {
         until: args.until,
         offline: args.offline,
         now: chrono::Utc::now(),
         strict: false,
     };
-    let (report, leads) = build::run(config, &opts, &Bar(bar))?;
+    let (report, leads) = build::run(config, &opts, &crate::cli::ui::Bar::new(ui))?;
     for w in &report.enrich.warnings {
         ui.info(&format!("warning: {w}"));
     }

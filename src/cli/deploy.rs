@@ -2,12 +2,9 @@
 
 use std::io::IsTerminal;
 
-use indicatif::{ProgressBar, ProgressStyle};
-
 use crate::cli::{Outcome, Ui};
 use crate::config::Config;
 use crate::deploy::{self, Options, Why};
-use crate::pipeline::enrich::Progress;
 
 /// Publish site/ to an S3 bucket or S3-compatible store, uploading only what changed.
 ///
@@ -35,21 +32,6 @@ pub struct Args {
     /// Do not ask before changing the bucket (asked only when stdin is a terminal).
     #[arg(long, short)]
     pub yes: bool,
-}
-
-struct Bar(ProgressBar);
-
-impl Progress for Bar {
-    fn start(&self, what: &str, total: u64) {
-        self.0.set_length(total);
-        self.0.set_message(what.to_string());
-    }
-    fn advance(&self) {
-        self.0.inc(1);
-    }
-    fn finish(&self) {
-        self.0.finish_and_clear();
-    }
 }
 
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
@@ -80,16 +62,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         }
     }
     opts.dry_run = false;
-    let bar = if ui.is_quiet() || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({eta})")
-            .expect("a valid template"),
-    );
-    let report = deploy::run(config, &opts, &Bar(bar))?;
+    let report = deploy::run(config, &opts, &crate::cli::ui::Bar::new(ui))?;
     if ui.verbose() {
         ui.result(&plan_text(&report));
     }

@@ -154,3 +154,38 @@ pub fn problem_json(e: &InputError) -> serde_json::Value {
 pub fn problems_json(errors: &[InputError]) -> serde_json::Value {
     errors.iter().map(problem_json).collect()
 }
+
+/// A progress bar on stderr (hidden with `-q`, or when stderr is no terminal), for the stages
+/// that report progress.
+pub struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    pub fn new(ui: &Ui) -> Bar {
+        use std::io::IsTerminal;
+        let bar = if ui.is_quiet() || !std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::hidden()
+        } else {
+            indicatif::ProgressBar::new(0)
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({eta})")
+                .expect("a valid template"),
+        );
+        Bar(bar)
+    }
+}
+
+impl crate::pipeline::enrich::Progress for Bar {
+    fn start(&self, what: &str, total: u64) {
+        self.0.set_length(total);
+        self.0.set_position(0);
+        self.0.set_message(what.to_string());
+        self.0.reset_eta();
+    }
+    fn advance(&self) {
+        self.0.inc(1);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
