@@ -98,6 +98,7 @@ impl Config {
                 }
             }
         }
+        self.overlap_problems(&mut bad);
         for (field, p) in self.configured_paths() {
             let escapes = p.is_absolute()
                 || p.components()
@@ -113,6 +114,63 @@ impl Config {
             }
         }
         out
+    }
+
+    /// The public site shares no folder with what is private: nothing under `site/` but pages
+    /// (a work folder there would publish the leads' emails), the site not the project itself
+    /// nor a folder of leads, themes or content, and those not inside each other.
+    fn overlap_problems(&self, bad: &mut impl FnMut(String, String)) {
+        let norm = |p: &Path| -> Vec<String> {
+            p.components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect()
+        };
+        let site = norm(&self.paths.site);
+        if site.is_empty() {
+            bad(
+                "paths.site".into(),
+                "the project folder itself: everything in it (leads, config, .leadsite) would be published; use a folder such as site".into(),
+            );
+            return;
+        }
+        let folders = [
+            ("paths.leads", norm(&self.paths.leads)),
+            ("paths.work", norm(&self.paths.work)),
+            ("paths.themes", norm(&self.paths.themes)),
+            ("paths.content", norm(&self.paths.content)),
+        ];
+        let within = |a: &[String], b: &[String]| a.len() >= b.len() && a[..b.len()] == *b;
+        for (field, p) in self.configured_paths() {
+            let p = norm(&p);
+            if field != "paths.site" && !p.is_empty() && within(&p, &site) {
+                bad(
+                    field,
+                    format!(
+                        "inside paths.site ({}): it would be published with the site",
+                        self.paths.site.display()
+                    ),
+                );
+            }
+        }
+        for (field, p) in &folders {
+            if within(&site, p) {
+                bad(
+                    "paths.site".into(),
+                    format!("inside {field}: the site would mix with what is private"),
+                );
+            }
+        }
+        for (i, (fa, a)) in folders.iter().enumerate() {
+            for (fb, b) in &folders[i + 1..] {
+                if within(a, b) || within(b, a) {
+                    bad(
+                        (*fa).to_string(),
+                        format!("{fa} and {fb} share a folder: each needs its own"),
+                    );
+                }
+            }
+        }
     }
 
     fn deploy_problems(&self, bad: &mut impl FnMut(String, String)) {

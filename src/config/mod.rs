@@ -292,6 +292,33 @@ mod tests {
     }
 
     #[test]
+    fn nothing_private_shares_a_folder_with_the_site() {
+        let fields = |text: &str| -> Vec<String> {
+            Config::parse(text, Path::new("leadsite.yaml"))
+                .err()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|e| e.field.clone())
+                .collect()
+        };
+        assert_eq!(fields("paths: {site: .}\n"), ["paths.site"]);
+        assert_eq!(fields("paths: {site: ./}\n"), ["paths.site"]);
+        assert_eq!(fields("paths: {work: site/private}\n"), ["paths.work"]);
+        assert_eq!(
+            fields(
+                "paths: {site: public}\noutreach: {transport: {kind: file, dir: public/mail}}\n"
+            ),
+            ["outreach.transport.dir"]
+        );
+        assert_eq!(
+            fields("paths: {site: leads}\n"),
+            ["paths.leads", "paths.site"]
+        );
+        assert_eq!(fields("paths: {work: themes/default}\n"), ["paths.work"]);
+        assert!(fields("paths: {site: public, work: private}\n").is_empty());
+    }
+
+    #[test]
     fn every_semantic_problem_is_reported_at_once() {
         let text = "site: {base_url: nope}\ningest: {default_region: XX}\nrouting:\n  rules:\n    - {present: ['bad field']}\n";
         let e = Config::parse(text, Path::new("leadsite.yaml")).unwrap_err();

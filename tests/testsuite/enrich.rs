@@ -434,8 +434,24 @@ fn internal_addresses_are_never_read_or_published() {
             &lead(key, &format!("Shop {key}"), "Auto repair shop", Some(url)),
         );
     }
-    let run = p.run(&["-v", "build"]);
+    // A proxy in the environment is not used: through it, the check would see the proxy's
+    // address, never the site's (here the internal server itself stands as the proxy).
+    let proxy = format!("http://127.0.0.1:{port}");
+    let run = p.run_with_env(
+        &["-v", "build"],
+        &[
+            ("http_proxy", proxy.as_str()),
+            ("HTTP_PROXY", proxy.as_str()),
+            ("ALL_PROXY", proxy.as_str()),
+        ],
+    );
     assert!(matches!(run.code, 0 | 3), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("10.0.0.1 is not on the public internet"),
+        "the site is named, not the proxy: {}",
+        run.stderr
+    );
     let enriched = artefact(&p, "enriched_leads.jsonl");
     for (key, _) in &websites {
         let lead = &enriched[*key];

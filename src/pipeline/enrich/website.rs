@@ -129,6 +129,9 @@ impl Fetcher {
             .max_redirects(opts.max_redirects)
             .http_status_as_error(true)
             .timeout_global(Some(Duration::from_secs_f64(opts.timeout_secs)))
+            // No proxy from the environment (http_proxy, ALL_PROXY): through one, the check
+            // below would see the proxy's address, never the site's.
+            .proxy(None)
             .build();
         // Every connection, redirects included, goes only to public addresses.
         let agent = ureq::Agent::with_parts(
