@@ -226,12 +226,129 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
             _ => at_start = false,
         }
     }
+    // The scan cannot follow every context of YAML (a `---` before a value, a quote in a block
+    // scalar, an alias after a JSON-style key): a text that could hide depth or aliases from
+    // it is read once more as the parser sees it.
+    let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+    if text.contains('*') || brackets > MAX_FLOW_DEPTH {
+        return check_yaml_events(text, path);
+    }
     Ok(())
+}
+
+/// Nodes that aliases may add to a YAML text, each alias counting as the whole node it repeats
+/// (its own aliases included): a few merge keys add dozens; a "billion laughs" adds billions.
+pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// The structure of a YAML text as its parser produces it, event by event, stopped at the
+/// first collection nested deeper than [`MAX_FLOW_DEPTH`] or once aliases would add more than
+/// [`MAX_ALIAS_NODES`] nodes. A text the parser cannot read is left to serde_yaml_ng, which
+/// says where.
+fn check_yaml_events(text: &str, path: &Path) -> Result<(), InputError> {
+    use yaml_rust2::parser::{Event, Parser};
+    let refuse =
+        |line: usize, msg: String| Err(InputError::new(Location::at_line(path, line as u64), msg));
+    let mut parser = Parser::new_from_str(text);
+    // Each anchor's size in nodes; the open collections with their anchor and size so far.
+    let mut sizes: std::collections::HashMap<usize, usize> = Default::default();
+    let mut open: Vec<(usize, usize)> = Vec::new();
+    let mut added = 0usize;
+    loop {
+        let (event, mark) = match parser.next_token() {
+            Ok(next) => next,
+            // Its own bound on nesting, met before the events of the levels below it.
+            Err(e) if e.info().contains("recursion limit") => {
+                return refuse(
+                    e.marker().line(),
+                    format!("nested deeper than {MAX_FLOW_DEPTH} levels: not read"),
+                );
+            }
+            Err(_) => return Ok(()),
+        };
+        let done = match event {
+            Event::StreamEnd => return Ok(()),
+            Event::Scalar(_, _, anchor, _) => Some((anchor, 1)),
+            Event::Alias(id) => {
+                let n = sizes.get(&id).copied().unwrap_or(1);
+                added = added.saturating_add(n);
+                if added > MAX_ALIAS_NODES {
+                    return refuse(
+                        mark.line(),
+                        format!(
+                            "aliases (*name) that repeat more than {MAX_ALIAS_NODES} values: not read"
+                        ),
+                    );
+                }
+                Some((0, n))
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                open.push((anchor, 1));
+                if open.len() > MAX_FLOW_DEPTH {
+                    return refuse(
+                        mark.line(),
+                        format!("nested deeper than {MAX_FLOW_DEPTH} levels: not read"),
+                    );
+                }
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => open.pop(),
+            _ => None,
+        };
+        if let Some((anchor, size)) = done {
+            if anchor > 0 {
+                sizes.insert(anchor, size);
+            }
+            if let Some(parent) = open.last_mut() {
+                parent.1 = parent.1.saturating_add(size);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the context scan could not see: an alias chain within the alias count, a `---`
+    /// before the value, a quote at the start of a block scalar's line, an alias after a
+    /// JSON-style key. Each is refused at once.
+    #[test]
+    fn what_the_scan_misses_the_parser_events_catch() {
+        let p = Path::new("leads/x.yaml");
+        let mut chain = format!("a0: &a0 [{}]\n", vec!["1"; 2000].join(","));
+        for n in 1..=32 {
+            chain.push_str(&format!("a{n}: &a{n} [*a{}, *a{}]\n", n - 1, n - 1));
+        }
+        let block_quote = format!("about: |\n  \"open quote\nz: {}\n", "[".repeat(100_000));
+        let doc_start = format!("--- {}\n", "[".repeat(100_000));
+        let mut json_keys = String::from("a0: &a0 [1, 2, 3, 4, 5, 6, 7, 8]\nz: {");
+        for n in 1..40 {
+            json_keys.push_str(&format!(
+                "\"k{n}\":&a{n} {{\"x\":*a{}, \"y\":*a{}}}, ",
+                n - 1,
+                n - 1
+            ));
+        }
+        json_keys.push_str("\"end\": 1}\n");
+        for (name, text) in [
+            ("chain", chain),
+            ("block quote", block_quote),
+            ("document start", doc_start),
+            ("json keys", json_keys),
+        ] {
+            let start = std::time::Instant::now();
+            let e = check_yaml(&text, p).expect_err(name);
+            assert!(e.location.line.is_some(), "{name}: {e}");
+            assert!(
+                start.elapsed().as_secs_f64() < 1.0,
+                "{name}: {:?}",
+                start.elapsed()
+            );
+        }
+        // A few merge keys and aliases, as people write them, pass.
+        let fine = "defaults: &d {city: Springfield, region: IL}\na: {<<: *d, name: A}\nb: {<<: *d, name: B}\nrating: 4.5 *stars*\n";
+        check_yaml(fine, p).unwrap();
+    }
 
     #[test]
     fn deep_flow_nesting_is_refused_with_its_line_and_quotes_do_not_count() {
