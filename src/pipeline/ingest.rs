@@ -205,6 +205,13 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
         files[fi].leads[li] = rec.lead;
     }
     let taken: HashSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+    let broken_texts: Vec<(PathBuf, String)> = broken
+        .iter()
+        .filter_map(|p| {
+            let text = crate::limits::read_text(p, crate::limits::MAX_TEXT_FILE).ok()?;
+            Some((p.clone(), text))
+        })
+        .collect();
     let mut dirty: HashSet<usize> = HashSet::new();
     let mut new_files = Vec::new();
     for rec in routed {
@@ -224,6 +231,21 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
             }
             files[fi].leads[li] = rec.lead;
             dirty.insert(fi);
+            continue;
+        }
+        // A new lead that an unreadable file may already hold (its key, phone or website is in
+        // that file's text) is not written: it would be a second copy, and the hand-written
+        // one would drop out once the file is fixed.
+        if let Some(file) = maybe_in(&broken_texts, &rec.lead) {
+            report.errors.push(
+                InputError::new(
+                    Location::file(file),
+                    "could not be read completely and may hold this lead (its key, phone or \
+                     website is in it): the row was not written as a new lead (fix the file and \
+                     ingest again)",
+                )
+                .with_lead(rec.lead.dedup_key.clone()),
+            );
             continue;
         }
         let path = save::path_for(&leads_dir, &rec.lead)?;
@@ -311,4 +333,30 @@ fn summarize(
     for route in route_of.values() {
         *report.route_totals.entry(*route).or_default() += 1;
     }
+}
+
+/// The unreadable lead file whose text names this lead (its key, phone or website host), if
+/// any.
+fn maybe_in<'a>(broken: &'a [(PathBuf, String)], lead: &crate::lead::Lead) -> Option<&'a Path> {
+    let host = lead
+        .website
+        .as_deref()
+        .and_then(|w| url::Url::parse(w).ok())
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| h.trim_start_matches("www.").to_string())
+        });
+    let marks: Vec<&str> = [
+        Some(lead.dedup_key.as_str()),
+        lead.phone.as_deref(),
+        host.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|m| m.len() >= 6)
+    .collect();
+    broken
+        .iter()
+        .find(|(_, text)| marks.iter().any(|m| text.contains(m)))
+        .map(|(p, _)| p.as_path())
 }

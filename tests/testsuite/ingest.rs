@@ -491,6 +491,25 @@ fn a_file_that_could_not_be_read_whole_is_never_rewritten() {
     );
 }
 
+/// A lead in a file that could not be read (a duplicate key here) is not written again as a
+/// new lead when a row matches it: a second copy would push the hand-kept one out once the file
+/// is fixed.
+#[test]
+fn a_row_that_may_be_a_lead_of_an_unreadable_file_is_not_written_as_new() {
+    let p = Project::new();
+    let text = "dedup_key: delta-diner-peoria-il\nname: Delta Diner\nphone: '+13095550143'\naddress: {street: 1 Main St, street: 2 Main St, city: Peoria, region: IL, country: US}\nnotes: first hand note\nroute: TARGET\n";
+    p.write("leads/dup.yaml", text);
+    p.write(
+        "row.csv",
+        "name,phone,address.city,address.region,address.country\nDelta Diner,+1 309-555-0143,Peoria,IL,US\n",
+    );
+    let run = p.run(&["ingest", "row.csv"]);
+    run.code(3);
+    assert_eq!(p.lead_files(), ["dup.yaml"], "no second copy");
+    assert_eq!(p.read("leads/dup.yaml"), text);
+    assert!(run.stderr.contains("may hold this lead"), "{}", run.stderr);
+}
+
 #[test]
 fn a_file_read_with_the_wrong_region_says_so_and_exits_3() {
     let p = Project::new();
