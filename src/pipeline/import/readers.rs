@@ -32,7 +32,7 @@ pub(super) fn import_csv<R: std::io::Read>(
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(false)
-        .from_reader(input);
+        .from_reader(RowBound::new(input));
     let headers = reader.headers().map_err(|e| csv_error(path, &e))?;
     if headers.len() > crate::limits::MAX_CSV_FIELDS {
         return Err(InputError::new(
@@ -109,6 +109,89 @@ pub(super) fn import_csv<R: std::io::Read>(
     }
     flush(&mut chunk, &mut count)?;
     Ok((count, errors))
+}
+
+/// Bytes of one CSV row read at most: a row past it is cut there (closed as a row of its own,
+/// which the field bound then refuses) and the rest of it skipped, so that memory stays bounded
+/// however long a field is (the csv reader holds a whole row).
+pub const MAX_CSV_ROW: usize = 4 * crate::limits::MAX_CSV_FIELD;
+
+/// A reader that cuts rows longer than [`MAX_CSV_ROW`], following quotes as CSV does.
+struct RowBound<R> {
+    inner: R,
+    in_quotes: bool,
+    row: usize,
+    /// Skipping the rest of a row that was cut.
+    skipping: bool,
+    /// What to hand out before reading on (the end put to a cut row).
+    pending: &'static [u8],
+    /// Bytes read but not looked at yet (after a cut), and where in them.
+    carry: Vec<u8>,
+    at: usize,
+}
+
+impl<R: std::io::Read> RowBound<R> {
+    fn new(inner: R) -> Self {
+        RowBound {
+            inner,
+            in_quotes: false,
+            row: 0,
+            skipping: false,
+            pending: b"",
+            carry: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for RowBound<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if !self.pending.is_empty() {
+                let n = self.pending.len().min(out.len());
+                out[..n].copy_from_slice(&self.pending[..n]);
+                self.pending = &self.pending[n..];
+                return Ok(n);
+            }
+            if self.at >= self.carry.len() {
+                self.carry.resize(out.len().clamp(1, 64 * 1024), 0);
+                let got = self.inner.read(&mut self.carry)?;
+                if got == 0 {
+                    return Ok(0);
+                }
+                self.carry.truncate(got);
+                self.at = 0;
+            }
+            let mut written = 0;
+            while self.at < self.carry.len() && written < out.len() {
+                let b = self.carry[self.at];
+                self.at += 1;
+                if b == b'"' {
+                    self.in_quotes = !self.in_quotes;
+                }
+                let row_ends = b == b'\n' && !self.in_quotes;
+                if self.skipping {
+                    if row_ends {
+                        self.skipping = false;
+                        self.row = 0;
+                    }
+                    continue;
+                }
+                out[written] = b;
+                written += 1;
+                self.row = if row_ends { 0 } else { self.row + 1 };
+                if self.row > MAX_CSV_ROW {
+                    // Closed here as a row (a quote first, if one is open), the rest skipped.
+                    self.pending = if self.in_quotes { b"\"\n" } else { b"\n" };
+                    self.skipping = true;
+                    break;
+                }
+            }
+            if written > 0 {
+                return Ok(written);
+            }
+        }
+    }
 }
 
 pub(super) fn csv_error(path: &Path, e: &csv::Error) -> InputError {
@@ -200,4 +283,27 @@ pub(super) fn objects(values: Vec<Json>, path: &Path) -> (Vec<Row>, Vec<InputErr
         }
     }
     (rows, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn a_row_past_the_bound_is_cut_and_the_rows_after_it_come_through_whole() {
+        let big = "x".repeat(MAX_CSV_ROW + 10);
+        let quoted = format!("\"{}\n{}\"", "y".repeat(MAX_CSV_ROW), "z");
+        let input = format!("a,b\n1,{big}\n2,{quoted}\n3,ok\n4,\"fine, \"\"quoted\"\"\"\n");
+        let mut out = String::new();
+        RowBound::new(input.as_bytes())
+            .read_to_string(&mut out)
+            .unwrap();
+        assert!(out.len() < 2 * MAX_CSV_ROW + 100, "{}", out.len());
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "a,b");
+        assert!(lines[1].starts_with("1,xxx") && lines[1].len() <= MAX_CSV_ROW + 1);
+        assert!(lines[2].starts_with("2,\"yyy") && lines[2].ends_with('"'));
+        assert_eq!(&lines[3..], ["3,ok", "4,\"fine, \"\"quoted\"\"\""]);
+    }
 }
