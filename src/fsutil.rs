@@ -156,19 +156,36 @@ fn create_new(path: &Path) -> std::io::Result<fs::File> {
 /// and undo each other's work; the second exits at once, saying so.
 pub struct ProjectLock {
     _file: fs::File,
+    _leads: Option<fs::File>,
 }
 
 impl ProjectLock {
-    pub fn take(work_dir: &Path, command: &str) -> Result<ProjectLock> {
+    /// Takes the work folder's lock, and a lock on the leads folder itself: two configs with
+    /// their own work folders may share one `leads/`.
+    pub fn take(work_dir: &Path, leads_dir: &Path, command: &str) -> Result<ProjectLock> {
         let path = work_dir.join("project.lock");
-        match try_lock(&path)? {
-            Some(file) => Ok(ProjectLock { _file: file }),
-            None => Err(crate::error::Error::Locked(format!(
+        let held = |what: &Path| {
+            crate::error::Error::Locked(format!(
                 "another leadsite command is changing this project ({} is held); `{command}` \
                  did nothing: run it again when that one has finished",
-                path.display()
-            ))),
+                what.display()
+            ))
+        };
+        let Some(file) = try_lock(&path)? else {
+            return Err(held(&path));
+        };
+        // A folder can be locked where it can be opened (Linux, macOS); a folder not made yet
+        // holds no leads to protect.
+        let leads = fs::File::open(leads_dir).ok();
+        if let Some(f) = &leads {
+            if let Err(fs::TryLockError::WouldBlock) = f.try_lock() {
+                return Err(held(leads_dir));
+            }
         }
+        Ok(ProjectLock {
+            _file: file,
+            _leads: leads,
+        })
     }
 }
 

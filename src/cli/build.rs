@@ -29,7 +29,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
-    let _lock = crate::fsutil::ProjectLock::take(&config.work_dir(), "build")?;
+    let _lock = crate::fsutil::ProjectLock::take(
+        &config.work_dir(),
+        &config.resolve(&config.paths.leads),
+        "build",
+    )?;
     if !args.explain.is_empty() && args.until < Until::Score {
         return Err(crate::cli::usage(
             "--explain needs the score stage: leave out --until or say --until score".into(),

@@ -45,6 +45,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         true => None,
         false => Some(crate::fsutil::ProjectLock::take(
             &config.work_dir(),
+            &config.resolve(&config.paths.leads),
             "ingest",
         )?),
     };

@@ -430,7 +430,9 @@ fn a_second_writer_is_refused_and_says_so() {
     let input = p.fixture("overpass.json");
     {
         // Another command holds the project.
-        let _held = leadsite::fsutil::ProjectLock::take(&p.path(".leadsite"), "test").unwrap();
+        let _held =
+            leadsite::fsutil::ProjectLock::take(&p.path(".leadsite"), &p.path("leads"), "test")
+                .unwrap();
         for args in [vec!["ingest", input.as_str()], vec!["build"]] {
             let run = p.run(&args);
             run.code(1);
@@ -441,6 +443,16 @@ fn a_second_writer_is_refused_and_says_so() {
                 run.stderr
             );
         }
+    }
+    {
+        // Another config with its own work folder, sharing leads/, holds the leads folder.
+        std::fs::create_dir_all(p.path("leads")).unwrap();
+        let _held =
+            leadsite::fsutil::ProjectLock::take(&p.path(".other"), &p.path("leads"), "test")
+                .unwrap();
+        let run = p.run(&["ingest", input.as_str()]);
+        run.code(1);
+        assert!(run.stderr.contains("leads"), "{}", run.stderr);
         assert!(
             p.lead_files().is_empty(),
             "the refused ingest wrote nothing"
