@@ -35,34 +35,40 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
-    let mut opts = Options {
+    let opts = Options {
         target: args.target,
-        dry_run: true,
+        dry_run: args.dry_run,
         force: args.force,
         max_deletes: args.max_deletes,
     };
-    // Asked at a terminal: the plan first, then the question.
+    // At a terminal, the plan is shown and asked about; the plan run is the one shown.
     let ask = !args.yes && !args.dry_run && std::io::stdin().is_terminal();
-    if args.dry_run || ask {
-        let report = deploy::run(config, &opts, &crate::pipeline::enrich::Silent)?;
-        ui.result(&plan_text(&report));
-        if args.dry_run {
-            return Ok(outcome(&report));
+    let confirm = |report: &deploy::Report| -> bool {
+        if !ask || !report.changes_anything() {
+            return true;
         }
-        if report.plan.uploads.is_empty() && report.deleted == 0 && report.plan.deletes.is_empty() {
-            ui.info("nothing to do");
-            return Ok(outcome(&report));
-        }
+        ui.result(&plan_text(report));
         crate::cli::ui::say_raw(&format!("Deploy to {}? [y/N] ", report.store));
         let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            ui.info("nothing was changed");
-            return Ok(Outcome::Success);
-        }
+        std::io::stdin().read_line(&mut answer).is_ok()
+            && matches!(answer.trim(), "y" | "Y" | "yes")
+    };
+    let report = deploy::run(config, &opts, &crate::cli::ui::Bar::new(ui), &confirm)?;
+    for (path, why) in &report.plan.skipped {
+        ui.info(&format!(
+            "warning: site/{}: not published: {why}",
+            crate::error::printable(path)
+        ));
     }
-    opts.dry_run = false;
-    let report = deploy::run(config, &opts, &crate::cli::ui::Bar::new(ui))?;
+    if args.dry_run {
+        ui.result(&plan_text(&report));
+        warnings(&report, ui);
+        return Ok(outcome(&report));
+    }
+    if report.cancelled {
+        ui.info("nothing was changed");
+        return Ok(Outcome::Success);
+    }
     if ui.verbose() {
         ui.result(&plan_text(&report));
     }
@@ -98,6 +104,11 @@ fn outcome(report: &deploy::Report) -> Outcome {
 }
 
 fn warnings(report: &deploy::Report, ui: &Ui) {
+    if report.plan.headers_changed && report.plan.unchanged + report.plan.uploads.len() > 0 {
+        ui.detail(
+            "the header rules (deploy.headers, gzip, or leadsite's own) differ from the last deploy's: every file goes up with the new headers",
+        );
+    }
     if let Some(why) = &report.deletes_held {
         ui.info(&format!("warning: {why}"));
     }
@@ -122,7 +133,7 @@ fn plan_text(report: &deploy::Report) -> String {
         };
         out.push_str(&format!(
             "upload {why:<7} {} ({} bytes, {}; {}{})\n",
-            u.key,
+            crate::error::printable(&u.key),
             u.size,
             u.headers.content_type,
             u.headers.cache_control,
@@ -132,8 +143,9 @@ fn plan_text(report: &deploy::Report) -> String {
     let held = report.deletes_held.is_some();
     for key in &p.deletes {
         out.push_str(&format!(
-            "delete{} {key}\n",
-            if held { " (held back)" } else { "" }
+            "delete{} {}\n",
+            if held { " (held back)" } else { "" },
+            crate::error::printable(key)
         ));
     }
     out.push_str(&format!(

@@ -192,28 +192,28 @@ impl Config {
                     format!("{:?}: a second target of that name", t.name),
                 );
             }
-            // S3's rules for names: 3-63 lower-case letters, digits, dots and hyphens.
+            // S3's names (3-63 lower-case letters, digits, dots, hyphens), and the upper-case
+            // letters and underscores of older buckets and other stores.
             let b = &t.bucket;
-            if !(3..=63).contains(&b.len())
+            if !(3..=255).contains(&b.len())
                 || !b
                     .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
             {
                 bad(
                     format!("{at}.bucket"),
-                    format!(
-                        "{b:?} is not a bucket name (3-63 lower-case letters, digits, '.', '-')"
-                    ),
+                    format!("{b:?} is not a bucket name (letters, digits, '.', '-', '_')"),
                 );
             }
-            if t.prefix.starts_with('/') || t.prefix.split('/').any(|p| p == "..") {
-                bad(
-                    format!("{at}.prefix"),
-                    format!(
-                        "{:?}: a key prefix such as www/ (no leading '/', no '..')",
-                        t.prefix
-                    ),
-                );
+            // Keys are paths of a URL: a `.` or empty segment is not where it seems.
+            let segments: Vec<&str> = t.prefix.trim_end_matches('/').split('/').collect();
+            if !t.prefix.is_empty()
+                && (t.prefix.starts_with('/')
+                    || segments
+                        .iter()
+                        .any(|p| p.is_empty() || *p == "." || *p == ".."))
+            {
+                bad(format!("{at}.prefix"), format!("{:?}: a key prefix such as www/ or sites/pages (no leading '/', no '.', '..' or empty segments)", t.prefix));
             }
             if let Some(e) = &t.endpoint {
                 if !url::Url::parse(e)

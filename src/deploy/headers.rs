@@ -92,6 +92,12 @@ pub fn content_type(ext: &str) -> &'static str {
         "woff2" => "font/woff2",
         "woff" => "font/woff",
         "pdf" => "application/pdf",
+        "ttf" => "font/ttf",
+        "otf" => "font/otf",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "csv" => "text/csv; charset=utf-8",
+        "wasm" => "application/wasm",
         _ => "application/octet-stream",
     }
 }
@@ -110,11 +116,13 @@ pub fn is_fingerprinted(path: &str) -> bool {
     let Some((stem, _ext)) = name.rsplit_once('.') else {
         return false;
     };
+    // Lower-case hex with a letter in it: a date or a number (`menu-20240115`) is no digest.
     stem.split(['.', '-']).any(|part| {
         part.len() >= 8
             && part
                 .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && part.bytes().any(|b| b.is_ascii_alphabetic())
     })
 }
 
@@ -169,6 +177,8 @@ mod tests {
         // A word of eight letters is no digest; a hex-looking slug of a page is not either.
         assert!(!is_fingerprinted("assets/handbook.css"));
         assert!(!is_fingerprinted("cafe-deadbeef/index.html"));
+        assert!(!is_fingerprinted("docs/menu-20240115.pdf"));
+        assert_eq!(rules.of("fonts/a.ttf", false).content_type, "font/ttf");
         assert!(Rules::new(&[HeaderRule {
             pattern: "[".into(),
             content_type: None,

@@ -71,7 +71,19 @@ pub struct Plan {
     /// Files left as they are because the object's ETag is not an MD5 (a multipart upload) and
     /// the sizes agree: `--force` uploads them.
     pub unknown: Vec<String>,
+    /// Files of `site/` not published, with why (a link, a name that is not UTF-8); their
+    /// objects are not deleted either.
+    pub skipped: Vec<(String, String)>,
+    /// The header rules changed since the last deploy: every file goes up again with the new
+    /// headers.
+    pub headers_changed: bool,
+    /// The rules are to be recorded at the end (changed, or not recorded yet).
+    pub record_rules: bool,
 }
+
+/// Where a deploy records the header rules it stored objects with (under the target's prefix,
+/// a hidden key no page links to): a change of rules uploads every file again.
+const HEADERS_KEY: &str = ".leadsite/headers";
 
 /// What a run did.
 #[derive(Debug, Default)]
@@ -87,6 +99,17 @@ pub struct Report {
     /// The paths a CDN in front of the bucket must forget (`/acme/`, `/sitemap.xml`).
     pub invalidate: Vec<String>,
     pub seconds: f64,
+    /// Shown the plan, the user said no: nothing was changed.
+    pub cancelled: bool,
+}
+
+impl Report {
+    /// Whether running the plan changes the bucket.
+    pub fn changes_anything(&self) -> bool {
+        !self.plan.uploads.is_empty()
+            || (self.deletes_held.is_none() && !self.plan.deletes.is_empty())
+            || self.plan.record_rules
+    }
 }
 
 /// The target the options name.
@@ -119,19 +142,47 @@ pub fn target<'a>(config: &'a Config, name: Option<&str>) -> Result<&'a Target> 
     }
 }
 
-/// Compares `site/` with the bucket.
-pub fn plan(config: &Config, target: &Target, remote: &[Remote], force: bool) -> Result<Plan> {
+/// Compares `site/` with the bucket. `others`: the prefixes of the other targets in the same
+/// bucket, whose objects are never this target's to delete.
+pub fn plan(
+    config: &Config,
+    target: &Target,
+    remote: &[Remote],
+    others: &[String],
+    force: bool,
+    recorded_rules: Option<&str>,
+) -> Result<Plan> {
     let site = config.resolve(&config.paths.site);
     let rules = headers::Rules::new(&config.deploy.headers)?;
     let prefix = prefix(target);
-    let mut plan = Plan::default();
+    let digest = rules_digest(config, target);
+    let mut plan = Plan {
+        headers_changed: recorded_rules.is_some_and(|r| r != digest),
+        record_rules: recorded_rules != Some(digest.as_str()),
+        ..Plan::default()
+    };
+    // Objects stored under other rules go up again with the new headers. (No record: a first
+    // deploy, or one cut off before its end, whose objects have today's headers.)
+    let force = force || plan.headers_changed;
     let mut remote_by_key: BTreeMap<&str, &Remote> =
         remote.iter().map(|r| (r.key.as_str(), r)).collect();
-    for path in files(&site)? {
+    let (paths, skipped) = files(&site)?;
+    for (path, why) in skipped {
+        remote_by_key.remove(format!("{prefix}{path}").as_str());
+        plan.skipped.push((path, why));
+    }
+    for path in paths {
         let key = format!("{prefix}{path}");
         let h = rules.of(&path, target.gzip);
         let body = body(&site.join(&path), &h)?;
         let size = body.len() as u64;
+        if size > MAX_OBJECT {
+            return Err(Error::Usage(format!(
+                "{}: {} GiB, more than one upload takes (5 GiB): a landing-page site holds no such file",
+                site.join(&path).display(),
+                size >> 30
+            )));
+        }
         let why = match remote_by_key.remove(key.as_str()) {
             None => Some(Why::New),
             Some(r) if r.size != size => Some(Why::Changed),
@@ -161,12 +212,56 @@ pub fn plan(config: &Config, target: &Target, remote: &[Remote], force: bool) ->
     }
     plan.uploads
         .sort_by(|a, b| (a.stage, &a.key).cmp(&(b.stage, &b.key)));
-    plan.deletes = remote_by_key.into_keys().map(String::from).collect();
+    // Never deleted: another target's objects, and hidden keys (leadsite's record of the
+    // header rules, `.well-known` of the host, what other tools keep there).
+    plan.deletes = remote_by_key
+        .into_keys()
+        .filter(|k| {
+            !others
+                .iter()
+                .any(|o| o.len() > prefix.len() && k.starts_with(o.as_str()))
+        })
+        .filter(|k| {
+            !k[prefix.len()..]
+                .split('/')
+                .any(|part| part.starts_with('.'))
+        })
+        .map(String::from)
+        .collect();
     Ok(plan)
 }
 
-/// Lists the bucket, plans, and (unless a dry run) uploads and deletes.
-pub fn run(config: &Config, opts: &Options, progress: &dyn Progress) -> Result<Report> {
+/// One PUT takes at most 5 GiB.
+const MAX_OBJECT: u64 = 5 << 30;
+
+/// A digest of what decides the headers: the rules of the config, gzip, and this version's
+/// built-in rules.
+fn rules_digest(config: &Config, target: &Target) -> String {
+    let rules: Vec<String> = config
+        .deploy
+        .headers
+        .iter()
+        .map(|r| format!("{}\t{:?}\t{:?}", r.pattern, r.content_type, r.cache_control))
+        .collect();
+    crate::fsutil::fingerprint(
+        format!(
+            "{}\n{}\n{}",
+            env!("CARGO_PKG_VERSION"),
+            target.gzip,
+            rules.join("\n")
+        )
+        .as_bytes(),
+    )
+}
+
+/// Lists the bucket, plans, and (unless a dry run, or `confirm` says no when shown the plan)
+/// uploads and deletes what the plan says.
+pub fn run(
+    config: &Config,
+    opts: &Options,
+    progress: &dyn Progress,
+    confirm: &dyn Fn(&Report) -> bool,
+) -> Result<Report> {
     let started = std::time::Instant::now();
     let target = target(config, opts.target.as_deref())?;
     let site = config.resolve(&config.paths.site);
@@ -177,13 +272,37 @@ pub fn run(config: &Config, opts: &Options, progress: &dyn Progress) -> Result<R
         )));
     }
     let store = Store::open(target)?;
-    let remote = store.list(&prefix(target))?;
-    let plan = plan(config, target, &remote, opts.force)?;
+    let prefix = prefix(target);
+    let remote = store.list(&prefix)?;
+    // The other targets' prefixes in this bucket: a target at the bucket's root lists them too.
+    let others: Vec<String> = config
+        .deploy
+        .targets
+        .iter()
+        .filter(|t| {
+            t.name != target.name && t.bucket == target.bucket && t.endpoint == target.endpoint
+        })
+        .map(self::prefix)
+        .collect();
+    let recorded = match remote
+        .iter()
+        .any(|r| r.key == format!("{prefix}{HEADERS_KEY}"))
+    {
+        true => store.get(&format!("{prefix}{HEADERS_KEY}"))?,
+        false => None,
+    };
+    let plan = plan(
+        config,
+        target,
+        &remote,
+        &others,
+        opts.force,
+        recorded.as_deref(),
+    )?;
     let max_deletes = opts.max_deletes.unwrap_or(config.deploy.max_deletes);
     let mut report = Report {
         target: target.name.clone(),
         store: store.name().to_string(),
-        invalidate: invalidations(&plan),
         ..Report::default()
     };
     if plan.deletes.len() > max_deletes {
@@ -192,11 +311,14 @@ pub fn run(config: &Config, opts: &Options, progress: &dyn Progress) -> Result<R
             plan.deletes.len()
         ));
     }
-    if opts.dry_run {
-        report.plan = plan;
+    report.invalidate = invalidations(&plan, &prefix, report.deletes_held.is_none());
+    report.plan = plan;
+    if opts.dry_run || !confirm(&report) {
+        report.cancelled = !opts.dry_run;
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
+    let plan = std::mem::take(&mut report.plan);
     let uploaded = AtomicUsize::new(0);
     let bytes = AtomicU64::new(0);
     let failure: Mutex<Option<Error>> = Mutex::new(None);
@@ -248,6 +370,14 @@ pub fn run(config: &Config, opts: &Options, progress: &dyn Progress) -> Result<R
         store.delete(&plan.deletes)?;
         report.deleted = plan.deletes.len();
     }
+    if plan.record_rules {
+        let digest = rules_digest(config, target);
+        store.put(
+            &format!("{prefix}{HEADERS_KEY}"),
+            digest.as_bytes(),
+            &[("content-type", "text/plain; charset=utf-8")],
+        )?;
+    }
     report.plan = plan;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
@@ -295,29 +425,42 @@ fn prefix(target: &Target) -> String {
     }
 }
 
-/// The files of `site/`, relative, with `/`, sorted; a build's temporary files (dot files) and
-/// anything that is not a regular file are left out.
-fn files(site: &Path) -> Result<Vec<String>> {
+/// The files of `site/`, relative, with `/`, sorted, and those not published with why. Hidden
+/// files and folders (`.git/`, a build's temp files) are left out, but for `.well-known/`.
+fn files(site: &Path) -> Result<(Vec<String>, Vec<(String, String)>)> {
     let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(site)
+    let mut skipped = Vec::new();
+    let walk = walkdir::WalkDir::new(site)
         .follow_links(false)
         .sort_by_file_name()
-    {
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0 || {
+                let name = e.file_name().to_string_lossy();
+                !name.starts_with('.') || name == ".well-known"
+            }
+        });
+    for entry in walk {
         let entry = entry.map_err(|e| {
             let path = e.path().unwrap_or(site).to_path_buf();
             crate::fsutil::io_error(&path, e.into())
         })?;
-        if !entry.file_type().is_file() || entry.file_name().to_string_lossy().starts_with('.') {
+        let rel = entry.path().strip_prefix(site).unwrap_or(entry.path());
+        let shown = rel.to_string_lossy().replace('\\', "/");
+        if entry.file_type().is_symlink() {
+            skipped.push((shown, "a symbolic link: links are not published".into()));
             continue;
         }
-        let rel = entry.path().strip_prefix(site).unwrap_or(entry.path());
-        let parts: Vec<String> = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect();
-        out.push(parts.join("/"));
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+        match parts {
+            Some(parts) => out.push(parts.join("/")),
+            None => skipped.push((shown, "a name that is not UTF-8: it cannot be a key".into())),
+        }
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// When a file goes up: 0 assets, 1 pages, 2 what links to pages (the home page, sitemaps,
@@ -348,20 +491,38 @@ fn is_language_dir(path: &str) -> bool {
         && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-/// The URL paths a CDN must forget: each changed or deleted page by its folder URL and its
-/// file, other files by their path.
-fn invalidations(plan: &Plan) -> Vec<String> {
+/// The URL paths a CDN must forget, from the site's root (the target's prefix taken off,
+/// percent-encoded): each changed or deleted page by its folder URL and its file, other files
+/// by their path. Deletes count only when they happen.
+fn invalidations(plan: &Plan, prefix: &str, deleting: bool) -> Vec<String> {
     let changed = plan
         .uploads
         .iter()
         .filter(|u| u.why != Why::New)
         .map(|u| u.path.as_str());
+    let deleted = plan
+        .deletes
+        .iter()
+        .filter(|_| deleting)
+        .map(|k| k.strip_prefix(prefix).unwrap_or(k));
+    let encode = |p: &str| {
+        p.split('/')
+            .map(|part| {
+                percent_encoding::utf8_percent_encode(part, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string()
+                    .replace("%2E", ".")
+                    .replace("%2D", "-")
+                    .replace("%5F", "_")
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
     let mut out = Vec::new();
-    for path in changed.chain(plan.deletes.iter().map(String::as_str)) {
+    for path in changed.chain(deleted) {
         if let Some(dir) = path.strip_suffix("index.html") {
-            out.push(format!("/{dir}"));
+            out.push(format!("/{}", encode(dir)));
         }
-        out.push(format!("/{path}"));
+        out.push(format!("/{}", encode(path)));
     }
     out.sort();
     out.dedup();
@@ -407,7 +568,7 @@ mod tests {
             ..Plan::default()
         };
         assert_eq!(
-            invalidations(&plan),
+            invalidations(&plan, "", true),
             [
                 "/acme/",
                 "/acme/index.html",

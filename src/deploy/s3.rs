@@ -70,10 +70,16 @@ impl Store {
             .build()
             .new_agent();
         Ok(Store {
-            name: match &target.endpoint {
-                Some(e) => format!("{}/{}", e.trim_end_matches('/'), target.bucket),
-                None => format!("s3://{}", target.bucket),
-            },
+            // The target, and where in which store: `production (s3://pages/www/)`.
+            name: format!(
+                "{} ({}/{})",
+                target.name,
+                match &target.endpoint {
+                    Some(e) => format!("{}/{}", e.trim_end_matches('/'), target.bucket),
+                    None => format!("s3://{}", target.bucket),
+                },
+                target.prefix.trim_matches('/')
+            ),
             bucket,
             credentials: credentials(target)?,
             agent,
@@ -124,6 +130,19 @@ impl Store {
         }
     }
 
+    /// A small object's text (what a deploy recorded), if it is there.
+    pub fn get(&self, key: &str) -> Result<Option<String>> {
+        let text = self.with_tries(&format!("read {key}"), || {
+            let action = self.bucket.get_object(Some(&self.credentials), key);
+            let url = action.sign(SIGNED_FOR);
+            match read(self.agent.get(url.as_str()).call()) {
+                Err(f) if f.why.starts_with("HTTP 404") => Ok(None),
+                other => other.map(Some),
+            }
+        })?;
+        Ok(text)
+    }
+
     /// Stores `body` at `key` with these headers.
     pub fn put(&self, key: &str, body: &[u8], headers: &[(&str, &str)]) -> Result<()> {
         self.with_tries(&format!("upload {key}"), || {
@@ -133,7 +152,15 @@ impl Store {
                 action.headers_mut().insert(*name, *value);
             }
             let url = action.sign(SIGNED_FOR);
-            let mut request = self.agent.put(url.as_str());
+            // Time for the body at a slow 64 KiB/s besides the answer's two minutes: a large
+            // file on a slow line is not cut off by a time meant for a page.
+            let secs = 120 + body.len() as u64 / (64 * 1024);
+            let mut request = self
+                .agent
+                .put(url.as_str())
+                .config()
+                .timeout_global(Some(Duration::from_secs(secs)))
+                .build();
             for (name, value) in headers {
                 request = request.header(*name, *value);
             }

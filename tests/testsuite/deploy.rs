@@ -503,3 +503,103 @@ fn listings_past_a_thousand_keys_and_unusual_names_round_trip() {
         again.stdout
     );
 }
+
+/// What a deploy must leave alone or notice: another target's objects in the same bucket (a
+/// target at the root lists them too), hidden folders of `site/` (`.git/`, but `.well-known/` is
+/// published), links in `site/` (said, and their objects not deleted), a change of header
+/// rules (every file goes up again with the new headers, no `--force` needed), and a prefix
+/// with a `.` segment (refused by the config).
+#[test]
+fn other_targets_hidden_files_links_and_header_rules() {
+    let s3 = S3::start();
+    let p = project(s3.port);
+    let root = p.read("leadsite.yaml");
+    let two = root.clone()
+        + &format!(
+            "    - name: www\n      bucket: site\n      prefix: www\n      endpoint: http://127.0.0.1:{}\n      path_style: true\n",
+            s3.port
+        );
+    p.write("leadsite.yaml", &two);
+    p.run_with_env(&["deploy", "--target", "www"], &CREDS)
+        .code(0);
+    assert_eq!(s3.head("www/index.html").0, 200);
+    std::fs::create_dir_all(p.path("site/.git")).unwrap();
+    std::fs::write(
+        p.path("site/.git/config"),
+        "url = https://user:SECRET@example.com/x",
+    )
+    .unwrap();
+    std::fs::create_dir_all(p.path("site/.well-known")).unwrap();
+    std::fs::write(
+        p.path("site/.well-known/security.txt"),
+        "Contact: mailto:a@b.example\n",
+    )
+    .unwrap();
+    let first = p.run_with_env(&["deploy", "--target", "test", "-v"], &CREDS);
+    first.code(0);
+    assert_eq!(
+        s3.head("www/index.html").0,
+        200,
+        "the other target's site stays"
+    );
+    assert_eq!(s3.head(".git/config").0, 404, "{}", first.stdout);
+    assert_eq!(s3.head(".well-known/security.txt").0, 200);
+
+    // A link in site/: said, not published, and its object not deleted.
+    std::fs::write(p.path("outside.txt"), "outside").unwrap();
+    std::fs::write(p.path("site/linked.txt"), "in the site").unwrap();
+    p.run_with_env(&["deploy", "--target", "test"], &CREDS)
+        .code(0);
+    std::fs::remove_file(p.path("site/linked.txt")).unwrap();
+    std::os::unix::fs::symlink(p.path("outside.txt"), p.path("site/linked.txt")).unwrap();
+    let linked = p.run_with_env(&["deploy", "--target", "test"], &CREDS);
+    linked.code(0);
+    assert!(
+        linked
+            .stderr
+            .contains("site/linked.txt: not published: a symbolic link"),
+        "{}",
+        linked.stderr
+    );
+    assert_eq!(s3.get("linked.txt").1, b"in the site");
+
+    // New header rules: every file goes up again, with them.
+    let rules = two.replace(
+        "deploy:\n  targets:\n",
+        "deploy:\n  headers:\n    - {pattern: \"**/*.html\", cache_control: \"public, max-age=60\"}\n  targets:\n",
+    );
+    assert_ne!(rules, two);
+    p.write("leadsite.yaml", &rules);
+    let again = p.run_with_env(&["deploy", "--target", "test", "-v"], &CREDS);
+    again.code(0);
+    assert!(!uploaded(&again.stdout).is_empty(), "{}", again.stdout);
+    assert_eq!(
+        s3.head("acme/index.html").1["cache-control"],
+        "public, max-age=60"
+    );
+    let settled = p.run_with_env(&["deploy", "--target", "test", "-v"], &CREDS);
+    assert!(uploaded(&settled.stdout).is_empty(), "{}", settled.stdout);
+
+    // The CDN paths of a prefixed target are the site's own, the prefix taken off.
+    let lead = p
+        .read("leads/acme.yaml")
+        .replace("name: acme Garage", "name: Acme Motors");
+    p.write("leads/acme.yaml", &lead);
+    p.run(&["build"]).code(0);
+    let www = p.run_with_env(&["deploy", "--target", "www"], &CREDS);
+    www.code(0);
+    assert!(
+        www.stderr.contains("'/acme/'") && !www.stderr.contains("/www/"),
+        "{}",
+        www.stderr
+    );
+
+    // A `.` segment in a prefix is refused before anything is sent.
+    p.write(
+        "leadsite.yaml",
+        &two.replace("prefix: www", "prefix: a/./b"),
+    );
+    let dot = p.run_with_env(&["deploy", "--target", "www"], &CREDS);
+    assert_ne!(dot.code, 0);
+    assert!(dot.stderr.contains("prefix"), "{}", dot.stderr);
+}
