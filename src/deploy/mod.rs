@@ -427,7 +427,7 @@ fn prefix(target: &Target) -> String {
 
 /// The files of `site/`, relative, with `/`, sorted, and those not published with why. Hidden
 /// files and folders (`.git/`, a build's temp files) are left out, but for `.well-known/`.
-fn files(site: &Path) -> Result<(Vec<String>, Vec<(String, String)>)> {
+fn files(site: &Path) -> Result<(Vec<String>, Skipped)> {
     let mut out = Vec::new();
     let mut skipped = Vec::new();
     let walk = walkdir::WalkDir::new(site)
@@ -462,6 +462,9 @@ fn files(site: &Path) -> Result<(Vec<String>, Vec<(String, String)>)> {
     }
     Ok((out, skipped))
 }
+
+/// Files not published, with why.
+type Skipped = Vec<(String, String)>;
 
 /// When a file goes up: 0 assets, 1 pages, 2 what links to pages (the home page, sitemaps,
 /// robots.txt, a language's home page).
