@@ -359,6 +359,14 @@ pub fn read_maildir(
         if name.starts_with('.') {
             continue;
         }
+        // A link is not a delivered mail: it is never followed (to /etc/passwd, say).
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            report.errors.push(InputError::new(
+                Location::file(&path),
+                "a symbolic link, not a delivered mail: not read; left in new/",
+            ));
+            continue;
+        }
         let bytes = match crate::limits::read_bytes(&path, crate::limits::MAX_MESSAGE) {
             Ok(b) => b,
             // One unreadable message (a FIFO, a 5 GB file) never stops the others.

@@ -556,3 +556,24 @@ fn a_reply_of_many_html_blocks_is_read_in_linear_time() {
         "{err}"
     );
 }
+
+#[test]
+fn a_link_in_the_maildir_is_never_followed() {
+    // A link in new/ to a file of the machine: never read (the bus inbox refuses links too).
+    let p = Project::new();
+    p.write("leads/good.yaml", GOOD);
+    std::fs::create_dir_all(p.path("mail/cur")).unwrap();
+    std::fs::create_dir_all(p.path("mail/new")).unwrap();
+    p.write(
+        "secret.eml",
+        "From: owner@good.example\nMessage-ID: <x@y>\nSubject: unsubscribe\n\nstop\n",
+    );
+    std::os::unix::fs::symlink(p.path("secret.eml"), p.path("mail/new/link.eml")).unwrap();
+    let (code, err) = bounded(&p, &["inbox", "--maildir", "mail"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("a symbolic link, not a delivered mail"),
+        "{err}"
+    );
+    assert!(p.path("mail/new/link.eml").exists(), "left where it is");
+}
