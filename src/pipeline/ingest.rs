@@ -219,6 +219,11 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
             // A file leadsite could not read whole is never rewritten: its unread leads (and
             // fields) would be lost. The merge waits until the file is fixed.
             if broken.contains(&files[fi].path) {
+                // Not merged after all: not reported (nor written to merges.csv) as merged.
+                let path = files[fi].path.clone();
+                report.merges.retain(|m| {
+                    !(m.existing && m.into.path == path && m.key == rec.lead.dedup_key)
+                });
                 report.errors.push(
                     InputError::new(
                         Location::file(&files[fi].path),
@@ -258,6 +263,14 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
             shape: Shape::Single,
             leads: vec![rec.lead],
         });
+    }
+    // Merges skipped above are not counted as merged.
+    for f in &mut report.files {
+        f.merged = report
+            .merges
+            .iter()
+            .filter(|m| m.from.path == f.path)
+            .count();
     }
     crate::fsutil::create_dir_all(&leads_dir)?;
     let changed: Vec<&LeadFile> = dirty.iter().map(|&i| &files[i]).collect();

@@ -495,6 +495,12 @@ fn a_file_that_could_not_be_read_whole_is_never_rewritten() {
     let run = p.run(&["ingest", &input]);
     run.code(3);
     assert_eq!(p.read("leads/kept.yaml"), text, "byte for byte as it was");
+    // The merge that did not happen is not reported as one.
+    let merges = p.read(".leadsite/ingest/merges.csv");
+    assert!(
+        !merges.contains("acme-auto-repair-springfield-il"),
+        "{merges}"
+    );
     assert!(
         run.stderr
             .contains("could not be read completely, so it is not rewritten"),
