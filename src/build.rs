@@ -86,6 +86,8 @@ pub fn run(
         config.site_dir(),
         config.work_dir().join("build"),
         crate::site::staging_dir(config),
+        // And what a killed ingest left beside the lead files.
+        config.resolve(&config.paths.leads),
     ] {
         crate::fsutil::remove_stale_temps(&dir);
     }

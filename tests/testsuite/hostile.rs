@@ -577,3 +577,15 @@ fn a_link_in_the_maildir_is_never_followed() {
     );
     assert!(p.path("mail/new/link.eml").exists(), "left where it is");
 }
+
+#[test]
+fn a_build_removes_what_a_killed_ingest_left_in_leads() {
+    let p = Project::new();
+    p.write("leads/good.yaml", GOOD);
+    // A temp file of a process that is gone (pid 4194304 is above Linux's pid_max).
+    p.write("leads/.good.yaml.4194304.1.tmp", "dedup_key: half-writ");
+    let run = p.run(&["build", "--offline"]);
+    assert!(matches!(run.code, 0 | 3), "{}", run.stderr);
+    assert!(!p.path("leads/.good.yaml.4194304.1.tmp").exists());
+    assert!(p.path("leads/good.yaml").exists());
+}
