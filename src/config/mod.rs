@@ -252,10 +252,38 @@ impl Config {
                             ),
                         ),
                     );
+                } else if self.site_holds(&at) {
+                    out.push(InputError::new(
+                        Location::file(&at),
+                        "is a symbolic link into the site folder: what leadsite keeps here (leads' emails, state) would be published (remove the link)",
+                    ));
                 }
             }
         }
+        // Private folders that a link puts inside the site folder.
+        for (field, p) in self.configured_paths() {
+            if field != "paths.site" && self.site_holds(&self.resolve(&p)) {
+                out.push(
+                    InputError::new(
+                        Location::file(&file),
+                        format!(
+                            "{} is inside the site folder (through a symbolic link): it would be published",
+                            self.resolve(&p).display()
+                        ),
+                    )
+                    .with_field(field),
+                );
+            }
+        }
         out
+    }
+
+    /// Whether `at` is, once links are followed, inside the site folder.
+    fn site_holds(&self, at: &Path) -> bool {
+        match (self.site_dir().canonicalize(), at.canonicalize()) {
+            (Ok(site), Ok(at)) => at.starts_with(site),
+            _ => false,
+        }
     }
 }
 

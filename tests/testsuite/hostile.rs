@@ -374,7 +374,7 @@ fn fifos_and_devices_are_refused_not_waited_on() {
         "{err}"
     );
     assert!(
-        err.contains("zero.eml: cannot read: not a regular file"),
+        err.contains("zero.eml: a symbolic link, not a delivered mail"),
         "{err}"
     );
 
@@ -588,4 +588,27 @@ fn a_build_removes_what_a_killed_ingest_left_in_leads() {
     assert!(matches!(run.code, 0 | 3), "{}", run.stderr);
     assert!(!p.path("leads/.good.yaml.4194304.1.tmp").exists());
     assert!(p.path("leads/good.yaml").exists());
+}
+
+#[test]
+fn a_link_that_puts_private_files_inside_the_site_is_refused() {
+    let p = Project::new();
+    p.write("leads/good.yaml", GOOD);
+    std::fs::create_dir_all(p.path("site/b")).unwrap();
+    std::fs::create_dir_all(p.path(".leadsite")).unwrap();
+    std::os::unix::fs::symlink(p.path("site/b"), p.path(".leadsite/build")).unwrap();
+    let run = p.run(&["build", "--offline"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("into the site folder"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        std::fs::read_dir(p.path("site/b"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing written there"
+    );
 }
