@@ -150,9 +150,20 @@ pub fn parse_str(text: &str, path: &Path) -> (LeadFile, Vec<InputError>) {
     // Every document as plain YAML, read once at the first bad one (reading them again for each
     // bad document made a file of many bad leads quadratic: 4,000 took over a minute).
     let mut plain: Option<Vec<Result<Value, serde_yaml_ng::Error>>> = None;
+    // YAML merge keys (`<<: *defaults`) are applied as YAML says, through a plain value: read
+    // as a field, a rewrite would write `<<:` back beside the copied fields.
+    let merges = text.contains("<<");
     for (index, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         docs += 1;
-        match DocLeads::deserialize(doc) {
+        let typed = if merges {
+            Value::deserialize(doc).and_then(|mut v| {
+                v.apply_merge()?;
+                DocLeads::deserialize(v)
+            })
+        } else {
+            DocLeads::deserialize(doc)
+        };
+        match typed {
             Ok(DocLeads { leads: found, list }) => {
                 if list {
                     shape = Shape::List;

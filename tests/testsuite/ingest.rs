@@ -548,3 +548,26 @@ fn a_file_read_with_the_wrong_region_says_so_and_exits_3() {
     assert!(!again.stderr.contains("hint:"), "{}", again.stderr);
     assert_eq!(p.lead_files().len(), 6);
 }
+
+/// YAML merge keys in a hand-kept lead file are applied as YAML says (the fields of the
+/// anchored lead, then the lead's own), never read as a field named `<<`.
+#[test]
+fn merge_keys_in_a_lead_file_are_applied() {
+    let p = Project::new();
+    p.write(
+        "leads/list.yaml",
+        "- &base {dedup_key: acme, name: Acme, category: Auto repair shop, phone: '+12175550134', address: {city: Springfield, region: IL, country: US}, route: TARGET}\n- {<<: *base, dedup_key: bolt, name: Bolt}\n",
+    );
+    let run = p.run(&["export", "--format", "json"]);
+    run.code(0);
+    let leads: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let bolt = leads
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["dedup_key"] == "bolt")
+        .unwrap();
+    assert_eq!(bolt["category"], "Auto repair shop", "{bolt}");
+    assert_eq!(bolt["name"], "Bolt");
+    assert!(!run.stdout.contains("<<"), "{}", run.stdout);
+}
