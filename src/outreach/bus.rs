@@ -305,6 +305,11 @@ impl FileBus {
 
 /// One log entry, or why it cannot be read.
 fn read_entry(path: &Path) -> std::result::Result<Message, String> {
+    // leadsite writes entries as files: a link was put there by something else, and is not
+    // followed (to a file outside the project, say).
+    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err("a symbolic link, not an entry leadsite wrote: not followed".into());
+    }
     let bytes =
         crate::limits::read_bytes(path, crate::limits::MAX_EVENT).map_err(|e| e.to_string())?;
     let message: Message =

@@ -349,8 +349,11 @@ fn summarize(
 }
 
 /// The unreadable lead file whose text names this lead (its key, phone or website host), if
-/// any.
+/// any. A phone is looked for by its last nine digits, however written (`(217) 555-0777`).
 fn maybe_in<'a>(broken: &'a [(PathBuf, String)], lead: &crate::lead::Lead) -> Option<&'a Path> {
+    if broken.is_empty() {
+        return None;
+    }
     let host = lead
         .website
         .as_deref()
@@ -359,17 +362,24 @@ fn maybe_in<'a>(broken: &'a [(PathBuf, String)], lead: &crate::lead::Lead) -> Op
             u.host_str()
                 .map(|h| h.trim_start_matches("www.").to_string())
         });
-    let marks: Vec<&str> = [
-        Some(lead.dedup_key.as_str()),
-        lead.phone.as_deref(),
-        host.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|m| m.len() >= 6)
-    .collect();
+    let marks: Vec<&str> = [Some(lead.dedup_key.as_str()), host.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter(|m| m.len() >= 6)
+        .collect();
+    let phone = lead.phone.as_deref().and_then(|p| {
+        let digits: Vec<char> = p.chars().filter(char::is_ascii_digit).collect();
+        let tail = &digits[digits.len().saturating_sub(9)..];
+        (tail.len() >= 7).then(|| {
+            let parts: Vec<String> = tail.iter().map(char::to_string).collect();
+            regex::Regex::new(&parts.join(r"[\s().\-/]{0,3}")).expect("digits make a pattern")
+        })
+    });
     broken
         .iter()
-        .find(|(_, text)| marks.iter().any(|m| text.contains(m)))
+        .find(|(_, text)| {
+            marks.iter().any(|m| text.contains(m))
+                || phone.as_ref().is_some_and(|r| r.is_match(text))
+        })
         .map(|(p, _)| p.as_path())
 }

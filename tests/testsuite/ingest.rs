@@ -515,7 +515,8 @@ fn a_file_that_could_not_be_read_whole_is_never_rewritten() {
 #[test]
 fn a_row_that_may_be_a_lead_of_an_unreadable_file_is_not_written_as_new() {
     let p = Project::new();
-    let text = "dedup_key: delta-diner-peoria-il\nname: Delta Diner\nphone: '+13095550143'\naddress: {street: 1 Main St, street: 2 Main St, city: Peoria, region: IL, country: US}\nnotes: first hand note\nroute: TARGET\n";
+    // Its own key, and the phone as a person writes it: the row's key and E.164 are not in it.
+    let text = "dedup_key: my-diner\nname: Delta Diner\nphone: (309) 555-0143\naddress: {street: 1 Main St, street: 2 Main St, city: Peoria, region: IL, country: US}\nnotes: first hand note\nroute: TARGET\n";
     p.write("leads/dup.yaml", text);
     p.write(
         "row.csv",

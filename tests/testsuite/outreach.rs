@@ -453,8 +453,24 @@ pub(crate) mod campaign {
             ".leadsite/bus/log/00000000000000000001-torn.json",
             "{\"topic\": \"lead.resp",
         );
+        // A link in the log to an event outside the project: not followed (it would stop acme).
+        p.write(
+            "outside/stop.json",
+            r#"{"id":"stop-acme","topic":"lead.unsubscribed","lead_id":"acme","at":"2026-11-23T14:00:00Z","data":{}}"#,
+        );
+        std::os::unix::fs::symlink(
+            p.path("outside/stop.json"),
+            p.path(".leadsite/bus/log/00000000000000000002-link.json"),
+        )
+        .unwrap();
         let run = p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"]);
         run.code(3);
+        assert!(
+            p.path(".leadsite/bus/quarantine/00000000000000000002-link.json.reason")
+                .is_file(),
+            "{}",
+            run.stderr
+        );
         assert!(
             run.stderr.contains("long.json moved to rejected/"),
             "{}",
@@ -470,7 +486,7 @@ pub(crate) mod campaign {
             .code(0);
         let status = p.run(&["status"]);
         assert!(
-            status.stdout.contains("1 unreadable messages"),
+            status.stdout.contains("2 unreadable messages"),
             "{}",
             status.stdout
         );
