@@ -112,7 +112,7 @@ pub fn records_reader(config: &Config) -> Result<Reader> {
             let work = config.work_dir();
             Box::new(move || super::records::read_files(&work))
         }
-        Some(db) => Box::new(move || super::postgres::read_records(&db, None)),
+        Some(db) => Box::new(move || super::postgres::read_records(&db)),
     })
 }
 

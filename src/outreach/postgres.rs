@@ -270,7 +270,7 @@ impl PgStore {
                 suppressed.insert(row.get::<_, &str>(0), row.get::<_, &str>(1));
             }
         }
-        let records = read_records(&db, None)?;
+        let records = read_records(&db)?;
         Ok(PgStore {
             db,
             run: String::new(),
@@ -451,14 +451,11 @@ pub fn import(db: &Db, import: Import) -> Result<bool> {
     Ok(true)
 }
 
-/// The records of one channel, or of all.
-pub fn read_records(db: &Db, channel: Option<&str>) -> Result<Records> {
+/// Every channel's records.
+pub fn read_records(db: &Db) -> Result<Records> {
     let rows = db
         .client()
-        .query(
-            "SELECT channel, record FROM leadsite_records WHERE $1::text IS NULL OR channel = $1",
-            &[&channel],
-        )
+        .query("SELECT channel, record FROM leadsite_records", &[])
         .map_err(db_err)?;
     let mut records = Records::default();
     for row in rows {
