@@ -45,7 +45,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let Some(intent) = state.in_flight.take() else {
         return resolve_text(&args, ui, store, state);
     };
-    if intent.run != store.run() && store.is_live(&intent.run) {
+    if store.held_elsewhere(&intent.run) {
         return Err(crate::cli::usage(format!(
             "{}: step {} is being sent right now by the schedule run {}; wait for it",
             args.lead, intent.step, intent.run
@@ -86,8 +86,7 @@ fn resolve_text(
     mut state: crate::outreach::store::LeadState,
 ) -> anyhow::Result<Outcome> {
     use crate::outreach::records::{Record, WHATSAPP};
-    let run = store.run().to_string();
-    let live = |r: &str| r != run && store.is_live(r);
+    let live = |r: &str| store.held_elsewhere(r);
     let entry = store
         .records()
         .in_doubt(WHATSAPP, &live)

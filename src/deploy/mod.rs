@@ -88,7 +88,6 @@ const HEADERS_KEY: &str = ".leadsite/headers";
 /// What a run did.
 #[derive(Debug, Default)]
 pub struct Report {
-    pub target: String,
     pub store: String,
     pub plan: Plan,
     pub uploaded: usize,
@@ -301,7 +300,6 @@ pub fn run(
     )?;
     let max_deletes = opts.max_deletes.unwrap_or(config.deploy.max_deletes);
     let mut report = Report {
-        target: target.name.clone(),
         store: store.name().to_string(),
         ..Report::default()
     };

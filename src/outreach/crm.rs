@@ -130,7 +130,7 @@ pub fn run(
                 continue;
             }
             // Another worker is posting it now.
-            Stage::Begun if before.run != store.run() && store.is_live(&before.run) => continue,
+            Stage::Begun if store.held_elsewhere(&before.run) => continue,
             Stage::Begun | Stage::Open => {}
         }
         let landing = pages.get(&m.lead_id).cloned().unwrap_or_default();

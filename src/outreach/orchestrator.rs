@@ -354,7 +354,7 @@ impl Run<'_> {
             if let Some(intent) = &state.in_flight {
                 // Another worker's claim, still under its lease, is being sent; any other
                 // intent is in doubt.
-                if !store.is_live(&intent.run) || intent.run == store.run() {
+                if !store.held_elsewhere(&intent.run) {
                     report.in_doubt.push(key.clone());
                 }
                 continue;

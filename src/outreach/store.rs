@@ -137,6 +137,11 @@ pub trait StateStore {
     fn is_live(&self, run: &str) -> bool {
         run == self.run()
     }
+    /// Whether another run, still live, began what `run` names: it is being sent right now,
+    /// that run's to finish (not in doubt, not this worker's to touch).
+    fn held_elsewhere(&self, run: &str) -> bool {
+        !run.is_empty() && run != self.run() && self.is_live(run)
+    }
     /// Whether this worker still holds its lease (and renews it), asked right before a send: a
     /// store with one writer at a time holds it for its life.
     fn holds_lease(&mut self) -> Result<bool> {

@@ -110,13 +110,7 @@ pub fn run(
                 continue;
             }
             // Another worker is sending it now: its own to finish.
-            Stage::Begun
-                if !before.run.is_empty()
-                    && before.run != store.run()
-                    && store.is_live(&before.run) =>
-            {
-                continue;
-            }
+            Stage::Begun if store.held_elsewhere(&before.run) => continue,
             Stage::Begun => {
                 report.in_doubt.push(m.lead_id.clone());
                 continue;
