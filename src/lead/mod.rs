@@ -2,6 +2,7 @@
 //! namespaces, and every unknown field kept in `extra` so that it survives load → save → load.
 
 mod de;
+pub mod extra;
 pub mod load;
 pub mod save;
 pub mod value;
@@ -10,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Mapping;
 
+pub use extra::Extra;
 pub use load::{load_dir, parse_str, LeadFile, LoadedLeads, Shape};
 
 /// One local business.
@@ -65,7 +67,7 @@ pub struct Lead {
     pub quality: Option<Box<Quality>>,
     /// Every field leadsite does not know, kept as it was.
     #[serde(flatten)]
-    pub extra: Mapping,
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -102,7 +104,7 @@ pub struct Address {
     )]
     pub country: Option<String>,
     #[serde(flatten)]
-    pub extra: Mapping,
+    pub extra: Extra,
 }
 
 impl Address {
@@ -152,7 +154,7 @@ pub struct Source {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetched_at: Option<DateTime<Utc>>,
     #[serde(flatten)]
-    pub extra: Mapping,
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -346,32 +348,13 @@ impl Lead {
     /// Gives back the room parsers leave in the unknown fields' mappings and lists: a hundred
     /// thousand leads hold many small ones.
     pub fn shrink_to_fit(&mut self) {
-        shrink_mapping(&mut self.extra);
+        self.extra.shrink_to_fit();
         if let Some(a) = self.address.as_mut() {
-            shrink_mapping(&mut a.extra);
+            a.extra.shrink_to_fit();
         }
         if let Some(s) = self.source.as_mut() {
-            shrink_mapping(&mut s.extra);
+            s.extra.shrink_to_fit();
         }
-    }
-}
-
-fn shrink_mapping(m: &mut Mapping) {
-    for v in m.values_mut() {
-        shrink_value(v);
-    }
-    m.shrink_to_fit();
-}
-
-fn shrink_value(v: &mut serde_yaml_ng::Value) {
-    match v {
-        serde_yaml_ng::Value::Mapping(m) => shrink_mapping(m),
-        serde_yaml_ng::Value::Sequence(items) => {
-            items.iter_mut().for_each(shrink_value);
-            items.shrink_to_fit();
-        }
-        serde_yaml_ng::Value::String(s) => s.shrink_to_fit(),
-        _ => {}
     }
 }
 
@@ -447,16 +430,7 @@ impl Lead {
         diff(&mut out, "route_reason", route_reason, &after.route_reason);
         diff(&mut out, "enrichment", enrichment, &after.enrichment);
         diff(&mut out, "quality", quality, &after.quality);
-        for (k, v) in extra {
-            match after.extra.get(k) {
-                None => out.push((key_name(k), Change::Removed)),
-                Some(w) if w != v => out.push((key_name(k), Change::Changed)),
-                Some(_) => {}
-            }
-        }
-        for k in after.extra.keys().filter(|k| !extra.contains_key(*k)) {
-            out.push((key_name(k), Change::Added));
-        }
+        out.extend(extra.changes(&after.extra));
         out
     }
 }

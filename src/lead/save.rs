@@ -69,6 +69,22 @@ mod tests {
     }
 
     #[test]
+    fn a_large_unknown_field_survives_a_round_trip_whole() {
+        let osm: String = (0..100).map(|i| format!("  tag{i}: v{i}\n")).collect();
+        let text = format!("dedup_key: a\nname: A\nosm:\n{osm}address:\n  city: X\n  floor: 2\n");
+        let (file, errs) = parse_str(&text, Path::new("a.yaml"));
+        assert!(errs.is_empty(), "{errs:?}");
+        let out = file_to_yaml(&file);
+        assert!(out.contains("\n  floor: 2\n"), "{out}");
+        assert!(
+            out.contains("\nosm:\n  tag0: v0\n") && out.contains("\n  tag99: v99\n"),
+            "{out}"
+        );
+        let (again, _) = parse_str(&out, Path::new("a.yaml"));
+        assert_eq!(again.leads, file.leads);
+    }
+
+    #[test]
     fn shapes_are_kept() {
         for text in [
             "- dedup_key: a\n  name: A\n- dedup_key: b\n  name: B\n",

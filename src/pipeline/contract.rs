@@ -175,7 +175,7 @@ mod tests {
             phone: Some("+12175550134".into()),
             ..Default::default()
         };
-        l.extra.insert("crm_id".into(), 42.into());
+        l.extra.insert("crm_id", 42.into());
         l
     }
 

@@ -531,13 +531,13 @@ mod tests {
             Some("+14692872159"),
             Some("https://acme.example/"),
         );
-        b.lead.extra.insert("crm".into(), "x".into());
+        b.lead.extra.insert("crm", "x".into());
         let out = run(vec![], vec![a, b]).unwrap();
         assert_eq!(out.leads.len(), 1);
         let l = &out.leads[0].lead;
         assert_eq!(l.dedup_key, "acme-plano");
         assert_eq!(l.website.as_deref(), Some("https://acme.example/"));
-        assert_eq!(l.extra.get("crm"), Some(&Value::String("x".into())));
+        assert_eq!(l.extra.get_str("crm"), Some("x"));
         assert_eq!(out.merges[0].matched_on, MatchKind::Phone);
         assert!(out.merges[0].filled.contains(&"website".to_string()));
     }

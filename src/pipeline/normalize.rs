@@ -137,9 +137,9 @@ fn normalize_address(a: &mut Address) {
                 .to_string(),
             None => field,
         };
-        a.extra
-            .entry("plus_code".into())
-            .or_insert_with(|| code.into());
+        if !a.extra.contains_key("plus_code") {
+            a.extra.insert("plus_code", code.into());
+        }
     }
     if let Some(c) = a.country.take() {
         let c = c.trim();
@@ -242,10 +242,10 @@ fn normalize_emails(lead: &mut Lead, raw: &str, issues: &mut Vec<Issue>) {
     lead.email = Some(valid.remove(0));
     let list = |v: Vec<String>| Value::Sequence(v.into_iter().map(Value::String).collect());
     if !valid.is_empty() {
-        lead.extra.insert("other_emails".into(), list(valid));
+        lead.extra.insert("other_emails", list(valid));
     }
     if !invalid.is_empty() {
-        lead.extra.insert("invalid_emails".into(), list(invalid));
+        lead.extra.insert("invalid_emails", list(invalid));
     }
 }
 
@@ -307,6 +307,7 @@ pub fn join_key(parts: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
 
     #[test]
     fn windows_device_names_are_never_keys() {
@@ -369,12 +370,12 @@ mod tests {
         assert_eq!(rec.lead.email.as_deref(), Some("a@x.example"));
         assert!(rec.issues.is_empty());
         assert_eq!(
-            rec.lead.extra.get("other_emails"),
-            Some(&Value::Sequence(vec![Value::String("b@y.example".into())]))
+            rec.lead.extra.get("other_emails").map(Cow::into_owned),
+            Some(Value::Sequence(vec![Value::String("b@y.example".into())]))
         );
         assert_eq!(
-            rec.lead.extra.get("invalid_emails"),
-            Some(&Value::Sequence(vec![Value::String("junk".into())]))
+            rec.lead.extra.get("invalid_emails").map(Cow::into_owned),
+            Some(Value::Sequence(vec![Value::String("junk".into())]))
         );
     }
 }

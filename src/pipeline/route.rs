@@ -55,13 +55,13 @@ pub fn platform_website(lead: &Lead, routing: &Routing) -> Option<String> {
 /// `https://psaropoulos.com/` for a menu at psaropoulos.com. Platforms and Google's own
 /// addresses are not one.
 pub fn own_site_in_links(lead: &Lead, routing: &Routing) -> Option<String> {
-    fn urls<'a>(v: &'a serde_yaml_ng::Value, out: &mut Vec<&'a str>) {
+    fn urls(v: &serde_yaml_ng::Value, out: &mut Vec<String>) {
         match v {
-            serde_yaml_ng::Value::String(s) => out.push(s),
+            serde_yaml_ng::Value::String(s) => out.push(s.clone()),
             serde_yaml_ng::Value::Sequence(items) => items.iter().for_each(|i| urls(i, out)),
             serde_yaml_ng::Value::Mapping(m) => {
                 if let Some(serde_yaml_ng::Value::String(s)) = m.get("link") {
-                    out.push(s);
+                    out.push(s.clone());
                 }
             }
             _ => {}
@@ -70,10 +70,10 @@ pub fn own_site_in_links(lead: &Lead, routing: &Routing) -> Option<String> {
     let mut found = Vec::new();
     for key in ["menu", "reservations", "order_online"] {
         if let Some(v) = lead.extra.get(key) {
-            urls(v, &mut found);
+            urls(&v, &mut found);
         }
     }
-    found.into_iter().find_map(|raw| {
+    found.iter().find_map(|raw| {
         // Google's relative redirect (`/url?q=…`) is unwrapped as the absolute one is.
         let raw = raw.trim();
         let absolute = if raw.starts_with("/url?") {
@@ -253,7 +253,7 @@ mod tests {
         let routing = Routing::default();
         let with = |key: &str, v: serde_yaml_ng::Value| {
             let mut l = lead("Fish restaurant", None);
-            l.extra.insert(key.into(), v);
+            l.extra.insert(key, v);
             l
         };
         // The scraper's `menu: {link, source}` on the business's own domain (Psaropoulos, Cyprus).

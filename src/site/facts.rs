@@ -125,9 +125,9 @@ impl Facts {
     pub fn of(lead: &Lead, locale: &Locale) -> Facts {
         let mut f = Facts::default();
         if let Some(attrs) = lead.extra.get("attributes") {
-            f.google_attributes(attrs);
+            f.google_attributes(&attrs);
         }
-        if let Some(Value::Mapping(osm)) = lead.extra.get("osm") {
+        if let Some(Value::Mapping(osm)) = lead.extra.get("osm").as_deref() {
             f.osm_tags(osm, locale);
         }
         // Hours: Google's, else OSM's.
@@ -136,7 +136,7 @@ impl Facts {
             .extra
             .get("open_hours")
             .filter(|v| !v.is_null())
-            .map(hours::from_google);
+            .map(|v| hours::from_google(&v));
         let osm = || osm_tag(lead, "opening_hours").map(|t| hours::from_osm(&t));
         let week = match google {
             Some(Err(why)) => match osm() {
@@ -476,7 +476,7 @@ impl Facts {
                 continue;
             }
             if let Some(v) = lead.extra.get(key) {
-                add(kind, &label, v);
+                add(kind, &label, &v);
             }
         }
         if let Some(m) = osm_tag(lead, "website:menu") {
@@ -552,6 +552,7 @@ fn unwrap_redirect(raw: &str) -> Option<String> {
 fn osm_tag(lead: &Lead, key: &str) -> Option<String> {
     lead.extra
         .get("osm")?
+        .as_ref()
         .get(key)?
         .as_str()
         .map(str::trim)
@@ -561,8 +562,7 @@ fn osm_tag(lead: &Lead, key: &str) -> Option<String> {
 
 fn text_field(lead: &Lead, key: &str) -> Option<String> {
     lead.extra
-        .get(key)
-        .and_then(Value::as_str)
+        .get_str(key)
         .map(clean)
         .filter(|s| !s.is_empty() && s.chars().count() <= 40)
 }

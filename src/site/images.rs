@@ -130,21 +130,13 @@ impl Images {
         }
         let e = lead.enrichment.as_deref();
         let osm = |k: &str| {
-            lead.extra
-                .get("osm")
-                .and_then(|o| o.get(k))
-                .and_then(|v| v.as_str())
-                .map(String::from)
+            let osm = lead.extra.get("osm")?;
+            osm.get(k).and_then(|v| v.as_str()).map(String::from)
         };
         let mut hero: Vec<String> = e.and_then(|e| e.image_url.clone()).into_iter().collect();
         hero.extend(osm("image"));
         if self.maps_photos {
-            hero.extend(
-                lead.extra
-                    .get("thumbnail")
-                    .and_then(|v| v.as_str())
-                    .map(String::from),
-            );
+            hero.extend(lead.extra.get_str("thumbnail").map(String::from));
         }
         let mut logo: Vec<String> = e.and_then(|e| e.logo_url.clone()).into_iter().collect();
         logo.extend(osm("logo"));

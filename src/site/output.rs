@@ -176,7 +176,7 @@ pub(super) fn write_redirects(
 /// The former dedup_keys a lead lists in `aliases` (a list, or one key).
 pub(super) fn aliases(lead: &Lead) -> Vec<String> {
     use serde_yaml_ng::Value;
-    match lead.extra.get("aliases") {
+    match lead.extra.get("aliases").as_deref() {
         Some(Value::Sequence(s)) => s
             .iter()
             .filter_map(Value::as_str)

@@ -9,6 +9,13 @@ use crate::harness::Project;
 
 /// Runs `leadsite ARGS` in the project, bounded; returns (exit code, stderr).
 fn bounded(p: &Project, args: &[&str]) -> (i32, String) {
+    let (code, err, _) = bounded_peak(p, args);
+    (code, err)
+}
+
+/// [`bounded`], with the largest resident set seen while it ran, in MiB (the kernel's high-water
+/// mark, read every 20 ms until the process ends).
+fn bounded_peak(p: &Project, args: &[&str]) -> (i32, String, u64) {
     let exe = assert_cmd::cargo::cargo_bin("leadsite");
     let mut child = Command::new("sh")
         .arg("-c")
@@ -29,7 +36,17 @@ fn bounded(p: &Project, args: &[&str]) -> (i32, String) {
         err
     });
     let started = Instant::now();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0;
     let status = loop {
+        let hwm = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_string();
+                line.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .unwrap_or(0);
+        peak_kb = peak_kb.max(hwm);
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
@@ -40,7 +57,7 @@ fn bounded(p: &Project, args: &[&str]) -> (i32, String) {
         std::thread::sleep(Duration::from_millis(20));
     };
     let err = reader.join().unwrap();
-    (status.code().unwrap_or(-1), err)
+    (status.code().unwrap_or(-1), err, peak_kb / 1024)
 }
 
 const GOOD: &str = "dedup_key: good\nname: Good Lead\ncategory: Plumber\nphone: '+12175550134'\naddress: {street: 1 Main St, city: Springfield, region: IL, country: US}\nroute: TARGET\n";
@@ -189,6 +206,74 @@ fn a_csv_row_of_a_million_fields_costs_only_itself() {
         err.contains("in/header.csv:1: the header has 100001 columns"),
         "{err}"
     );
+}
+
+/// Wide imports within the limits (2,000 columns or tags) cost memory in proportion to what they
+/// hold: every unmapped column or tag is kept on its lead, 40 bytes an entry, not ~180, and JSON
+/// is mapped as it is read (1,500 rows × 2,000 columns took 749 MiB, 500 GeoJSON features × 2,000
+/// tags 461 MiB; now 175 and 61).
+#[test]
+fn wide_imports_cost_memory_in_proportion_to_their_size() {
+    let p = Project::new();
+    let header: Vec<String> = ["title", "phone", "city"]
+        .into_iter()
+        .map(String::from)
+        .chain((0..1997).map(|i| format!("col_{i}")))
+        .collect();
+    let mut csv = header.join(",") + "\n";
+    for r in 0..1500 {
+        csv.push_str(&format!("Biz {r},+1309555{r:04},Peoria"));
+        csv.push_str(&format!(",{}", r % 10).repeat(1997));
+        csv.push('\n');
+    }
+    p.write("in/wide.csv", &csv);
+    let (code, err, mib) = bounded_peak(&p, &["ingest", "--format", "csv", "in/wide.csv"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(p.lead_files().len(), 1500);
+    assert!(mib < 320, "a 6 MB CSV took {mib} MiB");
+    let lead = p.read("leads/biz-1499-peoria.yaml");
+    assert!(lead.contains("col_1996: '9'"), "{lead}");
+
+    let q = Project::new();
+    let tags: String = (0..2000)
+        .map(|j| format!(",\"tag_{j}\":\"{}\"", j % 10))
+        .collect();
+    let features: Vec<String> = (0..500)
+        .map(|i| {
+            format!(
+                r#"{{"type":"Feature","geometry":{{"type":"Point","coordinates":[-3.2,55.95]}},"properties":{{"name":"Cafe {i}","amenity":"cafe"{tags}}}}}"#
+            )
+        })
+        .collect();
+    q.write(
+        "in/wide.geojson",
+        &format!(
+            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+            features.join(",")
+        ),
+    );
+    let (code, err, mib) = bounded_peak(&q, &["ingest", "in/wide.geojson"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(q.lead_files().len(), 500);
+    assert!(mib < 320, "a 16 MB GeoJSON took {mib} MiB");
+    let lead = q.read("leads/cafe-499.yaml");
+    assert!(lead.contains("  tag_1999: '9'"), "{lead}");
+
+    let j = Project::new();
+    let members: String = (0..1997)
+        .map(|c| format!(",\"c{c}\":\"{}\"", c % 10))
+        .collect();
+    let objects: Vec<String> = (0..1000)
+        .map(|r| {
+            format!(r#"{{"title":"Biz {r}","phone":"+1309555{r:04}","city":"Peoria"{members}}}"#)
+        })
+        .collect();
+    j.write("in/wide.json", &format!("[{}]", objects.join(",")));
+    let (code, err, mib) = bounded_peak(&j, &["ingest", "--format", "json", "in/wide.json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(j.lead_files().len(), 1000);
+    assert!(mib < 320, "a 23 MB JSON took {mib} MiB");
+    assert!(j.read("leads/biz-999-peoria.yaml").contains("c1996: '6'"));
 }
 
 #[test]

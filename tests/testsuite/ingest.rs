@@ -79,7 +79,8 @@ fn real_overpass_turbo_geojson_is_ingested_whole() {
         dome.source.as_ref().unwrap().fetched_at.is_some(),
         "the export's timestamp"
     );
-    let osm = dome.extra.get("osm").and_then(|v| v.as_mapping()).unwrap();
+    let osm = dome.extra.get("osm").unwrap();
+    let osm = osm.as_mapping().unwrap();
     assert!(osm.contains_key("heritage"), "unmapped tags are kept");
     let taste = p.lead("taste-good-edinburgh");
     assert_eq!(taste.phone.as_deref(), Some("+441313131188"));
@@ -195,7 +196,7 @@ fn own_schema_csv_yaml_and_json() {
     }
     let realty = p.lead("old-town-realty-peoria-il");
     assert_eq!(
-        realty.extra.get("notes").and_then(|v| v.as_str()),
+        realty.extra.get_str("notes"),
         Some("prefers calls after 5pm")
     );
     assert!(
@@ -213,11 +214,8 @@ fn own_schema_csv_yaml_and_json() {
         Some("62521"),
         "a number in YAML is a postal code"
     );
-    let custom = garage
-        .extra
-        .get("custom")
-        .and_then(|v| v.as_mapping())
-        .unwrap();
+    let custom = garage.extra.get("custom").unwrap();
+    let custom = custom.as_mapping().unwrap();
     assert_eq!(custom.get("crm_id").and_then(|v| v.as_u64()), Some(42));
     assert_eq!(
         p.lead("bluestem-plumbing-decatur-il").website.as_deref(),
@@ -301,7 +299,7 @@ fn duplicates_merge_within_the_batch_and_into_existing_leads() {
         "filled from the new row"
     );
     assert_eq!(
-        acme.extra.get("notes").and_then(|v| v.as_str()),
+        acme.extra.get_str("notes"),
         Some("call Bob"),
         "a hand-added field survives"
     );

@@ -105,7 +105,7 @@ fn lead() -> impl Strategy<Value = Lead> {
                     street,
                     city,
                     postal_code,
-                    extra,
+                    extra: extra.into(),
                     ..Default::default()
                 }),
                 location: loc.map(|(lat, lng)| GeoPoint {
@@ -122,7 +122,7 @@ fn lead() -> impl Strategy<Value = Lead> {
                 }),
                 route,
                 route_reason: reason,
-                extra,
+                extra: extra.into(),
                 ..Default::default()
             },
         )

@@ -93,23 +93,24 @@ const GEOJSON: Shape = Shape {
     },
 };
 
-pub(super) fn read_overpass(input: &str, path: &Path) -> Result<Rows, InputError> {
-    read(input, path, &OVERPASS)
+pub(super) fn read_overpass(input: &str, path: &Path, opts: &Options) -> Result<Rows, InputError> {
+    read(input, path, &OVERPASS, opts)
 }
 
-pub(super) fn read_geojson(input: &str, path: &Path) -> Result<Rows, InputError> {
-    read(input, path, &GEOJSON)
+pub(super) fn read_geojson(input: &str, path: &Path, opts: &Options) -> Result<Rows, InputError> {
+    read(input, path, &GEOJSON, opts)
 }
 
 /// Reads the export as a stream: one object of the list at a time is parsed, mapped to a row
 /// and dropped, and what a row keeps is small (tags with text values, the point the geometry
 /// stands for), so memory follows the rows, not the file (a 24 MB GeoJSON of array properties
 /// took 2.5 GB as one JSON tree).
-fn read(input: &str, path: &Path, shape: &Shape) -> Result<Rows, InputError> {
+fn read(input: &str, path: &Path, shape: &Shape, opts: &Options) -> Result<Rows, InputError> {
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
     struct Root<'a> {
         shape: &'a Shape,
+        opts: &'a Options,
         path: &'a Path,
         rows: &'a mut Vec<Row>,
         errors: &'a mut Vec<InputError>,
@@ -130,18 +131,16 @@ fn read(input: &str, path: &Path, shape: &Shape) -> Result<Rows, InputError> {
                 let location = Location::at_item(root.path, i);
                 i += 1;
                 match (root.shape.object)(&item, &location) {
-                    Ok(Some((tags, geometry, kind))) => root.rows.push(Row {
-                        location,
-                        data: RowData::Osm {
-                            tags: tags
-                                .into_iter()
-                                .filter(|(_, v)| !(v.is_array() || v.is_object()))
-                                .collect(),
-                            geometry: geometry.as_ref().and_then(point),
-                            kind,
-                        },
-                        fetched_at: None,
-                    }),
+                    Ok(Some((mut tags, geometry, kind))) => {
+                        tags.retain(|_, v| !(v.is_array() || v.is_object()));
+                        let geometry = geometry.as_ref().and_then(point);
+                        let rec = to_record(&tags, geometry.as_ref(), &kind, root.opts);
+                        root.rows.push(Row {
+                            location,
+                            data: RowData::Mapped(Box::new(rec)),
+                            fetched_at: None,
+                        })
+                    }
                     Ok(None) => {}
                     Err(e) => root.errors.push(e),
                 }
@@ -190,6 +189,7 @@ fn read(input: &str, path: &Path, shape: &Shape) -> Result<Rows, InputError> {
         (Vec::new(), Vec::new(), None, false);
     let mut root = Root {
         shape,
+        opts,
         path,
         rows: &mut rows,
         errors: &mut errors,
@@ -325,12 +325,12 @@ pub(super) fn to_record(
             })
             .collect();
         if !extra.is_empty() {
-            lead.extra.insert(key.into(), to_yaml(Json::from(extra)));
+            lead.extra.insert(key, to_yaml(Json::from(extra)));
         }
     }
     if !rest.is_empty() {
         lead.extra
-            .insert("osm".into(), serde_yaml_ng::Value::Mapping(rest));
+            .insert("osm", serde_yaml_ng::Value::Mapping(rest));
     }
     Record::new(0, Location::default(), lead)
 }
@@ -419,7 +419,8 @@ mod tests {
             (g.lat, g.lng, g.accuracy),
             (1.0, 1.0, Some(Accuracy::Centroid))
         );
-        let osm = l.extra.get("osm").and_then(|v| v.as_mapping()).unwrap();
+        let osm = l.extra.get("osm").unwrap();
+        let osm = osm.as_mapping().unwrap();
         assert!(
             osm.contains_key("cuisine") && osm.contains_key("amenity") && !osm.contains_key("name")
         );

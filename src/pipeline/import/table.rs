@@ -65,6 +65,7 @@ impl Mapper {
             accuracy: None,
             source: Source::default(),
             issues: Vec::new(),
+            kept: Default::default(),
         }
     }
 }
@@ -79,6 +80,9 @@ struct Mapper {
     accuracy: Option<String>,
     source: Source,
     issues: Vec<Issue>,
+    /// Unknown columns for the lead, its address and its source, set in one go at the end (a
+    /// row may have thousands).
+    kept: [Vec<(YValue, YValue)>; 3],
 }
 
 impl Mapper {
@@ -232,7 +236,7 @@ impl Mapper {
                 "country_code",
             ];
             if !known.contains(&k.as_str()) && !is_blank(v) {
-                a.extra.insert(k.clone().into(), to_yaml(v.clone()));
+                self.kept[1].push((k.as_str().into(), to_yaml(v.clone())));
             }
         }
     }
@@ -250,17 +254,12 @@ impl Mapper {
         if crate::lead::is_empty_value(&value) {
             return;
         }
-        match raw_key.split_once('.') {
-            Some(("address", rest)) => {
-                self.address.extra.insert(rest.into(), value);
-            }
-            Some(("source", rest)) => {
-                self.source.extra.insert(rest.into(), value);
-            }
-            _ => {
-                self.lead.extra.insert(raw_key.trim().into(), value);
-            }
-        }
+        let (to, key) = match raw_key.split_once('.') {
+            Some(("address", rest)) => (1, rest),
+            Some(("source", rest)) => (2, rest),
+            _ => (0, raw_key.trim()),
+        };
+        self.kept[to].push((key.into(), value));
     }
 
     fn issue(&mut self, reason: RejectReason, field: &'static str, value: &Json) {
@@ -272,6 +271,10 @@ impl Mapper {
     }
 
     fn finish(mut self, format: Format) -> Record {
+        let [lead, address, source] = std::mem::take(&mut self.kept);
+        self.lead.extra.extend(lead);
+        self.address.extra.extend(address);
+        self.source.extra.extend(source);
         if self.address.is_empty() {
             if let Some(line) = self.address_line.take() {
                 self.address = parse_address_line(&line);
