@@ -221,7 +221,7 @@ pub(super) fn read_json(
     format: Format,
     opts: &Options,
 ) -> Result<(Vec<Row>, Vec<InputError>), InputError> {
-    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 
     /// Objects waiting to be mapped, and what is mapped.
     struct Batch<'a> {
@@ -269,12 +269,12 @@ pub(super) fn read_json(
             }
         }
     }
-    /// One top-level value: an array gives its items one at a time, anything else is an item.
+    /// The top-level array, its items given one at a time.
     struct Top<'a, 'b>(&'b mut Batch<'a>);
     impl<'de> Visitor<'de> for Top<'_, '_> {
         type Value = ();
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an array of objects, an object, or JSON Lines")
+            f.write_str("an array of objects")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
             while let Some(v) = seq.next_element::<Json>()? {
@@ -282,41 +282,11 @@ pub(super) fn read_json(
             }
             Ok(())
         }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-            use serde::Deserialize;
-            let v = Json::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-            self.0.push(v);
-            Ok(())
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
-            self.0.push(Json::String(v.into()));
-            Ok(())
-        }
-        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
-            self.0.push(Json::Bool(v));
-            Ok(())
-        }
-        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
-            self.0.push(Json::from(v));
-            Ok(())
-        }
-        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
-            self.0.push(Json::from(v));
-            Ok(())
-        }
-        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
-            self.0.push(Json::from(v));
-            Ok(())
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-            self.0.push(Json::Null);
-            Ok(())
-        }
     }
     impl<'de> DeserializeSeed<'de> for Top<'_, '_> {
         type Value = ();
         fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_any(self)
+            d.deserialize_seq(self)
         }
     }
 
@@ -330,14 +300,18 @@ pub(super) fn read_json(
         rows: Vec::new(),
         errors: Vec::new(),
     };
-    let mut de = serde_json::Deserializer::from_str(text);
-    // One value, or several (JSON Lines) until only white space is left.
-    loop {
+    if text.trim_start().starts_with('[') {
+        // One array, its objects parsed one at a time.
+        let mut de = serde_json::Deserializer::from_str(text);
         Top(&mut batch)
             .deserialize(&mut de)
+            .and_then(|()| de.end())
             .map_err(|e| json_error(path, &e))?;
-        if de.end().is_ok() {
-            break;
+    } else {
+        // One object, or JSON Lines: each value is small. (Asking serde_json whether only white
+        // space is left after each value costs a scan of the text so far: quadratic.)
+        for v in serde_json::Deserializer::from_str(text).into_iter::<Json>() {
+            batch.push(v.map_err(|e| json_error(path, &e))?);
         }
     }
     batch.map();
