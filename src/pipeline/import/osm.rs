@@ -88,7 +88,7 @@ const GEOJSON: Shape = Shape {
             .and_then(text)
             .unwrap_or_default();
         let mut tags = props.clone();
-        tags.remove("@id");
+        tags.shift_remove("@id");
         Ok(Some((tags, f.get("geometry").cloned(), kind)))
     },
 };
@@ -426,6 +426,30 @@ mod tests {
         );
         assert!(l.extra.contains_key("other_phones"));
         assert_eq!(l.source.unwrap().id.as_deref(), Some("way/1"));
+    }
+
+    #[test]
+    fn a_features_id_leaves_its_other_tags_in_order() {
+        let text = r#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":null,
+            "properties":{"@id":"node/7","name":"C","amenity":"cafe","t0":"a","t1":"b","t2":"c"}}]}"#;
+        let (rows, errors) =
+            read_geojson(text, Path::new("x.geojson"), &Options::default()).unwrap();
+        assert!(errors.is_empty());
+        let RowData::Mapped(rec) = &rows[0].data else {
+            panic!("not mapped")
+        };
+        let osm = rec.lead.extra.get("osm").unwrap();
+        let keys: Vec<&str> = osm
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .filter_map(|k| k.as_str())
+            .collect();
+        assert_eq!(keys, ["amenity", "t0", "t1", "t2"]);
+        assert_eq!(
+            rec.lead.source.as_ref().unwrap().id.as_deref(),
+            Some("node/7")
+        );
     }
 
     #[test]
