@@ -101,10 +101,9 @@ pub(super) fn read_geojson(input: &str, path: &Path, opts: &Options) -> Result<R
     read(input, path, &GEOJSON, opts)
 }
 
-/// Reads the export as a stream: one object of the list at a time is parsed, mapped to a row
-/// and dropped, and what a row keeps is small (tags with text values, the point the geometry
-/// stands for), so memory follows the rows, not the file (a 24 MB GeoJSON of array properties
-/// took 2.5 GB as one JSON tree).
+/// Reads the export as a stream: one object of the list at a time is parsed, mapped to a lead
+/// (its text tags, the point its geometry stands for) and dropped, so memory follows the leads,
+/// not the file (a 24 MB GeoJSON of array properties took 2.5 GB as one JSON tree).
 fn read(input: &str, path: &Path, shape: &Shape, opts: &Options) -> Result<Rows, InputError> {
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
