@@ -1,7 +1,9 @@
 //! Lenient deserializers for hand-written lead files: `postal_code: 62701` and `phone: 2175550134`
 //! are numbers to YAML but strings to us.
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_yaml_ng::Value;
+use std::collections::HashSet;
 use std::fmt;
 
 pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -39,5 +41,433 @@ impl<'de> Visitor<'de> for OptString {
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
         Ok(Some(v.to_string()))
+    }
+}
+
+/// A text field written by hand that YAML may read as a number (`postal_code: 62701`).
+pub struct Lenient(pub Option<String>);
+
+impl<'de> de::Deserialize<'de> for Lenient {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        opt_string(d).map(Lenient)
+    }
+}
+
+/// A record of the lead schema read field by field: a known name into its typed field, any
+/// other key into the record's unknown fields, as written. By hand rather than serde's
+/// `flatten`, which buffers unknown fields in a form that cannot hold a YAML tag (`size: !big 3`
+/// made the whole lead unreadable), lets a repeated name win silently, and turns a key written
+/// `1:` into the text `'1'`. Here a tagged value is kept, a repeated name is an error naming it,
+/// and a key YAML reads as a number or a boolean is written back as it was.
+pub trait Record: Default {
+    /// What the record is, for "expected …" messages.
+    const EXPECTING: &'static str;
+    /// The names of the typed fields.
+    const FIELDS: &'static [&'static str];
+    /// The typed fields a record must have.
+    const REQUIRED: &'static [&'static str];
+    /// Reads the value of typed field `field` (one of [`Record::FIELDS`]).
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        field: &'static str,
+        map: &mut A,
+    ) -> Result<(), A::Error>;
+    /// Takes the unknown fields, in the order written, their names already checked unique.
+    fn rest(&mut self, pairs: Vec<(Value, Value)>);
+}
+
+/// Reads a [`Record`] from any self-describing format (a lead file, a JSON line).
+pub fn record<'de, D: Deserializer<'de>, T: Record>(d: D) -> Result<T, D::Error> {
+    d.deserialize_map(RecordVisitor(std::marker::PhantomData))
+}
+
+struct RecordVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Record> Visitor<'de> for RecordVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let mut out = T::default();
+        let mut seen = 0u64;
+        let mut rest: Vec<(Value, Value)> = Vec::new();
+        let mut names: Option<HashSet<String>> = None;
+        while let Some(Key(key)) = map.next_key::<Key>()? {
+            let name = match &key {
+                Value::String(s) => s.clone(),
+                other => super::key_name(other),
+            };
+            if let Some(i) = T::FIELDS.iter().position(|f| *f == name) {
+                if seen & (1 << i) != 0 {
+                    return Err(refuse_value(&mut map, format!("duplicate field `{name}`")));
+                }
+                seen |= 1 << i;
+                out.read(T::FIELDS[i], &mut map)?;
+                continue;
+            }
+            // Repeated unknown names: a scan while there are few, a set past that (an import
+            // row may carry thousands of columns).
+            let repeated = match names.as_mut() {
+                Some(set) => !set.insert(name.clone()),
+                None => {
+                    let found = rest.iter().any(|(k, _)| key_is(k, &name));
+                    if !found && rest.len() >= 16 {
+                        let mut set: HashSet<String> =
+                            rest.iter().map(|(k, _)| super::key_name(k)).collect();
+                        set.insert(name.clone());
+                        names = Some(set);
+                    }
+                    found
+                }
+            };
+            if repeated {
+                return Err(refuse_value(&mut map, format!("duplicate field `{name}`")));
+            }
+            let value: Value = map.next_value()?;
+            rest.push((key, value));
+        }
+        for (i, field) in T::FIELDS.iter().enumerate() {
+            if T::REQUIRED.contains(field) && seen & (1 << i) == 0 {
+                return Err(de::Error::missing_field(field));
+            }
+        }
+        out.rest(rest);
+        Ok(out)
+    }
+}
+
+/// The error `message`, raised while the reader stands on the next value, so that it is placed
+/// at that value's line (an error from the record's visitor is placed where the record starts).
+fn refuse_value<'de, A: MapAccess<'de>>(map: &mut A, message: String) -> A::Error {
+    struct Refuse(String);
+    impl<'de> de::DeserializeSeed<'de> for Refuse {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            // `deserialize_any`: serde_yaml_ng places an error from its visitor at the value.
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Refuse {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(&self.0)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            Err(E::custom(self.0))
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            Err(E::custom(self.0))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            Err(E::custom(self.0))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            Err(E::custom(self.0))
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            Err(E::custom(self.0))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Err(E::custom(self.0))
+        }
+        fn visit_none<E: de::Error>(self) -> Result<(), E> {
+            Err(E::custom(self.0))
+        }
+        fn visit_some<D: Deserializer<'de>>(self, _: D) -> Result<(), D::Error> {
+            Err(de::Error::custom(self.0))
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+            Err(de::Error::custom(self.0))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+            Err(de::Error::custom(self.0))
+        }
+        fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+            Err(de::Error::custom(self.0))
+        }
+    }
+    match map.next_value_seed(Refuse(message.clone())) {
+        Err(e) => e,
+        Ok(()) => de::Error::custom(message),
+    }
+}
+
+fn key_is(k: &Value, name: &str) -> bool {
+    match k {
+        Value::String(s) => s == name,
+        other => super::key_name(other) == name,
+    }
+}
+
+/// A field's name: text, or a number or a boolean kept as YAML read it (so `1:` is written back
+/// `1:`). Anything else (a list or mapping as a key, `~:`, a tagged key) is refused: it could
+/// not be written to the JSON files leadsite keeps, and no import makes one.
+struct Key(Value);
+
+impl<'de> de::Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl KeyVisitor {
+    fn refuse<E: de::Error>(what: &str) -> E {
+        E::custom(format_args!(
+            "a field name must be text (or a number), found {what}"
+        ))
+    }
+}
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(Key(Value::String(v.to_string())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Key, E> {
+        Ok(Key(Value::String(v)))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Key, E> {
+        Ok(Key(Value::Bool(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Key, E> {
+        Ok(Key(Value::from(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Key, E> {
+        Ok(Key(Value::from(v)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Key, E> {
+        if v.is_finite() {
+            Ok(Key(Value::from(v)))
+        } else {
+            Err(Self::refuse("a number that is not finite"))
+        }
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Key, E> {
+        Err(Self::refuse("nothing (~)"))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Key, E> {
+        Err(Self::refuse("nothing (~)"))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Key, A::Error> {
+        Err(Self::refuse("a list"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Key, A::Error> {
+        Err(Self::refuse("a mapping"))
+    }
+    fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<Key, A::Error> {
+        Err(Self::refuse("a tagged value"))
+    }
+}
+
+use super::{Accuracy, Address, Enrichment, GeoPoint, Lead, Quality, Route, Source, KNOWN_FIELDS};
+
+/// Each record type reads as a [`Record`].
+macro_rules! read_as_record {
+    ($($t:ty),*) => {$(
+        impl<'de> de::Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                record(d)
+            }
+        }
+    )*};
+}
+read_as_record!(Lead, Address, GeoPoint, Source, Enrichment, Quality);
+
+impl Record for Lead {
+    const EXPECTING: &'static str = "a lead (a mapping of fields)";
+    const FIELDS: &'static [&'static str] = KNOWN_FIELDS;
+    const REQUIRED: &'static [&'static str] = &["dedup_key", "name"];
+
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        field: &'static str,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        match field {
+            "dedup_key" => self.dedup_key = map.next_value()?,
+            "name" => self.name = map.next_value()?,
+            "category" => self.category = map.next_value::<Lenient>()?.0,
+            "address" => self.address = map.next_value()?,
+            "location" => self.location = map.next_value()?,
+            "phone" => self.phone = map.next_value::<Lenient>()?.0,
+            "website" => self.website = map.next_value()?,
+            "email" => self.email = map.next_value()?,
+            "rating" => self.rating = map.next_value()?,
+            "review_count" => self.review_count = map.next_value()?,
+            "timezone" => self.timezone = map.next_value()?,
+            "description" => self.description = map.next_value()?,
+            "about" => self.about = map.next_value()?,
+            "source" => self.source = map.next_value()?,
+            "route" => self.route = map.next_value::<Option<Route>>()?,
+            "route_reason" => self.route_reason = map.next_value()?,
+            "enrichment" => self.enrichment = map.next_value()?,
+            "quality" => self.quality = map.next_value()?,
+            other => return Err(de::Error::unknown_field(other, KNOWN_FIELDS)),
+        }
+        Ok(())
+    }
+
+    fn rest(&mut self, pairs: Vec<(Value, Value)>) {
+        self.extra = pairs.into_iter().collect();
+    }
+}
+
+impl Record for Address {
+    const EXPECTING: &'static str = "an address (a mapping of fields)";
+    const FIELDS: &'static [&'static str] = &["street", "city", "region", "postal_code", "country"];
+    const REQUIRED: &'static [&'static str] = &[];
+
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        field: &'static str,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        let value = map.next_value::<Lenient>()?.0;
+        match field {
+            "street" => self.street = value,
+            "city" => self.city = value,
+            "region" => self.region = value,
+            "postal_code" => self.postal_code = value,
+            "country" => self.country = value,
+            other => return Err(de::Error::unknown_field(other, Self::FIELDS)),
+        }
+        Ok(())
+    }
+
+    fn rest(&mut self, pairs: Vec<(Value, Value)>) {
+        self.extra = pairs.into_iter().collect();
+    }
+}
+
+impl Record for GeoPoint {
+    const EXPECTING: &'static str = "a location (lat and lng)";
+    const FIELDS: &'static [&'static str] = &["lat", "lng", "accuracy"];
+    const REQUIRED: &'static [&'static str] = &["lat", "lng"];
+
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        field: &'static str,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        match field {
+            "lat" => self.lat = map.next_value()?,
+            "lng" => self.lng = map.next_value()?,
+            "accuracy" => self.accuracy = map.next_value::<Option<Accuracy>>()?,
+            other => return Err(de::Error::unknown_field(other, Self::FIELDS)),
+        }
+        Ok(())
+    }
+
+    fn rest(&mut self, pairs: Vec<(Value, Value)>) {
+        self.extra = pairs.into_iter().collect();
+    }
+}
+
+impl Record for Source {
+    const EXPECTING: &'static str = "a source (a mapping with a kind)";
+    const FIELDS: &'static [&'static str] = &["kind", "id", "fetched_at"];
+    const REQUIRED: &'static [&'static str] = &["kind"];
+
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        field: &'static str,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        match field {
+            "kind" => self.kind = map.next_value()?,
+            "id" => self.id = map.next_value::<Lenient>()?.0,
+            "fetched_at" => self.fetched_at = map.next_value()?,
+            other => return Err(de::Error::unknown_field(other, Self::FIELDS)),
+        }
+        Ok(())
+    }
+
+    fn rest(&mut self, pairs: Vec<(Value, Value)>) {
+        self.extra = pairs.into_iter().collect();
+    }
+}
+
+impl Record for Enrichment {
+    const EXPECTING: &'static str = "the enrichment namespace (a mapping of fields)";
+    const FIELDS: &'static [&'static str] = &[
+        "email",
+        "phone",
+        "other_ids",
+        "industry_category",
+        "description",
+        "logo_url",
+        "image_url",
+        "sources",
+        "enriched_at",
+    ];
+    const REQUIRED: &'static [&'static str] = &[];
+
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        field: &'static str,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        match field {
+            "email" => self.email = map.next_value()?,
+            "phone" => self.phone = map.next_value()?,
+            "other_ids" => self.other_ids = map.next_value()?,
+            "industry_category" => self.industry_category = map.next_value()?,
+            "description" => self.description = map.next_value()?,
+            "logo_url" => self.logo_url = map.next_value()?,
+            "image_url" => self.image_url = map.next_value()?,
+            "sources" => self.sources = map.next_value()?,
+            "enriched_at" => self.enriched_at = map.next_value()?,
+            other => return Err(de::Error::unknown_field(other, Self::FIELDS)),
+        }
+        Ok(())
+    }
+
+    fn rest(&mut self, pairs: Vec<(Value, Value)>) {
+        self.extra = pairs.into_iter().collect();
+    }
+}
+
+impl Record for Quality {
+    const EXPECTING: &'static str = "the quality namespace (a mapping of fields)";
+    const FIELDS: &'static [&'static str] = &[
+        "completeness_score",
+        "confidence_score",
+        "category_score",
+        "size_score",
+        "score",
+        "qualified",
+        "flags",
+    ];
+    const REQUIRED: &'static [&'static str] = &[];
+
+    fn read<'de, A: MapAccess<'de>>(
+        &mut self,
+        field: &'static str,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        match field {
+            "completeness_score" => self.completeness_score = map.next_value()?,
+            "confidence_score" => self.confidence_score = map.next_value()?,
+            "category_score" => self.category_score = map.next_value()?,
+            "size_score" => self.size_score = map.next_value()?,
+            "score" => self.score = map.next_value()?,
+            "qualified" => self.qualified = map.next_value()?,
+            "flags" => self.flags = map.next_value()?,
+            other => return Err(de::Error::unknown_field(other, Self::FIELDS)),
+        }
+        Ok(())
+    }
+
+    fn rest(&mut self, pairs: Vec<(Value, Value)>) {
+        self.extra = pairs.into_iter().collect();
     }
 }

@@ -40,6 +40,9 @@ enum Slot {
     Value(Box<Value>),
     /// A nested value of more than [`LARGE`] nodes, as YAML.
     Yaml(Box<str>),
+    /// A value whose key YAML reads as a number or a boolean (`1: one`), with that key, so it
+    /// is written back as it was; it is found by the key's text (`1`).
+    Keyed(Box<(Value, Value)>),
 }
 
 impl Slot {
@@ -65,12 +68,14 @@ impl Slot {
             // Written by serde_yaml_ng from a value it read; if it ever could not be read back,
             // the field is missing rather than wrong.
             Slot::Yaml(text) => Cow::Owned(serde_yaml_ng::from_str(text).unwrap_or(Value::Null)),
+            Slot::Keyed(pair) => Cow::Borrowed(&pair.1),
         }
     }
 
     fn into_value(self) -> Value {
         match self {
             Slot::Value(v) => *v,
+            Slot::Keyed(pair) => pair.1,
             other => other.value().into_owned(),
         }
     }
@@ -136,15 +141,16 @@ fn intern(k: &str) -> Arc<str> {
     })
 }
 
-/// The shared key and slot for a mapping entry. A field's name is text: a key written `1:`
-/// reaches a lead's unknown fields as the name `1` (serde gives a struct's fields by name), and
-/// is written back `'1':`.
+/// The shared key and slot for a mapping entry. A key that is not text (`1:`) is found by its
+/// text and kept as written.
 fn entry(key: Value, value: Value) -> (Arc<str>, Slot) {
-    let name = match key {
-        Value::String(k) => intern(&k),
-        other => intern(&super::key_name(&other)),
-    };
-    (name, Slot::new(value))
+    match key {
+        Value::String(k) => (intern(&k), Slot::new(value)),
+        other => (
+            intern(&super::key_name(&other)),
+            Slot::Keyed(Box::new((other, value))),
+        ),
+    }
 }
 
 impl Extra {
@@ -252,7 +258,10 @@ impl Extra {
     pub fn to_mapping(&self) -> Mapping {
         self.entries
             .iter()
-            .map(|(k, v)| (Value::String(k.to_string()), v.value().into_owned()))
+            .map(|(k, v)| match v {
+                Slot::Keyed(pair) => (**pair).clone(),
+                v => (Value::String(k.to_string()), v.value().into_owned()),
+            })
             .collect()
     }
 
@@ -336,6 +345,7 @@ impl Serialize for Extra {
         for (k, slot) in &self.entries {
             match slot {
                 Slot::Text(t) => map.serialize_entry(&**k, t.as_str())?,
+                Slot::Keyed(pair) => map.serialize_entry(&pair.0, &pair.1)?,
                 other => map.serialize_entry(&**k, &*other.value())?,
             }
         }

@@ -177,7 +177,8 @@ pub fn parse_str(text: &str, path: &Path) -> (LeadFile, Vec<InputError>) {
                     let mut all = Vec::new();
                     for d in serde_yaml_ng::Deserializer::from_str(text) {
                         let v = Value::deserialize(d);
-                        let stop = v.is_err();
+                        // A repeated key spoils its document only; the next one still reads.
+                        let stop = v.as_ref().is_err_and(|e| !is_repeated_key(e));
                         all.push(v);
                         if stop {
                             break;
@@ -233,6 +234,15 @@ fn salvage(
 ) -> Salvaged {
     let value = match doc {
         Some(Ok(v)) => v.clone(),
+        // The typed pass named the repeated field and its line; the document's leads cannot be
+        // told apart without it, so none of them is loaded (and the file is never rewritten).
+        Some(Err(e)) if is_repeated_key(e) => {
+            return Salvaged::Leads {
+                good: Vec::new(),
+                bad: vec![located],
+                list: false,
+            }
+        }
         Some(Err(e)) => return Salvaged::Syntax(yaml_error(path, e)),
         None => return Salvaged::Syntax(located),
     };
@@ -273,6 +283,12 @@ fn salvage(
     }
     bad.extend(first);
     Salvaged::Leads { good, bad, list }
+}
+
+/// Whether plain YAML failed only because a mapping repeats a key (not a syntax error).
+fn is_repeated_key(e: &serde_yaml_ng::Error) -> bool {
+    // serde_yaml_ng's message, after the path to the mapping (`address: duplicate entry …`).
+    e.to_string().contains("duplicate entry ")
 }
 
 fn item_label(item: &Value) -> String {
@@ -408,5 +424,76 @@ mod tests {
         let (f, e) = parse("just a string\n");
         assert!(f.leads.is_empty());
         assert_eq!(e.len(), 1, "{e:?}");
+    }
+
+    fn round_trip(text: &str) -> String {
+        let (f, e) = parse(text);
+        assert!(e.is_empty(), "{e:?}");
+        crate::lead::save::file_to_yaml(&f)
+    }
+
+    #[test]
+    fn a_tagged_unknown_field_loads_and_is_written_back_as_it_was() {
+        // serde's flattened fields could not hold a tag: the whole lead was unreadable.
+        let text = "dedup_key: a\nname: A\nsize: !big 3\nenrichment:\n  note: !seen yes\n";
+        let out = round_trip(text);
+        assert!(out.contains("size: !big 3"), "{out}");
+        assert!(out.contains("note: !seen yes"), "{out}");
+    }
+
+    #[test]
+    fn a_key_written_as_a_number_or_a_boolean_is_written_back_so() {
+        let out = round_trip("dedup_key: a\nname: A\n1: one\ntrue: yes\n2.5: half\n");
+        for line in ["1: one", "true: yes", "2.5: half"] {
+            assert!(out.contains(&format!("\n{line}\n")), "{line} in {out}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_field_is_an_error_naming_it_and_its_line() {
+        for (text, field) in [
+            ("dedup_key: a\nname: A\nnote: 1\nnote: 2\n", "note"),
+            ("dedup_key: a\nname: A\n1: x\n'1': y\n", "1"),
+            ("dedup_key: a\nname: A\nname: B\n", "name"),
+            (
+                "dedup_key: a\nname: A\naddress:\n  city: X\n  zone: 1\n  zone: 2\n",
+                "zone",
+            ),
+        ] {
+            let (f, e) = parse(text);
+            assert!(f.leads.is_empty(), "{text}");
+            assert_eq!(e.len(), 1, "{text}: {e:?}");
+            assert!(
+                e[0].message.contains(&format!("duplicate field `{field}`")),
+                "{text}: {}",
+                e[0]
+            );
+            assert!(e[0].location.line.is_some(), "{}", e[0]);
+        }
+    }
+
+    #[test]
+    fn a_repeated_field_spoils_its_document_only() {
+        let text = "dedup_key: a\nname: A\nnote: 1\nnote: 2\n---\ndedup_key: b\nname: B\n";
+        let (f, e) = parse(text);
+        let keys: Vec<_> = f.leads.iter().map(|l| l.dedup_key.as_str()).collect();
+        assert_eq!(keys, ["b"]);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].location.line, Some(4), "{}", e[0]);
+    }
+
+    #[test]
+    fn a_key_that_is_not_a_name_is_an_error_naming_its_line() {
+        for text in [
+            "dedup_key: a\nname: A\n? [x, y]\n: z\n",
+            "dedup_key: a\nname: A\n~: z\n",
+            "dedup_key: a\nname: A\n!k x: z\n",
+        ] {
+            let (f, e) = parse(text);
+            assert!(f.leads.is_empty(), "{text}");
+            assert_eq!(e.len(), 1, "{text}: {e:?}");
+            assert!(e[0].message.contains("field name"), "{text}: {}", e[0]);
+            assert_eq!(e[0].location.line, Some(3), "{text}: {}", e[0]);
+        }
     }
 }
