@@ -1,6 +1,7 @@
 //! The lead record (the design's §2): typed known fields, the `enrichment` and `quality`
 //! namespaces, and every unknown field kept in `extra` so that it survives load → save → load.
 
+pub mod comments;
 mod de;
 pub mod extra;
 pub mod load;

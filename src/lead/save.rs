@@ -30,9 +30,14 @@ pub fn create_file(file: &LeadFile) -> Result<WriteOutcome> {
     Ok(WriteOutcome::Created)
 }
 
-/// Writes a lead file if its text changed.
+/// Writes a lead file if its text changed, keeping the comments written in it by hand.
 pub fn write_file(file: &LeadFile) -> Result<WriteOutcome> {
-    fsutil::write_if_changed(&file.path, file_to_yaml(file).as_bytes())
+    let mut text = file_to_yaml(file);
+    // The file as it is now (leadsite read it under the same lock); unreadable: no comments.
+    if let Ok(old) = crate::limits::read_text(&file.path, crate::limits::MAX_TEXT_FILE) {
+        text = super::comments::carry(&old, &text);
+    }
+    fsutil::write_if_changed(&file.path, text.as_bytes())
 }
 
 /// The file a new lead is written to: `<dir>/<dedup_key>.yaml`. The key is checked again here,

@@ -266,7 +266,7 @@ fn duplicates_merge_within_the_batch_and_into_existing_leads() {
     let p = Project::new();
     p.write(
         "leads/acme-auto-repair-springfield-il.yaml",
-        "dedup_key: acme-auto-repair-springfield-il\nname: Acme Auto Repair\naddress: {street: 12 Main St, city: Springfield, region: IL}\nphone: '+12175550134'\nnotes: call Bob\nroute: TARGET\nroute_reason: hand-picked\n",
+        "# Met at the fair.\ndedup_key: acme-auto-repair-springfield-il\nname: Acme Auto Repair\naddress: {street: 12 Main St, city: Springfield, region: IL}\nphone: '+12175550134'\nnotes: call Bob  # mornings only\nsize: !staff 12\nroute: TARGET\nroute_reason: hand-picked\n",
     );
     let input = p.write(
         "in/batch.csv",
@@ -303,6 +303,14 @@ fn duplicates_merge_within_the_batch_and_into_existing_leads() {
         Some("call Bob"),
         "a hand-added field survives"
     );
+    // So do its comments and a tagged value (which made the whole file unreadable).
+    let text = p.read("leads/acme-auto-repair-springfield-il.yaml");
+    assert!(text.starts_with("# Met at the fair.\n"), "{text}");
+    assert!(
+        text.contains("\nnotes: call Bob  # mornings only\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nsize: !staff 12\n"), "{text}");
     assert_eq!(
         acme.address.as_ref().and_then(|a| a.postal_code.as_deref()),
         Some("62701")

@@ -1,0 +1,380 @@
+//! Comments written by hand in a lead file, carried over when leadsite rewrites the file (an
+//! `ingest` row merged into a hand-kept lead). A lead is rewritten from its fields, which hold
+//! no comments; here each block of whole-line comments goes back before the field it stood
+//! before (found by its path: document, list item, keys), a comment at the end of a one-line
+//! plain value (`phone: 555 0143  # the office`) back at the end of that field's line, and the
+//! comments after a document's last field at that document's end. A comment whose field is gone
+//! goes before the next field that is still there.
+//!
+//! Never at the cost of the data: the result must read as exactly the same YAML as the text
+//! without comments, else the text without comments is written (as before).
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::TScalarStyle;
+
+/// A mapping key of a text: its path, its line (0-based) and column, and where a one-line plain
+/// value on the same line ends (a column), if it has one.
+struct Key {
+    path: String,
+    line: usize,
+    col: usize,
+    plain_end: Option<usize>,
+}
+
+/// What a walk of a text's events found.
+struct Shape {
+    keys: Vec<Key>,
+    /// Lines that are part of a value (a block scalar's lines, a quoted value's later lines):
+    /// a `#` there is text, not a comment.
+    content: Vec<bool>,
+    /// Per document, the line of its `---` (or its first line).
+    docs: Vec<usize>,
+}
+
+enum Frame {
+    Map {
+        path: String,
+        /// The key read last and whether a value is awaited for it.
+        key: Option<(String, usize)>,
+        awaiting_value: bool,
+    },
+    Seq {
+        path: String,
+        index: usize,
+    },
+}
+
+/// A scalar whose extent is known only when the next event starts.
+enum Open {
+    /// A block scalar (`|`, `>`) whose key is at this column.
+    Block { key_col: usize, from: usize },
+    /// A quoted scalar that starts on this line.
+    Quoted { from: usize },
+}
+
+fn walk(text: &str) -> Option<Shape> {
+    let lines = text.lines().count();
+    let mut shape = Shape {
+        keys: Vec::new(),
+        content: vec![false; lines + 1],
+        docs: Vec::new(),
+    };
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut open: Option<Open> = None;
+    let mut parser = Parser::new_from_str(text);
+    let src: Vec<&str> = text.lines().collect();
+    loop {
+        let (event, mark) = parser.next_token().ok()?;
+        let line = mark.line().saturating_sub(1);
+        // The scalar before this event ends where this event starts.
+        match open.take() {
+            Some(Open::Block { key_col, from }) => {
+                let end = line.min(lines).max(from);
+                for (l, t) in src[from.min(end)..end].iter().enumerate() {
+                    let indent = t.len() - t.trim_start().len();
+                    if !t.trim().is_empty() && indent <= key_col {
+                        break;
+                    }
+                    shape.content[from + l] = true;
+                }
+            }
+            Some(Open::Quoted { from }) => {
+                for seen in shape.content.iter_mut().take(line.min(lines)).skip(from) {
+                    *seen = true;
+                }
+            }
+            None => {}
+        }
+        let node = matches!(
+            event,
+            Event::Scalar(..)
+                | Event::Alias(_)
+                | Event::MappingStart(..)
+                | Event::SequenceStart(..)
+        );
+        // The path of this node, and whether it is a key.
+        let mut is_key = false;
+        let mut path = String::new();
+        if node {
+            match stack.last_mut() {
+                Some(Frame::Map {
+                    path: p,
+                    key,
+                    awaiting_value,
+                }) => {
+                    if *awaiting_value {
+                        path = key
+                            .as_ref()
+                            .map_or_else(|| format!("{p}/?"), |k| k.0.clone());
+                    } else {
+                        is_key = true;
+                        path = format!("{p}/?");
+                    }
+                }
+                Some(Frame::Seq { path: p, index }) => path = format!("{p}/[{index}]"),
+                None => path = format!("{}", shape.docs.len().saturating_sub(1)),
+            }
+        }
+        match event {
+            Event::StreamEnd => break,
+            Event::DocumentStart => shape.docs.push(line),
+            Event::Scalar(value, style, _, _) => {
+                if is_key {
+                    if let Some(Frame::Map {
+                        path: p,
+                        key,
+                        awaiting_value,
+                    }) = stack.last_mut()
+                    {
+                        let kpath = format!("{p}/{}", value.replace('/', "//"));
+                        shape.keys.push(Key {
+                            path: kpath.clone(),
+                            line,
+                            col: mark.col(),
+                            plain_end: None,
+                        });
+                        *key = Some((kpath, shape.keys.len() - 1));
+                        *awaiting_value = true;
+                    }
+                    continue;
+                }
+                // A value: where it ends on a one-line plain scalar; what lines it spans.
+                if let Some(Frame::Map {
+                    key: Some((_, at)), ..
+                }) = stack.last()
+                {
+                    let k = &mut shape.keys[*at];
+                    match style {
+                        TScalarStyle::Plain if k.line == line && !value.contains('\n') => {
+                            k.plain_end = Some(mark.col() + value.chars().count());
+                        }
+                        TScalarStyle::Literal | TScalarStyle::Folded => {
+                            // Its lines start below its key's (the scalar's own mark may be
+                            // at its first line of text).
+                            open = Some(Open::Block {
+                                key_col: k.col,
+                                from: k.line + 1,
+                            });
+                        }
+                        TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
+                            open = Some(Open::Quoted { from: line + 1 });
+                        }
+                        _ => {}
+                    }
+                }
+                done(&mut stack);
+            }
+            Event::Alias(_) => {
+                if is_key {
+                    return None;
+                }
+                done(&mut stack);
+            }
+            Event::MappingStart(..) => {
+                if is_key {
+                    return None;
+                }
+                stack.push(Frame::Map {
+                    path,
+                    key: None,
+                    awaiting_value: false,
+                });
+            }
+            Event::SequenceStart(..) => {
+                if is_key {
+                    return None;
+                }
+                stack.push(Frame::Seq { path, index: 0 });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+                done(&mut stack);
+            }
+            _ => {}
+        }
+    }
+    Some(shape)
+}
+
+/// A node below the top frame is complete: the frame moves on.
+fn done(stack: &mut [Frame]) {
+    match stack.last_mut() {
+        Some(Frame::Map { awaiting_value, .. }) => *awaiting_value = false,
+        Some(Frame::Seq { index, .. }) => *index += 1,
+        None => {}
+    }
+}
+
+/// The end-of-line comment after a one-line plain value, with the spaces before it.
+fn line_comment(line: &str, plain_end: usize) -> Option<&str> {
+    let at = line.char_indices().nth(plain_end).map(|(i, _)| i)?;
+    let rest = &line[at..];
+    (rest.trim_start().starts_with('#') && rest.starts_with([' ', '\t'])).then_some(rest)
+}
+
+/// `new` (a lead file as leadsite writes it) with the comments of `old` (the file it replaces).
+pub fn carry(old: &str, new: &str) -> String {
+    match try_carry(old, new) {
+        Some(text) if same_yaml(&text, new) => text,
+        _ => new.to_string(),
+    }
+}
+
+fn try_carry(old: &str, new: &str) -> Option<String> {
+    if !old.contains('#') {
+        return None;
+    }
+    let before = walk(old)?;
+    let after = walk(new)?;
+    let old_lines: Vec<&str> = old.lines().collect();
+    // Whole-line comment blocks, each with the key (index into `before.keys`) it stands before,
+    // or the document it ends.
+    let mut pending: Vec<&str> = Vec::new();
+    let mut blocks: Vec<(Result<usize, usize>, Vec<&str>)> = Vec::new();
+    let mut next_key = 0;
+    let mut doc = 0;
+    for (i, line) in old_lines.iter().enumerate() {
+        while doc + 1 < before.docs.len() && before.docs[doc + 1] <= i {
+            if !pending.is_empty() {
+                blocks.push((Err(doc), std::mem::take(&mut pending)));
+            }
+            doc += 1;
+        }
+        while next_key < before.keys.len() && before.keys[next_key].line < i {
+            next_key += 1;
+        }
+        if line.trim_start().starts_with('#') && !before.content[i] {
+            pending.push(line);
+        } else if !pending.is_empty()
+            && next_key < before.keys.len()
+            && before.keys[next_key].line == i
+        {
+            blocks.push((Ok(next_key), std::mem::take(&mut pending)));
+        }
+    }
+    if !pending.is_empty() {
+        blocks.push((Err(before.docs.len().saturating_sub(1)), pending));
+    }
+    let tails: HashMap<&str, &str> = before
+        .keys
+        .iter()
+        .filter_map(|k| {
+            Some((
+                k.path.as_str(),
+                line_comment(old_lines[k.line], k.plain_end?)?,
+            ))
+        })
+        .collect();
+    if blocks.is_empty() && tails.is_empty() {
+        return None;
+    }
+    // Where each path starts in the new text; a comment whose key is gone goes to the next key
+    // of the old text that is still there, else to its document's end.
+    let new_line: HashMap<&str, usize> = after
+        .keys
+        .iter()
+        .map(|k| (k.path.as_str(), k.line))
+        .collect();
+    let new_lines: Vec<&str> = new.lines().collect();
+    let mut before_line: HashMap<usize, Vec<&str>> = HashMap::new();
+    let mut at_end: Vec<&str> = Vec::new();
+    for (anchor, lines) in blocks {
+        let target = match anchor {
+            Ok(k) => before.keys[k..]
+                .iter()
+                .find_map(|key| new_line.get(key.path.as_str()).copied()),
+            Err(d) => after.docs.get(d + 1).copied(),
+        };
+        match target {
+            Some(line) => before_line.entry(line).or_default().extend(lines),
+            None => at_end.extend(lines),
+        }
+    }
+    let mut tail_at: HashMap<usize, &str> = HashMap::new();
+    for k in &after.keys {
+        if let (Some(c), Some(_)) = (tails.get(k.path.as_str()), k.plain_end) {
+            tail_at.insert(k.line, c);
+        }
+    }
+    let mut out = String::with_capacity(new.len() + old.len() / 4);
+    for (i, line) in new_lines.iter().enumerate() {
+        for c in before_line.get(&i).into_iter().flatten() {
+            out.push_str(c);
+            out.push('\n');
+        }
+        out.push_str(line);
+        if let Some(c) = tail_at.get(&i) {
+            out.push_str(c);
+        }
+        out.push('\n');
+    }
+    for c in at_end {
+        out.push_str(c);
+        out.push('\n');
+    }
+    Some(out)
+}
+
+/// Whether two texts read as the same YAML documents.
+fn same_yaml(a: &str, b: &str) -> bool {
+    let docs = |t: &str| -> Option<Vec<serde_yaml_ng::Value>> {
+        serde_yaml_ng::Deserializer::from_str(t)
+            .map(serde_yaml_ng::Value::deserialize)
+            .collect::<Result<_, _>>()
+            .ok()
+    };
+    matches!((docs(a), docs(b)), (Some(x), Some(y)) if x == y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comment_blocks_go_back_before_their_fields_and_line_comments_after_their_values() {
+        let old = "# Kept by hand: call before noon.\ndedup_key: a\nname: A\n\n# the office line\nphone: 555 0143  # ask for Ana\nnote: |\n  # not a comment\n  text\n# last words\n";
+        let new = "dedup_key: a\nname: A\nphone: '+15550143'\nnote: |\n  # not a comment\n  text\nwebsite: https://a.example/\n";
+        let out = carry(old, new);
+        assert_eq!(
+            out,
+            "# Kept by hand: call before noon.\ndedup_key: a\nname: A\n# the office line\nphone: '+15550143'\nnote: |\n  # not a comment\n  text\nwebsite: https://a.example/\n# last words\n"
+        );
+    }
+
+    #[test]
+    fn a_plain_value_keeps_its_line_comment() {
+        let old = "dedup_key: a\nname: A  # the sign says A\n";
+        let new = "dedup_key: a\nname: A\nphone: '+15550143'\n";
+        assert_eq!(
+            carry(old, new),
+            "dedup_key: a\nname: A  # the sign says A\nphone: '+15550143'\n"
+        );
+    }
+
+    #[test]
+    fn comments_of_a_removed_field_go_before_the_next_one_and_list_items_keep_theirs() {
+        let old = "- dedup_key: a\n  name: A\n  # old number\n  fax: 1\n  city: X\n# second\n- dedup_key: b\n  name: B\n";
+        let new = "- dedup_key: a\n  name: A\n  city: X\n- dedup_key: b\n  name: B\n";
+        assert_eq!(
+            carry(old, new),
+            "- dedup_key: a\n  name: A\n  # old number\n  city: X\n# second\n- dedup_key: b\n  name: B\n"
+        );
+    }
+
+    #[test]
+    fn documents_keep_their_comments_and_the_data_is_never_changed() {
+        let old = "dedup_key: a\nname: A\n# end of a\n---\n# b's\ndedup_key: b\nname: B\n";
+        let new = "dedup_key: a\nname: A\n---\ndedup_key: b\nname: B\n";
+        assert_eq!(
+            carry(old, new),
+            "dedup_key: a\nname: A\n# end of a\n---\n# b's\ndedup_key: b\nname: B\n"
+        );
+        // Text that only looks like a comment inside a quoted value is never taken for one.
+        let old = "dedup_key: a\nname: \"A\n# B\"\n";
+        let new = "dedup_key: a\nname: A B\n";
+        assert_eq!(carry(old, new), new);
+    }
+}
