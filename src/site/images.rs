@@ -143,7 +143,6 @@ impl Images {
         hero.into_iter()
             .map(|u| (Kind::Hero, u))
             .chain(logo.into_iter().map(|u| (Kind::Logo, u)))
-            .filter(|(_, u)| usable(u).is_some())
             .collect()
     }
 
@@ -156,6 +155,7 @@ impl Images {
             .iter()
             .flat_map(|l| self.sources(l))
             .map(|(_, u)| u)
+            .filter(|u| usable(u).is_some())
             .filter(|u| !self.raw_path(u).exists() && !self.err_path(u).exists())
             .collect();
         urls.sort();
@@ -225,8 +225,9 @@ impl Images {
         }
     }
 
-    /// The lead's images, made from what the cache holds; a source that cannot be used is
-    /// skipped with the reason in the warnings.
+    /// The lead's images, made from what the cache holds; a source that cannot be used (not a
+    /// public http(s) address, refused or failed when it was fetched, not a usable picture) is
+    /// skipped with the reason in the warnings, every build, until the data is fixed.
     pub fn for_lead(&self, lead: &Lead) -> (LeadImages, Vec<String>) {
         let mut out = LeadImages::default();
         let mut warnings = Vec::new();
@@ -238,12 +239,24 @@ impl Images {
             if slot.is_some() {
                 continue;
             }
+            let shown = crate::text::cut(&url, 200);
+            if usable(&url).is_none() {
+                warnings.push(format!(
+                    "image {shown}: not a public http(s) address; left out"
+                ));
+                continue;
+            }
             let Ok(bytes) = std::fs::read(self.raw_path(&url)) else {
+                // Why its download failed, as recorded then (`<url>\n<why>`).
+                if let Ok(err) = std::fs::read_to_string(self.err_path(&url)) {
+                    let why = err.lines().nth(1).unwrap_or("could not be fetched");
+                    warnings.push(format!("image {shown}: {why}; left out"));
+                }
                 continue;
             };
             match self.make(&bytes, kind) {
                 Ok(img) => *slot = Some(img),
-                Err(why) => warnings.push(format!("image {url}: {why}; left out")),
+                Err(why) => warnings.push(format!("image {shown}: {why}; left out")),
             }
         }
         (out, warnings)

@@ -220,6 +220,43 @@ fn without_an_image_the_hero_is_the_theme_s_own_and_bad_images_are_not_used() {
     assert!(img_files(&p).is_empty());
 }
 
+/// An image address that is refused (a private address while the config does not allow them,
+/// or no http(s) address at all) is named with its lead and the reason on every build, and
+/// nothing is fetched from it.
+#[test]
+fn a_refused_image_address_is_named_with_its_lead_and_why() {
+    let site = business_site();
+    let p = Project::with_config(&CONFIG.replace("    allow_private: true\n", ""));
+    let photo = site.url("/img/hero.jpg");
+    p.write(
+        "leads/acme.yaml",
+        &lead(
+            "acme",
+            "https://no-site.example/",
+            &format!("osm:\n  image: {photo}\n  logo: 'File:Acme logo.png'\n"),
+        ),
+    );
+    for _ in 0..2 {
+        let run = p.run(&["build"]);
+        run.code(0);
+        assert!(
+            run.stderr
+                .contains(&format!("warning: acme: image {photo}: ")),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(
+                "warning: acme: image File:Acme logo.png: not a public http(s) address; left out"
+            ),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(site.paths().is_empty(), "{:?}", site.paths());
+    assert!(!p.read("site/acme/index.html").contains("<img"));
+}
+
 #[test]
 fn maps_photos_are_used_only_when_the_config_says_so() {
     let site = business_site();
