@@ -227,6 +227,7 @@ fn try_carry(old: &str, new: &str) -> Option<String> {
     if !old.contains('#') {
         return None;
     }
+    let old = old.strip_prefix('\u{feff}').unwrap_or(old);
     let before = walk(old)?;
     let after = walk(new)?;
     let old_lines: Vec<&str> = old.lines().collect();
@@ -376,5 +377,16 @@ mod tests {
         let old = "dedup_key: a\nname: \"A\n# B\"\n";
         let new = "dedup_key: a\nname: A B\n";
         assert_eq!(carry(old, new), new);
+    }
+
+    #[test]
+    fn a_file_that_begins_with_a_byte_order_mark_keeps_its_comments() {
+        // Editors on Windows save one; the rewrite is written without it.
+        let old = "\u{feff}# Kept by hand.\ndedup_key: a\nname: A\n";
+        let new = "dedup_key: a\nname: A\nphone: '+15550143'\n";
+        assert_eq!(
+            carry(old, new),
+            "# Kept by hand.\ndedup_key: a\nname: A\nphone: '+15550143'\n"
+        );
     }
 }

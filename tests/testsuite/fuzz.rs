@@ -1,68 +1,34 @@
-//! Fuzz targets for every parser (issue 13): proptest feeds each one random and shaped input and
-//! asserts it never panics; the corpus in `tests/fixtures/fuzz/` (inputs that once hung, blew up
-//! or crashed a parser like ours) is replayed through the same targets, each case with a time
+//! Fuzzing every parser (issue 13). The targets are in `fuzz/targets.rs`, shared with the
+//! coverage-guided cargo-fuzz targets (`scripts/fuzz`); here proptest feeds them random and
+//! shaped input, and the corpus in `tests/fixtures/fuzz/` (what the fuzzer kept, and inputs that
+//! once hung, blew up or crashed a parser) is replayed through them, each case with a time
 //! guard. The large hostile cases (100k brackets, million-field CSV rows) run in hostile.rs
 //! under a memory limit.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
-use leadsite::outreach::{bounce, bus, inbound};
-use leadsite::site::{content::Content, hours};
-
-/// Lead YAML: every document, salvaged or reported.
-fn lead_yaml(text: &str) {
-    let _ = leadsite::lead::parse_str(text, Path::new("leads/fuzz.yaml"));
-}
+#[path = "../../fuzz/targets.rs"]
+mod targets;
 
 fn config(text: &str) {
-    let _ = leadsite::Config::parse(text, Path::new("leadsite.yaml"));
-}
-
-/// Content front matter and Markdown, through a real `content/` folder.
-fn front_matter(text: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("industries").join("fuzz.md");
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    std::fs::write(&file, text).unwrap();
-    let _ = Content::load(dir.path());
-}
-
-fn hours_text(text: &str) {
-    let _ = hours::from_osm(text);
-    for line in text.lines().take(50) {
-        let _ = hours::from_osm(line);
-        let day = serde_yaml_ng::Value::String(line.to_string());
-        let mut week = serde_yaml_ng::Mapping::new();
-        for d in hours::DAYS {
-            week.insert(d.into(), day.clone());
-        }
-        let _ = hours::from_google(&serde_yaml_ng::Value::Mapping(week));
-    }
-}
-
-/// A mail message, as `inbox` reads one: parsed, classified, read as a bounce.
-fn mail(bytes: &[u8]) {
-    if let Ok(m) = mailparse::parse_mail(bytes) {
-        let _ = inbound::classify(&m);
-        let _ = bounce::parse(&m);
-    }
-}
-
-/// A bus event dropped into the inbox.
-fn bus_event(bytes: &[u8]) {
-    let dir = tempfile::tempdir().unwrap();
-    let b = bus::FileBus::new(dir.path());
-    std::fs::create_dir_all(b.inbox()).unwrap();
-    std::fs::write(b.inbox().join("event.json"), bytes).unwrap();
-    let _ = b.read_inbox();
+    targets::config(text.as_bytes())
 }
 
 fn yaml_guard(text: &str) {
-    let _ = leadsite::limits::check_yaml(text, Path::new("x.yaml"));
+    targets::yaml_guard(text.as_bytes())
 }
+
+fn front_matter(text: &str) {
+    targets::front_matter(text.as_bytes())
+}
+
+fn hours_text(text: &str) {
+    targets::hours(text.as_bytes())
+}
+
+use targets::{bus_event, mail};
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
@@ -124,6 +90,18 @@ proptest! {
     }
 }
 
+/// The process's largest resident set so far (VmHWM), in MiB.
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        / 1024
+}
+
 #[test]
 fn the_fuzz_corpus_replays_quickly_through_every_target() {
     let dir = crate::harness::fixture_path("fuzz");
@@ -132,24 +110,23 @@ fn the_fuzz_corpus_replays_quickly_through_every_target() {
         let path = entry.path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let bytes = std::fs::read(&path).unwrap();
-        let text = String::from_utf8_lossy(&bytes);
         let started = Instant::now();
-        match name.split('-').next().unwrap() {
-            "lead" => lead_yaml(&text),
-            "config" => config(&text),
-            "front" => front_matter(&text),
-            "hours" => hours_text(&text),
-            "mail" => mail(&bytes),
-            "bus" => bus_event(&bytes),
-            other => panic!("{name}: no target for {other:?}"),
-        }
-        yaml_guard(&text);
-        // A guard against hangs, not a speed target: each case takes milliseconds.
+        let prefix = name.split('-').next().unwrap();
+        let Some((_, target)) = targets::TARGETS.iter().find(|(p, _)| *p == prefix) else {
+            panic!("{name}: no target for {prefix:?}")
+        };
+        target(&bytes);
+        targets::yaml_guard(&bytes);
+        // Guards against hangs and blow-ups, not speed or size targets: each case takes
+        // milliseconds and a few MiB. The memory is the test process's high-water mark, which
+        // only grows: a case that needed more than the limit fails here, whichever it was.
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "{name} took {:?}",
             started.elapsed()
         );
+        let peak = peak_rss_mib();
+        assert!(peak < 2048, "{name}: the process peaked at {peak} MiB");
         cases += 1;
     }
     assert!(
