@@ -184,6 +184,18 @@ pub enum Error {
     System(String),
 }
 
+impl Error {
+    /// This error as an input problem of `path` (for a loader that reports many): an I/O error
+    /// keeps its own path, an input error is itself.
+    pub fn into_input(self, path: &std::path::Path) -> InputError {
+        match self {
+            Error::Io { path, error } => InputError::new(Location::file(path), error.to_string()),
+            Error::Input(e) => *e,
+            other => InputError::new(Location::file(path), other.to_string()),
+        }
+    }
+}
+
 impl From<InputError> for Error {
     fn from(e: InputError) -> Self {
         Error::Input(Box::new(e))

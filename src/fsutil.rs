@@ -44,6 +44,101 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(|e| io_error(path, e))
 }
 
+/// A file that may be missing (`None`), following links; what is not a regular file is an
+/// error, never waited on.
+pub fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
+    match crate::limits::ensure_regular(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error(path, e)),
+        Ok(()) => match fs::read(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            other => other.map(Some).map_err(|e| io_error(path, e)),
+        },
+    }
+}
+
+/// A file leadsite keeps only to save work (a cache, the last build's manifest): its bytes, or
+/// `None` when it is missing or cannot be read, and the caller rebuilds what it held. Never waits
+/// on what is not a regular file. Not for anything whose loss changes what is sent or published:
+/// that is [`read_state`].
+pub fn read_cache(path: &Path) -> Option<Vec<u8>> {
+    read_state(path).ok().flatten()
+}
+
+/// Whether `path` itself is a symbolic link (not followed). A path that cannot be examined is
+/// not one.
+pub fn is_symlink(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// What is at `path`, following links.
+pub fn metadata(path: &Path) -> Result<fs::Metadata> {
+    fs::metadata(path).map_err(|e| io_error(path, e))
+}
+
+/// The paths in folder `dir`, sorted; a missing folder has none. An entry that cannot be read is
+/// an error, never passed over.
+pub fn list_dir(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(dir, e)),
+    };
+    let mut paths = entries
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| io_error(dir, e))?;
+    paths.sort();
+    Ok(paths)
+}
+
+/// Opens `path` with `options`; the error names the path.
+pub fn open(path: &Path, options: &fs::OpenOptions) -> Result<fs::File> {
+    options.open(path).map_err(|e| io_error(path, e))
+}
+
+/// Opens a regular file to read (never a FIFO or device, which would wait or never end).
+pub fn open_regular(path: &Path) -> Result<fs::File> {
+    crate::limits::open_regular(path).map_err(|e| io_error(path, e))
+}
+
+/// Removes file `path`: `Ok(false)` when it was not there.
+pub fn remove_file(path: &Path) -> Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error(path, e)),
+    }
+}
+
+/// Removes folder `path` when it is empty: `Ok(false)` when it was not there or not empty.
+pub fn remove_empty_dir(path: &Path) -> Result<bool> {
+    match fs::remove_dir(path) {
+        Ok(()) => Ok(true),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::DirectoryNotEmpty
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(io_error(path, e)),
+    }
+}
+
+/// Makes a rename in `dir` durable (best effort where folders cannot be opened).
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Moves `from` to `to` (same file system); the error names `from`.
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).map_err(|e| io_error(from, e))
+}
+
 pub fn create_dir_all(path: &Path) -> Result<()> {
     fs::create_dir_all(path).map_err(|e| io_error(path, e))
 }
@@ -205,6 +300,16 @@ pub fn try_lock(path: &Path) -> Result<Option<fs::File>> {
         Ok(()) => Ok(Some(file)),
         Err(fs::TryLockError::WouldBlock) => Ok(None),
         Err(fs::TryLockError::Error(e)) => Err(io_error(path, e)),
+    }
+}
+
+/// What lock file `path` says when another process holds it (`None` when nobody does, or it
+/// cannot be told): the holder writes who it is there.
+pub fn lock_holder(path: &Path) -> Option<String> {
+    let lock = fs::OpenOptions::new().write(true).open(path).ok()?;
+    match lock.try_lock() {
+        Err(fs::TryLockError::WouldBlock) => fs::read_to_string(path).ok(),
+        _ => None,
     }
 }
 
@@ -382,6 +487,36 @@ mod tests {
         assert!(!dead.exists() && live.exists() && page.exists() && dotfile.exists());
         assert_eq!(temp_owner(".a.b.12.0.tmp"), Some("12"));
         assert_eq!(temp_owner(".x.tmp"), None);
+    }
+
+    #[test]
+    fn missing_is_none_and_any_other_failure_an_error_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        assert!(read_if_exists(&gone).unwrap().is_none());
+        assert!(list_dir(&gone).unwrap().is_empty());
+        assert!(!remove_file(&gone).unwrap());
+        assert!(read_cache(&gone).is_none());
+        // A folder is no file: an error with its path, not "missing".
+        let err = read_if_exists(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(&dir.path().display().to_string()), "{err}");
+        for name in ["b", "a", "c"] {
+            fs::write(dir.path().join(name), name).unwrap();
+        }
+        let names: Vec<_> = list_dir(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        fs::write(sub.join("x"), "x").unwrap();
+        assert!(!remove_empty_dir(&sub).unwrap(), "not empty: kept");
+        assert!(remove_file(&sub.join("x")).unwrap());
+        assert!(remove_empty_dir(&sub).unwrap());
+        std::os::unix::fs::symlink(dir.path().join("a"), dir.path().join("link")).unwrap();
+        assert!(is_symlink(&dir.path().join("link")) && !is_symlink(&dir.path().join("a")));
     }
 
     #[test]

@@ -38,8 +38,7 @@ pub const MAX_CSV_ROW_LINES: u64 = 1_000;
 /// refused after `cap` bytes, so no input costs more than `cap` of memory.
 pub fn read_bytes(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
     use std::io::{Error, ErrorKind};
-    ensure_regular(path)?;
-    let file = std::fs::File::open(path)?;
+    let file = open_regular(path)?;
     let mut bytes = Vec::new();
     file.take(cap + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > cap {
@@ -49,6 +48,13 @@ pub fn read_bytes(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
         ));
     }
     Ok(bytes)
+}
+
+/// Opens a regular file to read, refusing a FIFO, socket, device or folder first (see
+/// [`read_bytes`]).
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    ensure_regular(path)?;
+    std::fs::File::open(path)
 }
 
 /// Refuses what is not a regular file (after following links): a FIFO, socket, device or folder.

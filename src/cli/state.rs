@@ -222,10 +222,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         }
         Action::Import { file } => {
             let path = config.resolve(&file);
-            let f = std::fs::File::open(&path).map_err(|e| crate::error::Error::Io {
-                path: path.clone(),
-                error: e,
-            })?;
+            let f = crate::fsutil::open_regular(&path)?;
             // Everything is read and checked before anything is written.
             let mut lines = Vec::new();
             for (i, line) in std::io::BufReader::new(f).lines().enumerate() {

@@ -83,8 +83,8 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
             in_doubt.push(e.lead.clone());
         }
     }
-    let crm = crate::outreach::crm::stats(config);
-    let quarantined = backend.folder.quarantined();
+    let crm = crate::outreach::crm::stats(config)?;
+    let quarantined = backend.folder.quarantined()?;
     if args.json {
         ui.result(&format!(
             "{}\n",

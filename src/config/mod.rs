@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{yaml_error, Error, InputError, Location, Result};
+use crate::fsutil;
 use crate::lead::Route;
 
 mod check;
@@ -212,7 +213,7 @@ impl Config {
             let mut at = self.root.clone();
             for c in p.components() {
                 at.push(c);
-                if !std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                if !fsutil::is_symlink(&at) {
                     continue;
                 }
                 if let Some(to) = leads_out(&at, &root) {
@@ -238,11 +239,17 @@ impl Config {
             folders.push(work.join(sub));
         }
         for folder in folders {
-            for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
-                if !entry.file_type().is_ok_and(|t| t.is_symlink()) {
+            let entries = match fsutil::list_dir(&folder) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    out.push(e.into_input(&folder));
                     continue;
                 }
-                let at = entry.path();
+            };
+            for at in entries {
+                if !fsutil::is_symlink(&at) {
+                    continue;
+                }
                 if let Some(to) = leads_out(&at, &root) {
                     out.push(
                         InputError::new(

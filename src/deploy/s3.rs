@@ -311,11 +311,10 @@ fn credentials(target: &Target) -> Result<Credentials> {
     let Some(path) = &file else {
         return Err(none());
     };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(none()),
-        Err(e) => return Err(crate::fsutil::io_error(path, e)),
+    let Some(bytes) = crate::fsutil::read_if_exists(path)? else {
+        return Err(none());
     };
+    let text = String::from_utf8_lossy(&bytes);
     let values = profile_values(&text, &profile);
     let get = |k: &str| values.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     match (get("aws_access_key_id"), get("aws_secret_access_key")) {

@@ -10,14 +10,13 @@
 //!   valid ones and moves the others to `rejected/` beside a `.reason` file (never deleted).
 
 use std::collections::HashSet;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fsutil::{self, io_error};
+use crate::fsutil;
 
 /// The longest message id: it becomes part of file names (NAME_MAX is 255 bytes).
 pub const MAX_ID: usize = 128;
@@ -170,17 +169,11 @@ impl FileBus {
     /// beside a `.reason`, so that one bad message never stops a run; returns (entry, why).
     pub fn quarantine(&self) -> Result<Vec<(String, String)>> {
         let log = self.log();
-        let Ok(rd) = fs::read_dir(&log) else {
-            return Ok(Vec::new());
-        };
         let mut moved = Vec::new();
-        let mut names: Vec<String> = rd
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
-            .collect();
-        names.sort();
-        for name in names {
+        for name in entry_names(&log)? {
+            if !name.ends_with(".json") || name.starts_with('.') {
+                continue;
+            }
             let path = log.join(&name);
             if let Err(why) = read_entry(&path) {
                 self.set_aside("quarantine", &path, &name, &why)?;
@@ -203,27 +196,21 @@ impl FileBus {
             format!("{why}\n").as_bytes(),
             true,
         )?;
-        fs::rename(path, dir.join(&name)).map_err(|e| io_error(path, e))
+        fsutil::rename(path, &dir.join(&name))
     }
 
     /// Entries moved to `quarantine/` so far.
-    pub fn quarantined(&self) -> usize {
-        fs::read_dir(self.dir.join("quarantine")).map_or(0, |rd| {
-            rd.flatten()
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-                .count()
-        })
+    pub fn quarantined(&self) -> Result<usize> {
+        Ok(entry_names(&self.dir.join("quarantine"))?
+            .iter()
+            .filter(|n| n.ends_with(".json"))
+            .count())
     }
 
     /// The event files waiting in the inbox, oldest name first, each read and checked: the
     /// message (its id from the file name when it has none), or why it is not one. Moves nothing.
-    pub fn read_inbox(&self) -> Vec<(PathBuf, std::result::Result<Message, String>)> {
-        let mut names: Vec<PathBuf> = match fs::read_dir(self.inbox()) {
-            Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
-            Err(_) => return Vec::new(),
-        };
-        names.sort();
-        names
+    pub fn read_inbox(&self) -> Result<Vec<(PathBuf, std::result::Result<Message, String>)>> {
+        Ok(fsutil::list_dir(&self.inbox())?
             .into_iter()
             .filter(|path| {
                 let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -237,8 +224,7 @@ impl FileBus {
                     .to_string_lossy()
                     .into_owned();
                 // A link may lead out of the project (and its target be a secret): never read.
-                let link = fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
-                if link {
+                if fsutil::is_symlink(&path) {
                     return (path, Err("a symbolic link: not read".to_string()));
                 }
                 let parsed = crate::limits::read_bytes(&path, crate::limits::MAX_EVENT)
@@ -262,7 +248,7 @@ impl FileBus {
                     });
                 (path, parsed)
             })
-            .collect()
+            .collect())
     }
 
     /// Publishes each valid event of the inbox and removes its file; moves each invalid one to
@@ -274,7 +260,7 @@ impl FileBus {
     /// [`FileBus::drain_inbox`] onto another bus (the inbox is a folder whatever the backend).
     pub fn drain_inbox_into(&self, bus: &dyn MessageBus) -> Result<InboxReport> {
         let mut report = InboxReport::default();
-        for (path, parsed) in self.read_inbox() {
+        for (path, parsed) in self.read_inbox()? {
             let name = path
                 .file_name()
                 .unwrap_or_default()
@@ -283,7 +269,7 @@ impl FileBus {
             match parsed {
                 Ok(message) => match bus.publish(message) {
                     Ok(_) => {
-                        fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+                        fsutil::remove_file(&path)?;
                         report.published += 1;
                     }
                     // Refused (too large once its id and time are added …): set aside too.
@@ -307,7 +293,7 @@ impl FileBus {
 fn read_entry(path: &Path) -> std::result::Result<Message, String> {
     // leadsite writes entries as files: a link was put there by something else, and is not
     // followed (to a file outside the project, say).
-    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+    if fsutil::is_symlink(path) {
         return Err("a symbolic link, not an entry leadsite wrote: not followed".into());
     }
     let bytes =
@@ -377,7 +363,7 @@ impl MessageBus for FileBus {
         let name = format!("{stamp:020}-{}.json", message.id);
         let bytes = serde_json::to_vec(&message).expect("a message always serializes");
         fsutil::write_atomic(&log.join(name), &bytes, true)?;
-        sync_dir(&log);
+        fsutil::sync_dir(&log);
         // A crash before the marker is written means the id may be published once more:
         // delivery is at-least-once anyway, and every consumer is idempotent.
         fsutil::write_atomic(&marker, b"", false)?;
@@ -387,17 +373,12 @@ impl MessageBus for FileBus {
     fn poll(&self, group: &str, max: usize) -> Result<Vec<Delivery>> {
         let acked = self.acked(group)?;
         let log = self.log();
-        let mut names: Vec<String> = match fs::read_dir(&log) {
-            Ok(rd) => rd
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".json") && !n.starts_with('.') && !acked.contains(n))
-                .collect(),
-            Err(_) => return Ok(Vec::new()),
-        };
-        names.sort();
+        let names = entry_names(&log)?;
         let mut out = Vec::new();
         for key in names.into_iter() {
+            if !key.ends_with(".json") || key.starts_with('.') || acked.contains(&key) {
+                continue;
+            }
             if out.len() >= max {
                 break;
             }
@@ -481,16 +462,23 @@ impl MessageBus for MemoryBus {
     }
 }
 
-/// Makes a rename in `dir` durable (best effort where folders cannot be opened).
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+/// The names in folder `dir`, sorted (none when it is missing).
+fn entry_names(dir: &Path) -> Result<Vec<String>> {
+    Ok(fsutil::list_dir(dir)?
+        .iter()
+        .map(|p| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn bus() -> (tempfile::TempDir, FileBus) {
         let dir = tempfile::tempdir().unwrap();

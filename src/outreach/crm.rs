@@ -50,11 +50,19 @@ fn dir(config: &Config) -> PathBuf {
     config.work_dir().join("crm")
 }
 
-pub fn stats(config: &Config) -> CrmStats {
-    std::fs::read(dir(config).join("crm_stats.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+/// The hand-off counts so far (none before the first hand-off). A file that cannot be read is an
+/// error, not a count of zero.
+pub fn stats(config: &Config) -> Result<CrmStats> {
+    let path = dir(config).join("crm_stats.json");
+    let Some(bytes) = fsutil::read_state(&path)? else {
+        return Ok(CrmStats::default());
+    };
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Error::from(crate::error::InputError::new(
+            crate::error::Location::file(&path),
+            format!("not leadsite's CRM counts ({e}); remove it to count anew"),
+        ))
+    })
 }
 
 /// The signature of a webhook body: `sha256=` and the hex HMAC-SHA256 with `secret`.
@@ -100,7 +108,7 @@ pub fn run(
     let crm = &config.outreach.crm;
     let d = dir(config);
     fsutil::create_dir_all(&d)?;
-    let mut stats = stats(config);
+    let mut stats = stats(config)?;
     stats.pending = 0;
     let csv_path = crm.csv.as_ref().map(|p| config.resolve(p));
     let mut in_csv = csv_keys(csv_path.as_deref())?;
@@ -272,11 +280,7 @@ fn append_csv(path: &Path, row: &[String]) -> Result<()> {
     if let Some(d) = path.parent() {
         fsutil::create_dir_all(d)?;
     }
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| io_error(path, e))?;
+    let f = fsutil::open(path, std::fs::OpenOptions::new().create(true).append(true))?;
     let mut w = csv::Writer::from_writer(f);
     let map = |e: csv::Error| Error::Output(format!("{}: {e}", path.display()));
     if new {

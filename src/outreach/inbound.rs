@@ -6,7 +6,7 @@
 //! Delivery reports and complaints are read by [`bounce`]; auto-replies are not responses.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use mailparse::{MailHeaderMap, ParsedMail};
@@ -14,7 +14,7 @@ use mailparse::{MailHeaderMap, ParsedMail};
 use super::bounce;
 use super::bus::{Message, MessageBus};
 use crate::error::{InputError, Location, Result};
-use crate::fsutil::{self, io_error};
+use crate::fsutil;
 
 /// What one message is.
 #[derive(Debug, Clone, PartialEq)]
@@ -340,16 +340,10 @@ pub fn read_maildir(
 ) -> Result<Report> {
     let mut report = Report::default();
     let new = maildir.join("new");
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(&new) {
-        Ok(rd) => rd
-            .flatten()
-            .map(|e| e.path())
-            // Not only regular files: a FIFO or device is reported (and never waited on).
-            .filter(|p| !p.is_dir())
-            .collect(),
-        Err(e) => return Err(io_error(&new, e)),
-    };
-    files.sort();
+    // A Maildir has new/: a missing one is a wrong path, not an empty box.
+    fsutil::metadata(&new)?;
+    // Not only regular files: a FIFO or device is reported (and never waited on).
+    let files = fsutil::list_dir(&new)?.into_iter().filter(|p| !p.is_dir());
     for path in files {
         let name = path
             .file_name()
@@ -360,7 +354,7 @@ pub fn read_maildir(
             continue;
         }
         // A link is not a delivered mail: it is never followed (to /etc/passwd, say).
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        if fsutil::is_symlink(&path) {
             report.errors.push(InputError::new(
                 Location::file(&path),
                 "a symbolic link, not a delivered mail: not read; left in new/",
@@ -444,7 +438,7 @@ pub fn read_maildir(
         } else {
             format!("{name}:2,S")
         });
-        std::fs::rename(&path, &target).map_err(|e| io_error(&path, e))?;
+        fsutil::rename(&path, &target)?;
     }
     Ok(report)
 }

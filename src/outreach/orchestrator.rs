@@ -20,6 +20,7 @@ use super::window;
 use super::Attempt;
 use crate::config::Config;
 use crate::error::{Error, InputError, Location, Result};
+use crate::fsutil;
 use crate::lead::{Lead, Route};
 
 /// A WhatsApp/SMS step rendered for one lead, queued for the WhatsAppAgent after the emails.
@@ -85,10 +86,16 @@ pub fn bus_dir(config: &Config) -> PathBuf {
 /// The scored leads of the last build, by dedup_key.
 pub fn scored_leads(config: &Config) -> Result<BTreeMap<String, Lead>> {
     let path = config.work_dir().join("build").join("scored_leads.jsonl");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        Error::Usage(format!(
-            "{}: {e}; run `leadsite build` first",
+    let Some(bytes) = fsutil::read_state(&path)? else {
+        return Err(Error::Usage(format!(
+            "{}: not there; run `leadsite build` first",
             path.display()
+        )));
+    };
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Error::from(InputError::new(
+            Location::file(&path),
+            format!("not UTF-8 text: {e}"),
         ))
     })?;
     let mut out = BTreeMap::new();
@@ -218,7 +225,7 @@ pub fn run(config: &Config, opts: &Options) -> Result<RunReport> {
     let mut backend = super::backend::open(config, mode)?;
     let leads = scored_leads(config)?;
     let sequence = Sequence::load(&config.resolve(&config.paths.content), &o.sequence)?;
-    let pages = landing_pages(config);
+    let pages = landing_pages(config)?;
     let run = Run {
         config,
         sequence: &sequence,
@@ -279,7 +286,7 @@ impl Run<'_> {
         let bus = &*backend.bus;
         let mut inbox_events = Vec::new();
         if self.dry {
-            for (path, parsed) in backend.folder.read_inbox() {
+            for (path, parsed) in backend.folder.read_inbox()? {
                 let name = path.file_name().unwrap_or_default().to_string_lossy();
                 match parsed {
                     Ok(m) if !bus.is_published(&m.id) => inbox_events.push(m),
@@ -737,17 +744,25 @@ fn backoff(minutes: u32, attempt: u32) -> Duration {
     Duration::minutes(i64::from(minutes) << attempt.saturating_sub(1).min(10))
 }
 
-fn landing_pages(config: &Config) -> BTreeMap<String, String> {
+/// Each lead's landing page address, as the last build wrote it. A build that made no pages
+/// leaves none (the address is then the site's base URL and the key); a list that cannot be read
+/// is an error: an email never links a guessed page because the real list was unreadable.
+fn landing_pages(config: &Config) -> Result<BTreeMap<String, String>> {
     let path = config.work_dir().join("build").join("landing_pages.json");
-    std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<BTreeMap<String, serde_json::Value>>(&b).ok())
-        .map(|m| {
-            m.into_iter()
-                .filter_map(|(k, v)| Some((k, v.get("url")?.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
+    let Some(bytes) = fsutil::read_state(&path)? else {
+        return Ok(BTreeMap::new());
+    };
+    let pages: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::from(InputError::new(
+                Location::at_line(&path, e.line() as u64),
+                format!("not the build's list of landing pages ({e}); run `leadsite build` again"),
+            ))
+        })?;
+    Ok(pages
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.get("url")?.as_str()?.to_string())))
+        .collect())
 }
 
 /// What applying an event needs besides the state: the sequence (a step's delay) and the
@@ -1149,5 +1164,29 @@ mod tests {
             "a lead that answered stays answered"
         );
         assert_eq!(s.next_action_at, None);
+    }
+
+    /// The build's list of pages is what emails link: missing (no page yet) it is empty, and
+    /// unreadable it stops the run, never sending a guessed address.
+    #[test]
+    fn an_unreadable_list_of_landing_pages_stops_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leadsite.yaml");
+        std::fs::write(&path, "site: {base_url: 'https://x.example/'}\n").unwrap();
+        let config = Config::load(&path, true).unwrap();
+        assert!(landing_pages(&config).unwrap().is_empty());
+        let list = config.work_dir().join("build").join("landing_pages.json");
+        std::fs::create_dir_all(list.parent().unwrap()).unwrap();
+        std::fs::write(&list, r#"{"acme": {"url": "https://x.example/en/acme/"}}"#).unwrap();
+        assert_eq!(
+            landing_pages(&config).unwrap()["acme"],
+            "https://x.example/en/acme/"
+        );
+        std::fs::write(&list, r#"{"acme": {"url": "ht"#).unwrap();
+        let err = landing_pages(&config).unwrap_err().to_string();
+        assert!(
+            err.contains("landing_pages.json") && err.contains("build"),
+            "{err}"
+        );
     }
 }

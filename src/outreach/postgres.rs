@@ -472,7 +472,8 @@ fn db_err(e: postgres::Error) -> Error {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    // Only names this worker's runs: no name is no error.
+    crate::fsutil::read_to_string(std::path::Path::new("/proc/sys/kernel/hostname"))
         .map(|h| h.trim().to_string())
         .ok()
         .filter(|h| !h.is_empty())

@@ -117,7 +117,7 @@ impl Sequence {
     pub fn load(content_dir: &Path, name: &str) -> Result<Sequence> {
         let dir = content_dir.join("emails").join(name);
         for linked in [content_dir.join("emails"), dir.clone()] {
-            if std::fs::symlink_metadata(&linked).is_ok_and(|m| m.file_type().is_symlink()) {
+            if crate::fsutil::is_symlink(&linked) {
                 return Err(InputError::new(
                     Location::file(&linked),
                     "is a symbolic link: not read (keep email templates in content/emails/ as files)",
@@ -127,15 +127,12 @@ impl Sequence {
         }
         let mut files: Vec<(PathBuf, String)> = Vec::new();
         if dir.is_dir() {
-            let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .map_err(|e| crate::fsutil::io_error(&dir, e))?
-                .flatten()
-                .map(|e| e.path())
+            let paths = crate::fsutil::list_dir(&dir)?;
+            for p in paths
+                .into_iter()
                 .filter(|p| p.extension().is_some_and(|e| e == "md"))
-                .collect();
-            paths.sort();
-            for p in paths {
-                if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+            {
+                if crate::fsutil::is_symlink(&p) {
                     return Err(InputError::new(
                         Location::file(&p),
                         "is a symbolic link: not read (keep email templates in content/emails/ as files)",

@@ -360,13 +360,14 @@ impl FileStore {
             .map_err(|e| io_error(&lock_path, e))?;
         let (states, good, lines) = Self::load(dir)?;
         let journal_path = dir.join("journal.jsonl");
-        let mut journal = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&journal_path)
-            .map_err(|e| io_error(&journal_path, e))?;
+        let mut journal = fsutil::open(
+            &journal_path,
+            fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true),
+        )?;
         journal
             .set_len(good as u64)
             .and_then(|()| journal.seek(SeekFrom::End(0)).map(|_| ()))
@@ -386,12 +387,7 @@ impl FileStore {
     /// The run holding the store now, if another process does (a `schedule` under way): the
     /// steps it began are being sent; steps of any other run are in doubt.
     pub fn holder(dir: &Path) -> Option<String> {
-        let path = dir.join("lock");
-        let lock = fs::OpenOptions::new().write(true).open(&path).ok()?;
-        match lock.try_lock() {
-            Err(fs::TryLockError::WouldBlock) => fs::read_to_string(&path).ok(),
-            _ => None,
-        }
+        fsutil::lock_holder(&dir.join("lock"))
     }
 
     /// Every lead's state as the store holds it, without taking the lock (for `status`, which

@@ -15,6 +15,7 @@ use axum::routing::get;
 use axum::Router;
 use tokio::sync::broadcast;
 
+use crate::fsutil;
 use crate::web;
 
 const RELOAD_JS: &str = r#"(function () {
@@ -173,7 +174,7 @@ fn serve_file(root: &Path, url_path: &str, header: &dyn Fn(&str) -> Option<Strin
     } else {
         (404, root.join("404.html"))
     };
-    let Ok(meta) = std::fs::metadata(&path) else {
+    let Ok(meta) = fsutil::metadata(&path) else {
         return web::reply(404, text, &[], "not found\n");
     };
     let modified = meta.modified().unwrap_or(UNIX_EPOCH);
@@ -198,8 +199,10 @@ fn serve_file(root: &Path, url_path: &str, header: &dyn Fn(&str) -> Option<Strin
             return web::reply(304, mime, &headers, axum::body::Body::empty());
         }
     }
-    let Ok(mut body) = std::fs::read(&path) else {
-        return web::reply(404, text, &[], "not found\n");
+    let mut body = match fsutil::read_if_exists(&path) {
+        Ok(Some(body)) => body,
+        Ok(None) => return web::reply(404, text, &[], "not found\n"),
+        Err(e) => return web::reply(500, text, &[], format!("{e}\n")),
     };
     if mime.starts_with("text/html") {
         body = inject_reload(body);

@@ -208,7 +208,8 @@ impl Images {
                 }
                 Ok(bytes)
             });
-        let _ = std::fs::create_dir_all(&self.cache);
+        // The cache is best effort: what cannot be kept is fetched again next build.
+        let _ = crate::fsutil::create_dir_all(&self.cache);
         match result {
             Ok(bytes) => {
                 self.downloaded.fetch_add(1, Ordering::Relaxed);
@@ -246,9 +247,10 @@ impl Images {
                 ));
                 continue;
             }
-            let Ok(bytes) = std::fs::read(self.raw_path(&url)) else {
+            let Some(bytes) = crate::fsutil::read_cache(&self.raw_path(&url)) else {
                 // Why its download failed, as recorded then (`<url>\n<why>`).
-                if let Ok(err) = std::fs::read_to_string(self.err_path(&url)) {
+                if let Some(err) = crate::fsutil::read_cache(&self.err_path(&url)) {
+                    let err = String::from_utf8_lossy(&err);
                     let why = err.lines().nth(1).unwrap_or("could not be fetched");
                     warnings.push(format!("image {shown}: {why}; left out"));
                 }
@@ -271,8 +273,7 @@ impl Images {
             .collect();
         let tag = if kind == Kind::Hero { "h" } else { "l" };
         let meta = self.cache.join("made").join(format!("{digest}-{tag}.json"));
-        let made: Option<Made> = std::fs::read(&meta)
-            .ok()
+        let made: Option<Made> = crate::fsutil::read_cache(&meta)
             .and_then(|b| serde_json::from_slice(&b).ok())
             .filter(|m: &Made| {
                 !m.files.is_empty() && m.files.iter().all(|(_, _, f)| self.out.join(f).is_file())
@@ -353,7 +354,7 @@ impl Images {
         }
         widths.dedup();
         let ext = if kind == Kind::Hero { "jpg" } else { "png" };
-        std::fs::create_dir_all(&self.out).map_err(|e| e.to_string())?;
+        crate::fsutil::create_dir_all(&self.out).map_err(|e| e.to_string())?;
         let mut files = Vec::new();
         for w in widths {
             let h = ((u64::from(sh) * u64::from(w)) / u64::from(sw)).max(1) as u32;
@@ -386,18 +387,17 @@ impl Images {
     }
 
     /// Removes files of site/img/ that no page uses any more.
-    pub fn sweep(&self) {
+    /// One that cannot be removed is an error: it would stay published.
+    pub fn sweep(&self) -> crate::error::Result<()> {
         let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        let Ok(rd) = std::fs::read_dir(&self.out) else {
-            return;
-        };
-        for entry in rd.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !used.contains(&name) && entry.path().is_file() {
-                let _ = std::fs::remove_file(entry.path());
+        for path in crate::fsutil::list_dir(&self.out)? {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            if !used.contains(name.as_ref()) && path.is_file() {
+                crate::fsutil::remove_file(&path)?;
             }
         }
-        let _ = std::fs::remove_dir(&self.out);
+        crate::fsutil::remove_empty_dir(&self.out)?;
+        Ok(())
     }
 }
 

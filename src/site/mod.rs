@@ -291,8 +291,8 @@ fn generate_languages(
         .site_dir()
         .join(languages[0].0.to_ascii_lowercase())
         .join("404.html");
-    if let Ok(page) = std::fs::read_to_string(first) {
-        write("404.html", page)?;
+    if let Some(page) = fsutil::read_if_exists(&first)? {
+        write("404.html", String::from_utf8_lossy(&page).into_owned())?;
     }
     Ok(total)
 }
@@ -477,8 +477,8 @@ pub fn generate(
     let old: BTreeMap<String, String> = if interrupted {
         BTreeMap::new()
     } else {
-        std::fs::read(&manifest_path)
-            .ok()
+        // A manifest lost or spoiled: every page is made again.
+        fsutil::read_cache(&manifest_path)
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()
     };
@@ -551,7 +551,7 @@ pub fn generate(
         }
     }
     write_redirects(&shared, &chosen, &old, &manifest, redirects, &mut report)?;
-    shared.images.sweep();
+    shared.images.sweep()?;
     report.images = shared.images.stats();
 
     write_site_files(&shared, &chosen, &mut report)?;
@@ -562,7 +562,7 @@ pub fn generate(
         &json_bytes(&report.pages),
     )?;
     fsutil::write_if_changed(&build.join("landing_stats.json"), &json_bytes(&report))?;
-    std::fs::remove_file(&building).map_err(|e| fsutil::io_error(&building, e))?;
+    fsutil::remove_file(&building)?;
     Ok(report)
 }
 
@@ -570,7 +570,8 @@ pub fn generate(
 /// so its pages are made again.
 fn binary_id() -> String {
     std::env::current_exe()
-        .and_then(std::fs::metadata)
+        .ok()
+        .and_then(|exe| fsutil::metadata(&exe).ok())
         .map(|m| format!("{}:{:?}", m.len(), m.modified().ok()))
         .unwrap_or_default()
 }

@@ -16,7 +16,7 @@ pub fn staging_dir(config: &Config) -> PathBuf {
 /// Nothing is written through a symbolic link: `site/` itself may not be one, and links inside it
 /// (which a build never makes) are removed — the links, never what they point at.
 pub(super) fn unlink_site(site: &Path) -> Result<()> {
-    if std::fs::symlink_metadata(site).is_ok_and(|m| m.file_type().is_symlink()) {
+    if fsutil::is_symlink(site) {
         return Err(Error::from(InputError::new(
             Location::file(site),
             "is a symbolic link: the build does not write through it (set paths.site to the folder itself)",
@@ -25,7 +25,7 @@ pub(super) fn unlink_site(site: &Path) -> Result<()> {
     if site.is_dir() {
         for e in walkdir::WalkDir::new(site).into_iter().flatten() {
             if e.path_is_symlink() {
-                let _ = std::fs::remove_file(e.path());
+                fsutil::remove_file(e.path())?;
             }
         }
     }
@@ -86,9 +86,9 @@ pub(super) fn write_assets(
         {
             let p = entry.path();
             if entry.file_type().is_file() && !keep.contains(p) {
-                let _ = std::fs::remove_file(p);
+                fsutil::remove_file(p)?;
             } else if entry.file_type().is_dir() {
-                let _ = std::fs::remove_dir(p);
+                fsutil::remove_empty_dir(p)?;
             }
         }
     }
@@ -291,8 +291,8 @@ pub(super) fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report
         list_files.push(list.rel.clone());
     }
     let lists_manifest = s.config.build_dir().join("lists.json");
-    let old_lists: Vec<String> = std::fs::read(&lists_manifest)
-        .ok()
+    // What the last build wrote (a manifest lost or spoiled: its old list pages stay).
+    let old_lists: Vec<String> = fsutil::read_cache(&lists_manifest)
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     for rel in old_lists.iter().filter(|r| !list_files.contains(r)) {
@@ -300,10 +300,10 @@ pub(super) fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report
         let first = rel.split('/').next().unwrap_or("");
         if listing::RESERVED.contains(&first) && !rel.contains("..") {
             let path = s.site_dir.join(rel);
-            if std::fs::remove_file(&path).is_ok() {
+            if fsutil::remove_file(&path)? {
                 let mut dir = path.parent();
                 while let Some(d) = dir.filter(|d| *d != s.site_dir) {
-                    if std::fs::remove_dir(d).is_err() {
+                    if !fsutil::remove_empty_dir(d)? {
                         break;
                     }
                     dir = d.parent();

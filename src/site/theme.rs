@@ -77,10 +77,13 @@ impl Themes {
         let mut errors = Vec::new();
         if dir.is_dir() {
             let mut names: Vec<PathBuf> = Vec::new();
-            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                let p = e.path();
+            let entries = crate::fsutil::list_dir(dir).unwrap_or_else(|e| {
+                errors.push(e.into_input(dir));
+                Vec::new()
+            });
+            for p in entries {
                 // A linked theme folder could publish anything it points at (`themes/x -> /`).
-                if e.file_type().is_ok_and(|t| t.is_symlink()) {
+                if crate::fsutil::is_symlink(&p) {
                     errors.push(InputError::new(
                         Location::file(&p),
                         "is a symbolic link: not read (copy the theme into themes/ instead)",
@@ -89,7 +92,6 @@ impl Themes {
                     names.push(p);
                 }
             }
-            names.sort();
             for theme_dir in names {
                 let theme = theme_dir
                     .file_name()

@@ -102,3 +102,54 @@ fn the_check_catches_an_upward_use() {
     assert_eq!(names, ["serve", "cli", "lead", "site"]);
     assert!(layer_of("serve") > layer_of("pipeline"));
 }
+
+/// Direct file operations (`std::fs::read(`, `File::open(` …) outside `#[cfg(test)]` code:
+/// (line, what).
+fn file_operations(text: &str) -> Vec<(usize, String)> {
+    let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+    let call = regex::Regex::new(r"\bfs::[a-z_]+\s*\(|\bFile::(open|create)\s*\(").unwrap();
+    call.find_iter(code)
+        .map(|m| {
+            (
+                code[..m.start()].matches('\n').count() + 1,
+                m.as_str().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Files are read and written in one place: `fsutil` (errors that name the path, atomic
+/// writes, links and FIFOs refused) and `limits` (reads bounded in size). Anywhere else a direct
+/// call is how an error got swallowed or printed without its path.
+#[test]
+fn files_are_read_and_written_only_through_fsutil_and_limits() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut direct = Vec::new();
+    for entry in walkdir::WalkDir::new(&src).sort_by_file_name() {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(&src).unwrap().to_path_buf();
+        if entry.path().extension().is_none_or(|e| e != "rs")
+            || rel == Path::new("fsutil.rs")
+            || rel == Path::new("limits.rs")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        for (line, call) in file_operations(&text) {
+            direct.push(format!("src/{}:{line}: {call}", rel.display()));
+        }
+    }
+    assert!(
+        direct.is_empty(),
+        "use crate::fsutil (or crate::limits) instead:\n{}",
+        direct.join("\n")
+    );
+}
+
+#[test]
+fn the_file_check_catches_a_direct_call() {
+    let found = file_operations("let a = std::fs::read(p);\nfsutil::read(p)?;\nlet f = std::fs::File::open(p);\nlet o = fs::OpenOptions::new();\n#[cfg(test)]\nfs::write(p, b);\n");
+    let calls: Vec<&str> = found.iter().map(|(_, c)| c.as_str()).collect();
+    assert_eq!(calls, ["fs::read(", "File::open("]);
+    assert_eq!(found[1].0, 3);
+}

@@ -44,8 +44,8 @@ impl Cache {
     /// cache is set aside (the message says so) and the build goes on with an empty one.
     pub fn open(path: PathBuf) -> (Cache, Option<String>) {
         let mut warning = None;
-        let sites = match std::fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice::<Stored>(&bytes) {
+        let sites = match crate::fsutil::read_state(&path) {
+            Ok(Some(bytes)) => match serde_json::from_slice::<Stored>(&bytes) {
                 Ok(s) if s.version == VERSION => s.sites,
                 Ok(s) => {
                     warning = Some(format!(
@@ -63,7 +63,11 @@ impl Cache {
                     BTreeMap::new()
                 }
             },
-            Err(_) => BTreeMap::new(),
+            Ok(None) => BTreeMap::new(),
+            Err(e) => {
+                warning = Some(format!("{e}; starting a new cache"));
+                BTreeMap::new()
+            }
         };
         (
             Cache {

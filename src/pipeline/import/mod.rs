@@ -140,8 +140,7 @@ pub fn read_chunks(
 ) -> Result<Summary> {
     use std::io::{Read, Seek};
     let io_error = |e: std::io::Error| InputError::new(Location::file(path), e.to_string());
-    crate::limits::ensure_regular(path).map_err(io_error)?;
-    let mut file = std::fs::File::open(path).map_err(io_error)?;
+    let mut file = crate::limits::open_regular(path).map_err(io_error)?;
     // The head of the file tells its format.
     let mut head = Vec::with_capacity(HEAD);
     file.by_ref()
