@@ -6,20 +6,20 @@
 // hot path, so its size is not worth a Box at every call site.
 #![allow(clippy::result_large_err)]
 
-pub mod build;
+pub(crate) mod build;
 pub mod cli;
 pub mod config;
-pub mod deploy;
+pub(crate) mod deploy;
 pub mod error;
 pub mod fsutil;
 pub mod lead;
 pub mod limits;
 pub mod outreach;
 pub mod pipeline;
-pub mod serve;
+pub(crate) mod serve;
 pub mod site;
-pub mod text;
-pub mod web;
+pub(crate) mod text;
+pub(crate) mod web;
 
 pub use config::Config;
 pub use error::{Error, InputError, Location, Result};

@@ -12,8 +12,8 @@
 //! - Each request is tried again with back-off; a run that stops half-way is finished by the
 //!   next, which uploads only what did not arrive.
 
-pub mod headers;
-pub mod s3;
+pub(crate) mod headers;
+pub(crate) mod s3;
 
 use std::collections::BTreeMap;
 use std::io::Write;

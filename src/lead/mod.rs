@@ -1,12 +1,12 @@
 //! The lead record (the design's §2): typed known fields, the `enrichment` and `quality`
 //! namespaces, and every unknown field kept in `extra` so that it survives load → save → load.
 
-pub mod comments;
+pub(crate) mod comments;
 mod de;
 pub mod extra;
 pub mod load;
 pub mod save;
-pub mod value;
+pub(crate) mod value;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

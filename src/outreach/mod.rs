@@ -4,24 +4,24 @@
 //! and what comes back: `inbound` (a Maildir: replies, `bounce` reports, complaints) and `listen`
 //! (one-click unsubscribes, signed provider `webhook`s). See docs/architecture.md.
 
-pub mod backend;
+pub(crate) mod backend;
 pub mod bounce;
 pub mod bus;
 #[doc(hidden)]
 pub mod contract;
 pub mod crm;
-pub mod email;
+pub(crate) mod email;
 pub mod inbound;
-pub mod listen;
-pub mod orchestrator;
+pub(crate) mod listen;
+pub(crate) mod orchestrator;
 pub mod pgtls;
 pub mod postgres;
-pub mod records;
-pub mod sequence;
+pub(crate) mod records;
+pub(crate) mod sequence;
 pub mod store;
 pub mod webhook;
-pub mod whatsapp;
-pub mod window;
+pub(crate) mod whatsapp;
+pub(crate) mod window;
 
 /// How one delivery attempt went: an email, a WhatsApp or SMS message, a CRM push. One type for
 /// the agents, so that "try again" and "give up" mean the same everywhere.

@@ -72,8 +72,6 @@ pub struct Param {
 
 #[derive(Debug, Clone)]
 pub struct Step {
-    /// 1-based.
-    pub number: u32,
     pub file: PathBuf,
     pub delay: Duration,
     /// `email` or `whatsapp`.
@@ -239,7 +237,6 @@ impl Sequence {
             // The .html name turns on escaping: lead data cannot add markup to the HTML part.
             templates.push((format!("{number}/body.html"), body.to_string()));
             steps.push(Step {
-                number,
                 file: path.clone(),
                 delay,
                 channel,

@@ -3,16 +3,16 @@
 //! `ingest` runs MapsSearch import → Normalize → Validate → Dedup → Route → Format/Export; the
 //! contract of each stage (see [`contract`]) is checked after it runs.
 
-pub mod contract;
-pub mod dedup;
+pub(crate) mod contract;
+pub(crate) mod dedup;
 pub mod enrich;
-pub mod export;
+pub(crate) mod export;
 pub mod import;
-pub mod ingest;
-pub mod normalize;
-pub mod route;
+pub(crate) mod ingest;
+pub(crate) mod normalize;
+pub(crate) mod route;
 pub mod score;
-pub mod validate;
+pub(crate) mod validate;
 
 use std::fmt;
 

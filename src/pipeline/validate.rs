@@ -3,20 +3,13 @@
 
 use rayon::prelude::*;
 
-use super::contract::Contract;
 use super::{Issue, Record, RejectReason};
 use crate::error::Location;
 use crate::lead::value::{canonical_email, canonical_url, phone_e164};
 use crate::lead::{is_valid_key, Lead};
 
-/// Validate writes nothing, and holds its contract by construction: it sees each record only by
-/// shared reference, and passes it on or rejects it whole.
-pub const CONTRACT: Contract = Contract {
-    stage: "validate",
-    input: "normalized_leads",
-    output: "valid_leads",
-    writes: &[],
-};
+// Validate has no contract to check: it writes nothing, seeing each record only by shared
+// reference, and passes it on or rejects it whole.
 
 /// A row that did not become a lead, and why.
 #[derive(Debug, Clone, PartialEq)]

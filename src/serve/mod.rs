@@ -2,7 +2,7 @@
 //! (the incremental build), and reload open pages. A broken edit keeps the last good site and
 //! shows the error in the terminal and over the page until the next good save.
 
-pub mod http;
+pub(crate) mod http;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

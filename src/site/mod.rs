@@ -9,17 +9,17 @@
 //! bytes did not change is not rewritten, and pages of leads that left are removed.
 
 pub mod content;
-pub mod embedded;
-pub mod facts;
+pub(crate) mod embedded;
+pub(crate) mod facts;
 pub mod hours;
-pub mod images;
-pub mod language;
-pub mod listing;
+pub(crate) mod images;
+pub(crate) mod language;
+pub(crate) mod listing;
 mod macros;
 mod output;
 mod page;
-pub mod placeholders;
-pub mod seo;
+pub(crate) mod placeholders;
+pub(crate) mod seo;
 pub mod theme;
 
 use std::collections::{BTreeMap, HashSet};

@@ -29,9 +29,9 @@ pub struct Cache {
 }
 
 /// What the cache says about a site.
-pub enum Lookup<'a> {
-    Fresh(&'a SiteFindings),
-    Stale(&'a SiteFindings),
+pub enum Lookup {
+    Fresh,
+    Stale,
     Missing,
 }
 
@@ -79,10 +79,10 @@ impl Cache {
         )
     }
 
-    pub fn get(&self, url: &str, now: DateTime<Utc>, ttl: Duration) -> Lookup<'_> {
+    pub fn get(&self, url: &str, now: DateTime<Utc>, ttl: Duration) -> Lookup {
         match self.sites.get(url) {
-            Some(s) if now - s.fetched_at < ttl => Lookup::Fresh(s),
-            Some(s) => Lookup::Stale(s),
+            Some(s) if now - s.fetched_at < ttl => Lookup::Fresh,
+            Some(_) => Lookup::Stale,
             None => Lookup::Missing,
         }
     }
@@ -95,14 +95,6 @@ impl Cache {
     pub fn put(&mut self, url: String, findings: SiteFindings) {
         self.sites.insert(url, findings);
         self.dirty = true;
-    }
-
-    pub fn len(&self) -> usize {
-        self.sites.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.sites.is_empty()
     }
 
     /// Writes the cache if anything was added.
@@ -141,7 +133,7 @@ mod tests {
         let path = Cache::path_in(dir.path());
         let now = Utc::now();
         let (mut c, warning) = Cache::open(path.clone());
-        assert!(warning.is_none() && c.is_empty());
+        assert!(warning.is_none() && c.sites.is_empty());
         c.put(
             "https://a.example/".into(),
             findings(now - Duration::days(40)),
@@ -149,15 +141,15 @@ mod tests {
         c.put("https://b.example/".into(), findings(now));
         c.save().unwrap();
         let (c, _) = Cache::open(path);
-        assert_eq!(c.len(), 2);
+        assert_eq!(c.sites.len(), 2);
         let ttl = Duration::days(30);
         assert!(matches!(
             c.get("https://a.example/", now, ttl),
-            Lookup::Stale(_)
+            Lookup::Stale
         ));
         assert!(matches!(
             c.get("https://b.example/", now, ttl),
-            Lookup::Fresh(_)
+            Lookup::Fresh
         ));
         assert!(matches!(
             c.get("https://c.example/", now, ttl),
@@ -172,7 +164,7 @@ mod tests {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, b"{not json").unwrap();
         let (c, warning) = Cache::open(path);
-        assert!(c.is_empty());
+        assert!(c.sites.is_empty());
         assert!(warning.unwrap().contains("website.json"));
     }
 }

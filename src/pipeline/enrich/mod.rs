@@ -4,10 +4,10 @@
 //! source of every value in `enrichment.sources`. It writes nothing else: its contract is
 //! checked on every lead.
 
-pub mod cache;
-pub mod extract;
+pub(crate) mod cache;
+pub(crate) mod extract;
 pub mod files;
-pub mod public;
+pub(crate) mod public;
 pub mod taxonomy;
 pub mod website;
 
@@ -178,8 +178,8 @@ fn read_sites(
     let mut to_fetch = Vec::new();
     for url in urls {
         match cache.get(url, opts.now, ttl) {
-            Lookup::Fresh(_) => stats.sites_cached += 1,
-            Lookup::Stale(_) if opts.offline => stats.sites_stale += 1,
+            Lookup::Fresh => stats.sites_cached += 1,
+            Lookup::Stale if opts.offline => stats.sites_stale += 1,
             Lookup::Missing if opts.offline => stats.sites_missing += 1,
             _ => to_fetch.push(url.clone()),
         }
