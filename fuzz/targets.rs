@@ -12,20 +12,30 @@ fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(bytes)
 }
 
-/// Lead YAML: every document, salvaged or reported; what loaded is written back and read again.
+/// Lead YAML: every document, salvaged or reported; what loaded is written back as an `ingest`
+/// rewrite would write it (with the text's comments carried over) and must read back as the
+/// same leads.
 pub fn lead_yaml(bytes: &[u8]) {
     let text = text(bytes);
     let path = Path::new("leads/fuzz.yaml");
     let (file, _) = leadsite::lead::parse_str(&text, path);
-    // A lead that loaded is written back as leadsite would rewrite it, and must load again.
-    if !file.leads.is_empty() {
-        let again = leadsite::lead::save::file_to_yaml(&file);
+    if file.leads.is_empty() {
+        return;
+    }
+    for again in [
+        leadsite::lead::save::file_to_yaml(&file),
+        leadsite::lead::save::rewrite(&text, &file),
+    ] {
         let (back, errors) = leadsite::lead::parse_str(&again, path);
+        // What the guard refuses is refused on purpose (ingest then leaves the file as it is).
+        if errors.iter().any(|e| e.message.contains("not read")) {
+            continue;
+        }
         assert!(
             errors.is_empty(),
             "rewritten lead file does not load: {errors:?}\n{again}"
         );
-        assert_eq!(back.leads.len(), file.leads.len(), "{again}");
+        assert!(back.leads == file.leads, "rewritten leads differ:\n{again}");
     }
 }
 

@@ -204,7 +204,7 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
                     return refuse(
                         line,
                         format!(
-                            "nested deeper than {MAX_FLOW_DEPTH} levels of - on one line: not read"
+                            "nested deeper than {MAX_FLOW_DEPTH} levels of - or ? on one line: not read"
                         ),
                     );
                 }
@@ -237,7 +237,7 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
     // it is read once more as the parser sees it.
     let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
     if text.contains('*') || brackets > MAX_FLOW_DEPTH {
-        return check_yaml_events(text, path);
+        return check_yaml_events(text, path, aliases);
     }
     Ok(())
 }
@@ -251,7 +251,7 @@ pub const MAX_ALIAS_NODES: usize = 100_000;
 /// first collection nested deeper than [`MAX_FLOW_DEPTH`] or once aliases would add more than
 /// [`MAX_ALIAS_NODES`] nodes. A text the parser cannot read is left to serde_yaml_ng, which
 /// says where.
-fn check_yaml_events(text: &str, path: &Path) -> Result<(), InputError> {
+fn check_yaml_events(text: &str, path: &Path, aliases: usize) -> Result<(), InputError> {
     use yaml_rust2::parser::{Event, Parser};
     let refuse =
         |line: usize, msg: String| Err(InputError::new(Location::at_line(path, line as u64), msg));
@@ -273,14 +273,24 @@ fn check_yaml_events(text: &str, path: &Path) -> Result<(), InputError> {
             // A text this parser cannot read is read by serde_yaml_ng's (libyaml) all the same,
             // which may accept it (a tab after `key:`): with aliases in it, what they expand to
             // cannot be known, so it is not read.
+            // The error is named where the parser met it; a `*` that is no alias (in a quoted
+            // text) cannot be told from a hidden one in a text the parser cannot read.
             Err(e) if text.contains('*') => {
-                return refuse(
-                    e.marker().line(),
+                let at = e.marker();
+                let mut location = Location::at_line(path, at.line() as u64);
+                location.column = Some(at.col() as u64 + 1);
+                let alias = if aliases > 0 {
+                    "with aliases (*name)"
+                } else {
+                    "with a `*` (which may be an alias)"
+                };
+                return Err(InputError::new(
+                    location,
                     format!(
-                        "YAML with aliases (*name) that leadsite's guard cannot read ({}): not read; write it without aliases, or fix what the guard names",
+                        "{}: not read (YAML {alias} that leadsite's guard cannot read is not handed on; fix this error)",
                         e.info()
                     ),
-                );
+                ));
             }
             Err(_) => return Ok(()),
         };
@@ -371,6 +381,14 @@ mod tests {
         // parser (libyaml takes a tab after `key:`; the chain then expands).
         let tabbed = format!("x:\t1\n{chain_text}");
         assert!(check_yaml(&tabbed, p).is_err());
+        // A `*` in a quoted text is no alias: the error is the parser's own, where it met it.
+        let e = check_yaml("name: A\nstar: \"*x\"\nx: [\n", p).unwrap_err();
+        assert_eq!(
+            (e.location.line, e.location.column),
+            (Some(4), Some(1)),
+            "{e}"
+        );
+        assert!(!e.message.contains("with aliases"), "{e}");
         // Aliases of one long text weigh its bytes: 14 doublings of 240 KB.
         let mut long = format!("a0: &a0 \"{}\"\n", "x".repeat(240_000));
         for n in 1..=14 {

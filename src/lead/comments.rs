@@ -118,6 +118,41 @@ fn walk(text: &str) -> Option<Shape> {
                 None => path = format!("{}", shape.docs.len().saturating_sub(1)),
             }
         }
+        // A list item is an anchor too: a comment before it goes back before it, one after
+        // its one-line plain value back after it; its text lines are not comments.
+        if node && matches!(stack.last(), Some(Frame::Seq { .. })) {
+            let mut plain_end = None;
+            let mut item_line = line;
+            if let Event::Scalar(value, style, _, _) = &event {
+                match style {
+                    TScalarStyle::Plain if !value.contains('\n') => {
+                        plain_end = Some(mark.col() + value.chars().count());
+                    }
+                    // The mark is at the first line of text; the item (`- |`) is the first line
+                    // above it that is not blank.
+                    TScalarStyle::Literal | TScalarStyle::Folded => {
+                        item_line = (0..line)
+                            .rev()
+                            .find(|&l| src.get(l).is_some_and(|t| !t.trim().is_empty()))
+                            .unwrap_or(line);
+                        open = Some(Open::Block {
+                            key_col: mark.col().saturating_sub(1),
+                            from: item_line + 1,
+                        });
+                    }
+                    TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
+                        open = Some(Open::Quoted { from: line + 1 });
+                    }
+                    _ => {}
+                }
+            }
+            shape.keys.push(Key {
+                path: path.clone(),
+                line: item_line,
+                col: mark.col(),
+                plain_end,
+            });
+        }
         match event {
             Event::StreamEnd => break,
             Event::DocumentStart => shape.docs.push(line),
@@ -377,6 +412,23 @@ mod tests {
         let old = "dedup_key: a\nname: \"A\n# B\"\n";
         let new = "dedup_key: a\nname: A B\n";
         assert_eq!(carry(old, new), new);
+    }
+
+    #[test]
+    fn comments_between_list_items_stay_with_their_items() {
+        let old = "name: A\nservices:\n- key cutting\n# weekends only\n- locksmith  # call Bob\n- |\n  # text, not a comment\n  more\nroute: TARGET\n";
+        let new = "name: A\nservices:\n- key cutting\n- locksmith\n- |\n  # text, not a comment\n  more\nroute: NURTURE\nemail: a@a.example\n";
+        assert_eq!(
+            carry(old, new),
+            "name: A\nservices:\n- key cutting\n# weekends only\n- locksmith  # call Bob\n- |\n  # text, not a comment\n  more\nroute: NURTURE\nemail: a@a.example\n"
+        );
+        // In a file of several leads, a comment in one lead's list stays in that list.
+        let old = "- dedup_key: a\n  open_hours:\n    Monday:\n    # lunch break\n    - 9-12\n    - 13-17\n";
+        let new = "- dedup_key: a\n  open_hours:\n    Monday:\n    - 9-12\n    - 13-17\n  source:\n    kind: yaml\n";
+        assert_eq!(
+            carry(old, new),
+            "- dedup_key: a\n  open_hours:\n    Monday:\n    # lunch break\n    - 9-12\n    - 13-17\n  source:\n    kind: yaml\n"
+        );
     }
 
     #[test]

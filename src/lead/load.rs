@@ -171,7 +171,15 @@ pub fn parse_str(text: &str, path: &Path) -> (LeadFile, Vec<InputError>) {
                 leads.extend(found);
             }
             Err(err) => {
-                let located = yaml_error(path, &err);
+                let mut located = yaml_error(path, &err);
+                // A merge key that cannot be applied (`<<: 5`) comes without a place: the
+                // first `<<` line of the text is the best one known.
+                if located.location.line.is_none() && merges {
+                    located.location.line = text
+                        .lines()
+                        .position(|l| l.trim_start().trim_start_matches("- ").starts_with("<<"))
+                        .map(|i| i as u64 + 1);
+                }
                 let all = plain.get_or_insert_with(|| {
                     // Up to the first syntax error: past it the parser only repeats it.
                     let mut all = Vec::new();
@@ -495,5 +503,13 @@ mod tests {
             assert!(e[0].message.contains("field name"), "{text}: {}", e[0]);
             assert_eq!(e[0].location.line, Some(3), "{text}: {}", e[0]);
         }
+    }
+
+    #[test]
+    fn a_merge_key_that_cannot_be_applied_is_named_at_its_line() {
+        let (_, e) = parse_str("dedup_key: a\nname: A\n<<: 5\n", Path::new("x.yaml"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].location.line, Some(3), "{}", e[0]);
+        assert!(e[0].message.contains("merging"), "{}", e[0]);
     }
 }

@@ -26,18 +26,56 @@ pub fn file_to_yaml(file: &LeadFile) -> String {
 
 /// Writes a new lead file (nothing is at its path).
 pub fn create_file(file: &LeadFile) -> Result<WriteOutcome> {
-    fsutil::write_atomic(&file.path, file_to_yaml(file).as_bytes(), false)?;
+    let text = reads_back(file, file_to_yaml(file))?;
+    fsutil::write_atomic(&file.path, text.as_bytes(), false)?;
     Ok(WriteOutcome::Created)
 }
 
 /// Writes a lead file if its text changed, keeping the comments written in it by hand.
 pub fn write_file(file: &LeadFile) -> Result<WriteOutcome> {
-    let mut text = file_to_yaml(file);
     // The file as it is now (leadsite read it under the same lock); unreadable: no comments.
-    if let Ok(old) = crate::limits::read_text(&file.path, crate::limits::MAX_TEXT_FILE) {
-        text = super::comments::carry(&old, &text);
-    }
+    let text = match crate::limits::read_text(&file.path, crate::limits::MAX_TEXT_FILE) {
+        Ok(old) => rewrite(&old, file),
+        Err(_) => file_to_yaml(file),
+    };
+    let text = reads_back(file, text)?;
     fsutil::write_if_changed(&file.path, text.as_bytes())
+}
+
+/// The text of `file` written over `old` (the file's text now): its leads as leadsite writes
+/// them, with the comments of `old` carried over.
+pub fn rewrite(old: &str, file: &LeadFile) -> String {
+    super::comments::carry(old, &file_to_yaml(file))
+}
+
+/// `text` when leadsite reads it back as `file`'s leads, as every later command would read the
+/// file (its size, the YAML guard, each lead); else an input error saying why, and nothing is
+/// written: a lead file that loads must never be rewritten into one that does not (a list
+/// written out one item a line can pass the size limit; nesting written on one line, the
+/// guard's).
+fn reads_back(file: &LeadFile, text: String) -> Result<String> {
+    let refuse = |why: String| -> crate::error::Error {
+        crate::error::InputError::new(
+            crate::error::Location::file(&file.path),
+            format!("not written: leadsite would not read the rewritten file back ({why})"),
+        )
+        .into()
+    };
+    if text.len() as u64 > crate::limits::MAX_TEXT_FILE {
+        return Err(refuse(format!(
+            "{} MiB, over the {} MiB limit of a lead file",
+            text.len() >> 20,
+            crate::limits::MAX_TEXT_FILE >> 20
+        )));
+    }
+    let (again, errors) = super::parse_str(&text, &file.path);
+    if let Some(e) = errors.first() {
+        return Err(refuse(e.to_string()));
+    }
+    if again.leads != file.leads {
+        return Err(refuse("it reads as other data".into()));
+    }
+    Ok(text)
 }
 
 /// The file a new lead is written to: `<dir>/<dedup_key>.yaml`. The key is checked again here,

@@ -11,7 +11,7 @@ use super::import::{self, Format};
 use super::validate::{self, Reject};
 use super::{normalize, route, Record};
 use crate::config::Config;
-use crate::error::{InputError, Location, Result};
+use crate::error::{Error, InputError, Location, Result};
 use crate::fsutil::WriteOutcome;
 use crate::lead::{self, save, LeadFile, Route, Shape};
 
@@ -274,21 +274,38 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
     }
     crate::fsutil::create_dir_all(&leads_dir)?;
     let changed: Vec<&LeadFile> = dirty.iter().map(|&i| &files[i]).collect();
-    let mut outcomes: Vec<WriteOutcome> = changed
+    let mut written: Vec<(&LeadFile, Result<WriteOutcome>)> = changed
         .par_iter()
-        .map(|f| save::write_file(f))
-        .collect::<Result<_>>()?;
+        .map(|f| (*f, save::write_file(f)))
+        .collect();
     // New leads go to paths nothing holds: no need to read what is there first.
-    let created: Vec<WriteOutcome> = new_files
-        .par_iter()
-        .map(save::create_file)
-        .collect::<Result<_>>()?;
-    outcomes.extend(created);
-    for o in outcomes {
-        match o {
-            WriteOutcome::Created => report.created += 1,
-            WriteOutcome::Updated => report.updated += 1,
-            WriteOutcome::Unchanged => report.unchanged += 1,
+    written.extend(
+        new_files
+            .par_iter()
+            .map(|f| (f, save::create_file(f)))
+            .collect::<Vec<_>>(),
+    );
+    for (file, outcome) in written {
+        match outcome {
+            Ok(WriteOutcome::Created) => report.created += 1,
+            Ok(WriteOutcome::Updated) => report.updated += 1,
+            Ok(WriteOutcome::Unchanged) => report.unchanged += 1,
+            // A rewrite leadsite could not read back was not written: the file is as it was,
+            // and what was to be merged into it is reported, not counted as merged.
+            Err(Error::Input(e)) => {
+                report
+                    .merges
+                    .retain(|m| !(m.existing && m.into.path == file.path));
+                for f in report.files.iter_mut() {
+                    f.merged = report
+                        .merges
+                        .iter()
+                        .filter(|m| m.from.path == f.path)
+                        .count();
+                }
+                report.errors.push(*e);
+            }
+            Err(other) => return Err(other),
         }
     }
     clock.lap(&mut report, "write leads/");

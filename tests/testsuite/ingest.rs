@@ -515,6 +515,43 @@ fn a_file_that_could_not_be_read_whole_is_never_rewritten() {
     );
 }
 
+/// A lead file that loads is never rewritten into one that does not: nesting written one level
+/// a line comes back as `- - - …` on one line, past the guard's 64 levels; the rewrite is not
+/// written, the merge is reported as skipped, and the lead still loads.
+#[test]
+fn a_rewrite_that_would_not_read_back_is_not_written() {
+    let p = Project::new();
+    let mut deep = String::from("x:\n");
+    for level in 0..80 {
+        deep.push_str(&format!("{}-\n", "  ".repeat(level)));
+    }
+    deep.push_str(&format!("{}b\n", "  ".repeat(80)));
+    let text = format!("dedup_key: acme-auto-repair-springfield-il\nname: Acme Auto Repair\naddress: {{street: 12 Main St, city: Springfield, region: IL, country: US}}\nphone: '+12175550134'\nroute: TARGET\n{deep}");
+    p.write("leads/kept.yaml", &text);
+    p.run(&["check"]).code(0);
+    p.write(
+        "row.csv",
+        "name,address,phone,emails\nAcme Auto Repair,\"12 Main St, Springfield, IL 62701\",217-555-0134,owner@acme-auto.example\n",
+    );
+    let run = p.run(&["ingest", "row.csv"]);
+    run.code(3);
+    assert_eq!(p.read("leads/kept.yaml"), text, "byte for byte as it was");
+    assert!(
+        run.stderr.contains("kept.yaml")
+            && run
+                .stderr
+                .contains("not written: leadsite would not read the rewritten file back"),
+        "{}",
+        run.stderr
+    );
+    let merges = p.read(".leadsite/ingest/merges.csv");
+    assert!(
+        !merges.contains("acme-auto-repair-springfield-il"),
+        "{merges}"
+    );
+    p.run(&["check"]).code(0);
+}
+
 /// A lead in a file that could not be read (a duplicate key here) is not written again as a
 /// new lead when a row matches it: a second copy would push the hand-kept one out once the file
 /// is fixed.
