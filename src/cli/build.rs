@@ -54,7 +54,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let e = &report.enrich;
     let mut out = format!("leads: {} loaded, {} enriched\n", report.leads, e.leads);
     out.push_str(&format!(
-        "websites: {} read, {} from cache{}{}, {} unreachable, {} on reserved domains (not read)\n",
+        "websites: {} read, {} from cache{}{}, {} unreachable, {}{} on reserved domains (not read)\n",
         e.sites_fetched,
         e.sites_cached,
         if e.sites_stale > 0 {
@@ -68,6 +68,11 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
             String::new()
         },
         e.sites_unreachable,
+        if e.sites_private > 0 {
+            format!("{} not on the public internet (not read), ", e.sites_private)
+        } else {
+            String::new()
+        },
         e.sites_reserved
     ));
     out.push_str(&format!(

@@ -75,7 +75,7 @@ pub fn placeholders<'a>(
         .collect();
     if let Some(first) = fictional.first() {
         out.push(format!(
-            "{} (e.g. {}) with an email or website on a reserved example domain: fictional data",
+            "{} (e.g. {}) with an email or website on a reserved example domain or this machine (localhost): fictional data",
             leads_count(fictional.len()),
             first.label()
         ));

@@ -476,4 +476,14 @@ fn internal_addresses_are_never_read_or_published() {
         "the refusal is said: {}",
         run.stderr
     );
+    // Refused, so counted apart: none of them was read, none was "unreachable".
+    assert!(
+        run.stdout
+            .contains("websites: 0 read, 0 from cache, 0 unreachable, ")
+            && run
+                .stdout
+                .contains(" not on the public internet (not read)"),
+        "{}",
+        run.stdout
+    );
 }

@@ -72,6 +72,8 @@ pub struct Stats {
     pub sites_missing: usize,
     /// Sites that could not be read at all (every page failed).
     pub sites_unreachable: usize,
+    /// Websites on private or loopback addresses, refused (unless the config allows them).
+    pub sites_private: usize,
     /// Websites on reserved domains (`.example`, `.test`, …), never fetched.
     pub sites_reserved: usize,
     pub emails: usize,
@@ -210,17 +212,20 @@ fn read_sites(
     });
     progress.finish();
     for (url, findings) in fetched {
-        stats.sites_fetched += 1;
-        stats.sites_unreachable += usize::from(!findings.reached());
         // A lead whose website points inside a network is worth a word: data from outside.
+        // It was refused, not read: it is counted apart from the sites read.
         if let Some(p) = findings
             .pages
             .iter()
             .find(|p| p.outcome.contains("not on the public internet"))
         {
+            stats.sites_private += 1;
             stats
                 .warnings
                 .push(format!("{url}: not read: {}", p.outcome));
+        } else {
+            stats.sites_fetched += 1;
+            stats.sites_unreachable += usize::from(!findings.reached());
         }
         cache.put(url, findings);
     }
