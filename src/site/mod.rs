@@ -306,12 +306,73 @@ pub fn generate(
     if !config.site.languages.is_empty() {
         return generate_languages(config, leads, inputs, progress);
     }
-    let offline = inputs.offline;
+    let (themes, content) = load_design(config)?;
+    let site_dir = config.site_dir();
+    unlink_site(&site_dir)?;
+    fsutil::create_dir_all(&site_dir)?;
+    let mut report = Report::default();
+    let images = images::Images::new(config, &site_root(config), inputs.offline);
+    let shared = Shared::new(config, &themes, &content, &images, inputs, &mut report)?;
+
+    let chosen = choose(leads, &content, &mut report);
+    report.warnings = site_warnings(config, &themes, &content, &chosen);
+    let titles = page_titles(config, &themes, &content, &chosen);
+
+    let manifest_path = config.build_dir().join("pages.json");
+    // Marks a build that is writing pages. Found at the start, it says the last build stopped
+    // (killed) between its first page and its manifest: pages on disk may then come from inputs
+    // the manifest does not record (an edit undone after the kill), so every page is made again
+    // (unchanged bytes are still not rewritten).
+    let redirects = read_redirects(config)?;
+    let building = config.build_dir().join("pages.building");
+    let old: BTreeMap<String, String> = if building.exists() {
+        BTreeMap::new()
+    } else {
+        // A manifest lost or spoiled: every page is made again.
+        fsutil::read_cache(&manifest_path)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    fsutil::write_atomic(&building, b"", true)?;
+    shared
+        .images
+        .prefetch(&chosen, config.enrichment.website.concurrency);
+    let results = render_all(&shared, &chosen, &titles, &old, progress)?;
+    let mut manifest = record(&shared, results, &mut report);
+    // A page whose lead file cannot be read now stays as it was (not removed as a lead gone).
+    for (key, digest) in &old {
+        if !manifest.contains_key(key)
+            && inputs.unreadable.contains(key)
+            && site_dir.join(key).join("index.html").is_file()
+        {
+            manifest.insert(key.clone(), digest.clone());
+            report.warnings.push(format!(
+                "{key}: its lead file cannot be read, so its last page is kept as it was"
+            ));
+        }
+    }
+    write_redirects(&shared, &chosen, &old, &manifest, redirects, &mut report)?;
+    shared.images.sweep()?;
+    report.images = shared.images.stats();
+
+    write_site_files(&shared, &chosen, &mut report)?;
+    let build = config.build_dir();
+    fsutil::write_if_changed(&manifest_path, &json_bytes(&manifest))?;
+    fsutil::write_if_changed(
+        &build.join("landing_pages.json"),
+        &json_bytes(&report.pages),
+    )?;
+    fsutil::write_if_changed(&build.join("landing_stats.json"), &json_bytes(&report))?;
+    fsutil::remove_file(&building)?;
+    Ok(report)
+}
+
+/// The themes and the content, each theme the config names checked to exist.
+fn load_design(config: &Config) -> Result<(Themes, Content)> {
     let themes = Themes::load(&config.resolve(&config.paths.themes)).map_err(Error::Config)?;
     let mut content =
         Content::load(&config.resolve(&config.paths.content)).map_err(Error::Config)?;
     content.keep_pages_in(&config.site.language);
-    let content = content;
     for (industry, theme) in &config.site.themes {
         if !themes.themes.contains_key(theme) {
             return Err(Error::Config(vec![InputError::new(
@@ -329,81 +390,97 @@ pub fn generate(
             .with_field(format!("site.themes.{industry}"))]));
         }
     }
-    let site_dir = config.site_dir();
-    unlink_site(&site_dir)?;
-    fsutil::create_dir_all(&site_dir)?;
-    let mut report = Report::default();
+    Ok((themes, content))
+}
 
-    let base = config.base_url();
-    let root = url::Url::parse(&base)
+/// The path of the site's root on its host (`/` or `/sub/` of the base URL).
+fn site_root(config: &Config) -> String {
+    url::Url::parse(&config.base_url())
         .map(|u| u.path().to_string())
-        .unwrap_or_else(|_| "/".into());
-    let site = SiteCtx {
-        title: config.site.title.clone(),
-        base_url: base.clone(),
-        language: config.site.language.clone(),
-        root: root.clone(),
-    };
-    let assets = write_assets(&themes, &site_dir, &staging_dir(config), &root, &mut report)?;
-    let pages: Vec<PageLink> = content
-        .pages
-        .iter()
-        .map(|p| PageLink {
-            url: format!("{root}{}/", p.name),
-            title: p.title.clone(),
-        })
-        .collect();
-    let digest = fingerprint(
-        format!(
-            "{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{}",
-            env!("CARGO_PKG_VERSION"),
-            binary_id(),
-            content.fingerprint,
-            serde_json::to_string(&site).unwrap_or_default(),
-            config.site.cta_url,
-            config.site.cta_text,
-            serde_json::to_string(&assets).unwrap_or_default(),
-            serde_json::to_string(&pages).unwrap_or_default(),
-        )
-        .as_bytes(),
-    );
-    let images = images::Images::new(config, &root, offline);
-    let mut shared = Shared {
-        contexts: BTreeMap::new(),
-        languages: inputs.languages.clone(),
-        images: &images,
-        config,
-        themes: &themes,
-        content: &content,
-        site,
-        pages,
-        assets,
-        site_dir: site_dir.clone(),
-        staging: staging_dir(config),
-        digest,
-        clock12: clock12(&config.site.language),
-        strings: themes
+        .unwrap_or_else(|_| "/".into())
+}
+
+impl<'a> Shared<'a> {
+    /// What every page of the build shares; writes the themes' assets (they are part of it:
+    /// pages link their fingerprinted names).
+    fn new(
+        config: &'a Config,
+        themes: &'a Themes,
+        content: &'a Content,
+        images: &'a images::Images,
+        inputs: &Inputs,
+        report: &mut Report,
+    ) -> Result<Shared<'a>> {
+        let root = site_root(config);
+        let site = SiteCtx {
+            title: config.site.title.clone(),
+            base_url: config.base_url(),
+            language: config.site.language.clone(),
+            root: root.clone(),
+        };
+        let site_dir = config.site_dir();
+        let assets = write_assets(themes, &site_dir, &staging_dir(config), &root, report)?;
+        let pages: Vec<PageLink> = content
+            .pages
+            .iter()
+            .map(|p| PageLink {
+                url: format!("{root}{}/", p.name),
+                title: p.title.clone(),
+            })
+            .collect();
+        // What, besides its lead, every page's bytes depend on.
+        let digest = fingerprint(
+            format!(
+                "{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{}",
+                env!("CARGO_PKG_VERSION"),
+                binary_id(),
+                content.fingerprint,
+                serde_json::to_string(&site).unwrap_or_default(),
+                config.site.cta_url,
+                config.site.cta_text,
+                serde_json::to_string(&assets).unwrap_or_default(),
+                serde_json::to_string(&pages).unwrap_or_default(),
+            )
+            .as_bytes(),
+        );
+        let mut shared = Shared {
+            contexts: BTreeMap::new(),
+            languages: inputs.languages.clone(),
+            images,
+            config,
+            themes,
+            content,
+            site,
+            pages,
+            assets,
+            site_dir,
+            staging: staging_dir(config),
+            digest,
+            clock12: clock12(&config.site.language),
+            strings: themes
+                .themes
+                .keys()
+                .map(|k| (k.clone(), themes.strings(k, &config.site.language).0))
+                .collect(),
+        };
+        shared.contexts = themes
             .themes
             .keys()
-            .map(|k| (k.clone(), themes.strings(k, &config.site.language).0))
-            .collect(),
-    };
+            .map(|k| {
+                let mut ctx = tera::Context::new();
+                ctx.insert("site", &shared.site);
+                ctx.insert("pages", &shared.pages);
+                ctx.insert("t", &shared.strings[k]);
+                ctx.insert("stylesheets", &stylesheets(&shared, k));
+                (k.clone(), ctx)
+            })
+            .collect();
+        Ok(shared)
+    }
+}
 
-    shared.contexts = themes
-        .themes
-        .keys()
-        .map(|k| {
-            let mut ctx = tera::Context::new();
-            ctx.insert("site", &shared.site);
-            ctx.insert("pages", &shared.pages);
-            ctx.insert("t", &shared.strings[k]);
-            ctx.insert("stylesheets", &stylesheets(&shared, k));
-            (k.clone(), ctx)
-        })
-        .collect();
-    let shared = shared;
-
-    // Which leads get a page, and why the others do not.
+/// The leads that get a page, by key; each other one is counted in the report with why not.
+fn choose<'l>(leads: &'l [Lead], content: &Content, report: &mut Report) -> Vec<&'l Lead> {
     let reserved: HashSet<String> = content
         .pages
         .iter()
@@ -424,25 +501,45 @@ pub fn generate(
         }
     }
     chosen.sort_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
-    report.warnings = placeholders::placeholders(config, &content, chosen.iter().copied());
-    report.warnings.extend(placeholders::english_copy(
+    chosen
+}
+
+/// What the site still lacks: placeholders, example text, copy in English or the default one.
+fn site_warnings(
+    config: &Config,
+    themes: &Themes,
+    content: &Content,
+    chosen: &[&Lead],
+) -> Vec<String> {
+    let mut warnings = placeholders::placeholders(config, content, chosen.iter().copied());
+    warnings.extend(placeholders::english_copy(
         config,
-        &content,
+        content,
         chosen.iter().map(|l| industry_of(l)),
     ));
     if !themes.strings("default", &config.site.language).1 {
-        report.warnings.push(format!(
+        warnings.push(format!(
             "site.language {}: the themes have no UI strings in it, so pages show English ones; add themes/default/i18n/{}.yaml",
             config.site.language,
             config.site.language.to_ascii_lowercase()
         ));
     }
-    report.warnings.extend(placeholders::default_copy(
-        &content,
+    warnings.extend(placeholders::default_copy(
+        content,
         chosen
             .iter()
             .filter_map(|l| Some((industry_of(l)?, l.label()))),
     ));
+    warnings
+}
+
+/// Each chosen lead's page title, unique across the site.
+fn page_titles(
+    config: &Config,
+    themes: &Themes,
+    content: &Content,
+    chosen: &[&Lead],
+) -> Vec<String> {
     let in_city = theme::text(
         &themes.strings("default", &config.site.language).0,
         "in_city",
@@ -460,39 +557,29 @@ pub fn generate(
                 enrichment: l.enrichment.clone(),
                 ..Lead::default()
             });
-            seo::titles(&l, &what(&l, &content), &in_city)
+            seo::titles(&l, &what(&l, content), &in_city)
         })
         .collect();
     let keys: Vec<&str> = chosen.iter().map(|l| l.dedup_key.as_str()).collect();
-    let titles = seo::unique_titles(&candidates, &keys);
+    seo::unique_titles(&candidates, &keys)
+}
 
-    let manifest_path = config.build_dir().join("pages.json");
-    // Marks a build that is writing pages. Found at the start, it says the last build stopped
-    // (killed) between its first page and its manifest: pages on disk may then come from inputs
-    // the manifest does not record (an edit undone after the kill), so every page is made again
-    // (unchanged bytes are still not rewritten).
-    let redirects = read_redirects(config)?;
-    let building = config.build_dir().join("pages.building");
-    let interrupted = building.exists();
-    let old: BTreeMap<String, String> = if interrupted {
-        BTreeMap::new()
-    } else {
-        // A manifest lost or spoiled: every page is made again.
-        fsutil::read_cache(&manifest_path)
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
-    };
-    fsutil::write_atomic(&building, b"", true)?;
-    shared
-        .images
-        .prefetch(&chosen, config.enrichment.website.concurrency);
+/// Renders (or finds unchanged) every chosen lead's page in parallel; the first error stops
+/// the build.
+fn render_all(
+    shared: &Shared,
+    chosen: &[&Lead],
+    titles: &[String],
+    old: &BTreeMap<String, String>,
+    progress: &dyn Progress,
+) -> Result<Vec<Rendered>> {
     progress.start("rendering pages", chosen.len() as u64);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let results: Vec<Rendered> = chosen
         .par_iter()
         .zip(titles.par_iter())
         .filter_map(|(lead, title)| {
-            let r = render_lead(&shared, lead, title, old.get(&lead.dedup_key));
+            let r = render_lead(shared, lead, title, old.get(&lead.dedup_key));
             progress.advance();
             match r {
                 Ok(v) => Some(v),
@@ -504,10 +591,20 @@ pub fn generate(
         })
         .collect();
     progress.finish();
-    if let Some(e) = first_error.into_inner().unwrap() {
-        return Err(e);
+    match first_error.into_inner().unwrap() {
+        Some(e) => Err(e),
+        None => Ok(results),
     }
+}
 
+/// The rendered pages into the report (counts per theme, each page's address); returns the
+/// manifest (each page's input digest).
+fn record(
+    shared: &Shared,
+    results: Vec<Rendered>,
+    report: &mut Report,
+) -> BTreeMap<String, String> {
+    let base = &shared.site.base_url;
     let mut manifest = BTreeMap::new();
     for Rendered {
         key,
@@ -534,36 +631,12 @@ pub fn generate(
             key.clone(),
             PageRef {
                 url: format!("{base}{key}/"),
-                path: format!("{}/{key}/index.html", config.paths.site.display()),
+                path: format!("{}/{key}/index.html", shared.config.paths.site.display()),
             },
         );
         manifest.insert(key, digest);
     }
-    for (key, digest) in &old {
-        if !manifest.contains_key(key)
-            && inputs.unreadable.contains(key)
-            && site_dir.join(key).join("index.html").is_file()
-        {
-            manifest.insert(key.clone(), digest.clone());
-            report.warnings.push(format!(
-                "{key}: its lead file cannot be read, so its last page is kept as it was"
-            ));
-        }
-    }
-    write_redirects(&shared, &chosen, &old, &manifest, redirects, &mut report)?;
-    shared.images.sweep()?;
-    report.images = shared.images.stats();
-
-    write_site_files(&shared, &chosen, &mut report)?;
-    let build = config.build_dir();
-    fsutil::write_if_changed(&manifest_path, &json_bytes(&manifest))?;
-    fsutil::write_if_changed(
-        &build.join("landing_pages.json"),
-        &json_bytes(&report.pages),
-    )?;
-    fsutil::write_if_changed(&build.join("landing_stats.json"), &json_bytes(&report))?;
-    fsutil::remove_file(&building)?;
-    Ok(report)
+    manifest
 }
 
 /// The running binary's size and modification time: a rebuilt leadsite may render differently,

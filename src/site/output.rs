@@ -192,18 +192,43 @@ pub(super) fn aliases(lead: &Lead) -> Vec<String> {
 
 /// The index, hubs and their pages (listing.rs), the content pages, 404.html, robots.txt and the
 /// sitemap; list pages no longer made are removed.
+/// Writes the site's files besides the landing pages: the lists (index, per industry and city),
+/// the content pages, 404.html, the sitemap and robots.txt.
 pub(super) fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report) -> Result<()> {
-    let root = &s.site.root;
-    let base = &s.site.base_url;
-    let mut write = |rel: &str, bytes: &[u8]| -> Result<()> {
+    let mut w = Writer { s, written: 0 };
+    let lists = write_lists(&mut w, chosen)?;
+    write_content_pages(&mut w)?;
+    write_sitemap(&mut w, &lists, chosen)?;
+    report.other_written += w.written;
+    Ok(())
+}
+
+/// Writes files of the site, counting those whose bytes changed, and makes their contexts.
+struct Writer<'s, 'a> {
+    s: &'s Shared<'a>,
+    written: usize,
+}
+
+impl Writer<'_, '_> {
+    fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<()> {
+        let s = self.s;
         if fsutil::write_if_changed_via(&s.site_dir.join(rel), bytes, Some(&s.staging))?
             != WriteOutcome::Unchanged
         {
-            report.other_written += 1;
+            self.written += 1;
         }
         Ok(())
-    };
-    let page_ctx = |title: &str, description: &str, canonical: String, noindex: bool| {
+    }
+
+    /// The context of a page of the default theme with this title, description and address.
+    fn page_ctx(
+        &self,
+        title: &str,
+        description: &str,
+        canonical: String,
+        noindex: bool,
+    ) -> tera::Context {
+        let s = self.s;
         let mut ctx = tera::Context::new();
         ctx.insert("site", &s.site);
         ctx.insert("pages", &s.pages);
@@ -224,7 +249,9 @@ pub(super) fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report
                 } else {
                     alternates(
                         &s.languages,
-                        canonical.strip_prefix(base.as_str()).unwrap_or(""),
+                        canonical
+                            .strip_prefix(s.site.base_url.as_str())
+                            .unwrap_or(""),
                     )
                 },
                 canonical,
@@ -232,16 +259,24 @@ pub(super) fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report
             },
         );
         ctx
-    };
+    }
 
-    let strings = &s.strings["default"];
-    let t = |k: &str, fallback: &str| theme::text(strings, k, fallback);
+    fn text(&self, key: &str, fallback: &str) -> String {
+        theme::text(&self.s.strings["default"], key, fallback)
+    }
+}
+
+/// The list pages (the index, each industry and city, page by page); those the last build
+/// wrote that are no longer lists are removed.
+fn write_lists(w: &mut Writer, chosen: &[&Lead]) -> Result<Vec<listing::ListPage>> {
+    let s = w.s;
+    let (root, base) = (&s.site.root, &s.site.base_url);
     let listed: Vec<listing::Listed> = chosen
         .iter()
         .map(|l| {
             let key = industry_of(l).unwrap_or("other").to_string();
             let mut title = if key == "other" {
-                t("other_businesses", "Other businesses")
+                w.text("other_businesses", "Other businesses")
             } else {
                 key.replace('-', " ")
             };
@@ -259,7 +294,7 @@ pub(super) fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report
         root,
         s.config.site.per_page,
         &s.site.title,
-        strings,
+        &s.strings["default"],
     );
     let mut list_files: Vec<String> = Vec::new();
     for list in &lists {
@@ -272,7 +307,7 @@ pub(super) fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report
             "{base}{}",
             list.path.strip_prefix(root.as_str()).unwrap_or("")
         );
-        let mut ctx = page_ctx(
+        let mut ctx = w.page_ctx(
             &title,
             &format!("{} – {}", list.heading, list.intro),
             canonical,
@@ -284,7 +319,7 @@ pub(super) fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report
         } else {
             "list.html"
         };
-        write(
+        w.write(
             &list.rel,
             render(s, "default", template, &ctx, None)?.as_bytes(),
         )?;
@@ -312,32 +347,47 @@ pub(super) fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report
         }
     }
     fsutil::write_if_changed(&lists_manifest, &json_bytes(&list_files))?;
+    Ok(lists)
+}
 
+/// The content pages (imprint, privacy, …) and 404.html.
+fn write_content_pages(w: &mut Writer) -> Result<()> {
+    let s = w.s;
+    let base = &s.site.base_url;
     for p in &s.content.pages {
-        let mut ctx = page_ctx(
+        let mut ctx = w.page_ctx(
             &format!("{} | {}", p.title, s.site.title),
             &format!("{} of {}.", p.title, s.site.title),
             format!("{base}{}/", p.name),
             false,
         );
         ctx.insert("page", p);
-        write(
+        w.write(
             &format!("{}/index.html", p.name),
             render(s, "default", "page.html", &ctx, None)?.as_bytes(),
         )?;
     }
-    let ctx = page_ctx(
-        &format!("{} | {}", t("not_found", "Page not found"), s.site.title),
-        &t("not_found_text", "This page does not exist."),
+    let ctx = w.page_ctx(
+        &format!(
+            "{} | {}",
+            w.text("not_found", "Page not found"),
+            s.site.title
+        ),
+        &w.text("not_found_text", "This page does not exist."),
         format!("{base}404.html"),
         true,
     );
-    write(
+    w.write(
         "404.html",
         render(s, "default", "404.html", &ctx, None)?.as_bytes(),
-    )?;
+    )
+}
 
-    // The sitemap: every landing page with lastmod from its data, and the content pages.
+/// The sitemap (every list, landing page with lastmod from its data, and content page; an
+/// index of several past [`SITEMAP_MAX`] addresses) and robots.txt pointing to it.
+fn write_sitemap(w: &mut Writer, lists: &[listing::ListPage], chosen: &[&Lead]) -> Result<()> {
+    let s = w.s;
+    let (root, base) = (&s.site.root, &s.site.base_url);
     let mut urls: Vec<(String, Option<String>)> = lists
         .iter()
         .map(|l| {
@@ -371,25 +421,24 @@ pub(super) fn write_site_files(s: &Shared, chosen: &[&Lead], report: &mut Report
         x
     };
     if urls.len() <= SITEMAP_MAX {
-        write("sitemap.xml", sitemap(&urls).as_bytes())?;
+        w.write("sitemap.xml", sitemap(&urls).as_bytes())?;
     } else {
         let mut index = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
         for (i, chunk) in urls.chunks(SITEMAP_MAX).enumerate() {
             let name = format!("sitemap-{}.xml", i + 1);
-            write(&name, sitemap(chunk).as_bytes())?;
+            w.write(&name, sitemap(chunk).as_bytes())?;
             index.push_str(&format!(
                 "  <sitemap><loc>{}</loc></sitemap>\n",
                 xml_escape(&format!("{base}{name}"))
             ));
         }
         index.push_str("</sitemapindex>\n");
-        write("sitemap.xml", index.as_bytes())?;
+        w.write("sitemap.xml", index.as_bytes())?;
     }
-    write(
+    w.write(
         "robots.txt",
         format!("User-agent: *\nAllow: /\n\nSitemap: {base}sitemap.xml\n").as_bytes(),
-    )?;
-    Ok(())
+    )
 }
 
 /// The date a lead's data last changed, as the data says (never the clock).
