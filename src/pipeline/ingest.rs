@@ -114,35 +114,189 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
     let mut report = Report::default();
     let mut clock = Clock(std::time::Instant::now());
 
-    // The leads already written: Dedup starts from them. They go to Dedup and come back; their
-    // files keep a placeholder meanwhile.
+    // The leads already written: Dedup starts from them.
     let leads_dir = config.leads_dir();
     crate::fsutil::remove_stale_temps(&leads_dir);
-    let loaded = lead::load_dir(&leads_dir);
-    let broken: HashSet<PathBuf> = loaded
-        .errors
-        .iter()
-        .map(|e| e.location.path.clone())
-        .collect();
-    report.errors.extend(loaded.errors);
-    let mut files = loaded.files;
-    let mut home: HashMap<usize, (usize, usize)> = HashMap::new();
-    let mut existing = Vec::new();
-    for (fi, file) in files.iter_mut().enumerate() {
-        let placeholders = vec![crate::lead::Lead::default(); file.leads.len()];
-        for (li, l) in std::mem::replace(&mut file.leads, placeholders)
-            .into_iter()
-            .enumerate()
-        {
-            home.insert(existing.len(), (fi, li));
-            existing.push(Record::new(existing.len(), Location::file(&file.path), l));
-        }
-    }
-    let mut next_id = existing.len();
-    let mut dedup = dedup::Dedup::new(existing);
+    let (mut existing, records) = Existing::load(&leads_dir, &mut report);
+    let first_id = records.len();
+    let mut dedup = dedup::Dedup::new(records);
     clock.lap(&mut report, "load leads/");
 
     // MapsSearch import → Normalize → Validate → Dedup, a chunk of rows at a time.
+    let row_files = import_inputs(
+        config,
+        inputs,
+        opts,
+        first_id,
+        &mut dedup,
+        &mut report,
+        &mut clock,
+    )?;
+    let outcome = dedup.finish();
+    report.merges = outcome.merges;
+
+    // Route.
+    let routed = route::run(outcome.leads, &config.routing)?;
+    clock.lap(&mut report, "route");
+
+    summarize(&mut report, &routed, &outcome.assignments, &row_files);
+
+    // Format/Export.
+    if opts.dry_run {
+        return Ok(report);
+    }
+    for rec in outcome.untouched {
+        existing.put_back(rec);
+    }
+    let (dirty, new_files) = existing.place(routed, &leads_dir, &mut report)?;
+    crate::fsutil::create_dir_all(&leads_dir)?;
+    let changed: Vec<&LeadFile> = dirty.iter().map(|&i| &existing.files[i]).collect();
+    write_leads(&changed, &new_files, &mut report)?;
+    clock.lap(&mut report, "write leads/");
+    report.reports = Some(super::export::write_reports(
+        &config.work_dir(),
+        &report.rejects,
+        &report.merges,
+    )?);
+    clock.lap(&mut report, "write reports");
+    Ok(report)
+}
+
+/// The lead files of `leads/` while an ingest runs: their leads go to Dedup and come back (the
+/// files keep a placeholder meanwhile).
+struct Existing {
+    files: Vec<LeadFile>,
+    /// Record id → (file, lead in it).
+    home: HashMap<usize, (usize, usize)>,
+    /// Files that could not be read whole: never rewritten.
+    broken: HashSet<PathBuf>,
+}
+
+impl Existing {
+    /// Loads `leads/` (its problems into the report); the leads as records, ids from 0.
+    fn load(leads_dir: &Path, report: &mut Report) -> (Existing, Vec<Record>) {
+        let loaded = lead::load_dir(leads_dir);
+        let broken: HashSet<PathBuf> = loaded
+            .errors
+            .iter()
+            .map(|e| e.location.path.clone())
+            .collect();
+        report.errors.extend(loaded.errors);
+        let mut files = loaded.files;
+        let mut home: HashMap<usize, (usize, usize)> = HashMap::new();
+        let mut records = Vec::new();
+        for (fi, file) in files.iter_mut().enumerate() {
+            let placeholders = vec![crate::lead::Lead::default(); file.leads.len()];
+            for (li, l) in std::mem::replace(&mut file.leads, placeholders)
+                .into_iter()
+                .enumerate()
+            {
+                home.insert(records.len(), (fi, li));
+                records.push(Record::new(records.len(), Location::file(&file.path), l));
+            }
+        }
+        (
+            Existing {
+                files,
+                home,
+                broken,
+            },
+            records,
+        )
+    }
+
+    /// A lead Dedup left as it was goes back into its file.
+    fn put_back(&mut self, rec: Record) {
+        let (fi, li) = self.home[&rec.id];
+        self.files[fi].leads[li] = rec.lead;
+    }
+
+    /// Each routed lead into its file: returns the files that changed and the new files. What
+    /// must not be written (into a file that could not be read whole, or a new lead such a file
+    /// may hold) is reported instead, and its merge not counted.
+    fn place(
+        &mut self,
+        routed: Vec<Record>,
+        leads_dir: &Path,
+        report: &mut Report,
+    ) -> Result<(HashSet<usize>, Vec<LeadFile>)> {
+        let taken: HashSet<PathBuf> = self.files.iter().map(|f| f.path.clone()).collect();
+        let broken_texts: Vec<(PathBuf, String)> = self
+            .broken
+            .iter()
+            .filter_map(|p| {
+                let text = crate::limits::read_text(p, crate::limits::MAX_TEXT_FILE).ok()?;
+                Some((p.clone(), text))
+            })
+            .collect();
+        let mut dirty: HashSet<usize> = HashSet::new();
+        let mut new_files = Vec::new();
+        for rec in routed {
+            if let Some(&(fi, li)) = self.home.get(&rec.id) {
+                // A file leadsite could not read whole is never rewritten: its unread leads
+                // (and fields) would be lost. The merge waits until the file is fixed.
+                let path = &self.files[fi].path;
+                if self.broken.contains(path) {
+                    // Not merged after all: not reported (nor written to merges.csv) as merged.
+                    report.merges.retain(|m| {
+                        !(m.existing && m.into.path == *path && m.key == rec.lead.dedup_key)
+                    });
+                    report.errors.push(
+                        InputError::new(
+                            Location::file(path),
+                            "could not be read completely, so it is not rewritten: the ingested \
+                             row was not merged into this lead (fix the file and ingest again)",
+                        )
+                        .with_lead(rec.lead.dedup_key.clone()),
+                    );
+                    continue;
+                }
+                self.files[fi].leads[li] = rec.lead;
+                dirty.insert(fi);
+                continue;
+            }
+            // A new lead that an unreadable file may already hold (its key, phone or website
+            // is in that file's text) is not written: it would be a second copy, and the
+            // hand-written one would drop out once the file is fixed.
+            if let Some(file) = maybe_in(&broken_texts, &rec.lead) {
+                report.errors.push(
+                    InputError::new(
+                        Location::file(file),
+                        "could not be read completely and may hold this lead (its key, phone or \
+                         website is in it): the row was not written as a new lead (fix the file and \
+                         ingest again)",
+                    )
+                    .with_lead(rec.lead.dedup_key.clone()),
+                );
+                continue;
+            }
+            let path = save::path_for(leads_dir, &rec.lead)?;
+            if self.broken.contains(&path) || taken.contains(&path) {
+                report.errors.push(InputError::new(Location::file(&path), "this file holds other leads or could not be read; the new lead was not written").with_lead(rec.lead.dedup_key));
+                continue;
+            }
+            new_files.push(LeadFile {
+                path,
+                shape: Shape::Single,
+                leads: vec![rec.lead],
+            });
+        }
+        recount_merged(report);
+        Ok((dirty, new_files))
+    }
+}
+
+/// Reads each input through import, Normalize, Validate and into Dedup, a chunk of rows at a
+/// time; returns the input file of each valid row (by record id).
+fn import_inputs(
+    config: &Config,
+    inputs: &[PathBuf],
+    opts: &Options,
+    first_id: usize,
+    dedup: &mut dedup::Dedup,
+    report: &mut Report,
+    clock: &mut Clock,
+) -> Result<HashMap<usize, PathBuf>> {
     let import_opts = import::Options {
         drop_columns: config.ingest.drop_columns.clone(),
         fetched_at: opts.fetched_at,
@@ -154,6 +308,7 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
     let normalize_opts = normalize::Options {
         default_region: region,
     };
+    let mut next_id = first_id;
     let mut row_files: HashMap<usize, PathBuf> = HashMap::new();
     for path in inputs {
         let mut summary = FileSummary {
@@ -161,15 +316,15 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
             ..Default::default()
         };
         let mut stage = |chunk: Vec<Record>| -> Result<()> {
-            clock.lap(&mut report, "import");
+            clock.lap(report, "import");
             let normalized = normalize::run(chunk, &normalize_opts)?;
-            clock.lap(&mut report, "normalize");
+            clock.lap(report, "normalize");
             let (valid, rejects) = validate::run(normalized);
             report.rejects.extend(rejects);
-            clock.lap(&mut report, "validate");
+            clock.lap(report, "validate");
             row_files.extend(valid.iter().map(|r| (r.id, r.origin.path.clone())));
             dedup.add(valid)?;
-            clock.lap(&mut report, "dedup");
+            clock.lap(report, "dedup");
             Ok(())
         };
         match import::read_chunks(path, opts.format, &import_opts, next_id, &mut stage) {
@@ -187,93 +342,13 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
         }
         report.files.push(summary);
     }
-    let outcome = dedup.finish();
-    report.merges = outcome.merges;
+    Ok(row_files)
+}
 
-    // Route.
-    let routed = route::run(outcome.leads, &config.routing)?;
-    clock.lap(&mut report, "route");
-
-    summarize(&mut report, &routed, &outcome.assignments, &row_files);
-
-    // Format/Export.
-    if opts.dry_run {
-        return Ok(report);
-    }
-    for rec in outcome.untouched {
-        let (fi, li) = home[&rec.id];
-        files[fi].leads[li] = rec.lead;
-    }
-    let taken: HashSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
-    let broken_texts: Vec<(PathBuf, String)> = broken
-        .iter()
-        .filter_map(|p| {
-            let text = crate::limits::read_text(p, crate::limits::MAX_TEXT_FILE).ok()?;
-            Some((p.clone(), text))
-        })
-        .collect();
-    let mut dirty: HashSet<usize> = HashSet::new();
-    let mut new_files = Vec::new();
-    for rec in routed {
-        if let Some(&(fi, li)) = home.get(&rec.id) {
-            // A file leadsite could not read whole is never rewritten: its unread leads (and
-            // fields) would be lost. The merge waits until the file is fixed.
-            if broken.contains(&files[fi].path) {
-                // Not merged after all: not reported (nor written to merges.csv) as merged.
-                let path = files[fi].path.clone();
-                report.merges.retain(|m| {
-                    !(m.existing && m.into.path == path && m.key == rec.lead.dedup_key)
-                });
-                report.errors.push(
-                    InputError::new(
-                        Location::file(&files[fi].path),
-                        "could not be read completely, so it is not rewritten: the ingested \
-                         row was not merged into this lead (fix the file and ingest again)",
-                    )
-                    .with_lead(rec.lead.dedup_key.clone()),
-                );
-                continue;
-            }
-            files[fi].leads[li] = rec.lead;
-            dirty.insert(fi);
-            continue;
-        }
-        // A new lead that an unreadable file may already hold (its key, phone or website is in
-        // that file's text) is not written: it would be a second copy, and the hand-written
-        // one would drop out once the file is fixed.
-        if let Some(file) = maybe_in(&broken_texts, &rec.lead) {
-            report.errors.push(
-                InputError::new(
-                    Location::file(file),
-                    "could not be read completely and may hold this lead (its key, phone or \
-                     website is in it): the row was not written as a new lead (fix the file and \
-                     ingest again)",
-                )
-                .with_lead(rec.lead.dedup_key.clone()),
-            );
-            continue;
-        }
-        let path = save::path_for(&leads_dir, &rec.lead)?;
-        if broken.contains(&path) || taken.contains(&path) {
-            report.errors.push(InputError::new(Location::file(&path), "this file holds other leads or could not be read; the new lead was not written").with_lead(rec.lead.dedup_key));
-            continue;
-        }
-        new_files.push(LeadFile {
-            path,
-            shape: Shape::Single,
-            leads: vec![rec.lead],
-        });
-    }
-    // Merges skipped above are not counted as merged.
-    for f in &mut report.files {
-        f.merged = report
-            .merges
-            .iter()
-            .filter(|m| m.from.path == f.path)
-            .count();
-    }
-    crate::fsutil::create_dir_all(&leads_dir)?;
-    let changed: Vec<&LeadFile> = dirty.iter().map(|&i| &files[i]).collect();
+/// Writes the changed lead files and the new ones. A rewrite leadsite could not read back is
+/// not written: the file is as it was, and what was to be merged into it is reported, not
+/// counted as merged.
+fn write_leads(changed: &[&LeadFile], new_files: &[LeadFile], report: &mut Report) -> Result<()> {
     let mut written: Vec<(&LeadFile, Result<WriteOutcome>)> = changed
         .par_iter()
         .map(|f| (*f, save::write_file(f)))
@@ -290,32 +365,28 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
             Ok(WriteOutcome::Created) => report.created += 1,
             Ok(WriteOutcome::Updated) => report.updated += 1,
             Ok(WriteOutcome::Unchanged) => report.unchanged += 1,
-            // A rewrite leadsite could not read back was not written: the file is as it was,
-            // and what was to be merged into it is reported, not counted as merged.
             Err(Error::Input(e)) => {
                 report
                     .merges
                     .retain(|m| !(m.existing && m.into.path == file.path));
-                for f in report.files.iter_mut() {
-                    f.merged = report
-                        .merges
-                        .iter()
-                        .filter(|m| m.from.path == f.path)
-                        .count();
-                }
+                recount_merged(report);
                 report.errors.push(*e);
             }
             Err(other) => return Err(other),
         }
     }
-    clock.lap(&mut report, "write leads/");
-    report.reports = Some(super::export::write_reports(
-        &config.work_dir(),
-        &report.rejects,
-        &report.merges,
-    )?);
-    clock.lap(&mut report, "write reports");
-    Ok(report)
+    Ok(())
+}
+
+/// Each input file's merged rows, counted again after merges were taken back.
+fn recount_merged(report: &mut Report) {
+    for f in &mut report.files {
+        f.merged = report
+            .merges
+            .iter()
+            .filter(|m| m.from.path == f.path)
+            .count();
+    }
 }
 
 /// Per input file: valid, rejected and merged rows, and the routes of the leads its rows became.
