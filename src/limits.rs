@@ -104,11 +104,15 @@ pub const MAX_ALIASES: usize = 64;
 pub const MAX_ALIASED_FILE: usize = 256 * 1024;
 /// Nested block sequences on one line (`- - - x`) and indentation, which libyaml also pays for.
 pub const MAX_INDENT: usize = 256;
+/// Values (list items, mapping entries) in one YAML text. Each costs a parsed value a couple of
+/// hundred bytes whatever its size: 16 MiB of `[a,a,a,…]` (8 million) took 1.9 GB to read; at
+/// this limit a text costs at most about 0.5 GB. A lead file of 2,000 leads has about 60,000.
+pub const MAX_VALUES: usize = 2_000_000;
 
 /// Refuses YAML that would cost a parser far more than its size: `[`/`{` nesting deeper than
 /// [`MAX_FLOW_DEPTH`], block nesting deeper than it (`- - -` on a line, or indentation past
 /// [`MAX_INDENT`]), or aliases that could expand it (more than [`MAX_ALIASES`], or any in a
-/// file over [`MAX_ALIASED_FILE`]). Each refusal names the line. The scan follows YAML's
+/// file over [`MAX_ALIASED_FILE`]), or more than [`MAX_VALUES`] values. Each refusal names the line. The scan follows YAML's
 /// context: a bracket, quote or `*` counts only where a value can start (a `[` inside a plain
 /// scalar such as `see [1]` is text), so real data is never refused by mistake.
 pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
@@ -124,6 +128,7 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
     let mut in_indent = true;
     let mut dashes = 0usize;
     let mut aliases = 0usize;
+    let mut values = 0usize;
     let mut prev = '\n';
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -169,6 +174,21 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
         let next_blank = chars.peek().is_none_or(|n| n.is_whitespace());
         let after_blank = prev.is_whitespace();
         prev = c;
+        // Where a value starts: after `,` in a flow collection, a `- ` or `? `, a `: `.
+        if (c == ',' && depth > 0)
+            || (matches!(c, '-' | '?') && at_start && depth == 0 && next_blank)
+            || (c == ':' && next_blank)
+        {
+            values += 1;
+            if values > MAX_VALUES {
+                return refuse(
+                    line,
+                    format!(
+                        "more than {MAX_VALUES} values: not read (split it into several files)"
+                    ),
+                );
+            }
+        }
         match c {
             ' ' | '\t' => {}
             // An anchor (`&name`) or a tag (`!!seq`) comes before the value it marks: the value
@@ -398,6 +418,20 @@ mod tests {
         // A few merge keys and aliases, as people write them, pass.
         let fine = "defaults: &d {city: Springfield, region: IL}\na: {<<: *d, name: A}\nb: {<<: *d, name: B}\nrating: 4.5 *stars*\n";
         check_yaml(fine, p).unwrap();
+    }
+
+    #[test]
+    fn a_text_of_millions_of_values_is_refused_before_it_is_parsed() {
+        let p = Path::new("leads/x.yaml");
+        let many = format!("name: x\nx: [{}a]\n", "a,".repeat(MAX_VALUES));
+        let e = check_yaml(&many, p).unwrap_err();
+        assert_eq!(e.location.line, Some(2), "{e}");
+        assert!(e.message.contains("values"), "{e}");
+        let block = format!("name: x\nx:\n{}", "- a\n".repeat(MAX_VALUES + 1));
+        assert!(check_yaml(&block, p).is_err());
+        // Far below the limit: the example leads, a big list file.
+        let fine = format!("x: [{}a]\n", "a,".repeat(100_000));
+        check_yaml(&fine, p).unwrap();
     }
 
     #[test]
