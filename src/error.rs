@@ -161,6 +161,10 @@ pub enum Error {
     /// order of commands): exit status 2.
     #[error("{0}")]
     Usage(String),
+    /// A message the bus refuses (not a valid event, or too large to store): the run goes on
+    /// without it; given on the command line (`publish`), it is a usage error.
+    #[error("{0}")]
+    Rejected(String),
     /// A mail could not be made or its transport set up (TLS, addresses).
     #[error("{0}")]
     Mail(String),

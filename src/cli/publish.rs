@@ -46,7 +46,11 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         message.data.insert(k, serde_json::Value::String(v));
     }
     let bus = crate::outreach::backend::open_bus(config)?;
-    let stored = bus.publish(message)?;
+    // The event is this command's argument: one the bus refuses is a usage error.
+    let stored = bus.publish(message).map_err(|e| match e {
+        crate::error::Error::Rejected(why) => crate::error::Error::Usage(why),
+        other => other,
+    })?;
     ui.info(&format!(
         "published {} for {} (id {})",
         stored.topic, stored.lead_id, stored.id

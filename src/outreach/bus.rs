@@ -273,7 +273,7 @@ impl FileBus {
                         report.published += 1;
                     }
                     // Refused (too large once its id and time are added …): set aside too.
-                    Err(Error::Usage(reason)) => {
+                    Err(Error::Rejected(reason)) => {
                         self.set_aside("rejected", &path, &name, &reason)?;
                         report.rejected.push((name, reason));
                     }
@@ -310,7 +310,7 @@ fn read_entry(path: &Path) -> std::result::Result<Message, String> {
 /// says, when it came without one), as every backend stores it.
 pub(crate) fn prepared(mut message: Message) -> Result<Message> {
     if let Some(p) = message.problem() {
-        return Err(Error::Usage(p));
+        return Err(Error::Rejected(p));
     }
     let at = *message.at.get_or_insert_with(Utc::now);
     if message.id.is_empty() {
@@ -329,7 +329,7 @@ pub(crate) fn prepared(mut message: Message) -> Result<Message> {
     // now, not quarantined at the next run.
     let size = serde_json::to_vec(&message).map_or(0, |b| b.len()) as u64;
     if size > crate::limits::MAX_EVENT {
-        return Err(Error::Usage(format!(
+        return Err(Error::Rejected(format!(
             "the message is {} KiB; a bus message is at most {} KiB",
             size / 1024,
             crate::limits::MAX_EVENT / 1024

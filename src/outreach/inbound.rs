@@ -417,7 +417,15 @@ pub fn read_maildir(
                     let id = format!("{key}\n{}\n{}", m.lead_id, m.topic);
                     m.id = format!("inbox-{}", fsutil::fingerprint(id.as_bytes()));
                     let seen = bus.is_published(&m.id);
-                    let stored = bus.publish(m)?;
+                    // An event the bus refuses leaves the mail for a person, never stops the run.
+                    let stored = match bus.publish(m) {
+                        Ok(stored) => stored,
+                        Err(crate::error::Error::Rejected(why)) => {
+                            report.attention.push((name.clone(), why));
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
                     let entry = (name.clone(), stored.topic, stored.lead_id);
                     if seen {
                         report.duplicates.push(entry);

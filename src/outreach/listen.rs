@@ -151,8 +151,11 @@ impl Listener {
                 m.data.insert("kind".into(), kind.into());
                 m.data.insert("status".into(), e.status.clone().into());
             }
-            if let Err(err) = self.bus.publish(m) {
-                return (500, format!("{err}\n"));
+            match self.bus.publish(m) {
+                Ok(_) => {}
+                // What the request says cannot be an event: sending it again changes nothing.
+                Err(Error::Rejected(why)) => return (400, format!("{why}\n")),
+                Err(err) => return (500, format!("{err}\n")),
             }
         }
         (202, "accepted\n".into())
@@ -226,8 +229,11 @@ impl Listener {
             if !event.reason.is_empty() {
                 m.data.insert("reason".into(), event.reason.clone().into());
             }
-            if let Err(err) = self.bus.publish(m) {
-                return (500, format!("{err}\n"));
+            match self.bus.publish(m) {
+                Ok(_) => {}
+                // What the request says cannot be an event: sending it again changes nothing.
+                Err(Error::Rejected(why)) => return (400, format!("{why}\n")),
+                Err(err) => return (500, format!("{err}\n")),
             }
         }
         (200, EMPTY_TWIML.into())

@@ -216,8 +216,12 @@ fn client_config(t: &Target) -> Result<rustls::ClientConfig> {
     let mut roots = RootCertStore::empty();
     match &t.root_cert {
         Some(path) => {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .and_then(|it| it.collect())
+            // Read as any input is (bounded, never a FIFO); a read error is an I/O error with
+            // its path, what is in the file a problem of the URL's sslrootcert.
+            let pem = crate::limits::read_bytes(path, crate::limits::MAX_TEXT_FILE)
+                .map_err(|e| crate::fsutil::io_error(path, e))?;
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+                .collect::<std::result::Result<_, _>>()
                 .map_err(|e| {
                     Error::Usage(format!(
                         "sslrootcert {}: not a PEM file of certificates: {e}",

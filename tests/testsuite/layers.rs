@@ -23,9 +23,16 @@ fn layer_of(module: &str) -> Option<usize> {
     LAYERS.iter().position(|row| row.contains(&module))
 }
 
+/// A source file up to its test module (`#[cfg(test)] mod …`, last by convention). A
+/// `#[cfg(test)]` on an item of the code itself (a helper the tests use) does not end it.
+fn production_code(text: &str) -> &str {
+    let tests = regex::Regex::new(r"#\[cfg\(test\)\]\s*(pub(\([a-z]+\))?\s+)?mod\s").unwrap();
+    tests.find(text).map_or(text, |m| &text[..m.start()])
+}
+
 /// `crate::NAME` references outside `#[cfg(test)]` code: (line, module).
 fn references(text: &str) -> Vec<(usize, String)> {
-    let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+    let code = production_code(text);
     let path = regex::Regex::new(r"crate::([a-z_]+)").unwrap();
     let group = regex::Regex::new(r"crate::\{([^}]*)\}").unwrap();
     let line_of = |at: usize| code[..at].matches('\n').count() + 1;
@@ -97,7 +104,7 @@ fn modules_use_only_lower_layers() {
 
 #[test]
 fn the_check_catches_an_upward_use() {
-    let refs = references("use crate::serve::http;\nfn f() { crate::cli::run(); }\nuse crate::{lead::Lead, site};\n#[cfg(test)]\nuse crate::cli::x;\n");
+    let refs = references("use crate::serve::http;\nfn f() { crate::cli::run(); }\nuse crate::{lead::Lead, site};\n#[cfg(test)]\nmod tests { use crate::cli::x; }\n");
     let names: Vec<&str> = refs.iter().map(|(_, m)| m.as_str()).collect();
     assert_eq!(names, ["serve", "cli", "lead", "site"]);
     assert!(layer_of("serve") > layer_of("pipeline"));
@@ -106,7 +113,7 @@ fn the_check_catches_an_upward_use() {
 /// Direct file operations (`std::fs::read(`, `File::open(` …) outside `#[cfg(test)]` code:
 /// (line, what).
 fn file_operations(text: &str) -> Vec<(usize, String)> {
-    let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+    let code = production_code(text);
     let call = regex::Regex::new(r"\bfs::[a-z_]+\s*\(|\bFile::(open|create)\s*\(").unwrap();
     call.find_iter(code)
         .map(|m| {
@@ -148,8 +155,11 @@ fn files_are_read_and_written_only_through_fsutil_and_limits() {
 
 #[test]
 fn the_file_check_catches_a_direct_call() {
-    let found = file_operations("let a = std::fs::read(p);\nfsutil::read(p)?;\nlet f = std::fs::File::open(p);\nlet o = fs::OpenOptions::new();\n#[cfg(test)]\nfs::write(p, b);\n");
+    let found = file_operations("let a = std::fs::read(p);\nfsutil::read(p)?;\nlet f = std::fs::File::open(p);\nlet o = fs::OpenOptions::new();\n#[cfg(test)]\nmod tests { fs::write(p, b); }\n");
     let calls: Vec<&str> = found.iter().map(|(_, c)| c.as_str()).collect();
     assert_eq!(calls, ["fs::read(", "File::open("]);
     assert_eq!(found[1].0, 3);
+    // A test-only helper in the code does not hide what follows it.
+    let found = file_operations("#[cfg(test)]\npub fn helper() {}\nfn f() { std::fs::read(p); }\n#[cfg(test)]\nmod tests { fn t() { std::fs::read(p); } }\n");
+    assert_eq!(found.len(), 1, "{found:?}");
 }
