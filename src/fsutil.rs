@@ -92,6 +92,16 @@ pub fn list_dir(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     Ok(paths)
 }
 
+/// A folder walk's error as an I/O error naming the path it met (a folder that cannot be
+/// listed is an error, never passed over as empty).
+pub fn walk_error(e: walkdir::Error) -> Error {
+    let path = e.path().map(Path::to_path_buf).unwrap_or_default();
+    let error = e
+        .into_io_error()
+        .unwrap_or_else(|| std::io::Error::other("a symbolic link loop"));
+    Error::Io { path, error }
+}
+
 /// Opens `path` with `options`; the error names the path.
 pub fn open(path: &Path, options: &fs::OpenOptions) -> Result<fs::File> {
     options.open(path).map_err(|e| io_error(path, e))
@@ -244,8 +254,6 @@ fn create_new(path: &Path) -> std::io::Result<fs::File> {
         .open(path)
 }
 
-/// A temp name beside `path`, unique within this machine's running processes: `.NAME.PID.N.tmp`.
-/// Hidden, so lead loaders and watchers pass over it.
 /// The project's write lock (`<work>/project.lock`), held by a command that changes `leads/`,
 /// `site/` or `.leadsite/build/` for as long as it lives: two such commands never run at once
 /// and undo each other's work; the second exits at once, saying so.
@@ -357,6 +365,8 @@ fn temp_owner(name: &str) -> Option<&str> {
     (digits(n) && digits(pid) && !file.is_empty()).then_some(pid)
 }
 
+/// A temp name beside `path`, unique within this machine's running processes: `.NAME.PID.N.tmp`.
+/// Hidden, so lead loaders and watchers pass over it.
 fn temp_path(path: &Path) -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);

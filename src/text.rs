@@ -99,6 +99,34 @@ pub fn slug(s: &str) -> String {
     out.trim_end_matches('-').to_string()
 }
 
+/// Bytes as lower-case hex (digests, signatures, tokens).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+/// Hex to bytes; `None` unless it is pairs of hex digits, at least one.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.is_empty() || !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len() / 2)
+        .map(|i| u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok())
+        .collect()
+}
+
+/// Adds `value` to `list` unless it is empty or there already.
+pub fn push_unique(list: &mut Vec<String>, value: &str) {
+    if !value.is_empty() && !list.iter().any(|v| v == value) {
+        list.push(value.to_string());
+    }
+}
+
 /// Escapes text for HTML content and quoted attribute values. Unlike Tera's default it leaves
 /// `/` alone, so URLs stay readable.
 pub fn escape_html(input: &str) -> String {

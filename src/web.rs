@@ -105,8 +105,14 @@ pub fn reply(
 /// back to be read (their bodies say why), 20 s at most, and no redirect is followed — a POST
 /// would be turned into a GET, and credentials sent on to another host.
 pub fn api_client() -> ureq::Agent {
+    api_client_within(Duration::from_secs(20))
+}
+
+/// [`api_client`] whose requests may take up to `total` (an upload), connecting within 10 s.
+pub fn api_client_within(total: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(20)))
+        .timeout_global(Some(total))
+        .timeout_connect(Some(Duration::from_secs(10).min(total)))
         .http_status_as_error(false)
         .max_redirects(0)
         .build()

@@ -17,7 +17,7 @@ pub struct Args {
 pub fn run(args: Args, ui: &Ui) -> anyhow::Result<Outcome> {
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "leadsite", &mut out);
-    ui.result(&String::from_utf8_lossy(&out));
+    ui.data(&String::from_utf8_lossy(&out));
     Ok(Outcome::Success)
 }
 
@@ -35,6 +35,6 @@ pub fn man(_: ManArgs, ui: &Ui) -> anyhow::Result<Outcome> {
         let cmd = sub.clone().name(name);
         clap_mangen::Man::new(cmd).render(&mut out)?;
     }
-    ui.result(&String::from_utf8_lossy(&out));
+    ui.data(&String::from_utf8_lossy(&out));
     Ok(Outcome::Success)
 }

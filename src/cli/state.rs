@@ -216,7 +216,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
                         path.display()
                     ));
                 }
-                None => ui.result(&out),
+                None => ui.data(&out),
             }
             Ok(Outcome::Success)
         }

@@ -33,7 +33,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
             )));
         };
         if args.json {
-            ui.result(&format!("{}\n", serde_json::to_string_pretty(state)?));
+            ui.data(&format!("{}\n", serde_json::to_string_pretty(state)?));
         } else {
             let mut out = format!(
                 "{key}: {}, step {}, {} tries\n",
@@ -86,7 +86,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let crm = crate::outreach::crm::stats(config)?;
     let quarantined = backend.folder.quarantined()?;
     if args.json {
-        ui.result(&format!(
+        ui.data(&format!(
             "{}\n",
             serde_json::to_string_pretty(
                 &serde_json::json!({"states": counts, "in_doubt": in_doubt, "crm_stats": crm, "quarantined": quarantined})

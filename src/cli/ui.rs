@@ -23,10 +23,15 @@ impl Ui {
 
     /// A command's result (stdout), silenced by `-q`.
     pub fn result(&self, text: &str) {
-        use std::io::Write;
-        if self.quiet {
-            return;
+        if !self.quiet {
+            self.data(text);
         }
+    }
+
+    /// What the command is run for (completions, a man page, JSON, an export to stdout): written
+    /// even with `-q`, which silences only what is said about the work.
+    pub fn data(&self, text: &str) {
+        use std::io::Write;
         let mut out = std::io::stdout().lock();
         if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
             // The reader went away (`| head`): stop quietly, as ripgrep does.
@@ -55,11 +60,7 @@ impl Ui {
     /// A problem with the input; always shown.
     /// Prints a `--json` summary (stdout, even with `-q`: it was asked for).
     pub fn json(&self, value: &serde_json::Value) {
-        let quiet = Ui {
-            quiet: false,
-            ..*self
-        };
-        quiet.result(&format!(
+        self.data(&format!(
             "{}\n",
             serde_json::to_string_pretty(value).unwrap_or_default()
         ));

@@ -407,10 +407,7 @@ fn body(path: &Path, h: &headers::Headers) -> Result<Vec<u8>> {
 }
 
 fn md5_hex(bytes: &[u8]) -> String {
-    Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::text::hex(&Md5::digest(bytes))
 }
 
 /// The target's prefix, ending in `/` when it is not empty.

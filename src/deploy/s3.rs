@@ -62,13 +62,7 @@ impl Store {
         };
         let bucket = Bucket::new(url, style, target.bucket.clone(), target.region.clone())
             .map_err(|e| Error::Usage(format!("deploy target {}: {e}", target.name)))?;
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(120)))
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .new_agent();
+        let agent = crate::web::api_client_within(Duration::from_secs(120));
         Ok(Store {
             // The target, and where in which store: `production (s3://pages/www/)`.
             name: format!(

@@ -496,9 +496,7 @@ fn fields(text: &str, names: &[&str]) -> Vec<String> {
 }
 
 fn push_unique(v: &mut Vec<String>, s: String) {
-    if !s.is_empty() && !v.contains(&s) {
-        v.push(s);
-    }
+    crate::text::push_unique(v, &s);
 }
 
 fn clean_address(a: &str) -> String {

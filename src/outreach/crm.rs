@@ -84,7 +84,7 @@ fn hmac_hex(secret: &[u8], parts: &[&[u8]]) -> String {
         mac.update(part);
     }
     let bytes = mac.finalize().into_bytes();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::text::hex(&bytes)
 }
 
 /// A CSV cell a spreadsheet will not run: one that starts like a formula (`=`, `+`, `-`, `@`,

@@ -44,7 +44,7 @@ fn mac(secret: &[u8], lead: &str, sequence: &str) -> Hmac<Sha256> {
 /// The unsubscribe token of a lead in a sequence.
 pub fn token(secret: &[u8], lead: &str, sequence: &str) -> String {
     let tag = mac(secret, lead, sequence).finalize().into_bytes();
-    let hex: String = tag.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hex = crate::text::hex(&tag[..16]);
     format!("{lead}.{sequence}.{hex}")
 }
 
@@ -57,7 +57,7 @@ pub fn verify(secret: &[u8], token: &str) -> Option<String> {
     if hex.len() != 32 || !crate::lead::is_valid_key(lead) {
         return None;
     }
-    let bytes = webhook::hex(hex)?;
+    let bytes = crate::text::unhex(hex)?;
     mac(secret, lead, sequence)
         .verify_truncated_left(&bytes)
         .ok()?;

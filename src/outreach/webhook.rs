@@ -252,7 +252,8 @@ pub fn read(
                     .to_string()
             };
             let (timestamp, token, signature) = (s("timestamp"), s("token"), s("signature"));
-            let tag = hex(&signature).ok_or(Refusal::Unauthorized("no signature"))?;
+            let tag =
+                crate::text::unhex(&signature).ok_or(Refusal::Unauthorized("no signature"))?;
             let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
             mac.update(timestamp.as_bytes());
             mac.update(token.as_bytes());
@@ -300,7 +301,11 @@ pub fn read(
                 .as_ref()
                 .ok_or(Refusal::Unauthorized("generic webhooks are off"))?;
             let tag = header("X-Leadsite-Signature")
-                .and_then(|s| s.trim().strip_prefix("sha256=").and_then(hex))
+                .and_then(|s| {
+                    s.trim()
+                        .strip_prefix("sha256=")
+                        .and_then(crate::text::unhex)
+                })
                 .ok_or(Refusal::Unauthorized("no signature"))?;
             let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
             mac.update(body);
@@ -586,16 +591,6 @@ pub fn read_twilio(
     Ok(Some(event("lead.responded", from, words)))
 }
 
-/// Hex to bytes; `None` unless every pair is hex.
-pub(crate) fn hex(text: &str) -> Option<Vec<u8>> {
-    if text.is_empty() || !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len() / 2)
-        .map(|i| u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,11 +600,7 @@ mod tests {
         for p in parts {
             m.update(p);
         }
-        m.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::text::hex(&m.finalize().into_bytes())
     }
 
     const NOW: i64 = 1_764_000_000;
@@ -882,9 +873,9 @@ mod tests {
 
     #[test]
     fn hex_is_strict() {
-        assert_eq!(hex("0aff"), Some(vec![10, 255]));
-        assert_eq!(hex("0g"), None);
-        assert_eq!(hex("abc"), None);
-        assert_eq!(hex(""), None);
+        assert_eq!(crate::text::unhex("0aff"), Some(vec![10, 255]));
+        assert_eq!(crate::text::unhex("0g"), None);
+        assert_eq!(crate::text::unhex("abc"), None);
+        assert_eq!(crate::text::unhex(""), None);
     }
 }

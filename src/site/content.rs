@@ -96,7 +96,8 @@ impl Content {
         }
         if dir.is_dir() {
             for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-                let Ok(entry) = entry else { continue };
+                let entry =
+                    entry.map_err(|e| vec![crate::fsutil::walk_error(e).into_input(dir)])?;
                 if entry.path_is_symlink() {
                     return Err(vec![InputError::new(
                         Location::file(entry.path()),

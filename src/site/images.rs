@@ -178,7 +178,7 @@ impl Images {
 
     fn key(url: &str) -> String {
         let d = Sha256::digest(url.as_bytes());
-        d.iter().take(16).map(|b| format!("{b:02x}")).collect()
+        crate::text::hex(&d[..16])
     }
 
     fn raw_path(&self, url: &str) -> PathBuf {
@@ -266,11 +266,7 @@ impl Images {
 
     /// Resized files of one source, made once per source digest.
     fn make(&self, bytes: &[u8], kind: Kind) -> Result<Img, String> {
-        let digest: String = Sha256::digest(bytes)
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = crate::text::hex(&Sha256::digest(bytes)[..8]);
         let tag = if kind == Kind::Hero { "h" } else { "l" };
         let meta = self.cache.join("made").join(format!("{digest}-{tag}.json"));
         let made: Option<Made> = crate::fsutil::read_cache(&meta)

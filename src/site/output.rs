@@ -23,7 +23,8 @@ pub(super) fn unlink_site(site: &Path) -> Result<()> {
         )));
     }
     if site.is_dir() {
-        for e in walkdir::WalkDir::new(site).into_iter().flatten() {
+        for e in walkdir::WalkDir::new(site) {
+            let e = e.map_err(fsutil::walk_error)?;
             if e.path_is_symlink() {
                 fsutil::remove_file(e.path())?;
             }
@@ -79,11 +80,8 @@ pub(super) fn write_assets(
     }
     let assets = site_dir.join("assets");
     if assets.is_dir() {
-        for entry in walkdir::WalkDir::new(&assets)
-            .contents_first(true)
-            .into_iter()
-            .flatten()
-        {
+        for entry in walkdir::WalkDir::new(&assets).contents_first(true) {
+            let entry = entry.map_err(fsutil::walk_error)?;
             let p = entry.path();
             if entry.file_type().is_file() && !keep.contains(p) {
                 fsutil::remove_file(p)?;

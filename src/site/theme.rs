@@ -101,7 +101,13 @@ impl Themes {
                 let mut list = Vec::new();
                 let mut total = 0u64;
                 for entry in walkdir::WalkDir::new(&theme_dir).sort_by_file_name() {
-                    let Ok(entry) = entry else { continue };
+                    let entry = match entry {
+                        Ok(entry) => entry,
+                        Err(e) => {
+                            errors.push(crate::fsutil::walk_error(e).into_input(&theme_dir));
+                            continue;
+                        }
+                    };
                     if entry.path_is_symlink() {
                         errors.push(InputError::new(
                             Location::file(entry.path()),

@@ -2,19 +2,12 @@
 
 use crate::harness::Project;
 
-#[test]
-fn every_subcommand_has_help() {
-    let p = Project::new();
-    let top = p.run(&["--help"]);
-    top.code(0);
-    assert!(top.stdout.contains("Exit status"), "{}", top.stdout);
-    // Every command the top-level help lists, so that a new one cannot go without.
-    let commands: Vec<String> = top
-        .stdout
-        .split("Commands:")
-        .nth(1)
-        .unwrap()
-        .split("Options:")
+/// The subcommands a help text lists (none when it has no `Commands:`).
+fn subcommands(help: &str) -> Vec<String> {
+    let Some(list) = help.split("Commands:").nth(1) else {
+        return Vec::new();
+    };
+    list.split("Options:")
         .next()
         .unwrap()
         .lines()
@@ -23,17 +16,45 @@ fn every_subcommand_has_help() {
         .filter_map(|l| l.split_whitespace().next())
         .filter(|c| *c != "help")
         .map(String::from)
+        .collect()
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    let p = Project::new();
+    let top = p.run(&["--help"]);
+    top.code(0);
+    assert!(top.stdout.contains("Exit status"), "{}", top.stdout);
+    // Every command the help lists, and theirs (`state export`), so that a new one cannot go
+    // without.
+    let mut todo: Vec<Vec<String>> = subcommands(&top.stdout)
+        .into_iter()
+        .map(|c| vec![c])
         .collect();
-    assert!(commands.len() >= 12, "{commands:?}");
-    for cmd in &commands {
-        let run = p.run(&[cmd, "--help"]);
+    assert!(todo.len() >= 12, "{todo:?}");
+    let mut seen = Vec::new();
+    while let Some(path) = todo.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let run = p.run(&args);
         run.code(0);
+        let name = path.join(" ");
         assert!(
-            run.stdout.contains(&format!("Usage: leadsite {cmd}")),
-            "{cmd}: {}",
+            run.stdout.contains(&format!("Usage: leadsite {name}")),
+            "{name}: {}",
             run.stdout
         );
+        for sub in subcommands(&run.stdout) {
+            let mut deeper = path.clone();
+            deeper.push(sub);
+            todo.push(deeper);
+        }
+        seen.push(name);
     }
+    assert!(
+        seen.iter().any(|n| n == "state export"),
+        "the nested commands too: {seen:?}"
+    );
 }
 
 #[test]
@@ -116,6 +137,10 @@ fn completions_and_the_manual_come_from_the_command_definitions() {
         assert!(bash.stdout.contains(cmd), "{cmd}");
     }
     p.run(&["completions", "zsh"]).code(0);
+    // -q silences what is said about the work, not what the command is run for.
+    let quiet = p.run(&["-q", "completions", "bash"]);
+    assert_eq!(quiet.stdout, bash.stdout);
+    assert!(p.run(&["-q", "man"]).stdout.contains(".TH"));
     p.run(&["completions", "klingon"]).code(2);
     let man = p.run(&["man"]);
     man.code(0);

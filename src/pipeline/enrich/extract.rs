@@ -280,11 +280,7 @@ fn push_email(list: &mut Vec<String>, raw: &str) {
     }
 }
 
-fn push_unique(list: &mut Vec<String>, value: &str) {
-    if !value.is_empty() && !list.iter().any(|v| v == value) {
-        list.push(value.to_string());
-    }
-}
+use crate::text::push_unique;
 
 /// `%40` → `@` and the like, for mailto: and tel: links; invalid sequences stay as they are.
 fn percent_decode(s: &str) -> String {
