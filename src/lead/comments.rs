@@ -263,6 +263,11 @@ fn try_carry(old: &str, new: &str) -> Option<String> {
         return None;
     }
     let old = old.strip_prefix('\u{feff}').unwrap_or(old);
+    // A lone CR ends a line for the YAML parser, not for `lines()`: the lines would not match.
+    let lone_cr = |t: &str| t.replace("\r\n", "\n").contains('\r');
+    if lone_cr(old) || lone_cr(new) {
+        return None;
+    }
     let before = walk(old)?;
     let after = walk(new)?;
     let old_lines: Vec<&str> = old.lines().collect();
@@ -300,7 +305,7 @@ fn try_carry(old: &str, new: &str) -> Option<String> {
         .filter_map(|k| {
             Some((
                 k.path.as_str(),
-                line_comment(old_lines[k.line], k.plain_end?)?,
+                line_comment(old_lines.get(k.line)?, k.plain_end?)?,
             ))
         })
         .collect();
@@ -429,6 +434,15 @@ mod tests {
             carry(old, new),
             "- dedup_key: a\n  open_hours:\n    Monday:\n    # lunch break\n    - 9-12\n    - 13-17\n  source:\n    kind: yaml\n"
         );
+    }
+
+    #[test]
+    fn lines_ended_by_a_lone_cr_are_left_alone() {
+        // The YAML parser counts a lone CR as a line break, `lines()` does not: found by the
+        // fuzzer as an index past the last line.
+        let old = "dedup_key: a\r# x\rname: A  # y\r";
+        let new = "dedup_key: a\nname: A\nphone: '+15550143'\n";
+        assert_eq!(carry(old, new), new);
     }
 
     #[test]
