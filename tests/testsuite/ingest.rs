@@ -540,7 +540,7 @@ fn a_rewrite_that_would_not_read_back_is_not_written() {
         run.stderr.contains("kept.yaml")
             && run
                 .stderr
-                .contains("not written: leadsite would not read the rewritten file back"),
+                .contains("not written: leadsite would not read the file back"),
         "{}",
         run.stderr
     );

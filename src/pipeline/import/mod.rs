@@ -348,6 +348,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn json_lines_are_named_by_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.jsonl");
+        std::fs::write(
+            &path,
+            "{\"title\": \"A\", \"phone\": \"1\"}\n\n[1, 2]\n{\"title\": \"B\",\n \"phone\": \"2\"}\n{\"title\": \"C\"}\n",
+        )
+        .unwrap();
+        let opts = Options {
+            drop_columns: Vec::new(),
+            fetched_at: None,
+        };
+        let read = read_file(&path, Some(Format::Json), &opts, 0).unwrap();
+        let lines: Vec<Option<u64>> = read.records.iter().map(|r| r.origin.line).collect();
+        assert_eq!(lines, [Some(1), Some(4), Some(6)]);
+        assert_eq!(read.errors.len(), 1);
+        assert_eq!(read.errors[0].location.line, Some(3), "{}", read.errors[0]);
+    }
+
+    #[test]
     fn formats_are_detected_from_content() {
         let p = Path::new("x.txt");
         assert_eq!(

@@ -211,7 +211,6 @@ pub(super) fn csv_error(path: &Path, e: &csv::Error) -> InputError {
     InputError::new(loc, msg)
 }
 
-/// Reads a JSON array of objects, one object, or JSON Lines (one object per line).
 /// Reads JSON (an array of objects, one object, or JSON Lines) as a stream: objects are parsed
 /// a few thousand at a time and mapped to raw leads, so memory follows the leads, not the JSON
 /// tree (about 200 bytes a member: 10,000 objects of 2,000 members took 2 GB that way).
@@ -228,7 +227,8 @@ pub(super) fn read_json(
         path: &'a Path,
         format: Format,
         opts: &'a Options,
-        waiting: Vec<(usize, Json)>,
+        /// Each object with its index and, in JSON Lines, its line.
+        waiting: Vec<(usize, Option<u64>, Json)>,
         /// Members of the waiting objects: a batch of wide objects is mapped sooner.
         members: usize,
         next: usize,
@@ -236,9 +236,9 @@ pub(super) fn read_json(
         errors: Vec<InputError>,
     }
     impl Batch<'_> {
-        fn push(&mut self, v: Json) {
+        fn push(&mut self, v: Json, line: Option<u64>) {
             self.members += 1 + v.as_object().map_or(0, |m| m.len());
-            self.waiting.push((self.next, v));
+            self.waiting.push((self.next, line, v));
             self.next += 1;
             if self.waiting.len() >= super::CHUNK || self.members >= BATCH_MEMBERS {
                 self.map();
@@ -250,15 +250,24 @@ pub(super) fn read_json(
             self.members = 0;
             let mapped: Vec<Result<Row, InputError>> = std::mem::take(&mut self.waiting)
                 .into_par_iter()
-                .map(|(i, v)| match v {
+                .map(|(i, line, v)| match v {
                     Json::Object(map) => Ok(Row {
-                        location: Location::at_item(path, i),
+                        location: line.map_or_else(
+                            || Location::at_item(path, i),
+                            |l| Location::at_line(path, l),
+                        ),
                         data: RowData::Mapped(Box::new(super::table::to_record(
                             &map, format, opts,
                         ))),
                         fetched_at: None,
                     }),
-                    other => Err(not_an_object(path, i, &other)),
+                    other => Err(match line {
+                        Some(l) => InputError::new(
+                            Location::at_line(path, l),
+                            format!("expected an object, found {other}; the record is skipped"),
+                        ),
+                        None => not_an_object(path, i, &other),
+                    }),
                 })
                 .collect();
             for r in mapped {
@@ -278,7 +287,7 @@ pub(super) fn read_json(
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
             while let Some(v) = seq.next_element::<Json>()? {
-                self.0.push(v);
+                self.0.push(v, None);
             }
             Ok(())
         }
@@ -308,10 +317,20 @@ pub(super) fn read_json(
             .and_then(|()| de.end())
             .map_err(|e| json_error(path, &e))?;
     } else {
-        // One object, or JSON Lines: each value is small. (Asking serde_json whether only white
-        // space is left after each value costs a scan of the text so far: quadratic.)
-        for v in serde_json::Deserializer::from_str(text).into_iter::<Json>() {
-            batch.push(v.map_err(|e| json_error(path, &e))?);
+        // One object, or JSON Lines: each value is small, and named by the line it starts on.
+        // (Asking serde_json whether only white space is left after each value costs a scan of
+        // the text so far: quadratic; the lines are counted once, as the values go by.)
+        let mut values = serde_json::Deserializer::from_str(text).into_iter::<Json>();
+        let (mut counted, mut line) = (0usize, 1u64);
+        loop {
+            let start = counted + text[counted..].len() - text[counted..].trim_start().len();
+            let Some(v) = values.next() else { break };
+            let v = v.map_err(|e| json_error(path, &e))?;
+            line += text[counted..start].matches('\n').count() as u64;
+            batch.push(v, Some(line));
+            let end = values.byte_offset();
+            line += text[start..end].matches('\n').count() as u64;
+            counted = end;
         }
     }
     batch.map();
