@@ -104,10 +104,11 @@ pub const MAX_ALIASES: usize = 64;
 pub const MAX_ALIASED_FILE: usize = 256 * 1024;
 /// Nested block sequences on one line (`- - - x`) and indentation, which libyaml also pays for.
 pub const MAX_INDENT: usize = 256;
-/// Values (list items, mapping entries) in one YAML text. Each costs a parsed value a couple of
-/// hundred bytes whatever its size: 16 MiB of `[a,a,a,…]` (8 million) took 1.9 GB to read; at
-/// this limit a text costs at most about 0.5 GB. A lead file of 2,000 leads has about 60,000.
-pub const MAX_VALUES: usize = 2_000_000;
+/// Values (list items, mapping entries, collections) in one YAML text. Each costs a parsed value
+/// a couple of hundred bytes whatever its size: 16 MiB of `[a,a,a,…]` (8 million) took 1.9 GB to
+/// read, 1.9 million `{}` 542 MB; at this limit a text costs at most about 0.3 GB. A lead file
+/// of 2,000 leads has about 60,000.
+pub const MAX_VALUES: usize = 1_000_000;
 
 /// Refuses YAML that would cost a parser far more than its size: `[`/`{` nesting deeper than
 /// [`MAX_FLOW_DEPTH`], block nesting deeper than it (`- - -` on a line, or indentation past
@@ -204,6 +205,16 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
             '#' if after_blank => comment = true,
             '"' | '\'' if at_start => quote = Some(c),
             '[' | '{' if at_start || depth > 0 => {
+                // A collection is a value too (`[[[]]]`, `[{},{}]`): counted as it opens.
+                values += 1;
+                if values > MAX_VALUES {
+                    return refuse(
+                        line,
+                        format!(
+                            "more than {MAX_VALUES} values: not read (split it into several files)"
+                        ),
+                    );
+                }
                 depth += 1;
                 if depth > MAX_FLOW_DEPTH {
                     return refuse(
@@ -432,6 +443,11 @@ mod tests {
         // Far below the limit: the example leads, a big list file.
         let fine = format!("x: [{}a]\n", "a,".repeat(100_000));
         check_yaml(&fine, p).unwrap();
+        // Collections count: nested lists with no comma between levels.
+        let nested = format!("x: [{}]\n", "[[]]".repeat(MAX_VALUES / 2 + 1));
+        assert!(check_yaml(&nested, p).is_err());
+        let maps = format!("x: [{}{{}}]\n", "{},".repeat(MAX_VALUES / 2 + 1));
+        assert!(check_yaml(&maps, p).is_err());
     }
 
     #[test]

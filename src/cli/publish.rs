@@ -46,11 +46,20 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         message.data.insert(k, serde_json::Value::String(v));
     }
     let bus = crate::outreach::backend::open_bus(config)?;
+    let seen = !message.id.is_empty() && bus.is_published(&message.id);
     // The event is this command's argument: one the bus refuses is a usage error.
     let stored = bus.publish(message).map_err(|e| match e {
         crate::error::Error::Rejected(why) => crate::error::Error::Usage(why),
         other => other,
     })?;
+    if seen {
+        // An id names one event: the bus keeps the first it was given, whatever this one says.
+        ui.info(&format!(
+            "id {} is on the bus already: not published again (the bus keeps the first event of an id; give a new event its own --id)",
+            stored.id
+        ));
+        return Ok(Outcome::Success);
+    }
     ui.info(&format!(
         "published {} for {} (id {})",
         stored.topic, stored.lead_id, stored.id

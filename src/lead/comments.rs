@@ -52,7 +52,9 @@ enum Open {
     /// A block scalar (`|`, `>`) whose key is at this column.
     Block { key_col: usize, from: usize },
     /// A quoted scalar that starts on this line.
-    Quoted { from: usize },
+    /// A quoted scalar whose first line is `from - 1`, its last line `to` (past the last line
+    /// of the text: until the next event).
+    Quoted { from: usize, to: usize },
 }
 
 fn walk(text: &str) -> Option<Shape> {
@@ -73,16 +75,23 @@ fn walk(text: &str) -> Option<Shape> {
         match open.take() {
             Some(Open::Block { key_col, from }) => {
                 let end = line.min(lines).max(from);
+                // Its text is indented as its first line that is not blank; a line indented
+                // less (a comment after it) ends it.
+                let mut text_col: Option<usize> = None;
                 for (l, t) in src[from.min(end)..end].iter().enumerate() {
                     let indent = t.len() - t.trim_start().len();
-                    if !t.trim().is_empty() && indent <= key_col {
-                        break;
+                    if !t.trim().is_empty() {
+                        let col = *text_col.get_or_insert(indent);
+                        if indent <= key_col || indent < col {
+                            break;
+                        }
                     }
                     shape.content[from + l] = true;
                 }
             }
-            Some(Open::Quoted { from }) => {
-                for seen in shape.content.iter_mut().take(line.min(lines)).skip(from) {
+            Some(Open::Quoted { from, to }) => {
+                let end = line.min(lines).min(to.saturating_add(1));
+                for seen in shape.content.iter_mut().take(end).skip(from) {
                     *seen = true;
                 }
             }
@@ -141,7 +150,10 @@ fn walk(text: &str) -> Option<Shape> {
                         });
                     }
                     TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
-                        open = Some(Open::Quoted { from: line + 1 });
+                        open = Some(Open::Quoted {
+                            from: line + 1,
+                            to: quoted_end(&src, line, mark.col()),
+                        });
                     }
                     _ => {}
                 }
@@ -195,7 +207,10 @@ fn walk(text: &str) -> Option<Shape> {
                             });
                         }
                         TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
-                            open = Some(Open::Quoted { from: line + 1 });
+                            open = Some(Open::Quoted {
+                                from: line + 1,
+                                to: quoted_end(&src, line, mark.col()),
+                            });
                         }
                         _ => {}
                     }
@@ -232,6 +247,54 @@ fn walk(text: &str) -> Option<Shape> {
         }
     }
     Some(shape)
+}
+
+/// The line where a quoted scalar that opens at `line`, char `col`, closes: a comment on a line
+/// after it is a comment, not text. Past the text when it cannot be told (the scalar runs to the
+/// next event, as before).
+fn quoted_end(src: &[&str], line: usize, col: usize) -> usize {
+    let unknown = usize::MAX;
+    let Some(first) = src.get(line) else {
+        return unknown;
+    };
+    let mut chars = first.chars().skip(col);
+    let Some(quote @ ('"' | '\'')) = chars.next() else {
+        return unknown;
+    };
+    let mut at = line;
+    let mut rest: Box<dyn Iterator<Item = char> + '_> = Box::new(chars);
+    loop {
+        let mut escaped = false;
+        let mut pending_quote = false;
+        for c in rest.by_ref() {
+            if pending_quote {
+                // In a single-quoted scalar `''` is a quote; anything else after one ends it.
+                if c == '\'' {
+                    pending_quote = false;
+                    continue;
+                }
+                return at;
+            }
+            if escaped {
+                escaped = false;
+            } else if quote == '"' && c == '\\' {
+                escaped = true;
+            } else if c == quote {
+                if quote == '"' {
+                    return at;
+                }
+                pending_quote = true;
+            }
+        }
+        if pending_quote {
+            return at;
+        }
+        at += 1;
+        match src.get(at) {
+            Some(next) => rest = Box::new(next.chars()),
+            None => return unknown,
+        }
+    }
 }
 
 /// A node below the top frame is complete: the frame moves on.
@@ -342,8 +405,12 @@ fn try_carry(old: &str, new: &str) -> Option<String> {
     }
     let mut out = String::with_capacity(new.len() + old.len() / 4);
     for (i, line) in new_lines.iter().enumerate() {
+        // A comment takes the indentation of the line it goes before: where leadsite indents
+        // differently (a block scalar's text), one at its old indentation could fall into it.
+        let indent = &line[..line.len() - line.trim_start().len()];
         for c in before_line.get(&i).into_iter().flatten() {
-            out.push_str(c);
+            out.push_str(indent);
+            out.push_str(c.trim_start());
             out.push('\n');
         }
         out.push_str(line);
@@ -353,7 +420,7 @@ fn try_carry(old: &str, new: &str) -> Option<String> {
         out.push('\n');
     }
     for c in at_end {
-        out.push_str(c);
+        out.push_str(c.trim_start());
         out.push('\n');
     }
     Some(out)
@@ -433,6 +500,32 @@ mod tests {
         assert_eq!(
             carry(old, new),
             "- dedup_key: a\n  open_hours:\n    Monday:\n    # lunch break\n    - 9-12\n    - 13-17\n  source:\n    kind: yaml\n"
+        );
+    }
+
+    #[test]
+    fn a_comment_after_a_quoted_value_or_a_block_scalar_is_kept() {
+        // The quoted value ends on its own line: the comment below it is a comment (and goes
+        // before the field it stood before).
+        let old = "dedup_key: a\nphone: '+12175550134'\n# call after 5pm\nname: \"A\n  B\"\n# after\nroute: TARGET\n";
+        let new = "dedup_key: a\nname: A B\nphone: '+12175550134'\nroute: NURTURE\n";
+        assert_eq!(
+            carry(old, new),
+            "dedup_key: a\n# call after 5pm\nname: A B\nphone: '+12175550134'\n# after\nroute: NURTURE\n"
+        );
+        // A block scalar leadsite indents less: the comment after it moves with its field.
+        let old =
+            "dedup_key: a\nnotes: |\n    text\n  # TODO second shop\nroute: TARGET   # by hand\n";
+        let new = "dedup_key: a\nnotes: |\n  text\nroute: NURTURE\n";
+        assert_eq!(
+            carry(old, new),
+            "dedup_key: a\nnotes: |\n  text\n# TODO second shop\nroute: NURTURE   # by hand\n"
+        );
+        let old = "h:\n  - a\n  - |\n    line\n  # after block\n  - c # e\n";
+        let new = "h:\n- a\n- |\n  line\n- c\n";
+        assert_eq!(
+            carry(old, new),
+            "h:\n- a\n- |\n  line\n# after block\n- c # e\n"
         );
     }
 

@@ -135,6 +135,8 @@ pub fn load_file(path: &Path) -> (Option<LeadFile>, Vec<InputError>) {
 /// Parses the text of a lead file. Returns the leads that parsed and an error for each that did
 /// not.
 pub fn parse_str(text: &str, path: &Path) -> (LeadFile, Vec<InputError>) {
+    // A byte-order mark (editors on Windows write one) is no part of the YAML.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut leads = Vec::new();
     let mut errors = Vec::new();
     if let Err(e) = crate::limits::check_yaml(text, path) {
@@ -511,5 +513,12 @@ mod tests {
         assert_eq!(e.len(), 1, "{e:?}");
         assert_eq!(e[0].location.line, Some(3), "{}", e[0]);
         assert!(e[0].message.contains("merging"), "{}", e[0]);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_no_part_of_the_lead() {
+        let (file, e) = parse_str("\u{feff}dedup_key: a\nname: A\n", Path::new("x.yaml"));
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(file.leads[0].dedup_key, "a");
     }
 }

@@ -230,7 +230,8 @@ pub fn read(
     let fresh = |ts: &str| {
         ts.trim()
             .parse::<i64>()
-            .is_ok_and(|t| (now - t).abs() <= MAX_AGE)
+            // Any i64 may come: the difference is taken without overflow.
+            .is_ok_and(|t| now.abs_diff(t) <= MAX_AGE.unsigned_abs())
     };
     let json = || {
         serde_json::from_slice::<serde_json::Value>(body)
@@ -650,6 +651,21 @@ mod tests {
             ),
             Err(Refusal::Unauthorized("stale timestamp"))
         );
+        // The farthest timestamps an i64 holds are stale, never an overflow (a panic in a
+        // debug build, a wrapped "fresh" one in release).
+        for far in [i64::MIN, i64::MAX] {
+            let signed = hmac_hex(b"key-mailgun", &[far.to_string().as_bytes(), b"tok123"]);
+            assert_eq!(
+                read(
+                    Provider::Mailgun,
+                    &none,
+                    body(far, &signed).as_bytes(),
+                    (&secrets, &tokens),
+                    NOW
+                ),
+                Err(Refusal::Unauthorized("stale timestamp"))
+            );
+        }
         assert!(matches!(
             read(
                 Provider::Mailgun,

@@ -27,6 +27,22 @@ fn publish_is_durable_idempotent_by_id_and_checked() {
         "kind=hard",
     ])
     .code(0);
+    // Another event under the same id is not stored, and not said to be.
+    let run = p.run(&[
+        "publish",
+        "lead.responded",
+        "--lead",
+        "acme",
+        "--id",
+        "bounce-1",
+    ]);
+    run.code(0);
+    assert!(
+        run.stderr
+            .contains("on the bus already: not published again"),
+        "{}",
+        run.stderr
+    );
     let files: Vec<_> = std::fs::read_dir(p.path(".leadsite/bus/log"))
         .unwrap()
         .map(|e| e.unwrap().path())
