@@ -180,15 +180,7 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
             || (matches!(c, '-' | '?') && at_start && depth == 0 && next_blank)
             || (c == ':' && next_blank)
         {
-            values += 1;
-            if values > MAX_VALUES {
-                return refuse(
-                    line,
-                    format!(
-                        "more than {MAX_VALUES} values: not read (split it into several files)"
-                    ),
-                );
-            }
+            one_more_value(&mut values, path, line)?;
         }
         match c {
             ' ' | '\t' => {}
@@ -206,15 +198,7 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
             '"' | '\'' if at_start => quote = Some(c),
             '[' | '{' if at_start || depth > 0 => {
                 // A collection is a value too (`[[[]]]`, `[{},{}]`): counted as it opens.
-                values += 1;
-                if values > MAX_VALUES {
-                    return refuse(
-                        line,
-                        format!(
-                            "more than {MAX_VALUES} values: not read (split it into several files)"
-                        ),
-                    );
-                }
+                one_more_value(&mut values, path, line)?;
                 depth += 1;
                 if depth > MAX_FLOW_DEPTH {
                     return refuse(
@@ -269,6 +253,18 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
     let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
     if text.contains('*') || brackets > MAX_FLOW_DEPTH {
         return check_yaml_events(text, path, aliases);
+    }
+    Ok(())
+}
+
+/// Counts one more value of a text; past [`MAX_VALUES`], the text is refused at `line`.
+fn one_more_value(values: &mut usize, path: &Path, line: u64) -> Result<(), InputError> {
+    *values += 1;
+    if *values > MAX_VALUES {
+        return Err(InputError::new(
+            Location::at_line(path, line),
+            format!("more than {MAX_VALUES} values: not read (split it into several files)"),
+        ));
     }
     Ok(())
 }

@@ -268,7 +268,7 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 }
 
-use super::{Accuracy, Address, Enrichment, GeoPoint, Lead, Quality, Route, Source, KNOWN_FIELDS};
+use super::{Address, Enrichment, GeoPoint, Lead, Quality, Source};
 
 /// Each record type reads as a [`Record`].
 macro_rules! read_as_record {
@@ -282,192 +282,55 @@ macro_rules! read_as_record {
 }
 read_as_record!(Lead, Address, GeoPoint, Source, Enrichment, Quality);
 
-impl Record for Lead {
-    const EXPECTING: &'static str = "a lead (a mapping of fields)";
-    const FIELDS: &'static [&'static str] = KNOWN_FIELDS;
-    const REQUIRED: &'static [&'static str] = &["dedup_key", "name"];
+/// A [`Record`] from its field names, each read as its type says or, marked `(lenient)`, as
+/// text whatever the YAML wrote (`postal_code: 01234`, a phone as a number).
+macro_rules! record {
+    ($t:ty, $expecting:literal, required [$($req:ident),*], [$($field:ident $(($lenient:ident))?),* $(,)?]) => {
+        impl Record for $t {
+            const EXPECTING: &'static str = $expecting;
+            const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
+            const REQUIRED: &'static [&'static str] = &[$(stringify!($req)),*];
 
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        field: &'static str,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        match field {
-            "dedup_key" => self.dedup_key = map.next_value()?,
-            "name" => self.name = map.next_value()?,
-            "category" => self.category = map.next_value::<Lenient>()?.0,
-            "address" => self.address = map.next_value()?,
-            "location" => self.location = map.next_value()?,
-            "phone" => self.phone = map.next_value::<Lenient>()?.0,
-            "website" => self.website = map.next_value()?,
-            "email" => self.email = map.next_value()?,
-            "rating" => self.rating = map.next_value()?,
-            "review_count" => self.review_count = map.next_value()?,
-            "timezone" => self.timezone = map.next_value()?,
-            "description" => self.description = map.next_value()?,
-            "about" => self.about = map.next_value()?,
-            "source" => self.source = map.next_value()?,
-            "route" => self.route = map.next_value::<Option<Route>>()?,
-            "route_reason" => self.route_reason = map.next_value()?,
-            "enrichment" => self.enrichment = map.next_value()?,
-            "quality" => self.quality = map.next_value()?,
-            other => return Err(de::Error::unknown_field(other, KNOWN_FIELDS)),
+            fn read<'de, A: MapAccess<'de>>(
+                &mut self,
+                field: &'static str,
+                map: &mut A,
+            ) -> Result<(), A::Error> {
+                match field {
+                    $(stringify!($field) => self.$field = record!(@value map $($lenient)?),)*
+                    other => return Err(de::Error::unknown_field(other, Self::FIELDS)),
+                }
+                Ok(())
+            }
+
+            fn rest(&mut self, pairs: Vec<(Value, Value)>) {
+                self.extra = pairs.into_iter().collect();
+            }
         }
-        Ok(())
-    }
-
-    fn rest(&mut self, pairs: Vec<(Value, Value)>) {
-        self.extra = pairs.into_iter().collect();
-    }
+    };
+    (@value $map:ident) => { $map.next_value()? };
+    (@value $map:ident lenient) => { $map.next_value::<Lenient>()?.0 };
 }
 
-impl Record for Address {
-    const EXPECTING: &'static str = "an address (a mapping of fields)";
-    const FIELDS: &'static [&'static str] = &["street", "city", "region", "postal_code", "country"];
-    const REQUIRED: &'static [&'static str] = &[];
-
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        field: &'static str,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        let value = map.next_value::<Lenient>()?.0;
-        match field {
-            "street" => self.street = value,
-            "city" => self.city = value,
-            "region" => self.region = value,
-            "postal_code" => self.postal_code = value,
-            "country" => self.country = value,
-            other => return Err(de::Error::unknown_field(other, Self::FIELDS)),
-        }
-        Ok(())
-    }
-
-    fn rest(&mut self, pairs: Vec<(Value, Value)>) {
-        self.extra = pairs.into_iter().collect();
-    }
-}
-
-impl Record for GeoPoint {
-    const EXPECTING: &'static str = "a location (lat and lng)";
-    const FIELDS: &'static [&'static str] = &["lat", "lng", "accuracy"];
-    const REQUIRED: &'static [&'static str] = &["lat", "lng"];
-
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        field: &'static str,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        match field {
-            "lat" => self.lat = map.next_value()?,
-            "lng" => self.lng = map.next_value()?,
-            "accuracy" => self.accuracy = map.next_value::<Option<Accuracy>>()?,
-            other => return Err(de::Error::unknown_field(other, Self::FIELDS)),
-        }
-        Ok(())
-    }
-
-    fn rest(&mut self, pairs: Vec<(Value, Value)>) {
-        self.extra = pairs.into_iter().collect();
-    }
-}
-
-impl Record for Source {
-    const EXPECTING: &'static str = "a source (a mapping with a kind)";
-    const FIELDS: &'static [&'static str] = &["kind", "id", "fetched_at"];
-    const REQUIRED: &'static [&'static str] = &["kind"];
-
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        field: &'static str,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        match field {
-            "kind" => self.kind = map.next_value()?,
-            "id" => self.id = map.next_value::<Lenient>()?.0,
-            "fetched_at" => self.fetched_at = map.next_value()?,
-            other => return Err(de::Error::unknown_field(other, Self::FIELDS)),
-        }
-        Ok(())
-    }
-
-    fn rest(&mut self, pairs: Vec<(Value, Value)>) {
-        self.extra = pairs.into_iter().collect();
-    }
-}
-
-impl Record for Enrichment {
-    const EXPECTING: &'static str = "the enrichment namespace (a mapping of fields)";
-    const FIELDS: &'static [&'static str] = &[
-        "email",
-        "phone",
-        "other_ids",
-        "industry_category",
-        "description",
-        "logo_url",
-        "image_url",
-        "sources",
-        "enriched_at",
-    ];
-    const REQUIRED: &'static [&'static str] = &[];
-
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        field: &'static str,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        match field {
-            "email" => self.email = map.next_value()?,
-            "phone" => self.phone = map.next_value()?,
-            "other_ids" => self.other_ids = map.next_value()?,
-            "industry_category" => self.industry_category = map.next_value()?,
-            "description" => self.description = map.next_value()?,
-            "logo_url" => self.logo_url = map.next_value()?,
-            "image_url" => self.image_url = map.next_value()?,
-            "sources" => self.sources = map.next_value()?,
-            "enriched_at" => self.enriched_at = map.next_value()?,
-            other => return Err(de::Error::unknown_field(other, Self::FIELDS)),
-        }
-        Ok(())
-    }
-
-    fn rest(&mut self, pairs: Vec<(Value, Value)>) {
-        self.extra = pairs.into_iter().collect();
-    }
-}
-
-impl Record for Quality {
-    const EXPECTING: &'static str = "the quality namespace (a mapping of fields)";
-    const FIELDS: &'static [&'static str] = &[
-        "completeness_score",
-        "confidence_score",
-        "category_score",
-        "size_score",
-        "score",
-        "qualified",
-        "flags",
-    ];
-    const REQUIRED: &'static [&'static str] = &[];
-
-    fn read<'de, A: MapAccess<'de>>(
-        &mut self,
-        field: &'static str,
-        map: &mut A,
-    ) -> Result<(), A::Error> {
-        match field {
-            "completeness_score" => self.completeness_score = map.next_value()?,
-            "confidence_score" => self.confidence_score = map.next_value()?,
-            "category_score" => self.category_score = map.next_value()?,
-            "size_score" => self.size_score = map.next_value()?,
-            "score" => self.score = map.next_value()?,
-            "qualified" => self.qualified = map.next_value()?,
-            "flags" => self.flags = map.next_value()?,
-            other => return Err(de::Error::unknown_field(other, Self::FIELDS)),
-        }
-        Ok(())
-    }
-
-    fn rest(&mut self, pairs: Vec<(Value, Value)>) {
-        self.extra = pairs.into_iter().collect();
-    }
-}
+record!(Lead, "a lead (a mapping of fields)", required [dedup_key, name], [
+    dedup_key, name, category (lenient), address, location, phone (lenient), website, email,
+    rating, review_count, timezone, description, about, source, route, route_reason,
+    enrichment, quality,
+]);
+record!(Address, "an address (a mapping of fields)", required [], [
+    street (lenient), city (lenient), region (lenient), postal_code (lenient), country (lenient),
+]);
+record!(GeoPoint, "a location (lat and lng)", required [lat, lng], [lat, lng, accuracy]);
+record!(
+    Source,
+    "a source (a mapping with a kind)",
+    required[kind],
+    [kind, id(lenient), fetched_at,]
+);
+record!(Enrichment, "the enrichment namespace (a mapping of fields)", required [], [
+    email, phone, other_ids, industry_category, description, logo_url, image_url, sources,
+    enriched_at,
+]);
+record!(Quality, "the quality namespace (a mapping of fields)", required [], [
+    completeness_score, confidence_score, category_score, size_score, score, qualified, flags,
+]);

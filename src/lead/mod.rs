@@ -214,26 +214,7 @@ pub struct Quality {
 }
 
 /// The names of the top-level fields the record schema knows; everything else is `extra`.
-pub const KNOWN_FIELDS: &[&str] = &[
-    "dedup_key",
-    "name",
-    "category",
-    "address",
-    "location",
-    "phone",
-    "website",
-    "email",
-    "rating",
-    "review_count",
-    "timezone",
-    "description",
-    "about",
-    "source",
-    "route",
-    "route_reason",
-    "enrichment",
-    "quality",
-];
+pub const KNOWN_FIELDS: &[&str] = <Lead as de::Record>::FIELDS;
 
 impl Lead {
     /// The lead as a YAML mapping of its top-level fields (what a contract check compares).

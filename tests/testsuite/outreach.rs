@@ -62,13 +62,11 @@ fn publish_is_durable_idempotent_by_id_and_checked() {
 }
 
 pub(crate) mod campaign {
-    use std::collections::BTreeMap;
     use std::net::TcpListener;
-    use std::path::{Path, PathBuf};
     use std::process::Command;
     use std::time::{Duration, Instant};
 
-    use crate::harness::{Project, Smtp};
+    use crate::harness::{tree, Project, Smtp};
 
     pub(crate) fn lead(key: &str) -> String {
         format!(
@@ -409,19 +407,6 @@ pub(crate) mod campaign {
             .count();
         assert_eq!(emls, 4);
         assert!(smtp.messages().is_empty(), "a dry run sends nothing");
-    }
-
-    /// Every file under a folder with its bytes.
-    fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-        walkdir::WalkDir::new(dir)
-            .into_iter()
-            .flatten()
-            .filter(|e| e.file_type().is_file())
-            .map(|e| {
-                let bytes = std::fs::read(e.path()).unwrap();
-                (e.path().strip_prefix(dir).unwrap().to_path_buf(), bytes)
-            })
-            .collect()
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! `leadsite build` rendering: golden output, determinism, incremental rebuilds, hostile data and
 //! clear errors for broken themes and content.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use crate::harness::Project;
+use crate::harness::{tree, Project};
 
 const CONFIG: &str = "site:\n  base_url: https://pages.agency.example/\n  title: Example pages\n  cta_url: https://agency.example/claim\nenrichment:\n  website:\n    enabled: false\n";
 
@@ -26,25 +25,6 @@ fn project() -> Project {
         &lead("luigis", "Luigi's", "Italian restaurant"),
     );
     p
-}
-
-/// Every file under `dir`: relative path → bytes.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    walkdir::WalkDir::new(dir)
-        .sort_by_file_name()
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            let rel = e
-                .path()
-                .strip_prefix(dir)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
-            (rel, fs::read(e.path()).unwrap())
-        })
-        .collect()
 }
 
 fn mtime(p: &Path) -> std::time::SystemTime {

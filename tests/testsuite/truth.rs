@@ -2,11 +2,10 @@
 //! address) renders no claim, and a rich lead renders the ones its data states; golden copies of
 //! both; JSON-LD parsed (types, hours, no aggregateRating); hostile text never reaches a page.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use crate::harness::Project;
+use crate::harness::{tree, Project};
 
 const CONFIG: &str = "site:\n  base_url: https://pages.agency.example/\n  title: Example pages\n  cta_url: https://agency.example/claim\n  per_page: 5\nenrichment:\n  website:\n    enabled: false\nscoring:\n  threshold: 0\n";
 
@@ -138,24 +137,6 @@ fn project() -> Project {
     );
     p.write("leads/rich-osm-restaurant.yaml", RICH_OSM);
     p
-}
-
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    walkdir::WalkDir::new(dir)
-        .sort_by_file_name()
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            let rel = e
-                .path()
-                .strip_prefix(dir)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
-            (rel, fs::read(e.path()).unwrap())
-        })
-        .collect()
 }
 
 /// The page's visible text: tags out, entities decoded enough for the words we look for.
