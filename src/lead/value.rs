@@ -91,6 +91,17 @@ pub fn phone_e164(raw: &str, region: &str) -> Option<String> {
         .then(|| number.format().mode(phonenumber::Mode::E164).to_string())
 }
 
+/// The host of a URL, lower-case, without a trailing dot (`Shop.Example.` → `shop.example`).
+pub fn url_host(url: &str) -> Option<String> {
+    Some(
+        url::Url::parse(url.trim())
+            .ok()?
+            .host_str()?
+            .trim_end_matches('.')
+            .to_ascii_lowercase(),
+    )
+}
+
 /// An absolute, canonical http(s) URL: scheme added when missing, host lower-case, default port
 /// and fragment dropped, tracking parameters (`utm_*`, `gclid`, `fbclid`) removed.
 pub fn canonical_url(raw: &str) -> Option<String> {

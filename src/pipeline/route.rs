@@ -25,16 +25,6 @@ pub fn run(records: Vec<Record>, routing: &Routing) -> Result<Vec<Record>, Contr
 }
 
 /// The host of a URL, lower case.
-fn host_of(url: &str) -> Option<String> {
-    Some(
-        url::Url::parse(url.trim())
-            .ok()?
-            .host_str()?
-            .trim_end_matches('.')
-            .to_ascii_lowercase(),
-    )
-}
-
 /// The platform (`routing.not_own_website`) a host belongs to, if it is one.
 fn platform(host: &str, routing: &Routing) -> Option<String> {
     routing
@@ -47,7 +37,10 @@ fn platform(host: &str, routing: &Routing) -> Option<String> {
 /// The host of the lead's website when that is a page on a platform (`routing.not_own_website`),
 /// not a website of its own.
 pub fn platform_website(lead: &Lead, routing: &Routing) -> Option<String> {
-    platform(&host_of(lead.website.as_deref()?)?, routing)
+    platform(
+        &crate::lead::value::url_host(lead.website.as_deref()?)?,
+        routing,
+    )
 }
 
 /// A website of the business's own that the data names only as the address of its menu,
@@ -82,7 +75,7 @@ pub fn own_site_in_links(lead: &Lead, routing: &Routing) -> Option<String> {
             raw.to_string()
         };
         let url = crate::lead::value::canonical_url(&absolute)?;
-        let host = host_of(&url)?;
+        let host = crate::lead::value::url_host(&url)?;
         let google = host.contains("google.") || host == "g.page" || host.ends_with("goo.gl");
         (!google && platform(&host, routing).is_none()).then(|| format!("https://{host}/"))
     })

@@ -20,10 +20,6 @@ fn placeholder_host(host: &str) -> bool {
         || matches!(h.as_str(), "localhost" | "127.0.0.1" | "[::1]")
 }
 
-fn host_of(url: &str) -> Option<String> {
-    url::Url::parse(url).ok()?.host_str().map(String::from)
-}
-
 /// Every placeholder still in place, as a sentence that says how to replace it.
 pub fn placeholders<'a>(
     config: &Config,
@@ -36,7 +32,7 @@ pub fn placeholders<'a>(
         .as_deref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "leadsite.yaml".into());
-    if host_of(&config.site.base_url).is_some_and(|h| placeholder_host(&h)) {
+    if crate::lead::value::url_host(&config.site.base_url).is_some_and(|h| placeholder_host(&h)) {
         out.push(format!(
             "site.base_url {} is a placeholder: canonical URLs, the sitemap and emails would point there; set it in {file}",
             config.site.base_url
@@ -47,7 +43,7 @@ pub fn placeholders<'a>(
             "site.cta_url is not set: \"{}\" links to the site itself; set it to your agency's page in {file}",
             config.site.cta_text.as_deref().unwrap_or("Claim this page")
         )),
-        Some(u) if host_of(u).is_some_and(|h| placeholder_host(&h)) => out.push(format!(
+        Some(u) if crate::lead::value::url_host(u).is_some_and(|h| placeholder_host(&h)) => out.push(format!(
             "site.cta_url {u} is a placeholder; set it to your agency's page in {file}"
         )),
         Some(_) => {}
@@ -66,7 +62,7 @@ pub fn placeholders<'a>(
                 .as_deref()
                 .and_then(|e| e.rsplit_once('@'))
                 .map(|(_, h)| h.to_string());
-            let web_host = l.website.as_deref().and_then(host_of);
+            let web_host = l.website.as_deref().and_then(crate::lead::value::url_host);
             email_host
                 .into_iter()
                 .chain(web_host)

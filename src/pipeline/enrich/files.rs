@@ -104,8 +104,8 @@ impl FilesProvider {
 
 /// A website's host without `www.`, lower case.
 pub fn host_of(website: &str) -> Option<String> {
-    let url = url::Url::parse(&canonical_url(website)?).ok()?;
-    Some(url.host_str()?.trim_start_matches("www.").to_string())
+    let host = crate::lead::value::url_host(&canonical_url(website)?)?;
+    Some(host.trim_start_matches("www.").to_string())
 }
 
 /// Reads the data file at `real`, named `path` in messages.
