@@ -63,168 +63,13 @@ impl Themes {
     /// Loads the built-in themes, then the project's `dir` (each theme folder there replaces
     /// the built-in one), and compiles every template. Reports every problem found.
     pub fn load(dir: &Path) -> Result<Themes, Vec<InputError>> {
-        let mut files: BTreeMap<String, (PathBuf, ThemeFiles)> = BTreeMap::new();
-        for (rel, bytes) in embedded::raw_files(&embedded::THEMES) {
-            let mut parts = rel.components();
-            let Some(theme) = parts.next() else { continue };
-            let theme = theme.as_os_str().to_string_lossy().into_owned();
-            let inner = parts.as_path().to_path_buf();
-            let entry = files
-                .entry(theme.clone())
-                .or_insert_with(|| (Path::new("(built-in) themes").join(&theme), Vec::new()));
-            entry.1.push((inner, bytes.to_vec()));
-        }
         let mut errors = Vec::new();
-        if dir.is_dir() {
-            let mut names: Vec<PathBuf> = Vec::new();
-            let entries = crate::fsutil::list_dir(dir).unwrap_or_else(|e| {
-                errors.push(e.into_input(dir));
-                Vec::new()
-            });
-            for p in entries {
-                // A linked theme folder could publish anything it points at (`themes/x -> /`).
-                if crate::fsutil::is_symlink(&p) {
-                    errors.push(InputError::new(
-                        Location::file(&p),
-                        "is a symbolic link: not read (copy the theme into themes/ instead)",
-                    ));
-                } else if p.is_dir() {
-                    names.push(p);
-                }
-            }
-            for theme_dir in names {
-                let theme = theme_dir
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                let mut list = Vec::new();
-                let mut total = 0u64;
-                for entry in walkdir::WalkDir::new(&theme_dir).sort_by_file_name() {
-                    let entry = match entry {
-                        Ok(entry) => entry,
-                        Err(e) => {
-                            errors.push(crate::fsutil::walk_error(e).into_input(&theme_dir));
-                            continue;
-                        }
-                    };
-                    if entry.path_is_symlink() {
-                        errors.push(InputError::new(
-                            Location::file(entry.path()),
-                            "is a symbolic link: not read (copy the file into the theme instead)",
-                        ));
-                        continue;
-                    }
-                    if entry.file_type().is_dir() {
-                        continue;
-                    }
-                    if !entry.file_type().is_file() {
-                        errors.push(InputError::new(
-                            Location::file(entry.path()),
-                            "not a regular file (a FIFO, socket or device): not read",
-                        ));
-                        continue;
-                    }
-                    // The whole theme is held in memory while the site is built: bounded.
-                    total += entry.metadata().map_or(0, |m| m.len());
-                    if total > crate::limits::MAX_THEME {
-                        errors.push(InputError::new(
-                            Location::file(entry.path()),
-                            format!(
-                                "the theme's files come to more than {} MiB: this one and the rest are not read",
-                                crate::limits::MAX_THEME / (1024 * 1024)
-                            ),
-                        ));
-                        break;
-                    }
-                    let rel = entry
-                        .path()
-                        .strip_prefix(&theme_dir)
-                        .unwrap_or(entry.path());
-                    match crate::limits::read_bytes(entry.path(), crate::limits::MAX_STATIC) {
-                        Ok(bytes) => list.push((rel.to_path_buf(), bytes)),
-                        Err(e) => errors.push(InputError::new(
-                            Location::file(entry.path()),
-                            format!("cannot read: {e}"),
-                        )),
-                    }
-                }
-                files.insert(theme, (theme_dir, list));
-            }
-        }
-
+        let files = theme_files(dir, &mut errors);
         let mut themes = BTreeMap::new();
         let mut templates: Vec<(String, String)> = Vec::new();
         for (key, (origin, list)) in files {
-            let mut meta = ThemeFile::default();
-            let mut statics = BTreeMap::new();
-            let mut i18n = BTreeMap::new();
-            let mut digest = Vec::new();
-            for (rel, bytes) in list {
-                digest.extend_from_slice(rel.to_string_lossy().as_bytes());
-                digest.extend_from_slice(&bytes);
-                let path = origin.join(&rel);
-                if rel == Path::new("theme.yaml") {
-                    let guard = std::str::from_utf8(&bytes)
-                        .map_err(|_| InputError::new(Location::file(&path), "not UTF-8 text"))
-                        .and_then(|t| crate::limits::check_yaml(t, &path));
-                    if let Err(e) = guard {
-                        errors.push(e);
-                        continue;
-                    }
-                    match serde_yaml_ng::from_slice::<ThemeFile>(&bytes) {
-                        Ok(m) => meta = m,
-                        Err(e) => errors.push(yaml_error(&path, &e)),
-                    }
-                } else if let Ok(name) = rel.strip_prefix("templates") {
-                    match String::from_utf8(bytes) {
-                        Ok(text) => {
-                            templates.push((format!("{key}/{}", name.to_string_lossy()), text))
-                        }
-                        Err(_) => errors.push(InputError::new(
-                            Location::file(&path),
-                            "a template must be UTF-8 text",
-                        )),
-                    }
-                } else if let Ok(name) = rel.strip_prefix("static") {
-                    statics.insert(name.to_path_buf(), bytes);
-                } else if let Ok(name) = rel.strip_prefix("i18n") {
-                    let lang = name
-                        .to_string_lossy()
-                        .strip_suffix(".yaml")
-                        .map(|l| l.to_ascii_lowercase());
-                    match lang {
-                        Some(lang) => match std::str::from_utf8(&bytes)
-                            .map_err(|_| InputError::new(Location::file(&path), "not UTF-8 text"))
-                            .and_then(|t| crate::limits::check_yaml(t, &path))
-                            .and_then(|()| {
-                                serde_yaml_ng::from_slice::<Strings>(&bytes)
-                                    .map_err(|e| yaml_error(&path, &e))
-                            }) {
-                            Ok(map) => {
-                                i18n.insert(lang, map);
-                            }
-                            Err(e) => errors.push(e),
-                        },
-                        None => errors.push(InputError::new(
-                            Location::file(&path),
-                            "UI strings are i18n/<language>.yaml files (en.yaml, el-cy.yaml …)",
-                        )),
-                    }
-                }
-            }
-            themes.insert(
-                key.clone(),
-                Theme {
-                    key,
-                    extends: meta.extends,
-                    industries: meta.industries,
-                    origin,
-                    statics,
-                    digest: crate::fsutil::fingerprint(&digest),
-                    i18n,
-                },
-            );
+            let theme = theme_of(key, origin, list, &mut templates, &mut errors);
+            themes.insert(theme.key.clone(), theme);
         }
         if !themes.contains_key("default") {
             errors.push(InputError::new(
@@ -245,26 +90,7 @@ impl Themes {
                 }
             }
         }
-        let mut tera = Tera::default();
-        tera.autoescape_on(vec![".html", ".xml"]);
-        tera.set_escape_fn(crate::text::escape_html);
-        tera.register_function("range", bounded_range);
-        if let Err(e) = tera.add_raw_templates(templates) {
-            errors.push(template_error(&themes, &e, None));
-        } else if let Some((name, cycle)) = super::macros::recursion(&tera) {
-            // Tera names templates `<theme>/<file>`.
-            let file = name
-                .split_once('/')
-                .and_then(|(key, file)| Some(themes.get(key)?.origin.join("templates").join(file)))
-                .unwrap_or_else(|| PathBuf::from("themes"));
-            errors.push(InputError::new(
-                Location::file(file),
-                format!(
-                    "a macro calls itself ({cycle}): Tera has no depth limit, so a loop without \
-                     end would crash the build; write it without recursion"
-                ),
-            ));
-        }
+        let tera = compile(templates, &themes, &mut errors);
         if errors.is_empty() {
             Ok(Themes { tera, themes })
         } else {
@@ -363,6 +189,213 @@ pub fn error_chain(e: &tera::Error) -> String {
         source = s.source();
     }
     message
+}
+
+/// Every theme's files: the built-in themes, then the project's (`dir`), which replace a
+/// built-in theme of the same name.
+fn theme_files(
+    dir: &Path,
+    errors: &mut Vec<InputError>,
+) -> BTreeMap<String, (PathBuf, ThemeFiles)> {
+    let mut files: BTreeMap<String, (PathBuf, ThemeFiles)> = BTreeMap::new();
+    for (rel, bytes) in embedded::raw_files(&embedded::THEMES) {
+        let mut parts = rel.components();
+        let Some(theme) = parts.next() else { continue };
+        let theme = theme.as_os_str().to_string_lossy().into_owned();
+        let inner = parts.as_path().to_path_buf();
+        let entry = files
+            .entry(theme.clone())
+            .or_insert_with(|| (Path::new("(built-in) themes").join(&theme), Vec::new()));
+        entry.1.push((inner, bytes.to_vec()));
+    }
+    if dir.is_dir() {
+        let mut names: Vec<PathBuf> = Vec::new();
+        let entries = crate::fsutil::list_dir(dir).unwrap_or_else(|e| {
+            errors.push(e.into_input(dir));
+            Vec::new()
+        });
+        for p in entries {
+            // A linked theme folder could publish anything it points at (`themes/x -> /`).
+            if crate::fsutil::is_symlink(&p) {
+                errors.push(InputError::new(
+                    Location::file(&p),
+                    "is a symbolic link: not read (copy the theme into themes/ instead)",
+                ));
+            } else if p.is_dir() {
+                names.push(p);
+            }
+        }
+        for theme_dir in names {
+            let theme = theme_dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let list = read_theme_dir(&theme_dir, errors);
+            files.insert(theme, (theme_dir, list));
+        }
+    }
+
+    files
+}
+
+/// The files of one project theme folder, bounded in size; links and what is not a regular
+/// file are refused.
+fn read_theme_dir(theme_dir: &Path, errors: &mut Vec<InputError>) -> ThemeFiles {
+    let mut list = Vec::new();
+    let mut total = 0u64;
+    for entry in walkdir::WalkDir::new(theme_dir).sort_by_file_name() {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                errors.push(crate::fsutil::walk_error(e).into_input(theme_dir));
+                continue;
+            }
+        };
+        if entry.path_is_symlink() {
+            errors.push(InputError::new(
+                Location::file(entry.path()),
+                "is a symbolic link: not read (copy the file into the theme instead)",
+            ));
+            continue;
+        }
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        if !entry.file_type().is_file() {
+            errors.push(InputError::new(
+                Location::file(entry.path()),
+                "not a regular file (a FIFO, socket or device): not read",
+            ));
+            continue;
+        }
+        // The whole theme is held in memory while the site is built: bounded.
+        total += entry.metadata().map_or(0, |m| m.len());
+        if total > crate::limits::MAX_THEME {
+            errors.push(InputError::new(
+                Location::file(entry.path()),
+                format!(
+                    "the theme's files come to more than {} MiB: this one and the rest are not read",
+                    crate::limits::MAX_THEME / (1024 * 1024)
+                ),
+            ));
+            break;
+        }
+        let rel = entry.path().strip_prefix(theme_dir).unwrap_or(entry.path());
+        match crate::limits::read_bytes(entry.path(), crate::limits::MAX_STATIC) {
+            Ok(bytes) => list.push((rel.to_path_buf(), bytes)),
+            Err(e) => errors.push(InputError::new(
+                Location::file(entry.path()),
+                format!("cannot read: {e}"),
+            )),
+        }
+    }
+    list
+}
+
+/// One theme from its files: `theme.yaml`, its statics and UI strings; its templates go to
+/// `templates` (named `<theme>/<file>`), to be compiled with every theme's.
+fn theme_of(
+    key: String,
+    origin: PathBuf,
+    list: ThemeFiles,
+    templates: &mut Vec<(String, String)>,
+    errors: &mut Vec<InputError>,
+) -> Theme {
+    let mut meta = ThemeFile::default();
+    let mut statics = BTreeMap::new();
+    let mut i18n = BTreeMap::new();
+    let mut digest = Vec::new();
+    for (rel, bytes) in list {
+        digest.extend_from_slice(rel.to_string_lossy().as_bytes());
+        digest.extend_from_slice(&bytes);
+        let path = origin.join(&rel);
+        if rel == Path::new("theme.yaml") {
+            let guard = std::str::from_utf8(&bytes)
+                .map_err(|_| InputError::new(Location::file(&path), "not UTF-8 text"))
+                .and_then(|t| crate::limits::check_yaml(t, &path));
+            if let Err(e) = guard {
+                errors.push(e);
+                continue;
+            }
+            match serde_yaml_ng::from_slice::<ThemeFile>(&bytes) {
+                Ok(m) => meta = m,
+                Err(e) => errors.push(yaml_error(&path, &e)),
+            }
+        } else if let Ok(name) = rel.strip_prefix("templates") {
+            match String::from_utf8(bytes) {
+                Ok(text) => templates.push((format!("{key}/{}", name.to_string_lossy()), text)),
+                Err(_) => errors.push(InputError::new(
+                    Location::file(&path),
+                    "a template must be UTF-8 text",
+                )),
+            }
+        } else if let Ok(name) = rel.strip_prefix("static") {
+            statics.insert(name.to_path_buf(), bytes);
+        } else if let Ok(name) = rel.strip_prefix("i18n") {
+            let lang = name
+                .to_string_lossy()
+                .strip_suffix(".yaml")
+                .map(|l| l.to_ascii_lowercase());
+            match lang {
+                Some(lang) => match std::str::from_utf8(&bytes)
+                    .map_err(|_| InputError::new(Location::file(&path), "not UTF-8 text"))
+                    .and_then(|t| crate::limits::check_yaml(t, &path))
+                    .and_then(|()| {
+                        serde_yaml_ng::from_slice::<Strings>(&bytes)
+                            .map_err(|e| yaml_error(&path, &e))
+                    }) {
+                    Ok(map) => {
+                        i18n.insert(lang, map);
+                    }
+                    Err(e) => errors.push(e),
+                },
+                None => errors.push(InputError::new(
+                    Location::file(&path),
+                    "UI strings are i18n/<language>.yaml files (en.yaml, el-cy.yaml …)",
+                )),
+            }
+        }
+    }
+    Theme {
+        key,
+        extends: meta.extends,
+        industries: meta.industries,
+        origin,
+        statics,
+        digest: crate::fsutil::fingerprint(&digest),
+        i18n,
+    }
+}
+
+/// The templates of every theme compiled into one Tera, escaping as HTML, with a bounded
+/// `range` and no macro that calls itself.
+fn compile(
+    templates: Vec<(String, String)>,
+    themes: &BTreeMap<String, Theme>,
+    errors: &mut Vec<InputError>,
+) -> Tera {
+    let mut tera = Tera::default();
+    tera.autoescape_on(vec![".html", ".xml"]);
+    tera.set_escape_fn(crate::text::escape_html);
+    tera.register_function("range", bounded_range);
+    if let Err(e) = tera.add_raw_templates(templates) {
+        errors.push(template_error(themes, &e, None));
+    } else if let Some((name, cycle)) = super::macros::recursion(&tera) {
+        // Tera names templates `<theme>/<file>`.
+        let file = name
+            .split_once('/')
+            .and_then(|(key, file)| Some(themes.get(key)?.origin.join("templates").join(file)))
+            .unwrap_or_else(|| PathBuf::from("themes"));
+        errors.push(InputError::new(
+            Location::file(file),
+            format!(
+                "a macro calls itself ({cycle}): Tera has no depth limit, so a loop without \
+                 end would crash the build; write it without recursion"
+            ),
+        ));
+    }
+    tera
 }
 
 /// A Tera error as an input error on the template's file, with the lead it was rendering.
