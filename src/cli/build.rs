@@ -50,96 +50,10 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         ui.info(&format!("warning: {w}"));
     }
     ui.problems(&report.errors, 20);
-
-    let e = &report.enrich;
-    let mut out = format!("leads: {} loaded, {} enriched\n", report.leads, e.leads);
-    out.push_str(&format!(
-        "websites: {} read, {} from cache{}{}, {} unreachable, {}{} on reserved domains (not read)\n",
-        e.sites_fetched,
-        e.sites_cached,
-        if e.sites_stale > 0 {
-            format!(", {} stale from cache (--offline)", e.sites_stale)
-        } else {
-            String::new()
-        },
-        if e.sites_missing > 0 {
-            format!(", {} not in cache (--offline)", e.sites_missing)
-        } else {
-            String::new()
-        },
-        e.sites_unreachable,
-        if e.sites_private > 0 {
-            format!("{} not on the public internet (not read), ", e.sites_private)
-        } else {
-            String::new()
-        },
-        e.sites_reserved
-    ));
-    out.push_str(&format!(
-        "found: {} emails, {} phones, {} with social profiles, {} industries\n",
-        e.emails, e.phones, e.profiles, e.industries
-    ));
-    if args.until >= Until::Score {
-        out.push_str(&format!(
-            "scored: {}, qualified: {}\n",
-            report.scored, report.qualified
-        ));
-    }
-    if let Some(site) = &report.site {
-        out.push_str(&format!(
-            "site {}: {} pages written, {} unchanged, {} removed; {} other files written\n",
-            config.site_dir().display(),
-            site.written,
-            site.unchanged,
-            site.removed,
-            site.other_written
-        ));
-        let i = &site.images;
-        if i.downloaded + i.failed + i.encoded + i.reused > 0 {
-            out.push_str(&format!(
-                "images: {} downloaded, {} not usable, {} resized, {} from earlier builds\n",
-                i.downloaded, i.failed, i.encoded, i.reused
-            ));
-        }
-        if site.redirects > 0 {
-            out.push_str(&format!(
-                "redirects: {} old URLs of leads that left lead on (aliases, else the index)\n",
-                site.redirects
-            ));
-        }
-        if !site.skipped.is_empty() {
-            let reasons: Vec<String> = site
-                .skipped
-                .iter()
-                .map(|(r, n)| format!("{n} {r}"))
-                .collect();
-            out.push_str(&format!("no page: {}\n", reasons.join(", ")));
-        }
-    }
     if args.json {
-        ui.json(&serde_json::json!({
-            "leads": report.leads,
-            "enrich": {
-                "leads": e.leads,
-                "sites_fetched": e.sites_fetched,
-                "sites_cached": e.sites_cached,
-                "sites_stale": e.sites_stale,
-                "sites_missing": e.sites_missing,
-                "sites_unreachable": e.sites_unreachable,
-                "sites_reserved": e.sites_reserved,
-                "emails": e.emails,
-                "phones": e.phones,
-                "profiles": e.profiles,
-                "industries": e.industries,
-                "warnings": e.warnings,
-            },
-            "scored": (args.until >= Until::Score).then_some(report.scored),
-            "qualified": (args.until >= Until::Score).then_some(report.qualified),
-            "site": report.site.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default()),
-            "problems": crate::cli::ui::problems_json(&report.errors),
-        }));
+        ui.json(&json_summary(&report, args.until));
     } else {
-        ui.result(&out);
+        ui.result(&summary(&report, args.until, config));
     }
     if let Some(site) = &report.site {
         const SHOWN: usize = 20;
@@ -164,30 +78,124 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     for (stage, took) in &report.timings {
         ui.detail(&format!("  {stage:<22} {took:>10.2?}"));
     }
+    let explained = explain(&args.explain, &leads, config, ui);
+    Ok(if report.errors.is_empty() && explained {
+        Outcome::Success
+    } else {
+        Outcome::Partial
+    })
+}
 
-    let mut missing = false;
-    for key in &args.explain {
+/// The build's summary as text: leads, websites, what enrichment found, scores, pages.
+fn summary(report: &build::Report, until: Until, config: &Config) -> String {
+    let e = &report.enrich;
+    let some = |n: usize, text: String| if n > 0 { text } else { String::new() };
+    let mut out = format!("leads: {} loaded, {} enriched\n", report.leads, e.leads);
+    out.push_str(&format!(
+        "websites: {} read, {} from cache{}{}, {} unreachable, {}{} on reserved domains (not read)\n",
+        e.sites_fetched,
+        e.sites_cached,
+        some(e.sites_stale, format!(", {} stale from cache (--offline)", e.sites_stale)),
+        some(e.sites_missing, format!(", {} not in cache (--offline)", e.sites_missing)),
+        e.sites_unreachable,
+        some(
+            e.sites_private,
+            format!("{} not on the public internet (not read), ", e.sites_private)
+        ),
+        e.sites_reserved
+    ));
+    out.push_str(&format!(
+        "found: {} emails, {} phones, {} with social profiles, {} industries\n",
+        e.emails, e.phones, e.profiles, e.industries
+    ));
+    if until >= Until::Score {
+        out.push_str(&format!(
+            "scored: {}, qualified: {}\n",
+            report.scored, report.qualified
+        ));
+    }
+    let Some(site) = &report.site else {
+        return out;
+    };
+    out.push_str(&format!(
+        "site {}: {} pages written, {} unchanged, {} removed; {} other files written\n",
+        config.site_dir().display(),
+        site.written,
+        site.unchanged,
+        site.removed,
+        site.other_written
+    ));
+    let i = &site.images;
+    if i.downloaded + i.failed + i.encoded + i.reused > 0 {
+        out.push_str(&format!(
+            "images: {} downloaded, {} not usable, {} resized, {} from earlier builds\n",
+            i.downloaded, i.failed, i.encoded, i.reused
+        ));
+    }
+    if site.redirects > 0 {
+        out.push_str(&format!(
+            "redirects: {} old URLs of leads that left lead on (aliases, else the index)\n",
+            site.redirects
+        ));
+    }
+    if !site.skipped.is_empty() {
+        let reasons: Vec<String> = site
+            .skipped
+            .iter()
+            .map(|(r, n)| format!("{n} {r}"))
+            .collect();
+        out.push_str(&format!("no page: {}\n", reasons.join(", ")));
+    }
+    out
+}
+
+/// The build's summary for `--json`.
+fn json_summary(report: &build::Report, until: Until) -> serde_json::Value {
+    let e = &report.enrich;
+    serde_json::json!({
+        "leads": report.leads,
+        "enrich": {
+            "leads": e.leads,
+            "sites_fetched": e.sites_fetched,
+            "sites_cached": e.sites_cached,
+            "sites_stale": e.sites_stale,
+            "sites_missing": e.sites_missing,
+            "sites_unreachable": e.sites_unreachable,
+            "sites_reserved": e.sites_reserved,
+            "emails": e.emails,
+            "phones": e.phones,
+            "profiles": e.profiles,
+            "industries": e.industries,
+            "warnings": e.warnings,
+        },
+        "scored": (until >= Until::Score).then_some(report.scored),
+        "qualified": (until >= Until::Score).then_some(report.qualified),
+        "site": report.site.as_ref().map(|s| serde_json::to_value(s).unwrap_or_default()),
+        "problems": crate::cli::ui::problems_json(&report.errors),
+    })
+}
+
+/// `--explain`: how each named lead's score was made. `false` when one could not be explained.
+fn explain(keys: &[String], leads: &[crate::lead::Lead], config: &Config, ui: &Ui) -> bool {
+    let mut all = true;
+    for key in keys {
         match leads.iter().find(|l| &l.dedup_key == key) {
             Some(l) if l.enrichment.is_some() => {
                 let (_, why) = score::score_lead(l, &config.scoring);
                 ui.result(&why.to_string());
             }
             Some(l) => {
-                missing = true;
+                all = false;
                 eprintln!(
                     "warning: {key}: not scored (route {}; enrichment.routes says which are)",
                     l.route.map_or("none", |r| r.as_str())
                 );
             }
             None => {
-                missing = true;
+                all = false;
                 eprintln!("warning: {key}: no lead has this dedup_key");
             }
         }
     }
-    Ok(if report.errors.is_empty() && !missing {
-        Outcome::Success
-    } else {
-        Outcome::Partial
-    })
+    all
 }
