@@ -89,7 +89,6 @@ pub fn run(
     stopped: &Stopped<'_>,
 ) -> Result<Report> {
     let w = &config.outreach.whatsapp;
-    let dir = config.work_dir().join(WHATSAPP);
     let mut report = Report::default();
     let agent = crate::web::api_client();
     let deliveries = bus.poll(GROUP, usize::MAX)?;
@@ -118,18 +117,9 @@ pub fn run(
             Stage::Open => {}
         }
         let tries = before.tries;
-        let to = m.data.get("to").and_then(|v| v.as_str()).unwrap_or("");
-        let record = |state: &str, tries: u32| Record {
-            id: m.id.clone(),
-            state: state.to_string(),
-            tries,
-            lead: m.lead_id.clone(),
-            to: to.to_string(),
-            ..Record::default()
-        };
         // A lead that has since replied, bounced or opted out gets nothing more.
         if let Some(why) = stopped(store, &m.lead_id)? {
-            store.put_record(WHATSAPP, record("cancelled", tries))?;
+            store.put_record(WHATSAPP, record(m, "cancelled", tries))?;
             bus.ack(GROUP, &d)?;
             report.cancelled.push((m.id.clone(), why));
             continue;
@@ -146,7 +136,7 @@ pub fn run(
         }
         let intent = Record {
             run: store.run().to_string(),
-            ..record("intent", tries)
+            ..record(m, "intent", tries)
         };
         if !store.claim_record(WHATSAPP, intent, &before)? {
             // Another worker took it since this one read it.
@@ -162,6 +152,58 @@ pub fn run(
                 (outcome, receipt) = send(&agent, w, m);
             }
         }
+        let sent = Sending {
+            config,
+            bus,
+            delivery: &d,
+            tries,
+        };
+        if sent.record(store, outcome, receipt, &mut report)? {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// A queued message's record at `state`, after `tries` failed tries.
+fn record(m: &Message, state: &str, tries: u32) -> Record {
+    Record {
+        id: m.id.clone(),
+        state: state.to_string(),
+        tries,
+        lead: m.lead_id.clone(),
+        to: m
+            .data
+            .get("to")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string(),
+        ..Record::default()
+    }
+}
+
+/// One queued message that was just sent (or tried).
+struct Sending<'a> {
+    config: &'a Config,
+    bus: &'a dyn MessageBus,
+    delivery: &'a super::bus::Delivery,
+    /// Failed tries before this one.
+    tries: u32,
+}
+
+impl Sending<'_> {
+    /// Records what the provider said of the message; `true` when the channel stops for this
+    /// run (its messages stay queued).
+    fn record(
+        &self,
+        store: &mut dyn StateStore,
+        outcome: Attempt,
+        receipt: Receipt,
+        report: &mut Report,
+    ) -> Result<bool> {
+        let w = &self.config.outreach.whatsapp;
+        let (bus, d, tries) = (self.bus, self.delivery, self.tries);
+        let m = &d.message;
         match outcome {
             Attempt::Sent => {
                 store.put_record(
@@ -169,7 +211,7 @@ pub fn run(
                     Record {
                         provider_id: receipt.id.clone(),
                         provider_status: receipt.status.clone(),
-                        ..record("sent", tries)
+                        ..record(m, "sent", tries)
                     },
                 )?;
                 let mut c = Message::new("lead.contacted", &m.lead_id, chrono::Utc::now());
@@ -184,18 +226,18 @@ pub fn run(
                         .insert("provider_status".into(), receipt.status.into());
                 }
                 bus.publish(c)?;
-                bus.ack(GROUP, &d)?;
+                bus.ack(GROUP, d)?;
                 report.sent += 1;
             }
             // Throttling is no failure: tried again next run, its tries unchanged.
             Attempt::Retry {
                 throttled: true, ..
             } => {
-                store.put_record(WHATSAPP, record("retry", tries))?;
+                store.put_record(WHATSAPP, record(m, "retry", tries))?;
                 report.retrying += 1;
             }
             Attempt::Retry { .. } if tries + 1 < w.max_tries => {
-                store.put_record(WHATSAPP, record("retry", tries + 1))?;
+                store.put_record(WHATSAPP, record(m, "retry", tries + 1))?;
                 report.retrying += 1;
             }
             Attempt::InDoubt(why) => {
@@ -206,32 +248,33 @@ pub fn run(
             }
             Attempt::Halt(why) => {
                 // Not sent, and not the lead's fault: it stays queued as it was.
-                store.put_record(WHATSAPP, record("retry", tries))?;
+                store.put_record(WHATSAPP, record(m, "retry", tries))?;
                 report.halted = Some(why);
-                break;
+                return Ok(true);
             }
             Attempt::OptedOut(why) => {
-                store.put_record(WHATSAPP, record("failed", tries))?;
+                store.put_record(WHATSAPP, record(m, "failed", tries))?;
                 let mut u = Message::new("lead.unsubscribed", &m.lead_id, chrono::Utc::now());
                 u.id = format!("optout-{}", m.id);
                 u.data.insert("reason".into(), why.clone().into());
                 u.data.insert("channel".into(), w.channel().into());
                 bus.publish(u)?;
-                bus.ack(GROUP, &d)?;
+                bus.ack(GROUP, d)?;
                 report.opted_out += 1;
                 report.failed.push((m.id.clone(), why));
             }
             Attempt::Retry { why, .. } | Attempt::Permanent(why) => {
-                store.put_record(WHATSAPP, record("failed", tries + 1))?;
+                store.put_record(WHATSAPP, record(m, "failed", tries + 1))?;
                 let line = serde_json::json!({"event_id": m.id, "lead_id": m.lead_id, "why": why});
+                let dir = self.config.work_dir().join(WHATSAPP);
                 fsutil::create_dir_all(&dir)?;
                 fsutil::append_line(&dir.join("failed.jsonl"), &line.to_string())?;
-                bus.ack(GROUP, &d)?;
+                bus.ack(GROUP, d)?;
                 report.failed.push((m.id.clone(), why));
             }
         }
+        Ok(false)
     }
-    Ok(report)
 }
 
 /// A message's template parameters as the Cloud API takes them.
