@@ -58,45 +58,22 @@ enum Open {
 }
 
 fn walk(text: &str) -> Option<Shape> {
-    let lines = text.lines().count();
-    let mut shape = Shape {
-        keys: Vec::new(),
-        content: vec![false; lines + 1],
-        docs: Vec::new(),
+    let mut w = Walk {
+        src: text.lines().collect(),
+        shape: Shape {
+            keys: Vec::new(),
+            content: vec![false; text.lines().count() + 1],
+            docs: Vec::new(),
+        },
+        stack: Vec::new(),
+        open: None,
     };
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut open: Option<Open> = None;
     let mut parser = Parser::new_from_str(text);
-    let src: Vec<&str> = text.lines().collect();
     loop {
         let (event, mark) = parser.next_token().ok()?;
         let line = mark.line().saturating_sub(1);
         // The scalar before this event ends where this event starts.
-        match open.take() {
-            Some(Open::Block { key_col, from }) => {
-                let end = line.min(lines).max(from);
-                // Its text is indented as its first line that is not blank; a line indented
-                // less (a comment after it) ends it.
-                let mut text_col: Option<usize> = None;
-                for (l, t) in src[from.min(end)..end].iter().enumerate() {
-                    let indent = t.len() - t.trim_start().len();
-                    if !t.trim().is_empty() {
-                        let col = *text_col.get_or_insert(indent);
-                        if indent <= key_col || indent < col {
-                            break;
-                        }
-                    }
-                    shape.content[from + l] = true;
-                }
-            }
-            Some(Open::Quoted { from, to }) => {
-                let end = line.min(lines).min(to.saturating_add(1));
-                for seen in shape.content.iter_mut().take(end).skip(from) {
-                    *seen = true;
-                }
-            }
-            None => {}
-        }
+        w.close_scalar(line);
         let node = matches!(
             event,
             Event::Scalar(..)
@@ -104,149 +81,198 @@ fn walk(text: &str) -> Option<Shape> {
                 | Event::MappingStart(..)
                 | Event::SequenceStart(..)
         );
-        // The path of this node, and whether it is a key.
-        let mut is_key = false;
-        let mut path = String::new();
-        if node {
-            match stack.last_mut() {
-                Some(Frame::Map {
-                    path: p,
-                    key,
-                    awaiting_value,
-                }) => {
-                    if *awaiting_value {
-                        path = key
-                            .as_ref()
-                            .map_or_else(|| format!("{p}/?"), |k| k.0.clone());
-                    } else {
-                        is_key = true;
-                        path = format!("{p}/?");
-                    }
-                }
-                Some(Frame::Seq { path: p, index }) => path = format!("{p}/[{index}]"),
-                None => path = format!("{}", shape.docs.len().saturating_sub(1)),
-            }
-        }
-        // A list item is an anchor too: a comment before it goes back before it, one after
-        // its one-line plain value back after it; its text lines are not comments.
-        if node && matches!(stack.last(), Some(Frame::Seq { .. })) {
-            let mut plain_end = None;
-            let mut item_line = line;
-            if let Event::Scalar(value, style, _, _) = &event {
-                match style {
-                    TScalarStyle::Plain if !value.contains('\n') => {
-                        plain_end = Some(mark.col() + value.chars().count());
-                    }
-                    // The mark is at the first line of text; the item (`- |`) is the first line
-                    // above it that is not blank.
-                    TScalarStyle::Literal | TScalarStyle::Folded => {
-                        item_line = (0..line)
-                            .rev()
-                            .find(|&l| src.get(l).is_some_and(|t| !t.trim().is_empty()))
-                            .unwrap_or(line);
-                        open = Some(Open::Block {
-                            key_col: mark.col().saturating_sub(1),
-                            from: item_line + 1,
-                        });
-                    }
-                    TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
-                        open = Some(Open::Quoted {
-                            from: line + 1,
-                            to: quoted_end(&src, line, mark.col()),
-                        });
-                    }
-                    _ => {}
-                }
-            }
-            shape.keys.push(Key {
-                path: path.clone(),
-                line: item_line,
-                col: mark.col(),
-                plain_end,
-            });
+        let (is_key, path) = if node {
+            w.node_path()
+        } else {
+            (false, String::new())
+        };
+        if node && matches!(w.stack.last(), Some(Frame::Seq { .. })) {
+            w.list_item(&event, line, mark.col(), &path);
         }
         match event {
             Event::StreamEnd => break,
-            Event::DocumentStart => shape.docs.push(line),
+            Event::DocumentStart => w.shape.docs.push(line),
+            Event::Scalar(value, _, _, _) if is_key => w.key(&value, line, mark.col()),
             Event::Scalar(value, style, _, _) => {
-                if is_key {
-                    if let Some(Frame::Map {
-                        path: p,
-                        key,
-                        awaiting_value,
-                    }) = stack.last_mut()
-                    {
-                        let kpath = format!("{p}/{}", value.replace('/', "//"));
-                        shape.keys.push(Key {
-                            path: kpath.clone(),
-                            line,
-                            col: mark.col(),
-                            plain_end: None,
-                        });
-                        *key = Some((kpath, shape.keys.len() - 1));
-                        *awaiting_value = true;
-                    }
-                    continue;
-                }
-                // A value: where it ends on a one-line plain scalar; what lines it spans.
-                if let Some(Frame::Map {
-                    key: Some((_, at)), ..
-                }) = stack.last()
-                {
-                    let k = &mut shape.keys[*at];
-                    match style {
-                        TScalarStyle::Plain if k.line == line && !value.contains('\n') => {
-                            k.plain_end = Some(mark.col() + value.chars().count());
-                        }
-                        TScalarStyle::Literal | TScalarStyle::Folded => {
-                            // Its lines start below its key's (the scalar's own mark may be
-                            // at its first line of text).
-                            open = Some(Open::Block {
-                                key_col: k.col,
-                                from: k.line + 1,
-                            });
-                        }
-                        TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
-                            open = Some(Open::Quoted {
-                                from: line + 1,
-                                to: quoted_end(&src, line, mark.col()),
-                            });
-                        }
-                        _ => {}
-                    }
-                }
-                done(&mut stack);
+                w.value(&value, style, line, mark.col());
+                done(&mut w.stack);
             }
-            Event::Alias(_) => {
-                if is_key {
-                    return None;
-                }
-                done(&mut stack);
+            // A key that is not a scalar: its comments cannot be placed.
+            Event::Alias(_) | Event::MappingStart(..) | Event::SequenceStart(..) if is_key => {
+                return None
             }
-            Event::MappingStart(..) => {
-                if is_key {
-                    return None;
-                }
-                stack.push(Frame::Map {
-                    path,
-                    key: None,
-                    awaiting_value: false,
-                });
-            }
-            Event::SequenceStart(..) => {
-                if is_key {
-                    return None;
-                }
-                stack.push(Frame::Seq { path, index: 0 });
-            }
+            Event::Alias(_) => done(&mut w.stack),
+            Event::MappingStart(..) => w.stack.push(Frame::Map {
+                path,
+                key: None,
+                awaiting_value: false,
+            }),
+            Event::SequenceStart(..) => w.stack.push(Frame::Seq { path, index: 0 }),
             Event::MappingEnd | Event::SequenceEnd => {
-                stack.pop();
-                done(&mut stack);
+                w.stack.pop();
+                done(&mut w.stack);
             }
             _ => {}
         }
     }
-    Some(shape)
+    Some(w.shape)
+}
+
+/// A walk over a text's events: what it found so far, where it is, and the scalar whose end
+/// is not known yet.
+struct Walk<'a> {
+    src: Vec<&'a str>,
+    shape: Shape,
+    stack: Vec<Frame>,
+    open: Option<Open>,
+}
+
+impl Walk<'_> {
+    /// Marks the lines of the scalar still open, which ends where the event at `line` starts,
+    /// as content.
+    fn close_scalar(&mut self, line: usize) {
+        let lines = self.src.len();
+        match self.open.take() {
+            Some(Open::Block { key_col, from }) => {
+                let end = line.min(lines).max(from);
+                // Its text is indented as its first line that is not blank; a line indented
+                // less (a comment after it) ends it.
+                let mut text_col: Option<usize> = None;
+                for (l, t) in self.src[from.min(end)..end].iter().enumerate() {
+                    let indent = t.len() - t.trim_start().len();
+                    if !t.trim().is_empty() {
+                        let col = *text_col.get_or_insert(indent);
+                        if indent <= key_col || indent < col {
+                            break;
+                        }
+                    }
+                    self.shape.content[from + l] = true;
+                }
+            }
+            Some(Open::Quoted { from, to }) => {
+                let end = line.min(lines).min(to.saturating_add(1));
+                for seen in self.shape.content.iter_mut().take(end).skip(from) {
+                    *seen = true;
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// The path of the node the next event starts, and whether it is a mapping key.
+    fn node_path(&self) -> (bool, String) {
+        match self.stack.last() {
+            Some(Frame::Map {
+                path: p,
+                key,
+                awaiting_value,
+            }) => {
+                if *awaiting_value {
+                    let path = key
+                        .as_ref()
+                        .map_or_else(|| format!("{p}/?"), |k| k.0.clone());
+                    (false, path)
+                } else {
+                    (true, format!("{p}/?"))
+                }
+            }
+            Some(Frame::Seq { path: p, index }) => (false, format!("{p}/[{index}]")),
+            None => (
+                false,
+                format!("{}", self.shape.docs.len().saturating_sub(1)),
+            ),
+        }
+    }
+
+    /// A list item is an anchor too: a comment before it goes back before it, one after its
+    /// one-line plain value back after it; its text lines are not comments.
+    fn list_item(&mut self, event: &Event, line: usize, col: usize, path: &str) {
+        let mut plain_end = None;
+        let mut item_line = line;
+        if let Event::Scalar(value, style, _, _) = event {
+            match style {
+                TScalarStyle::Plain if !value.contains('\n') => {
+                    plain_end = Some(col + value.chars().count());
+                }
+                // The mark is at the first line of text; the item (`- |`) is the first line
+                // above it that is not blank.
+                TScalarStyle::Literal | TScalarStyle::Folded => {
+                    item_line = (0..line)
+                        .rev()
+                        .find(|&l| self.src.get(l).is_some_and(|t| !t.trim().is_empty()))
+                        .unwrap_or(line);
+                    self.open = Some(Open::Block {
+                        key_col: col.saturating_sub(1),
+                        from: item_line + 1,
+                    });
+                }
+                TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
+                    self.open = Some(Open::Quoted {
+                        from: line + 1,
+                        to: quoted_end(&self.src, line, col),
+                    });
+                }
+                _ => {}
+            }
+        }
+        self.shape.keys.push(Key {
+            path: path.to_string(),
+            line: item_line,
+            col,
+            plain_end,
+        });
+    }
+
+    /// A mapping key read: its path is an anchor, and a value is awaited for it.
+    fn key(&mut self, value: &str, line: usize, col: usize) {
+        if let Some(Frame::Map {
+            path: p,
+            key,
+            awaiting_value,
+        }) = self.stack.last_mut()
+        {
+            let kpath = format!("{p}/{}", value.replace('/', "//"));
+            self.shape.keys.push(Key {
+                path: kpath.clone(),
+                line,
+                col,
+                plain_end: None,
+            });
+            *key = Some((kpath, self.shape.keys.len() - 1));
+            *awaiting_value = true;
+        }
+    }
+
+    /// A mapping value read: where it ends on a one-line plain scalar; what lines it spans.
+    fn value(&mut self, value: &str, style: TScalarStyle, line: usize, col: usize) {
+        let Some(Frame::Map {
+            key: Some((_, at)), ..
+        }) = self.stack.last()
+        else {
+            return;
+        };
+        let k = &mut self.shape.keys[*at];
+        match style {
+            TScalarStyle::Plain if k.line == line && !value.contains('\n') => {
+                k.plain_end = Some(col + value.chars().count());
+            }
+            TScalarStyle::Literal | TScalarStyle::Folded => {
+                // Its lines start below its key's (the scalar's own mark may be at its first
+                // line of text).
+                self.open = Some(Open::Block {
+                    key_col: k.col,
+                    from: k.line + 1,
+                });
+            }
+            TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
+                self.open = Some(Open::Quoted {
+                    from: line + 1,
+                    to: quoted_end(&self.src, line, col),
+                });
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The line where a quoted scalar that opens at `line`, char `col`, closes: a comment on a line
