@@ -23,43 +23,94 @@ pub struct Limits {
     pub connection_timeout: Option<Duration>,
 }
 
-/// Serves `app` on `listener` until the process ends. Blocks.
+/// Tells a server to stop: it accepts no more connections, closes idle ones, lets the requests
+/// it is serving finish (within `Limits::header_timeout`), and returns.
+#[derive(Clone)]
+pub struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    /// A stop that comes with the first Ctrl-C (SIGINT, or SIGTERM from a service manager). A
+    /// process has one such
+    /// handler: call this once, and only where nothing else catches Ctrl-C.
+    pub fn on_ctrl_c() -> Result<(Stop, Stopped), ctrlc::Error> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let stopped = Stopped(Arc::new(std::sync::atomic::AtomicBool::new(false)));
+        let flag = stopped.clone();
+        ctrlc::set_handler(move || {
+            flag.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = tx.send(true);
+        })?;
+        Ok((Stop(rx), stopped))
+    }
+
+    /// A stop and the handle that triggers it (for tests and embedding).
+    pub fn new() -> (Stop, tokio::sync::watch::Sender<bool>) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (Stop(rx), tx)
+    }
+
+    async fn wait(&mut self) {
+        // A dropped sender never stops the server.
+        if self.0.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Whether Ctrl-C came (see [`Stop::on_ctrl_c`]).
+#[derive(Clone)]
+pub struct Stopped(Arc<std::sync::atomic::AtomicBool>);
+
+impl Stopped {
+    pub fn get(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Serves `app` on `listener` until `stop` (or, without one, until the process ends). Blocks.
 pub fn serve(
     listener: std::net::TcpListener,
     app: axum::Router,
     limits: Limits,
+    stop: Option<Stop>,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(accept_loop(listener, app, limits))
+    runtime.block_on(accept_loop(listener, app, limits, stop))
 }
 
 async fn accept_loop(
     listener: std::net::TcpListener,
     app: axum::Router,
     limits: Limits,
+    stop: Option<Stop>,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    // Without a stop, one whose sender is gone: it never comes.
+    let mut stop = stop.unwrap_or_else(|| Stop::new().0);
     loop {
         // At the cap, new connections wait in the backlog until one closes.
-        let permit = slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            // Out of file descriptors and the like: pause, never stop serving.
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = stop.wait() => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: pause, never stop serving.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stop.wait() => break,
         };
         let service = TowerToHyperService::new(app.clone());
+        let mut stop = stop.clone();
         tokio::spawn(async move {
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new())
@@ -67,17 +118,32 @@ async fn accept_loop(
                 .max_buf_size(64 * 1024)
                 .title_case_headers(true);
             let connection = http.serve_connection(TokioIo::new(stream), service);
+            let served = async {
+                tokio::pin!(connection);
+                tokio::select! {
+                    _ = connection.as_mut() => {}
+                    () = stop.wait() => {
+                        // Idle keep-alive connections close now; a request being served
+                        // finishes first.
+                        connection.as_mut().graceful_shutdown();
+                        let _ = connection.await;
+                    }
+                }
+            };
             match limits.connection_timeout {
                 Some(t) => {
-                    let _ = tokio::time::timeout(t, connection).await;
+                    let _ = tokio::time::timeout(t, served).await;
                 }
-                None => {
-                    let _ = connection.await;
-                }
+                None => served.await,
             }
             drop(permit);
         });
     }
+    // Stopped: the requests being served finish, within the time a request may take to arrive.
+    drop(listener);
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(limits.header_timeout, slots.acquire_many(all)).await;
+    Ok(())
 }
 
 /// A response with a body of `mime`, marked `nosniff` (a browser must not guess another type).

@@ -91,6 +91,10 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         }
     ));
     let domain = config.outreach.sender_domain().to_string();
+    // Ctrl-C: no new connections; the requests being served finish (an event half-published
+    // is never left behind), then exit 130.
+    let (stop, stopped) = crate::web::Stop::on_ctrl_c()
+        .map_err(|e| crate::error::Error::System(format!("cannot catch Ctrl-C: {e}")))?;
     Listener {
         secret,
         domain,
@@ -102,6 +106,10 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         ),
         twilio,
     }
-    .serve(listener)?;
+    .serve(listener, Some(stop))?;
+    if stopped.get() {
+        ui.info("stopped (Ctrl-C)");
+        return Ok(Outcome::Interrupted);
+    }
     Ok(Outcome::Success)
 }

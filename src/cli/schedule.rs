@@ -1,5 +1,7 @@
 //! `leadsite schedule`: one outreach run (from cron), or `--watch` to keep running.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{Outcome, Ui};
@@ -120,6 +122,7 @@ pub fn run(
     crate::fsutil::create_dir_all(&inbox)?;
     let (tx, rx) = std::sync::mpsc::channel();
     let tx_db = tx.clone();
+    let wake_on_stop = tx.clone();
     let mut watcher =
         notify_debouncer_full::new_debouncer(Duration::from_millis(300), None, move |_| {
             let _ = tx.send(());
@@ -149,12 +152,39 @@ pub fn run(
         }
         crate::config::StoreBackend::Files => Duration::from_secs(60),
     };
+    let stopping = stop_after_this_run(wake_on_stop)?;
     ui.info(&format!("watching {} (Ctrl-C to stop)", inbox.display()));
     loop {
         if let Err(e) = once(chrono::Utc::now(), true) {
             crate::cli::ui::say(&format!("error: {e:#}"));
         }
+        if stopping.load(Ordering::SeqCst) {
+            break;
+        }
         let _ = rx.recv_timeout(poll);
         while rx.try_recv().is_ok() {}
+        if stopping.load(Ordering::SeqCst) {
+            break;
+        }
     }
+    ui.info("stopped (Ctrl-C)");
+    Ok(Outcome::Interrupted)
+}
+
+/// Ctrl-C (or SIGTERM) while watching: the run under way finishes (a message being sent is
+/// recorded, never left in doubt by the stop), then the watch ends. A second Ctrl-C stops at
+/// once; a step being sent is then in doubt, for `leadsite status` and `resolve`.
+fn stop_after_this_run(wake: std::sync::mpsc::Sender<()>) -> anyhow::Result<Arc<AtomicBool>> {
+    let stopping = Arc::new(AtomicBool::new(false));
+    let flag = stopping.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            crate::cli::ui::say("stopped at once (second Ctrl-C): a step being sent may be in doubt; see `leadsite status`");
+            std::process::exit(130);
+        }
+        crate::cli::ui::say("stopping after this run (Ctrl-C again to stop at once)");
+        let _ = wake.send(());
+    })
+    .map_err(|e| crate::error::Error::System(format!("cannot catch Ctrl-C: {e}")))?;
+    Ok(stopping)
 }

@@ -103,7 +103,8 @@ const MAX_BODY: usize = 1024 * 1024;
 impl Listener {
     /// Serves until the process stops: at most 512 connections at once, 10 s to send a
     /// request's headers, 60 s for a whole connection, 1 MiB a body (see [`crate::web`]).
-    pub fn serve(self, listener: TcpListener) -> Result<()> {
+    /// Serves until `stop` (or the process ends).
+    pub fn serve(self, listener: TcpListener, stop: Option<web::Stop>) -> Result<()> {
         let app = Router::new()
             .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
             .route("/webhooks/twilio", post(twilio_event))
@@ -116,7 +117,7 @@ impl Listener {
             header_timeout: Duration::from_secs(10),
             connection_timeout: Some(Duration::from_secs(60)),
         };
-        web::serve(listener, app, limits).map_err(|e| Error::System(format!("listen: {e}")))
+        web::serve(listener, app, limits, stop).map_err(|e| Error::System(format!("listen: {e}")))
     }
 
     fn webhook(

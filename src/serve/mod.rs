@@ -72,7 +72,7 @@ pub fn run(load: &dyn Fn() -> Result<Config>, opts: &Options, say: Say, warn: Sa
             connection_timeout: None,
         };
         std::thread::spawn(move || {
-            crate::web::serve(listener, http::router(root, clients), limits)
+            crate::web::serve(listener, http::router(root, clients), limits, None)
         });
     }
 

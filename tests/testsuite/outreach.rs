@@ -634,6 +634,82 @@ pub(crate) mod campaign {
         let _ = child.wait();
     }
 
+    /// Sends SIGINT (what Ctrl-C sends) to `child`, and waits for it to end.
+    fn interrupt(child: &mut std::process::Child) -> std::process::ExitStatus {
+        let sent = Command::new("sh")
+            .args(["-c", &format!("kill -INT {}", child.id())])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("still running a minute after Ctrl-C");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    #[test]
+    fn watch_stops_on_ctrl_c_after_its_run_with_130() {
+        let p = project(1); // the file transport below: no SMTP server needed
+        let config = p.read("leadsite.yaml").replace(
+            "transport: {kind: smtp, host: 127.0.0.1, port: 1}",
+            "transport: {kind: file, dir: out}",
+        );
+        p.write("leadsite.yaml", &config);
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("leadsite"))
+            .args(["schedule", "--watch"])
+            .current_dir(p.path("."))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        // "watching … (Ctrl-C to stop)" comes once the handler is set.
+        let mut line = String::new();
+        while !line.contains("Ctrl-C to stop") {
+            line.clear();
+            assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0);
+        }
+        let status = interrupt(&mut child);
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+        assert_eq!(status.code(), Some(130), "{rest}");
+        assert!(rest.contains("stopped (Ctrl-C)"), "{rest}");
+        // The run under way finished: every lead's first step recorded, none in doubt.
+        let state = leadsite::outreach::store::FileStore::read(&p.path(".leadsite/state")).unwrap();
+        assert_eq!(state.len(), 4);
+        assert!(state.values().all(|s| s.in_flight.is_none() && s.step == 1));
+    }
+
+    #[test]
+    fn listen_stops_on_ctrl_c_with_130_closing_idle_connections() {
+        use std::io::{Read, Write};
+        let p = project(1);
+        let (mut child, addr) = listen(
+            &p,
+            &[("LEADSITE_UNSUBSCRIBE_SECRET", "a-long-enough-test-secret")],
+        );
+        // A keep-alive connection that has had its answer and sits idle does not hold the
+        // server up.
+        let mut idle = std::net::TcpStream::connect(&addr).unwrap();
+        write!(idle, "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut answer = [0u8; 12];
+        idle.read_exact(&mut answer).unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 404");
+        let status = interrupt(&mut child);
+        assert_eq!(status.code(), Some(130));
+        assert!(
+            std::net::TcpStream::connect(&addr).is_err(),
+            "nothing listens any more"
+        );
+    }
+
     /// Email out to a real SMTP server, replies and bounces of real shapes into a Maildir,
     /// `inbox`, then `schedule`: each sequence stops (or retries) on its own.
     #[test]
