@@ -591,21 +591,28 @@ pub(crate) mod campaign {
         );
     }
 
-    #[test]
-    fn watch_runs_when_an_event_arrives() {
-        let p = project(1); // the file transport below: no SMTP server needed
+    /// `schedule --watch` on the example campaign, sending with the file transport (no SMTP
+    /// server needed); its stderr as asked.
+    fn watching(stderr: std::process::Stdio) -> (Project, std::process::Child) {
+        let p = project(1);
         let config = p.read("leadsite.yaml").replace(
             "transport: {kind: smtp, host: 127.0.0.1, port: 1}",
             "transport: {kind: file, dir: out}",
         );
         p.write("leadsite.yaml", &config);
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("leadsite"))
+        let child = Command::new(assert_cmd::cargo::cargo_bin("leadsite"))
             .args(["schedule", "--watch"])
             .current_dir(p.path("."))
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
+        (p, child)
+    }
+
+    #[test]
+    fn watch_runs_when_an_event_arrives() {
+        let (p, mut child) = watching(std::process::Stdio::null());
         let state = || {
             leadsite::outreach::store::FileStore::read(&p.path(".leadsite/state"))
                 .unwrap_or_default()
@@ -656,19 +663,7 @@ pub(crate) mod campaign {
 
     #[test]
     fn watch_stops_on_ctrl_c_after_its_run_with_130() {
-        let p = project(1); // the file transport below: no SMTP server needed
-        let config = p.read("leadsite.yaml").replace(
-            "transport: {kind: smtp, host: 127.0.0.1, port: 1}",
-            "transport: {kind: file, dir: out}",
-        );
-        p.write("leadsite.yaml", &config);
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("leadsite"))
-            .args(["schedule", "--watch"])
-            .current_dir(p.path("."))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let (p, mut child) = watching(std::process::Stdio::piped());
         let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
         // "watching … (Ctrl-C to stop)" comes once the handler is set.
         let mut line = String::new();
