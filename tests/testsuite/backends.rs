@@ -154,8 +154,7 @@ fn received(smtp: &crate::harness::Smtp) -> std::collections::HashMap<String, us
 
 #[test]
 fn a_campaign_on_postgres_sends_each_step_once_and_status_reads_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let smtp = crate::harness::Smtp::start(tmp.path());
+    let smtp = crate::harness::Smtp::start();
     let (p, _) = pg_project(smtp.port, 0);
     let out = p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"]);
     out.code(0);
@@ -246,8 +245,7 @@ fn four_workers_with_random_kills_never_send_a_step_twice() {
     const LEADS: usize = 700;
     const DAILY_CAP: usize = 600;
     let server = OwnServer::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let smtp = crate::harness::Smtp::start(tmp.path());
+    let smtp = crate::harness::Smtp::start();
     let p = crate::outreach::campaign::project(smtp.port);
     let config = p.read("leadsite.yaml").replace(
         "outreach:\n  enabled: true\n",
@@ -343,8 +341,7 @@ fn four_workers_with_random_kills_never_send_a_step_twice() {
 /// history line and opt-out with it; an import into a store that holds a campaign is refused.
 #[test]
 fn state_moves_between_files_and_postgres_without_losing_a_step() {
-    let tmp = tempfile::tempdir().unwrap();
-    let smtp = crate::harness::Smtp::start(tmp.path());
+    let smtp = crate::harness::Smtp::start();
     let p = crate::outreach::campaign::project(smtp.port);
     p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"])
         .code(0);
@@ -393,12 +390,7 @@ fn state_moves_between_files_and_postgres_without_losing_a_step() {
     p.run(&["state", "export", "from-pg.jsonl"]).code(0);
     assert_eq!(p.read("from-pg.jsonl"), exported);
     let again = p.run(&["state", "import", "from-files.jsonl"]);
-    again.code(2);
-    assert!(
-        again.stderr.contains("already holds a campaign"),
-        "{}",
-        again.stderr
-    );
+    again.code(2).says("already holds a campaign");
     // The moved campaign goes on where it was: the events handled before are not handled
     // again, the carried opt-out is, and step 2 goes only to those who did not opt out.
     let run = p.run(&["schedule", "--now", "2026-11-27T16:00:00Z"]);
@@ -435,8 +427,7 @@ fn state_moves_between_files_and_postgres_without_losing_a_step() {
 /// A dry run or `status` on a database leadsite never worked in creates nothing there.
 #[test]
 fn a_dry_run_on_a_new_database_creates_nothing_in_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let smtp = crate::harness::Smtp::start(tmp.path());
+    let smtp = crate::harness::Smtp::start();
     let (p, url) = pg_project(smtp.port, 0);
     p.run(&["schedule", "--dry-run", "--now", "2026-11-23T15:00:00Z"])
         .code(0);
@@ -524,8 +515,7 @@ fn a_live_worker_keeps_its_lease_past_its_length_and_a_killed_one_loses_it() {
 #[test]
 fn texts_on_postgres_go_out_once_with_several_workers() {
     use crate::outreach::campaign::{hook, whatsapp_project};
-    let tmp = tempfile::tempdir().unwrap();
-    let smtp = crate::harness::Smtp::start(tmp.path());
+    let smtp = crate::harness::Smtp::start();
     let gateway = hook(Vec::new());
     let p = whatsapp_project(smtp.port, &gateway.addr, "cloud");
     let url = fresh_database();
@@ -749,8 +739,7 @@ fn the_database_is_reached_over_tls_when_the_url_asks_and_only_when_verified() {
             .to_string();
     assert!(err.contains("sslrootcert"), "{err}");
     // A campaign over TLS, the URL from the environment.
-    let tmp = tempfile::tempdir().unwrap();
-    let smtp = crate::harness::Smtp::start(tmp.path());
+    let smtp = crate::harness::Smtp::start();
     let p = crate::outreach::campaign::project(smtp.port);
     p.write(
         "leadsite.yaml",
@@ -794,19 +783,14 @@ fn a_lease_that_ran_out_is_never_taken_up_again() {
 /// event from the inbox is stored as U+FFFD instead of stopping every run.
 #[test]
 fn an_import_is_all_or_nothing_and_a_nul_never_stops_a_worker() {
-    let tmp = tempfile::tempdir().unwrap();
-    let smtp = crate::harness::Smtp::start(tmp.path());
+    let smtp = crate::harness::Smtp::start();
     let (p, _) = pg_project(smtp.port, 0);
     let state = r#"{"lead":"acme","state":{"status":"contacted","step":1,"attempt_count":0,"last_contacted":"2026-11-23T15:00:00Z","next_action_at":"2026-11-26T15:00:00Z","history":[{"at":"2026-11-23T15:00:00Z","event":"sent","detail":"a\u0000b"}],"message_ids":["<acme.intro.1@agency.example>"]}}"#;
     let bad_event = r#"{"event":{"id":"../../x","topic":"lead.unsubscribed","lead_id":"bolt","at":"2026-11-23T15:00:00Z","data":{}},"pending":["orchestrator"]}"#;
     p.write("import.jsonl", &format!("{state}\n{bad_event}\n"));
     let refused = p.run(&["state", "import", "import.jsonl"]);
     assert_ne!(refused.code, 0);
-    assert!(
-        refused.stderr.contains("import.jsonl:2"),
-        "{}",
-        refused.stderr
-    );
+    refused.says("import.jsonl:2");
     let status: serde_json::Value =
         serde_json::from_str(&p.run(&["status", "--json"]).stdout).unwrap();
     assert_eq!(status["states"], serde_json::json!({}), "nothing written");

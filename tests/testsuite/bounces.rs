@@ -174,7 +174,7 @@ fn real_bounces_are_read_like_a_bounce_parser_reads_them() {
 
     // One lead per failed recipient of every report, all emailed once for real.
     let tmp = tempfile::tempdir().unwrap();
-    let smtp = Smtp::start(tmp.path());
+    let smtp = Smtp::start();
     let p = Project::with_config(&format!(
         "enrichment:\n  website:\n    enabled: false\noutreach:\n  enabled: true\n  sender_name: Sam Seller\n  sender_email: sam@agency.example\n  postal_address: 100 Example Ave, Springfield, IL 62701\n  daily_cap: 100000\n  run_cap: 100000\n  window: {{start_hour: 0, end_hour: 24, days: [mon, tue, wed, thu, fri, sat, sun]}}\n  transport: {{kind: smtp, host: 127.0.0.1, port: {}}}\n",
         smtp.port

@@ -8,13 +8,8 @@ fn a_clean_project_checks_ok() {
     let input = p.fixture("overpass.json");
     p.run(&["ingest", &input]).code(3);
     let run = p.run(&["check"]);
-    run.code(0);
-    assert!(
-        run.stderr
-            .contains("ok: config (built-in defaults), 2 leads in 2 files"),
-        "{}",
-        run.stderr
-    );
+    run.code(0)
+        .says("ok: config (built-in defaults), 2 leads in 2 files");
 }
 
 #[test]
@@ -56,7 +51,7 @@ fn an_explicit_config_that_is_missing_is_an_error() {
     let p = Project::new();
     let run = p.run(&["--config", "nope.yaml", "check"]);
     run.code(1);
-    assert!(run.stderr.contains("nope.yaml: "), "{}", run.stderr);
+    run.says("nope.yaml: ");
 }
 
 #[test]
@@ -64,12 +59,7 @@ fn the_example_project_checks_ok() {
     let root = env!("CARGO_MANIFEST_DIR");
     let p = Project::new();
     let run = p.run(&["--config", &format!("{root}/leadsite.yaml"), "check"]);
-    run.code(0);
-    assert!(
-        run.stderr.contains("120 leads in 120 files"),
-        "{}",
-        run.stderr
-    );
+    run.code(0).says("120 leads in 120 files");
 }
 
 #[test]

@@ -65,12 +65,7 @@ fn unknown_commands_and_bad_values_are_usage_errors() {
     p.run(&["ingest", "--format", "xls", "a.xls"]).code(2);
     // A value clap cannot check, refused by the library: bad usage too.
     let run = p.run(&["ingest", "--region", "Atlantis", "a.csv"]);
-    run.code(2);
-    assert!(
-        run.stderr.contains("--region \"Atlantis\""),
-        "{}",
-        run.stderr
-    );
+    run.code(2).says("--region \"Atlantis\"");
 }
 
 #[test]
@@ -92,7 +87,7 @@ fn a_config_named_on_the_command_line_must_exist() {
     // Named, even with the default's name: an error that names it.
     let run = p.run(&["--config", "leadsite.yaml", "check"]);
     run.code(1);
-    assert!(run.stderr.contains("leadsite.yaml"), "{}", run.stderr);
+    run.says("leadsite.yaml");
     assert_eq!(
         run.stderr.matches("No such file").count(),
         1,

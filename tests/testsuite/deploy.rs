@@ -250,7 +250,7 @@ fn a_deploy_uploads_what_differs_with_the_right_headers_and_deletes_with_a_guard
     let one = p.run_with_env(&["deploy", "-v"], &CREDS);
     one.code(0);
     assert_eq!(uploaded(&one.stdout), changed);
-    assert!(one.stderr.contains("'/acme/'"), "{}", one.stderr);
+    one.says("'/acme/'");
 
     // A file gone from site/ is deleted from the bucket, last; above --max-deletes nothing is.
     std::fs::write(p.path("site/old.txt"), "an old file").unwrap();
@@ -259,7 +259,7 @@ fn a_deploy_uploads_what_differs_with_the_right_headers_and_deletes_with_a_guard
     std::fs::remove_file(p.path("site/old.txt")).unwrap();
     let held = p.run_with_env(&["deploy", "--max-deletes", "0"], &CREDS);
     held.code(3);
-    assert!(held.stderr.contains("none was deleted"), "{}", held.stderr);
+    held.says("none was deleted");
     assert_eq!(s3.head("old.txt").0, 200);
     p.run_with_env(&["deploy"], &CREDS).code(0);
     assert_eq!(s3.head("old.txt").0, 404);
@@ -395,12 +395,7 @@ fn failed_and_cut_uploads_are_retried_or_finished_by_the_next_run() {
         &other.replace(&format!(":{}\n", s3.port), &format!(":{}\n", cut.port)),
     );
     let failed = p.run_with_env(&["deploy"], &fast);
-    failed.code(1);
-    assert!(
-        failed.stderr.contains("`leadsite deploy` again"),
-        "{}",
-        failed.stderr
-    );
+    failed.code(1).says("`leadsite deploy` again");
     p.write("leadsite.yaml", &other);
     let rest = p.run_with_env(&["deploy", "-v"], &CREDS);
     rest.code(0);
@@ -420,35 +415,20 @@ fn wrong_credentials_a_missing_bucket_and_no_server_are_said_plainly() {
     };
     // (s3rver knows the key, not the signature: a key it does not know stands for both.)
     let wrong = p.run_with_env(&["deploy"], &fast("AKIANOTAKEY"));
-    wrong.code(1);
-    assert!(
-        wrong.stderr.contains("refused the credentials"),
-        "{}",
-        wrong.stderr
-    );
+    wrong.code(1).says("refused the credentials");
     let config = p.read("leadsite.yaml");
     p.write(
         "leadsite.yaml",
         &config.replace("bucket: site", "bucket: no-such-bucket"),
     );
     let missing = p.run_with_env(&["deploy"], &fast("S3RVER"));
-    missing.code(1);
-    assert!(
-        missing.stderr.contains("does not exist"),
-        "{}",
-        missing.stderr
-    );
+    missing.code(1).says("does not exist");
     p.write(
         "leadsite.yaml",
         &config.replace(&format!(":{}\n", s3.port), &format!(":{}\n", free_port())),
     );
     let down = p.run_with_env(&["deploy"], &fast("S3RVER"));
-    down.code(1);
-    assert!(
-        down.stderr.contains("cannot list the bucket") && down.stderr.contains("5 tries"),
-        "{}",
-        down.stderr
-    );
+    down.code(1).says("cannot list the bucket").says("5 tries");
     // No credentials at all.
     let none = p.run_with_env(
         &["deploy"],
@@ -459,7 +439,7 @@ fn wrong_credentials_a_missing_bucket_and_no_server_are_said_plainly() {
         ],
     );
     none.code(2);
-    assert!(none.stderr.contains("no credentials"), "{}", none.stderr);
+    none.says("no credentials");
     // Two targets and none named; a name that is not one.
     p.write(
         "leadsite.yaml",
@@ -467,14 +447,9 @@ fn wrong_credentials_a_missing_bucket_and_no_server_are_said_plainly() {
     );
     let which = p.run_with_env(&["deploy", "--dry-run"], &CREDS);
     which.code(2);
-    assert!(which.stderr.contains("--target"), "{}", which.stderr);
+    which.says("--target");
     let unknown = p.run_with_env(&["deploy", "--target", "prod"], &CREDS);
-    unknown.code(2);
-    assert!(
-        unknown.stderr.contains("no deploy target \"prod\""),
-        "{}",
-        unknown.stderr
-    );
+    unknown.code(2).says("no deploy target \"prod\"");
 }
 
 /// A bucket of more than 1,000 keys is listed page by page, and keys with spaces and non-ASCII
@@ -587,12 +562,8 @@ fn other_targets_hidden_files_links_and_header_rules() {
     p.write("leads/acme.yaml", &lead);
     p.run(&["build"]).code(0);
     let www = p.run_with_env(&["deploy", "--target", "www"], &CREDS);
-    www.code(0);
-    assert!(
-        www.stderr.contains("'/acme/'") && !www.stderr.contains("/www/"),
-        "{}",
-        www.stderr
-    );
+    www.code(0).says("'/acme/'");
+    assert!(!www.stderr.contains("/www/"), "{}", www.stderr);
 
     // A `.` segment in a prefix is refused before anything is sent.
     p.write(
@@ -601,5 +572,5 @@ fn other_targets_hidden_files_links_and_header_rules() {
     );
     let dot = p.run_with_env(&["deploy", "--target", "www"], &CREDS);
     assert_ne!(dot.code, 0);
-    assert!(dot.stderr.contains("prefix"), "{}", dot.stderr);
+    dot.says("prefix");
 }

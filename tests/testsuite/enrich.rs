@@ -377,19 +377,9 @@ fn explain_and_until_are_checked() {
     let p = Project::with_config(CONFIG);
     p.write("leads/a.yaml", &lead("a", "A", "Plumber", None));
     let run = p.run(&["build", "--until", "enrich", "--explain", "a"]);
-    run.code(2);
-    assert!(
-        run.stderr.contains("--explain needs the score stage"),
-        "{}",
-        run.stderr
-    );
+    run.code(2).says("--explain needs the score stage");
     let run = p.run(&["build", "--explain", "nobody"]);
-    run.code(3);
-    assert!(
-        run.stderr.contains("nobody: no lead has this dedup_key"),
-        "{}",
-        run.stderr
-    );
+    run.code(3).says("nobody: no lead has this dedup_key");
 }
 
 #[test]
@@ -399,7 +389,7 @@ fn a_broken_lead_file_is_reported_and_the_others_are_built() {
     p.write("leads/bad.yaml", "dedup_key: bad\nname: [unclosed\n");
     let run = p.run(&["build"]);
     run.code(3);
-    assert!(run.stderr.contains("bad.yaml:"), "{}", run.stderr);
+    run.says("bad.yaml:");
     assert!(artefact(&p, "scored_leads.jsonl").contains_key("good"));
 }
 

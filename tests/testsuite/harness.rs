@@ -217,6 +217,17 @@ impl Run {
         );
         self
     }
+
+    /// Asserts that stderr says `text`, showing it when it does not.
+    pub fn says(&self, text: impl AsRef<str>) -> &Self {
+        let text = text.as_ref();
+        assert!(
+            self.stderr.contains(text),
+            "stderr does not say {text:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
 }
 
 pub fn fixture_path(name: &str) -> PathBuf {
@@ -245,10 +256,14 @@ pub struct Smtp {
     child: std::process::Child,
     pub port: u16,
     pub maildir: PathBuf,
+    /// Where its Maildir is, removed with it.
+    _dir: tempfile::TempDir,
 }
 
 impl Smtp {
-    pub fn start(dir: &Path) -> Smtp {
+    /// A real SMTP server on a free loopback port, writing what it receives to a Maildir of its
+    /// own.
+    pub fn start() -> Smtp {
         // Said at once and exactly, not as a timeout in each of the tests that send mail.
         static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         let available = *AVAILABLE.get_or_init(|| {
@@ -268,7 +283,8 @@ impl Smtp {
             .local_addr()
             .unwrap()
             .port();
-        let maildir = dir.join("maildir");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let maildir = dir.path().join("maildir");
         let mut child = std::process::Command::new("python3")
             .args([
                 "-m",
@@ -299,6 +315,7 @@ impl Smtp {
             child,
             port,
             maildir,
+            _dir: dir,
         }
     }
 

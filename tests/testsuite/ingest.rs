@@ -233,7 +233,7 @@ fn every_reject_reason_is_reported_with_its_line() {
     let input = p.fixture("rejects.csv");
     let run = p.run(&["ingest", &input]);
     run.code(3);
-    assert!(run.stderr.contains("8 rows rejected"), "{}", run.stderr);
+    run.says("8 rows rejected");
     let rows = csv_rows(&p.read(".leadsite/ingest/rejects.csv"));
     let got: Vec<(&str, &str, &str)> = rows
         .iter()
@@ -352,12 +352,7 @@ fn re_running_the_same_ingest_changes_nothing() {
         })
         .collect();
     let again = p.run(&["ingest", &input]);
-    again.code(0);
-    assert!(
-        again.stderr.contains("0 new, 0 updated, 73 unchanged"),
-        "{}",
-        again.stderr
-    );
+    again.code(0).says("0 new, 0 updated, 73 unchanged");
     for (f, text, mtime) in before {
         let path = p.path(&format!("leads/{f}"));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "{f}");
@@ -394,7 +389,7 @@ fn dry_run_writes_nothing() {
     let input = p.fixture("overpass.json");
     let run = p.run(&["ingest", "--dry-run", &input]);
     run.code(3);
-    assert!(run.stderr.contains("dry run"), "{}", run.stderr);
+    run.says("dry run");
     assert!(p.lead_files().is_empty());
     assert!(!p.path(".leadsite").exists());
 }
@@ -441,13 +436,8 @@ fn a_second_writer_is_refused_and_says_so() {
                 .unwrap();
         for args in [vec!["ingest", input.as_str()], vec!["build"]] {
             let run = p.run(&args);
-            run.code(1);
-            assert!(
-                run.stderr
-                    .contains("another leadsite command is changing this project"),
-                "{}",
-                run.stderr
-            );
+            run.code(1)
+                .says("another leadsite command is changing this project");
         }
     }
     {
@@ -458,7 +448,7 @@ fn a_second_writer_is_refused_and_says_so() {
                 .unwrap();
         let run = p.run(&["ingest", input.as_str()]);
         run.code(1);
-        assert!(run.stderr.contains("leads"), "{}", run.stderr);
+        run.says("leads");
         assert!(
             p.lead_files().is_empty(),
             "the refused ingest wrote nothing"
@@ -507,12 +497,7 @@ fn a_file_that_could_not_be_read_whole_is_never_rewritten() {
         !merges.contains("acme-auto-repair-springfield-il"),
         "{merges}"
     );
-    assert!(
-        run.stderr
-            .contains("could not be read completely, so it is not rewritten"),
-        "{}",
-        run.stderr
-    );
+    run.says("could not be read completely, so it is not rewritten");
 }
 
 /// A lead file that loads is never rewritten into one that does not: nesting written one level
@@ -569,7 +554,7 @@ fn a_row_that_may_be_a_lead_of_an_unreadable_file_is_not_written_as_new() {
     run.code(3);
     assert_eq!(p.lead_files(), ["dup.yaml"], "no second copy");
     assert_eq!(p.read("leads/dup.yaml"), text);
-    assert!(run.stderr.contains("may hold this lead"), "{}", run.stderr);
+    run.says("may hold this lead");
 }
 
 #[test]
@@ -581,12 +566,7 @@ fn a_file_read_with_the_wrong_region_says_so_and_exits_3() {
     }
     p.write("in/cy.csv", &csv);
     let run = p.run(&["ingest", "--format", "csv", "in/cy.csv"]);
-    run.code(3);
-    assert!(
-        run.stderr.contains("hint: 6 of 6 rows were rejected as invalid_phone. Numbers without a country are read as US numbers: if the export is from elsewhere, say its region with --region CC"),
-        "{}",
-        run.stderr
-    );
+    run.code(3).says("hint: 6 of 6 rows were rejected as invalid_phone. Numbers without a country are read as US numbers: if the export is from elsewhere, say its region with --region CC");
     let again = p.run(&["ingest", "--format", "csv", "--region", "CY", "in/cy.csv"]);
     again.code(0);
     assert!(!again.stderr.contains("hint:"), "{}", again.stderr);

@@ -5,7 +5,7 @@ use crate::harness::Project;
 #[test]
 fn publish_is_durable_idempotent_by_id_and_checked() {
     let p = Project::new();
-    p.run(&[
+    let bounce = [
         "publish",
         "lead.bounced",
         "--lead",
@@ -14,19 +14,10 @@ fn publish_is_durable_idempotent_by_id_and_checked() {
         "bounce-1",
         "--data",
         "kind=hard",
-    ])
-    .code(0);
-    p.run(&[
-        "publish",
-        "lead.bounced",
-        "--lead",
-        "acme",
-        "--id",
-        "bounce-1",
-        "--data",
-        "kind=hard",
-    ])
-    .code(0);
+    ];
+    // Published twice: stored once, and the second is no error.
+    p.run(&bounce).code(0);
+    p.run(&bounce).code(0);
     // Another event under the same id is not stored, and not said to be.
     let run = p.run(&[
         "publish",
@@ -36,13 +27,7 @@ fn publish_is_durable_idempotent_by_id_and_checked() {
         "--id",
         "bounce-1",
     ]);
-    run.code(0);
-    assert!(
-        run.stderr
-            .contains("on the bus already: not published again"),
-        "{}",
-        run.stderr
-    );
+    run.code(0).says("on the bus already: not published again");
     let files: Vec<_> = std::fs::read_dir(p.path(".leadsite/bus/log"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -58,7 +43,7 @@ fn publish_is_durable_idempotent_by_id_and_checked() {
     run.code(2);
     let run = p.run(&["publish", "lead.responded", "--lead", "../x"]);
     run.code(2);
-    assert!(run.stderr.contains("not a dedup_key"), "{}", run.stderr);
+    run.says("not a dedup_key");
 }
 
 pub(crate) mod campaign {
@@ -115,8 +100,7 @@ pub(crate) mod campaign {
 
     #[test]
     fn a_campaign_over_simulated_days() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let p = project(smtp.port);
         let schedule = |now: &str| {
             let run = p.run(&["schedule", "--now", now]);
@@ -174,12 +158,7 @@ pub(crate) mod campaign {
         );
         p.write(".leadsite/bus/inbox/junk.json", "{oops");
         let run = p.run(&["schedule", "--now", "2026-11-24T15:00:00Z"]);
-        run.code(3);
-        assert!(
-            run.stderr.contains("junk.json moved to rejected/"),
-            "{}",
-            run.stderr
-        );
+        run.code(3).says("junk.json moved to rejected/");
         assert!(run.stdout.contains("0 sent"), "{}", run.stdout);
 
         // Three days on: only dent is still in the sequence; step 2 threads under step 1.
@@ -273,17 +252,11 @@ pub(crate) mod campaign {
 
     #[test]
     fn a_second_run_while_one_holds_the_store_exits_at_once() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let p = project(smtp.port);
         let _held = leadsite::outreach::store::FileStore::open(&p.path(".leadsite/state")).unwrap();
         let run = p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"]);
-        run.code(1);
-        assert!(
-            run.stderr.contains("another leadsite process"),
-            "{}",
-            run.stderr
-        );
+        run.code(1).says("another leadsite process");
         assert!(smtp.messages().is_empty());
     }
 
@@ -291,20 +264,14 @@ pub(crate) mod campaign {
     fn nothing_is_sent_while_outreach_is_disabled() {
         let p = Project::new();
         let run = p.run(&["schedule"]);
-        run.code(2);
-        assert!(
-            run.stderr.contains("outreach is disabled"),
-            "{}",
-            run.stderr
-        );
+        run.code(2).says("outreach is disabled");
     }
 
     /// Kills `schedule` with SIGKILL at many points; afterwards no step was received twice, the
     /// state is readable, and a step the kill left in doubt is reported and never sent again.
     #[test]
     fn sigkill_at_any_point_never_sends_a_step_twice() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let p = project(smtp.port);
         for i in 0..40 {
             p.write(&format!("leads/lead-{i}.yaml"), &lead(&format!("lead-{i}")));
@@ -376,8 +343,7 @@ pub(crate) mod campaign {
 
     #[test]
     fn dry_runs_write_eml_files_and_bad_events_are_reported() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let p = project(smtp.port);
         p.run(&[
             "publish",
@@ -395,12 +361,7 @@ pub(crate) mod campaign {
             "--now",
             "2026-11-23T15:00:00Z",
         ]);
-        run.code(0);
-        assert!(
-            run.stderr.contains("event x1: unknown lead \"nobody\""),
-            "{}",
-            run.stderr
-        );
+        run.code(0).says("event x1: unknown lead \"nobody\"");
         assert!(run.stdout.contains("4 sent (dry run"), "{}", run.stdout);
         let emls = std::fs::read_dir(p.path(".leadsite/outbox"))
             .unwrap()
@@ -441,8 +402,7 @@ pub(crate) mod campaign {
 
     #[test]
     fn one_poison_message_never_stops_outreach() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let p = project(smtp.port);
         // An inbox event whose id no file system can name, and a torn entry in the log.
         let long = "x".repeat(300);
@@ -472,16 +432,8 @@ pub(crate) mod campaign {
             "{}",
             run.stderr
         );
-        assert!(
-            run.stderr.contains("long.json moved to rejected/"),
-            "{}",
-            run.stderr
-        );
-        assert!(
-            run.stderr.contains("moved to bus/quarantine/"),
-            "{}",
-            run.stderr
-        );
+        run.says("long.json moved to rejected/");
+        run.says("moved to bus/quarantine/");
         assert_eq!(smtp.messages().len(), 4, "the campaign went on");
         p.run(&["schedule", "--now", "2026-11-23T16:00:00Z"])
             .code(0);
@@ -498,8 +450,7 @@ pub(crate) mod campaign {
 
     #[test]
     fn a_dry_run_changes_nothing() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let p = project(smtp.port);
         // A real first run, then events waiting: one on the bus, one in its inbox.
         p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"])
@@ -560,8 +511,7 @@ pub(crate) mod campaign {
 
     #[test]
     fn two_schedules_started_together_one_works_the_other_exits() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let p = project(smtp.port);
         let exe = assert_cmd::cargo::cargo_bin("leadsite");
         let start = || {
@@ -709,8 +659,7 @@ pub(crate) mod campaign {
     /// `inbox`, then `schedule`: each sequence stops (or retries) on its own.
     #[test]
     fn inbound_replies_and_bounces_steer_the_campaign() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let crm = hook(vec![]);
         let p = project(smtp.port);
         let config = p.read("leadsite.yaml")
@@ -742,12 +691,8 @@ pub(crate) mod campaign {
             run.stdout,
             run.stderr
         );
-        assert!(
-            run.stderr.contains("03-out-of-office.eml: an auto-reply"),
-            "{}",
-            run.stderr
-        );
-        assert!(run.stderr.contains("07-not-an-email.eml"), "{}", run.stderr);
+        run.says("03-out-of-office.eml: an auto-reply");
+        run.says("07-not-an-email.eml");
         assert!(
             run.stderr
                 .contains("08-gmail-delay.eml: a delay notice for egg: nothing to do"),
@@ -887,8 +832,7 @@ pub(crate) mod campaign {
 
     #[test]
     fn the_crm_webhook_needs_its_secret_follows_no_redirect_and_the_csv_runs_no_formula() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let crm = hook(vec!["302 Found"]);
         let p = project(smtp.port);
         // A business whose name a spreadsheet would run.
@@ -911,7 +855,7 @@ pub(crate) mod campaign {
             &[("LEADSITE_CRM_SECRET", " ")],
         );
         run.code(2);
-        assert!(run.stderr.contains("LEADSITE_CRM_SECRET"), "{}", run.stderr);
+        run.says("LEADSITE_CRM_SECRET");
         let env = [("LEADSITE_CRM_SECRET", "s3cret")];
         p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
             .code(0);
@@ -974,7 +918,7 @@ pub(crate) mod campaign {
             "-outform",
             "DER",
         ]));
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let p = project(smtp.port);
         let config = p.read("leadsite.yaml")
             + "  listen:\n    public_url: https://unsub.agency.example\n  dkim:\n    selector: s2026\n";
@@ -1031,18 +975,12 @@ pub(crate) mod campaign {
             &(q.read("leadsite.yaml") + "  dkim:\n    selector: s2026\n"),
         );
         let run = q.run(&["schedule", "--now", "2026-11-23T15:00:00Z"]);
-        run.code(2);
-        assert!(
-            run.stderr.contains("LEADSITE_DKIM_PRIVATE_KEY"),
-            "{}",
-            run.stderr
-        );
+        run.code(2).says("LEADSITE_DKIM_PRIVATE_KEY");
     }
 
     #[test]
     fn engaged_leads_reach_the_crm_once_signed_with_retries_and_dead_letters() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let crm = hook(vec![
             "500 Internal Server Error",
             "429 Too Many Requests",
@@ -1171,8 +1109,7 @@ pub(crate) mod campaign {
 
     #[test]
     fn one_click_unsubscribe_and_delivery_webhooks_over_real_http() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let p = project(smtp.port);
         let config =
             p.read("leadsite.yaml") + "  listen:\n    public_url: https://unsub.agency.example\n";
@@ -1318,8 +1255,7 @@ pub(crate) mod campaign {
     #[test]
     fn listen_survives_slow_loris_and_a_flood_and_reads_chunked_bodies() {
         use std::io::{Read, Write};
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let p = project(smtp.port);
         let env = [
             ("LEADSITE_UNSUBSCRIBE_SECRET", "a-long-enough-test-secret"),
@@ -1451,8 +1387,7 @@ pub(crate) mod campaign {
         use p256::ecdsa::signature::Signer;
         use p256::pkcs8::EncodePublicKey;
 
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let p = project(smtp.port);
         p.run(&["schedule", "--now", "2026-11-23T15:00:00Z"])
             .code(0);
@@ -1591,7 +1526,7 @@ pub(crate) mod campaign {
     impl WaCampaign {
         fn start(provider: &str, answers: Vec<&'static str>) -> WaCampaign {
             let tmp = tempfile::tempdir().unwrap();
-            let smtp = Smtp::start(tmp.path());
+            let smtp = Smtp::start();
             let gateway = hook(answers);
             let p = whatsapp_project(smtp.port, &gateway.addr, provider);
             let env = match provider {
@@ -1653,12 +1588,7 @@ pub(crate) mod campaign {
         let (smtp, gateway, p, env) = (&c.smtp, &c.gateway, &c.p, c.env);
         assert_eq!(smtp.messages().len(), 4, "step 1 is email");
         let run = p.run_with_env(&["schedule", "--now", "2026-11-24T16:00:00Z"], &env);
-        run.code(0);
-        assert!(
-            run.stderr.contains("wa.cafe.wa.2 given up: HTTP 400"),
-            "{}",
-            run.stderr
-        );
+        run.code(0).says("wa.cafe.wa.2 given up: HTTP 400");
         p.run_with_env(&["schedule", "--now", "2026-11-24T17:00:00Z"], &env)
             .code(0);
         let requests = gateway.requests.lock().unwrap().clone();
@@ -1707,12 +1637,9 @@ pub(crate) mod campaign {
         ]);
         let (gateway, p, env) = (&c.gateway, &c.p, c.env);
         let run = p.run_with_env(&["schedule", "--now", "2026-11-24T16:00:00Z"], &env);
-        run.code(3);
-        assert!(
-            run.stderr.contains("stopped for this run") && run.stderr.contains("access token"),
-            "{}",
-            run.stderr
-        );
+        run.code(3)
+            .says("stopped for this run")
+            .says("access token");
         assert!(!run.stderr.contains("given up"), "{}", run.stderr);
         assert_eq!(
             gateway.requests.lock().unwrap().len(),
@@ -1810,8 +1737,7 @@ pub(crate) mod campaign {
 
     #[test]
     fn sms_replies_stops_and_statuses_come_back_through_twilio_webhooks() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let gateway = hook((1..=4).map(twilio_receipt).collect());
         let p = whatsapp_project(smtp.port, &gateway.addr, "twilio");
         // bolt has a number of its own; acme, cafe and dent share one (a chain's head office).
@@ -1990,11 +1916,7 @@ pub(crate) mod campaign {
             .count();
         assert_eq!(to_acme, 0, "nothing more to a lead that opted out");
         assert_eq!(requests.len(), 4 + 3, "bolt (no answer), cafe, dent");
-        assert!(
-            run.stderr.contains("bolt: a step is in doubt"),
-            "{}",
-            run.stderr
-        );
+        run.says("bolt: a step is in doubt");
         // Asked again, nothing goes to bolt until a person says what happened.
         p.run_with_env(&["schedule", "--now", "2026-11-24T18:00:00Z"], &env)
             .code(3);
@@ -2079,11 +2001,7 @@ pub(crate) mod campaign {
             3,
             "acme's read (answer lost), bolt's never begun (dropped at MAIL), cafe's, dent's"
         );
-        assert!(
-            run.stderr.contains("acme: a step is in doubt"),
-            "{}",
-            run.stderr
-        );
+        run.says("acme: a step is in doubt");
         assert!(
             !run.stderr.contains("bolt: a step is in doubt"),
             "{}",
@@ -2120,8 +2038,7 @@ pub(crate) mod campaign {
         // The account's template wants three body parameters; the step names two.
         let listing = "200 OK\n{\"data\":[{\"name\":\"page_ready\",\"parameter_format\":\"POSITIONAL\",\"components\":[{\"type\":\"BODY\",\"text\":\"Hello {{1}} in {{2}}, see {{3}}\",\"example\":{\"body_text\":[[\"Acme\",\"Springfield\",\"https://x.example/\"]]}}],\"language\":\"en_US\",\"status\":\"APPROVED\",\"category\":\"MARKETING\",\"id\":\"1234567890\"}],\"paging\":{\"cursors\":{\"before\":\"MAZDZD\",\"after\":\"MjQZD\"}}}";
         let accepted = "200 OK\n{\"messaging_product\":\"whatsapp\",\"contacts\":[{\"input\":\"+12175550134\",\"wa_id\":\"12175550134\"}],\"messages\":[{\"id\":\"wamid.HBgLMTIxNzU1NTAxMzQVAgARGBI\",\"message_status\":\"accepted\"}]}";
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let gateway = hook(vec![
             listing, listing, accepted, accepted, accepted, accepted,
         ]);
@@ -2190,8 +2107,7 @@ mod in_doubt {
 
     #[test]
     fn steps_in_doubt_are_resolved_by_hand_or_by_an_event_naming_them() {
-        let tmp = tempfile::tempdir().unwrap();
-        let smtp = Smtp::start(tmp.path());
+        let smtp = Smtp::start();
         let p = super::campaign::project(smtp.port);
         p.write("leads/egg.yaml", &super::campaign::lead("egg"));
         p.run(&["build"]).code(0);
@@ -2258,12 +2174,7 @@ mod in_doubt {
         p.run(&["resolve", "acme", "--not-sent"]).code(0);
         p.run(&["resolve", "bolt", "--sent"]).code(0);
         let again = p.run(&["resolve", "bolt", "--sent"]);
-        again.code(2);
-        assert!(
-            again.stderr.contains("no step is in doubt"),
-            "{}",
-            again.stderr
-        );
+        again.code(2).says("no step is in doubt");
         p.run(&["resolve", "acme"]).code(2);
         // dent answers the email the crash left in doubt: it went out, and dent responded.
         p.run(&[

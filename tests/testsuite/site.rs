@@ -161,7 +161,7 @@ fn a_rebuild_touches_only_what_changed_and_removes_pages_of_leads_that_left() {
     p.write(".leadsite/build/redirects.json", "{not json");
     let run = p.run(&["build", "--offline"]);
     run.code(1);
-    assert!(run.stderr.contains("redirects.json"), "{}", run.stderr);
+    run.says("redirects.json");
     assert!(p
         .read("site/bolt/index.html")
         .contains("http-equiv=\"refresh\""));
@@ -173,12 +173,7 @@ fn a_rebuild_touches_only_what_changed_and_removes_pages_of_leads_that_left() {
     let run = p.run(&["build", "--offline"]);
     run.code(3);
     assert_eq!(p.read("site/luigis/index.html"), before);
-    assert!(
-        run.stderr
-            .contains("luigis: its lead file cannot be read, so its last page is kept"),
-        "{}",
-        run.stderr
-    );
+    run.says("luigis: its lead file cannot be read, so its last page is kept");
     p.write(
         "leads/luigis.yaml",
         &lead("luigis", "Luigi's Trattoria", "Italian restaurant"),
@@ -208,12 +203,7 @@ fn a_rebuild_touches_only_what_changed_and_removes_pages_of_leads_that_left() {
         ),
     );
     let run = p.run(&["build", "--offline"]);
-    assert!(
-        run.stderr
-            .contains("zz-bolt: alias bolt is claimed by bolt-garage-springfield too"),
-        "{}",
-        run.stderr
-    );
+    run.says("zz-bolt: alias bolt is claimed by bolt-garage-springfield too");
     std::fs::remove_file(p.path("leads/zz-bolt.yaml")).unwrap();
     // The redirect stays build after build; a page that takes the key again replaces it.
     p.run(&["build", "--offline"]).code(0);
@@ -349,13 +339,8 @@ fn a_missing_theme_is_a_clear_error() {
         &lead("acme-auto", "Acme Auto", "Auto repair shop"),
     );
     let run = p.run(&["build", "--offline"]);
-    run.code(1);
-    assert!(
-        run.stderr.contains("site.themes.auto-repair"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("no-such-theme"), "{}", run.stderr);
+    run.code(1).says("site.themes.auto-repair");
+    run.says("no-such-theme");
 }
 
 #[test]
@@ -370,25 +355,15 @@ fn a_template_error_names_the_theme_file_line_and_lead() {
         "{% extends \"default/landing.html\" %}\n{% block hero %}\n<h1>{{ business.no_such_field }}</h1>\n{% endblock %}\n",
     );
     let run = p.run(&["build", "--offline"]);
-    run.code(1);
-    assert!(
-        run.stderr
-            .contains("themes/auto-repair/templates/landing.html"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("lead acme-auto"), "{}", run.stderr);
-    assert!(run.stderr.contains("no_such_field"), "{}", run.stderr);
+    run.code(1)
+        .says("themes/auto-repair/templates/landing.html");
+    run.says("lead acme-auto");
+    run.says("no_such_field");
 
     p.write("themes/auto-repair/templates/landing.html", "{% extends \"default/landing.html\" %}\n{% block hero %}\n{{ business.name \n{% endblock %}\n");
     let run = p.run(&["build", "--offline"]);
-    run.code(1);
-    assert!(
-        run.stderr
-            .contains("themes/auto-repair/templates/landing.html:4:1"),
-        "{}",
-        run.stderr
-    );
+    run.code(1)
+        .says("themes/auto-repair/templates/landing.html:4:1");
 }
 
 #[test]
@@ -399,13 +374,8 @@ fn bad_front_matter_is_a_clear_error() {
         "---\ntagline: Fast\nservices: not a list\n---\nBody\n",
     );
     let run = p.run(&["build", "--offline"]);
-    run.code(1);
-    assert!(
-        run.stderr.contains("content/industries/auto-repair.md:3"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("services"), "{}", run.stderr);
+    run.code(1).says("content/industries/auto-repair.md:3");
+    run.says("services");
 }
 
 #[test]
@@ -458,12 +428,7 @@ fn init_makes_a_project_that_builds_anywhere() {
         }
     }
     let again = p.run(&["init", "shop"]);
-    again.code(2);
-    assert!(
-        again.stderr.contains("already has a leadsite.yaml"),
-        "{}",
-        again.stderr
-    );
+    again.code(2).says("already has a leadsite.yaml");
 
     // Without --example there is no lead to publish by mistake.
     p.run(&["init", "bare"]).code(0);
@@ -480,17 +445,8 @@ fn check_reports_broken_themes_and_content_with_the_rest() {
     );
     p.write("content/pages/about.md", "---\ntitle: [unclosed\n---\n");
     let run = p.run(&["check"]);
-    run.code(3);
-    assert!(
-        run.stderr.contains("themes/broken/theme.yaml:2"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("content/pages/about.md:2"),
-        "{}",
-        run.stderr
-    );
+    run.code(3).says("themes/broken/theme.yaml:2");
+    run.says("content/pages/about.md:2");
 }
 
 #[test]

@@ -457,18 +457,9 @@ fn unreadable_hours_are_left_out_with_a_warning_never_guessed() {
         "dedup_key: seasonal\nname: Seasonal\ncategory: Restaurant\nphone: '+12175550134'\nroute: TARGET\nosm: {opening_hours: 'Jun-Aug Mo-Su 10:00-22:00'}\n",
     );
     let run = p.run(&["build", "--offline"]);
-    run.code(0);
-    assert!(
-        run.stderr
-            .contains("warning: odd-hours: open_hours Monday: cannot read \"By appointment\""),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("warning: seasonal: opening_hours"),
-        "{}",
-        run.stderr
-    );
+    run.code(0)
+        .says("warning: odd-hours: open_hours Monday: cannot read \"By appointment\"");
+    run.says("warning: seasonal: opening_hours");
     for key in ["odd-hours", "seasonal"] {
         let html = p.read(&format!("site/{key}/index.html"));
         assert!(
@@ -479,11 +470,7 @@ fn unreadable_hours_are_left_out_with_a_warning_never_guessed() {
     }
     // The warning stays on the next build, while the page is not rendered again.
     let again = p.run(&["build", "--offline"]);
-    assert!(
-        again.stderr.contains("warning: odd-hours"),
-        "{}",
-        again.stderr
-    );
+    again.says("warning: odd-hours");
 }
 
 #[test]
@@ -606,21 +593,11 @@ fn a_greek_site_speaks_greek_with_its_own_copy_and_formats() {
         &sparse("sparse-auto", "Auto repair shop"),
     );
     let run = fi.run(&["build", "--offline"]);
-    run.code(0);
-    assert!(
-        run.stderr.contains("site.language fi: the themes have no UI strings in it, so pages show English ones; add themes/default/i18n/fi.yaml"),
-        "{}",
-        run.stderr
-    );
+    run.code(0).says("site.language fi: the themes have no UI strings in it, so pages show English ones; add themes/default/i18n/fi.yaml");
     assert!(fi
         .read("site/sparse-auto/index.html")
         .contains("og:locale\" content=\"fi_FI\""));
-    assert!(
-        run.stderr
-            .contains("site.language fi: the copy of auto-repair is English"),
-        "{}",
-        run.stderr
-    );
+    run.says("site.language fi: the copy of auto-repair is English");
     // British English needs no strings of its own.
     let gb = Project::with_config(&CONFIG.replace(
         "  title: Example pages\n",
