@@ -234,7 +234,7 @@ fn a_refused_image_address_is_named_with_its_lead_and_why() {
     );
     for _ in 0..2 {
         let run = p.run(&["build"]);
-        run.code(0).says(&format!("warning: acme: image {photo}: "));
+        run.code(0).says(format!("warning: acme: image {photo}: "));
         assert!(
             run.stderr.contains(
                 "warning: acme: image File:Acme logo.png: not a public http(s) address; left out"
