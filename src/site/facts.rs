@@ -17,6 +17,11 @@ use crate::lead::Lead;
 pub struct Locale<'a> {
     pub strings: &'a Strings,
     pub clock12: bool,
+    /// The site is in English. Google-Maps attributes come in the scraper's language, which
+    /// leadsite knows only when it is English: on a site in another language, the attributes
+    /// and groups it has strings for are given in the site's words, the others as the data
+    /// has them.
+    pub english: bool,
 }
 
 impl Locale<'_> {
@@ -125,7 +130,7 @@ impl Facts {
     pub fn of(lead: &Lead, locale: &Locale) -> Facts {
         let mut f = Facts::default();
         if let Some(attrs) = lead.extra.get("attributes") {
-            f.google_attributes(&attrs);
+            f.google_attributes(&attrs, locale);
         }
         if let Some(Value::Mapping(osm)) = lead.extra.get("osm").as_deref() {
             f.osm_tags(osm, locale);
@@ -282,7 +287,7 @@ impl Facts {
     }
 
     /// google-maps-scraper's `about`: `[{name: "Service options", options: [{name, enabled}]}]`.
-    fn google_attributes(&mut self, attrs: &Value) {
+    fn google_attributes(&mut self, attrs: &Value, locale: &Locale) {
         let Some(groups) = attrs.as_sequence() else {
             return;
         };
@@ -326,8 +331,22 @@ impl Facts {
                 self.flag(fact, on);
             }
             // "Reservations required" says more than a block on reservations: never hidden.
-            let shown_by = fact.filter(|_| attribute_key(&name) != "reservations required");
+            let required = attribute_key(&name) == "reservations required";
+            let shown_by = fact.filter(|_| !required);
             if on && !title.is_empty() && !name.is_empty() {
+                let (title, name) = if locale.english {
+                    (title, name)
+                } else {
+                    let item = if required {
+                        Some("reservations_required")
+                    } else {
+                        fact.and_then(fact_string)
+                    };
+                    (
+                        google_group(&title).map_or(title, |k| locale.t(k, k)),
+                        item.map_or(name, |k| locale.t(k, k)),
+                    )
+                };
                 self.item(&title, &name, shown_by);
             }
         }
@@ -531,6 +550,39 @@ fn google_fact(name: &str) -> Option<&'static str> {
     })
 }
 
+/// The string key of a yes/no fact's item ("Takeaway").
+fn fact_string(fact: &str) -> Option<&'static str> {
+    Some(match fact {
+        "dine_in" => "dine_in",
+        "takeout" => "takeaway",
+        "delivery" => "delivery",
+        "curbside_pickup" => "curbside_pickup",
+        "outdoor_seating" => "outdoor_seating",
+        "reservations" => "reservations",
+        "wheelchair" => "wheelchair",
+        "vegetarian" => "vegetarian",
+        "vegan" => "vegan",
+        "wifi" => "wifi",
+        "card_payment" => "credit_cards",
+        "good_for_kids" => "good_for_kids",
+        "online_appointments" => "online_appointments",
+        _ => return None,
+    })
+}
+
+/// The string key of one of Google's (English) attribute groups.
+fn google_group(title: &str) -> Option<&'static str> {
+    Some(match attribute_key(title).as_str() {
+        "service options" => "group_service",
+        "offerings" => "group_offerings",
+        "accessibility" => "group_accessibility",
+        "planning" => "group_planning",
+        "payments" => "group_payments",
+        "amenities" => "group_amenities",
+        _ => return None,
+    })
+}
+
 /// Google wraps links as `/url?q=<the link>&…`; only an absolute http(s) link is kept.
 fn unwrap_redirect(raw: &str) -> Option<String> {
     let raw = raw.trim();
@@ -594,6 +646,7 @@ mod tests {
         let locale = Locale {
             strings: &strings,
             clock12: true,
+            english: true,
         };
         Facts::of(lead, &locale)
     }

@@ -533,6 +533,7 @@ mod tests {
         let en12 = super::super::facts::Locale {
             strings: &strings,
             clock12: true,
+            english: true,
         };
         let rows = w.rows(&en12);
         let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
@@ -558,6 +559,7 @@ mod tests {
         let en24 = super::super::facts::Locale {
             strings: &strings,
             clock12: false,
+            english: true,
         };
         assert_eq!(w.rows(&en24)[0].text, "08:00\u{2013}18:00");
         let ld = serde_json::to_string(&w.json_ld()).unwrap();

@@ -273,10 +273,12 @@ fn write_lists(w: &mut Writer, chosen: &[&Lead]) -> Result<Vec<listing::ListPage
         .iter()
         .map(|l| {
             let key = industry_of(l).unwrap_or("other").to_string();
+            // The site's word for the trade (`industry_<key>` in the theme's strings), else
+            // the key: "Auto repair".
             let mut title = if key == "other" {
                 w.text("other_businesses", "Other businesses")
             } else {
-                key.replace('-', " ")
+                w.text(&format!("industry_{key}"), &key.replace('-', " "))
             };
             if let Some(f) = title.get(..1) {
                 title = f.to_uppercase() + &title[1..];

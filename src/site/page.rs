@@ -79,6 +79,17 @@ pub(super) fn needs_cleaning(l: &Lead) -> bool {
         })
 }
 
+/// An address's neighbourhood as the data names it (`borough`), unless its street or city
+/// already say it.
+fn neighbourhood(a: &crate::lead::Address) -> Option<String> {
+    let borough = crate::text::clean_text(a.extra.get_str("borough")?);
+    let said = |f: &Option<String>| {
+        f.as_deref()
+            .is_some_and(|s| s.to_lowercase().contains(&borough.to_lowercase()))
+    };
+    (!borough.is_empty() && !said(&a.street) && !said(&a.city)).then_some(borough)
+}
+
 /// The lead as a page may show it: lead files are written by hand too, so what ingest's normalize
 /// does is done again here: no control or bidi characters, no Plus Code as the street.
 pub(super) fn presentable(lead: &Lead) -> Lead {
@@ -224,6 +235,7 @@ pub(super) fn render_lead(
         &facts::Locale {
             strings: t,
             clock12: s.clock12,
+            english: language::Lang::of(&s.site.language).primary == "en",
         },
     );
     let (imgs, img_warnings) = s.images.for_lead(lead);
@@ -426,6 +438,11 @@ pub(super) fn business(lead: &Lead, industry: &content::Industry) -> Business {
     if let Some(a) = &lead.address {
         if let Some(st) = a.street.as_deref().filter(|s| !s.is_empty()) {
             address_lines.push(st.to_string());
+        }
+        // The neighbourhood (google-maps-scraper's `borough`: "Latsi" in Poli Crysochous), when
+        // the street or city do not already say it.
+        if let Some(borough) = neighbourhood(a) {
+            address_lines.push(borough);
         }
         let region_zip = [a.region.as_deref(), a.postal_code.as_deref()]
             .iter()

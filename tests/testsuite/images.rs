@@ -216,6 +216,50 @@ fn without_an_image_the_hero_is_the_theme_s_own_and_bad_images_are_not_used() {
     assert!(img_files(&p).is_empty());
 }
 
+/// A portrait picture is shown whole at its own shape (not cropped to the hero's landscape box),
+/// and asks for the width it is shown at.
+#[test]
+fn a_portrait_hero_is_shown_whole() {
+    let site = Site::start(vec![
+        (
+            "/robots.txt",
+            Reply::Page("text/plain", b"User-agent: *\nAllow: /\n".to_vec()),
+        ),
+        (
+            "/",
+            html(r#"<html><head><meta property="og:image" content="/tall.jpg"></head></html>"#),
+        ),
+        ("/tall.jpg", Reply::Page("image/jpeg", photo(1000, 1500))),
+    ]);
+    let p = Project::with_config(CONFIG);
+    p.write("leads/acme.yaml", &lead("acme", &site.url("/"), ""));
+    p.run(&["build"]).code(0);
+    let page = p.read("site/acme/index.html");
+    let img = page
+        .split("<img class=\"hero-img")
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .unwrap_or_else(|| panic!("no hero image in {page}"));
+    assert!(img.starts_with(" portrait\""), "{img}");
+    // 22rem tall at 2:3 is 14.7rem wide.
+    assert!(img.contains("sizes=\"15rem\""), "{img}");
+    let css: String = crate::harness::tree(&p.path("site"))
+        .into_iter()
+        .filter(|(k, _)| k.ends_with(".css"))
+        .map(|(_, v)| String::from_utf8(v).unwrap())
+        .collect();
+    assert!(css.contains(".hero-img.portrait { width: auto;"), "{css}");
+
+    // A landscape one fills the hero's box, as before.
+    let wide = business_site();
+    let q = Project::with_config(CONFIG);
+    q.write("leads/acme.yaml", &lead("acme", &wide.url("/"), ""));
+    q.run(&["build"]).code(0);
+    let page = q.read("site/acme/index.html");
+    assert!(page.contains("<img class=\"hero-img\" "), "{page}");
+    assert!(page.contains("sizes=\"(min-width: 60rem) 30rem, 100vw\""));
+}
+
 /// An image address that is refused (a private address while the config does not allow them,
 /// or no http(s) address at all) is named with its lead and the reason on every build, and
 /// nothing is fetched from it.

@@ -504,6 +504,35 @@ fn hostile_text_never_reaches_a_page() {
     assert!(css.contains("h1, h2, .brand") && css.contains("overflow-wrap: anywhere"));
 }
 
+/// The neighbourhood the data names (google-maps-scraper's `borough`) is part of the address
+/// shown, once.
+#[test]
+fn the_neighbourhood_is_part_of_the_address() {
+    let p = Project::with_config(CONFIG);
+    p.write(
+        "leads/latsi.yaml",
+        &sparse("latsi", "Restaurant").replace(
+            "address: {street: 1 Main St,",
+            "address: {borough: Latsi, street: 1 Main St,",
+        ),
+    );
+    p.write(
+        "leads/same.yaml",
+        &sparse("same", "Restaurant").replace(
+            "address: {street: 1 Main St,",
+            "address: {borough: springfield, street: 1 Main St,",
+        ),
+    );
+    p.run(&["build", "--offline"]).code(0);
+    let latsi = text(&p.read("site/latsi/index.html"));
+    assert!(latsi.contains("1 Main St Latsi Springfield"), "{latsi}");
+    let same = text(&p.read("site/same/index.html"));
+    assert!(
+        !same.contains("springfield"),
+        "the city says it already: {same}"
+    );
+}
+
 #[test]
 fn check_and_build_say_which_industries_fall_back_to_the_default_copy() {
     let p = project();
@@ -541,6 +570,11 @@ fn a_greek_site_speaks_greek_with_its_own_copy_and_formats() {
         "leads/rich-restaurant.yaml",
         &rich_google("rich-restaurant", "Εστιατόριο", WEEKDAYS, false)
             .replace("review_count: 612", "review_count: 1612"),
+    );
+    // A second restaurant: a trade with two pages has a hub.
+    p.write(
+        "leads/rich-taverna.yaml",
+        &rich_google("rich-taverna", "Εστιατόριο", WEEKDAYS, false),
     );
     // Industry copy in Greek, English where there is none.
     p.write(
@@ -580,8 +614,27 @@ fn a_greek_site_speaks_greek_with_its_own_copy_and_formats() {
         assert!(words.contains(needle), "{needle} in\n{words}");
     }
     assert!(!words.contains("Opening hours") && !words.contains("Tables on site"));
+    // Google's (English) attributes in the site's words where leadsite has them; the others as
+    // the data has them.
+    for needle in [
+        "Επιλογές εξυπηρέτησης",
+        "Ραντεβού online",
+        "Προσβασιμότητα",
+        "Προσβάσιμο με αναπηρικό αμαξίδιο",
+        "Πληρωμές",
+        "Πιστωτικές κάρτες",
+        "Onsite services",
+    ] {
+        assert!(words.contains(needle), "{needle} in\n{words}");
+    }
+    for english in ["Service options", "Online appointments", "Credit cards"] {
+        assert!(!words.contains(english), "{english} in\n{words}");
+    }
     let index = text(&p.read("site/index.html"));
     assert!(index.contains("τοπικές επιχειρήσεις"), "{index}");
+    // The trade's hub is named in Greek (its address keeps the key).
+    let hub = text(&p.read("site/industry/restaurant/index.html"));
+    assert!(hub.contains("Εστιατόρια"), "{hub}");
 
     // A language no theme has: English strings, and a warning that says how to add them.
     let fi = Project::with_config(&CONFIG.replace(
