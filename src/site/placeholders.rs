@@ -110,37 +110,64 @@ fn leads_count(n: usize) -> String {
     }
 }
 
-/// On a site in another language than English, the industries whose copy is only in English
-/// (no `content/industries/<industry>.<language>.md`), as one warning. `industries`: the
-/// industry of each page (unknown: the default copy).
+/// On a site in another language than English, what is still English: the industries whose
+/// copy is only in English (no `content/industries/<industry>.<language>.md`) and the pages
+/// (imprint, privacy …) with no `content/pages/<page>.<language>.md`, a warning each.
+/// `industries`: the industry of each page (unknown: the default copy).
 pub fn english_copy<'a>(
     config: &Config,
     content: &Content,
     industries: impl IntoIterator<Item = Option<&'a str>>,
-) -> Option<String> {
+) -> Vec<String> {
     let lang = super::language::Lang::of(&config.site.language);
     if lang.is_english() {
-        return None;
+        return Vec::new();
     }
+    let suffixes = lang.suffixes();
     let mut english: Vec<&str> = industries
         .into_iter()
         .map(|i| content.industry(i).key.as_str())
         .filter(|k| {
-            lang.suffixes()
+            suffixes
                 .iter()
                 .all(|s| !content.industries.contains_key(&format!("{k}.{s}")))
         })
         .collect();
     english.sort_unstable();
     english.dedup();
-    (!english.is_empty()).then(|| {
-        format!(
+    let mut warnings = Vec::new();
+    if !english.is_empty() {
+        warnings.push(format!(
             "site.language {}: the copy of {} is English (add content/industries/<industry>.{}.md)",
             config.site.language,
             english.join(", "),
             lang.primary
-        )
-    })
+        ));
+    }
+    let in_language = |name: &str| {
+        content
+            .pages
+            .iter()
+            .any(|p| p.name == name && p.lang.as_deref().is_some_and(|l| suffixes.contains(&l)))
+    };
+    let mut pages: Vec<&str> = content
+        .pages
+        .iter()
+        .map(|p| p.name.as_str())
+        .filter(|name| !in_language(name))
+        .collect();
+    pages.sort_unstable();
+    pages.dedup();
+    if !pages.is_empty() {
+        warnings.push(format!(
+            "site.language {}: the {} page{} English (add content/pages/<page>.{}.md)",
+            config.site.language,
+            pages.join(", "),
+            if pages.len() == 1 { " is" } else { "s are" },
+            lang.primary
+        ));
+    }
+    warnings
 }
 
 #[cfg(test)]
