@@ -364,10 +364,7 @@ impl Images {
             // Encoding the pixels alone is what strips the metadata.
             let written = if kind == Kind::Hero {
                 // JPEG has no transparency: what was see-through is white, not black.
-                let rgb = DynamicImage::ImageRgb8(on_white(&resized));
-                let mut enc =
-                    image::codecs::jpeg::JpegEncoder::new_with_quality(Cursor::new(&mut buf), 82);
-                enc.encode_image(&rgb).map_err(|e| e.to_string())
+                hero_jpeg(&on_white(&resized)).map(|jpeg| buf = jpeg)
             } else {
                 resized
                     .to_rgba8()
@@ -423,4 +420,64 @@ fn usable(raw: &str) -> Option<Url> {
     }
     let host = u.host_str()?;
     (!is_reserved_host(host)).then_some(u)
+}
+
+/// A hero's JPEG: quality 82, 4:2:0, baseline, the standard Huffman tables; no metadata. Within
+/// 0.5–1.2 % of libjpeg-turbo at the same settings, 2.4–3.1 % of its optimized tables (image's
+/// own encoder wrote a third more: no chroma subsampling). jpeg-encoder's optimized tables are
+/// not used: for a picture with few distinct values (a white banner) they hold an all-ones code,
+/// which the JPEG standard forbids and image's decoder reads as the wrong colours.
+fn hero_jpeg(rgb: &image::RgbImage) -> Result<Vec<u8>, String> {
+    let (w, h) = (
+        u16::try_from(rgb.width()).map_err(|_| "too wide for a JPEG")?,
+        u16::try_from(rgb.height()).map_err(|_| "too tall for a JPEG")?,
+    );
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 82)
+        .encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hero_jpegs_are_subsampled_and_read_back_true() {
+        // Photo-like: gradients with noise.
+        let mut seed = 7u32;
+        let rgb = image::RgbImage::from_fn(480, 320, |x, y| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let n = (seed >> 24) as u8 / 8;
+            image::Rgb([(x / 2) as u8 / 2 + n, (y / 2) as u8 + n, 120 + n])
+        });
+        let jpeg = super::hero_jpeg(&rgb).unwrap();
+        let mut standard = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(std::io::Cursor::new(&mut standard), 82)
+            .encode_image(&image::DynamicImage::ImageRgb8(rgb.clone()))
+            .unwrap();
+        assert!(
+            jpeg.len() < standard.len(),
+            "{} bytes, image's own encoder {}",
+            jpeg.len(),
+            standard.len()
+        );
+        let back = image::load_from_memory(&jpeg).unwrap();
+        assert_eq!((back.width(), back.height()), (480, 320));
+        // Only the JFIF header: no EXIF or other metadata.
+        assert!(!jpeg.windows(4).any(|w| w == b"Exif"));
+        // A flat picture reads back as its colour.
+        for colour in [[255, 255, 255], [200, 30, 30]] {
+            let flat = image::RgbImage::from_pixel(961, 505, image::Rgb(colour));
+            let back = image::load_from_memory(&super::hero_jpeg(&flat).unwrap())
+                .unwrap()
+                .to_rgb8();
+            for (x, y) in [(2, 2), (480, 252), (960, 504)] {
+                let got = back.get_pixel(x, y).0;
+                assert!(
+                    got.iter().zip(colour).all(|(g, c)| g.abs_diff(c) <= 3),
+                    "{colour:?} at {x},{y}: {got:?}"
+                );
+            }
+        }
+    }
 }
