@@ -250,11 +250,24 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
     // The scan cannot follow every context of YAML (a `---` before a value, a quote in a block
     // scalar, an alias after a JSON-style key): a text that could hide depth or aliases from
     // it is read once more as the parser sees it.
+    // An alias can only repeat what an anchor (`&name`) marked: a text with no anchor has none
+    // to expand (a `*` in Markdown, `*bold*`, costs no second reading).
     let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
-    if text.contains('*') || brackets > MAX_FLOW_DEPTH {
+    if (text.contains('*') && has_anchor(text)) || brackets > MAX_FLOW_DEPTH {
         return check_yaml_events(text, path, aliases);
     }
     Ok(())
+}
+
+/// Whether `text` may hold an anchor: an `&` followed by a character an anchor's name may
+/// start with (not blank, not a flow indicator). "Smith & Sons" holds none; "R&D" is read as if
+/// it might.
+fn has_anchor(text: &str) -> bool {
+    text.as_bytes().windows(2).any(|w| {
+        w[0] == b'&'
+            && !w[1].is_ascii_whitespace()
+            && !matches!(w[1], b',' | b'[' | b']' | b'{' | b'}')
+    })
 }
 
 /// Counts one more value of a text; past [`MAX_VALUES`], the text is refused at `line`.
@@ -409,7 +422,7 @@ mod tests {
         let tabbed = format!("x:\t1\n{chain_text}");
         assert!(check_yaml(&tabbed, p).is_err());
         // A `*` in a quoted text is no alias: the error is the parser's own, where it met it.
-        let e = check_yaml("name: A\nstar: \"*x\"\nx: [\n", p).unwrap_err();
+        let e = check_yaml("name: &n A\nstar: \"*x\"\nx: [\n", p).unwrap_err();
         assert_eq!(
             (e.location.line, e.location.column),
             (Some(4), Some(1)),
@@ -425,6 +438,11 @@ mod tests {
         // A few merge keys and aliases, as people write them, pass.
         let fine = "defaults: &d {city: Springfield, region: IL}\na: {<<: *d, name: A}\nb: {<<: *d, name: B}\nrating: 4.5 *stars*\n";
         check_yaml(fine, p).unwrap();
+        // With no anchor there is nothing to repeat: a `*` alone costs no second reading, and
+        // a text broken elsewhere is left to the parser that reads it (which names the error).
+        check_yaml("name: A & Sons\nabout: \"*bold* and **more**\"\nx: [\n", p).unwrap();
+        assert!(!has_anchor("a: Smith & Sons\nb: [a, &]\n"));
+        assert!(has_anchor("a: R&D\n") && has_anchor("a: &x 1\n"));
     }
 
     #[test]
