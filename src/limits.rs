@@ -120,7 +120,7 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
     let refuse = |line: u64, msg: String| Err(InputError::new(Location::at_line(path, line), msg));
     let mut depth = 0usize;
     let mut line = 1u64;
-    let mut quote: Option<char> = None;
+    let mut quote: Option<u8> = None;
     let mut comment = false;
     // Where a new value may start: the line's start, after `: `, `- `, `? `, and in flow
     // context after `[`, `{` and `,`.
@@ -130,28 +130,42 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
     let mut dashes = 0usize;
     let mut aliases = 0usize;
     let mut values = 0usize;
-    let mut prev = '\n';
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\n' {
+    let mut prev = b'\n';
+    // Bytes: every character the scan looks at is ASCII, and a byte of a multi-byte character
+    // is never one of them; blanks are YAML's (space, tab, line breaks), not Unicode's.
+    let bytes = text.as_bytes();
+    let blank = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        i += 1;
+        if c == b'\n' {
             line += 1;
             comment = false;
             at_start = quote.is_none();
             in_indent = true;
             indent = 0;
             dashes = 0;
-            prev = '\n';
+            prev = b'\n';
             continue;
         }
         if comment {
+            // The rest of the line: straight to its end.
+            i = bytes[i..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(bytes.len(), |at| i + at);
             continue;
         }
         if let Some(q) = quote {
-            if q == '"' && c == '\\' {
-                chars.next();
+            if q == b'"' && c == b'\\' {
+                // An escaped character, unless it is the line's end (counted above).
+                if bytes.get(i) != Some(&b'\n') {
+                    i += 1;
+                }
             } else if c == q {
-                if q == '\'' && chars.peek() == Some(&'\'') {
-                    chars.next();
+                if q == b'\'' && bytes.get(i) == Some(&b'\'') {
+                    i += 1;
                 } else {
                     quote = None;
                     at_start = false;
@@ -160,7 +174,7 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
             continue;
         }
         if in_indent {
-            if c == ' ' {
+            if c == b' ' {
                 indent += 1;
                 if indent > MAX_INDENT {
                     return refuse(
@@ -172,31 +186,31 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
             }
             in_indent = false;
         }
-        let next_blank = chars.peek().is_none_or(|n| n.is_whitespace());
-        let after_blank = prev.is_whitespace();
+        let next_blank = bytes.get(i).is_none_or(|&n| blank(n));
+        let after_blank = blank(prev);
         prev = c;
         // Where a value starts: after `,` in a flow collection, a `- ` or `? `, a `: `.
-        if (c == ',' && depth > 0)
-            || (matches!(c, '-' | '?') && at_start && depth == 0 && next_blank)
-            || (c == ':' && next_blank)
+        if (c == b',' && depth > 0)
+            || (matches!(c, b'-' | b'?') && at_start && depth == 0 && next_blank)
+            || (c == b':' && next_blank)
         {
             one_more_value(&mut values, path, line)?;
         }
         match c {
-            ' ' | '\t' => {}
+            b' ' | b'\t' => {}
             // An anchor (`&name`) or a tag (`!!seq`) comes before the value it marks: the value
             // may still start after it (`&a [ …` is a flow sequence, its `*a` aliases).
-            '&' | '!' if at_start => {
-                while let Some(&n) = chars.peek() {
-                    if n.is_whitespace() || matches!(n, ',' | '[' | ']' | '{' | '}') {
+            b'&' | b'!' if at_start => {
+                while let Some(&n) = bytes.get(i) {
+                    if blank(n) || matches!(n, b',' | b'[' | b']' | b'{' | b'}') {
                         break;
                     }
-                    chars.next();
+                    i += 1;
                 }
             }
-            '#' if after_blank => comment = true,
-            '"' | '\'' if at_start => quote = Some(c),
-            '[' | '{' if at_start || depth > 0 => {
+            b'#' if after_blank => comment = true,
+            b'"' | b'\'' if at_start => quote = Some(c),
+            b'[' | b'{' if at_start || depth > 0 => {
                 // A collection is a value too (`[[[]]]`, `[{},{}]`): counted as it opens.
                 one_more_value(&mut values, path, line)?;
                 depth += 1;
@@ -208,12 +222,12 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
                 }
                 at_start = true;
             }
-            ']' | '}' if depth > 0 => {
+            b']' | b'}' if depth > 0 => {
                 depth -= 1;
                 at_start = false;
             }
-            ',' if depth > 0 => at_start = true,
-            '-' | '?' if at_start && depth == 0 && next_blank => {
+            b',' if depth > 0 => at_start = true,
+            b'-' | b'?' if at_start && depth == 0 && next_blank => {
                 dashes += 1;
                 if dashes > MAX_FLOW_DEPTH {
                     return refuse(
@@ -224,8 +238,8 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
                     );
                 }
             }
-            ':' if next_blank => at_start = true,
-            '*' if at_start => {
+            b':' if next_blank => at_start = true,
+            b'*' if at_start => {
                 aliases += 1;
                 if aliases > MAX_ALIASES {
                     return refuse(
