@@ -146,6 +146,17 @@ async fn accept_loop(
     Ok(())
 }
 
+/// Why a server could not listen on `addr`: an address that is no address is bad usage (exit 2);
+/// a port in use or not allowed is the machine's answer (exit 1).
+pub fn bind_error(addr: &str, e: &std::io::Error, hint: &str) -> crate::error::Error {
+    let message = format!("cannot listen on {addr}: {hint}");
+    if e.kind() == std::io::ErrorKind::InvalidInput {
+        crate::error::Error::Usage(message)
+    } else {
+        crate::error::Error::System(message)
+    }
+}
+
 /// A response with a body of `mime`, marked `nosniff` (a browser must not guess another type).
 pub fn reply(
     status: u16,

@@ -1,4 +1,4 @@
-//! `leadsite build`: enrich and score the routed leads (Phase 4).
+//! `leadsite build`: enrich and score the routed leads, and build the site from them.
 
 use crate::build::{self, Options, Until};
 use crate::cli::{Outcome, Ui};

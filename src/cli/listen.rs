@@ -31,7 +31,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         .bind
         .unwrap_or_else(|| config.outreach.listen.bind.clone());
     let listener = std::net::TcpListener::bind(&bind)
-        .map_err(|e| crate::cli::usage(format!("cannot listen on {bind}: {e}")))?;
+        .map_err(|e| crate::web::bind_error(&bind, &e, &e.to_string()))?;
     let webhooks = Secrets::from_env()?;
     // The bus (files, or the database) is opened before the first request can come.
     let bus = crate::outreach::backend::open_bus(config)?;

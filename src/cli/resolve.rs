@@ -115,10 +115,11 @@ fn resolve_text(
         ..entry.clone()
     };
     if !store.claim_record(WHATSAPP, settled, &entry)? {
-        return Err(crate::cli::usage(format!(
+        return Err(crate::error::Error::Conflict(format!(
             "{}: message {} was changed by a schedule worker meanwhile; see leadsite status --lead {}",
             args.lead, entry.id, args.lead
-        )));
+        ))
+        .into());
     }
     note(
         &mut state,

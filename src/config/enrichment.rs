@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// Phase 4, EnrichmentAggregator: the providers and the cache.
+/// EnrichmentAggregator: the providers and the cache.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Enrichment {
@@ -53,7 +53,7 @@ pub struct TaxonomyProvider {
     pub industries: std::collections::BTreeMap<String, Vec<String>>,
 }
 
-/// Phase 4, LeadScoring.
+/// LeadScoring.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Scoring {

@@ -3,7 +3,7 @@
 
 use super::*;
 
-/// Phase 6, outreach: who sends, what, when, and how.
+/// Outreach: who sends, what, when, and how.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Outreach {

@@ -176,10 +176,12 @@ pub fn plan(
         let body = body(&site.join(&path), &h)?;
         let size = body.len() as u64;
         if size > MAX_OBJECT {
-            return Err(Error::Usage(format!(
-                "{}: {} GiB, more than one upload takes (5 GiB): a landing-page site holds no such file",
-                site.join(&path).display(),
-                size >> 30
+            return Err(Error::from(crate::error::InputError::new(
+                crate::error::Location::file(site.join(&path)),
+                format!(
+                    "{} GiB, more than one upload takes (5 GiB): a landing-page site holds no such file",
+                    size >> 30
+                ),
             )));
         }
         let why = match remote_by_key.remove(key.as_str()) {

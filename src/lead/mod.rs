@@ -1,4 +1,4 @@
-//! The lead record (the design's §2): typed known fields, the `enrichment` and `quality`
+//! The lead record: typed known fields, the `enrichment` and `quality`
 //! namespaces, and every unknown field kept in `extra` so that it survives load → save → load.
 
 pub(crate) mod comments;
@@ -52,10 +52,10 @@ pub struct Lead {
     pub route: Option<Route>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route_reason: Option<String>,
-    /// Written only by the EnrichmentAggregator (Phase 4).
+    /// Written only by the EnrichmentAggregator (`pipeline::enrich`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enrichment: Option<Box<Enrichment>>,
-    /// Written only by LeadScoring (Phase 4).
+    /// Written only by LeadScoring (`pipeline::score`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quality: Option<Box<Quality>>,
     /// Every field leadsite does not know, kept as it was.
@@ -135,8 +135,6 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 3] = [Route::Target, Route::Nurture, Route::Reject];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Route::Target => "TARGET",
@@ -166,7 +164,7 @@ impl std::str::FromStr for Route {
     }
 }
 
-/// The EnrichmentAggregator's namespace (Phase 4).
+/// The EnrichmentAggregator's namespace.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Enrichment {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -192,7 +190,7 @@ pub struct Enrichment {
     pub extra: Mapping,
 }
 
-/// LeadScoring's namespace (Phase 4).
+/// LeadScoring's namespace.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Quality {
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,4 +1,4 @@
-//! MessageBus (the design's §5) and its file backend under `.leadsite/bus/`.
+//! MessageBus and its file backend under `.leadsite/bus/`.
 //!
 //! - `log/`: every published message, one file each, named `<publish time>-<id>.json` so that
 //!   names sort in publish order. A publish is durable before it returns (temp file, fsync,
@@ -21,7 +21,7 @@ use crate::fsutil;
 /// The longest message id: it becomes part of file names (NAME_MAX is 255 bytes).
 pub const MAX_ID: usize = 128;
 
-/// The topics of the design's §5.
+/// The topics a bus carries.
 pub const TOPICS: &[&str] = &[
     "lead.contacted",
     "lead.responded",

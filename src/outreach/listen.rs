@@ -156,7 +156,7 @@ impl Listener {
                 Ok(_) => {}
                 // What the request says cannot be an event: sending it again changes nothing.
                 Err(Error::Rejected(why)) => return (400, format!("{why}\n")),
-                Err(err) => return (500, format!("{err}\n")),
+                Err(err) => return internal_error(&err),
             }
         }
         (202, "accepted\n".into())
@@ -185,7 +185,7 @@ impl Listener {
         };
         let records = match (hook.records)() {
             Ok(l) => l,
-            Err(e) => return (500, format!("{e}\n")),
+            Err(e) => return internal_error(&e),
         };
         // A reply is from a number we texted; a status is of a message we sent.
         let leads = if event.from.is_empty() {
@@ -234,7 +234,7 @@ impl Listener {
                 Ok(_) => {}
                 // What the request says cannot be an event: sending it again changes nothing.
                 Err(Error::Rejected(why)) => return (400, format!("{why}\n")),
-                Err(err) => return (500, format!("{err}\n")),
+                Err(err) => return internal_error(&err),
             }
         }
         (200, EMPTY_TWIML.into())
@@ -274,15 +274,28 @@ async fn unsubscribe(State(l): State<Arc<Listener>>, Path(token): Path<String>) 
     let Some(lead) = verify(&l.secret, &token) else {
         return not_valid();
     };
+    let lead_for_log = lead.clone();
     let done = tokio::task::spawn_blocking(move || l.unsubscribe(&lead)).await;
     match done {
         Ok(Ok(())) => {
             let page = format!("{PAGE}<h1>You are unsubscribed</h1><p>You will get no more messages from us.</p></body></html>");
             web::reply(200, HTML, &[], page)
         }
-        Ok(Err(e)) => web::reply(500, TEXT, &[], format!("{e}\n")),
+        Ok(Err(e)) => {
+            let (status, text) = internal_error(&format!("unsubscribe of {lead_for_log}: {e}"));
+            web::reply(status, TEXT, &[], text)
+        }
         Err(_) => web::reply(500, TEXT, &[], "internal error\n"),
     }
+}
+
+/// A failure on this side (the bus or the database could not be written): its cause goes to the
+/// operator's log, not to whoever sent the request (it may name files and hosts); a 500, which
+/// providers retry.
+fn internal_error(cause: &dyn std::fmt::Display) -> (u16, String) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "error: {cause}");
+    (500, "internal error: not saved; try again later\n".into())
 }
 
 /// A request's headers looked up by name (any case), as the webhook readers take them.

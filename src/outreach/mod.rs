@@ -1,4 +1,4 @@
-//! Outreach (Phase 6): the MessageBus (`bus`) and StateStore (`store`) with their file backends,
+//! Outreach: the MessageBus (`bus`) and StateStore (`store`) with their file backends,
 //! the OutreachOrchestrator (`orchestrator`, `leadsite schedule`) with its `sequence`s and send
 //! `window`, the agents (EmailAgent in `email`, WhatsAppAgent in `whatsapp`, CRMAdapter in `crm`),
 //! and what comes back: `inbound` (a Maildir: replies, `bounce` reports, complaints) and `listen`

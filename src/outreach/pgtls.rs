@@ -223,9 +223,11 @@ fn client_config(t: &Target) -> Result<rustls::ClientConfig> {
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| {
-                    Error::Usage(format!(
-                        "sslrootcert {}: not a PEM file of certificates: {e}",
-                        path.display()
+                    Error::from(crate::error::InputError::new(
+                        crate::error::Location::file(path),
+                        format!(
+                            "the database URL's sslrootcert is not a PEM file of certificates: {e}"
+                        ),
                     ))
                 })?;
             let (added, _) = roots.add_parsable_certificates(certs);

@@ -1,4 +1,4 @@
-//! StateStore (the design's §5) and its file backend under `.leadsite/state/`: per-lead campaign
+//! StateStore and its file backend under `.leadsite/state/`: per-lead campaign
 //! state in a snapshot (`snapshot.json`) plus an append-only journal (`journal.jsonl`, one whole
 //! state per line, fsync'd per commit). Opening replays the journal over the snapshot; a last line
 //! cut short by a crash is dropped (that commit never returned). Compaction writes a new snapshot

@@ -1,4 +1,5 @@
-//! Stage contracts: each stage names its input key, its output key and the fields it may write.
+//! Stage contracts: each stage names the fields it may write (its input and output are the
+//! leads before and after it: raw → normalized → valid → unique → routed → enriched → scored).
 //! After a stage runs, its output is compared with its input lead by lead; a field outside the
 //! stage's namespace that was removed, changed or added stops the run, naming the lead and field.
 
@@ -11,12 +12,10 @@ use super::Record;
 use crate::error::ContractViolation;
 use crate::lead::{key_name, Lead};
 
-/// What a stage reads, what it produces, and which top-level fields it may write.
+/// A stage's name and the top-level fields it may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Contract {
     pub stage: &'static str,
-    pub input: &'static str,
-    pub output: &'static str,
     /// Top-level fields (a namespace such as `enrichment` is one field) the stage may add or
     /// change. Every other field must come out as it went in.
     pub writes: &'static [&'static str],
@@ -27,8 +26,8 @@ impl Contract {
         self.writes.contains(&field)
     }
 
-    /// Runs a stage that maps each record to one record (Normalize, Route, and the Phase 4
-    /// stages), in parallel, checking each output lead against its input as it goes.
+    /// Runs a stage that maps each record to one record (Normalize, Route, Enrich, Score), in
+    /// parallel, checking each output lead against its input as it goes.
     pub fn map<F>(&self, records: Vec<Record>, stage: F) -> Result<Vec<Record>, ContractViolation>
     where
         F: Fn(Record) -> Record + Sync + Send,
@@ -159,8 +158,6 @@ mod tests {
 
     const ROUTE: Contract = Contract {
         stage: "route",
-        input: "unique_leads",
-        output: "routed_leads",
         writes: &["route", "route_reason"],
     };
 
@@ -256,8 +253,6 @@ mod tests {
     fn a_merge_may_fill_but_not_lose() {
         let dedup = Contract {
             stage: "dedup",
-            input: "valid_leads",
-            output: "unique_leads",
             writes: &["dedup_key"],
         };
         let primary = rec(0, lead());

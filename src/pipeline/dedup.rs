@@ -21,8 +21,6 @@ use crate::text::slug;
 
 pub const CONTRACT: Contract = Contract {
     stage: "dedup",
-    input: "valid_leads",
-    output: "unique_leads",
     writes: &["dedup_key"],
 };
 

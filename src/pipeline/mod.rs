@@ -1,4 +1,4 @@
-//! The stages of the design's §3 as plain functions over leads, and the records they pass along.
+//! The stages (normalize, validate, dedup, route, enrich, score) as plain functions over leads, and the records they pass along.
 //!
 //! `ingest` runs MapsSearch import → Normalize → Validate → Dedup → Route → Format/Export; the
 //! contract of each stage (see [`contract`]) is checked after it runs.

@@ -15,8 +15,6 @@ use crate::text::{clean_lines, clean_text, slug};
 
 pub const CONTRACT: Contract = Contract {
     stage: "normalize",
-    input: "raw_leads",
-    output: "normalized_leads",
     writes: &[
         "dedup_key",
         "name",

@@ -9,8 +9,6 @@ use crate::lead::{Lead, Route};
 
 pub const CONTRACT: Contract = Contract {
     stage: "route",
-    input: "unique_leads",
-    output: "routed_leads",
     writes: &["route", "route_reason"],
 };
 

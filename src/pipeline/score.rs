@@ -1,4 +1,4 @@
-//! LeadScoring (the design's §3, Phase 4): enriched_leads → scored_leads. Four scores in 0..1 —
+//! LeadScoring: enriched_leads → scored_leads. Four scores in 0..1 —
 //! completeness, confidence, category, size — a weighted total, `qualified` and `flags`, all in
 //! `quality.*`. Every number comes with the reason it has, so `--explain` prints exactly what
 //! the score was made from.
@@ -15,8 +15,6 @@ use crate::lead::{Accuracy, Lead, Quality};
 
 pub const CONTRACT: Contract = Contract {
     stage: "LeadScoring",
-    input: "enriched_leads",
-    output: "scored_leads",
     writes: &["quality"],
 };
 

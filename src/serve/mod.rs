@@ -45,7 +45,7 @@ pub fn run(load: &dyn Fn() -> Result<Config>, opts: &Options, say: Say, warn: Sa
         } else {
             e.to_string()
         };
-        Error::Usage(format!("cannot listen on {addr}: {hint}"))
+        crate::web::bind_error(&addr.to_string(), &e, &hint)
     })?;
     let local = listener
         .local_addr()

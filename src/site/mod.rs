@@ -1,4 +1,4 @@
-//! LandingPageGenerator (the design's §4, Phase 5): scored TARGET leads that qualify → one landing
+//! LandingPageGenerator: scored TARGET leads that qualify → one landing
 //! page each under `site/<dedup_key>/index.html`, from the lead's industry theme and content,
 //! plus `index.html`, `sitemap.xml`, `robots.txt`, `404.html`, the content pages and the themes'
 //! fingerprinted assets. `landing_pages` and `landing_stats` go to `.leadsite/build/`.

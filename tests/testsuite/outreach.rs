@@ -655,6 +655,72 @@ pub(crate) mod campaign {
         );
     }
 
+    /// A failure on the server's side (here: the bus cannot be written) is a 500 that providers
+    /// retry, with the cause in the operator's log and nothing of it (paths) in the answer.
+    #[test]
+    fn listen_keeps_its_internal_errors_to_its_log() {
+        let p = project(1);
+        let config = p.read("leadsite.yaml").replace(
+            "transport: {kind: smtp, host: 127.0.0.1, port: 1}",
+            "transport: {kind: file, dir: out}",
+        ) + "  listen:\n    public_url: https://unsub.agency.example\n";
+        p.write("leadsite.yaml", &config);
+        let secret = "a-long-enough-test-secret";
+        let env = [("LEADSITE_UNSUBSCRIBE_SECRET", secret)];
+        p.run_with_env(&["schedule", "--now", "2026-11-23T15:00:00Z"], &env)
+            .code(0);
+        // acme's one-click link, from the email written to out/.
+        let emails: String = tree(&p.path("out"))
+            .into_values()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .collect();
+        let token = emails
+            .split("https://unsub.agency.example/u/")
+            .map(|rest| rest.split('>').next().unwrap())
+            .find(|t| t.starts_with("acme.intro."))
+            .expect("acme's link")
+            .to_string();
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("leadsite"))
+            .args(["listen", "--bind", "127.0.0.1:0"])
+            .current_dir(p.path("."))
+            .env("LEADSITE_UNSUBSCRIBE_SECRET", secret)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        // The bus's folder becomes a file: nothing can be published.
+        let bus = p.path(".leadsite/bus");
+        let _ = std::fs::remove_dir_all(&bus);
+        std::fs::write(&bus, "not a folder").unwrap();
+        let (status, body) = http(
+            &addr,
+            "POST",
+            &format!("/u/{token}"),
+            "List-Unsubscribe=One-Click",
+        );
+        assert_eq!(status, 500, "{body}");
+        assert!(!body.contains(".leadsite") && !body.contains('/'), "{body}");
+        let status = interrupt(&mut child);
+        assert_eq!(status.code(), Some(130));
+        let mut log = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+        assert!(
+            log.contains("error: unsubscribe of acme: ") && log.contains(".leadsite/bus"),
+            "{log}"
+        );
+    }
+
     /// Email out to a real SMTP server, replies and bounces of real shapes into a Maildir,
     /// `inbox`, then `schedule`: each sequence stops (or retries) on its own.
     #[test]

@@ -131,7 +131,7 @@ fn a_busy_port_is_a_clear_error() {
     let port = taken.local_addr().unwrap().port().to_string();
     let p = Project::with_config(CONFIG);
     let run = p.run(&["serve", "--port", &port]);
-    run.code(2).says(format!("port {port} is in use"));
+    run.code(1).says(format!("port {port} is in use"));
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! EnrichmentAggregator (the design's §3, Phase 4): routed_leads → enriched_leads. Runs the
+//! EnrichmentAggregator: routed_leads → enriched_leads. Runs the
 //! providers — `files` (local data), `website` (the lead's own site, through the cache) and
 //! `taxonomy` (category → industry) — and writes what they found into `enrichment.*`, with the
 //! source of every value in `enrichment.sources`. It writes nothing else: its contract is
@@ -30,8 +30,6 @@ use website::{Fetcher, SiteFindings};
 
 pub const CONTRACT: Contract = Contract {
     stage: "EnrichmentAggregator",
-    input: "routed_leads",
-    output: "enriched_leads",
     writes: &["enrichment"],
 };
 
