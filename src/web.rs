@@ -146,6 +146,17 @@ async fn accept_loop(
     Ok(())
 }
 
+/// The media type of a Content-Type header, lower case, without its parameters:
+/// `Text/HTML; charset=utf-8` → `text/html`.
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// Why a server could not listen on `addr`: an address that is no address is bad usage (exit 2);
 /// a port in use or not allowed is the machine's answer (exit 1).
 pub fn bind_error(addr: &str, e: &std::io::Error, hint: &str) -> crate::error::Error {

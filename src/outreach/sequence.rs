@@ -275,10 +275,7 @@ impl Sequence {
                 ))
             })
         };
-        let subject = render(format!("{number}/subject"))?
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let subject = crate::text::collapse_ws(&render(format!("{number}/subject"))?);
         let text = format!(
             "{}\n\n-- \n{footer_text}\n",
             render(format!("{number}/text"))?.trim_end()

@@ -59,7 +59,7 @@ pub struct Merge {
 
 /// The unique leads the batch touched, and every merge.
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub struct Deduplicated {
     /// New leads, and existing leads the batch merged into (with the existing lead's id).
     pub leads: Vec<Record>,
     /// The existing leads the batch did not touch, given back as they came.
@@ -97,7 +97,7 @@ impl Index {
 
 #[cfg(test)]
 /// Merges `batch` into itself and into `existing` (the leads already written).
-pub fn run(existing: Vec<Record>, batch: Vec<Record>) -> Result<Outcome, ContractViolation> {
+pub fn run(existing: Vec<Record>, batch: Vec<Record>) -> Result<Deduplicated, ContractViolation> {
     let mut dedup = Dedup::new(existing);
     dedup.add(batch)?;
     Ok(dedup.finish())
@@ -189,10 +189,10 @@ impl Dedup {
     }
 
     /// The unique leads: those the batches touched, and the existing ones they did not.
-    pub fn finish(self) -> Outcome {
+    pub fn finish(self) -> Deduplicated {
         let (touched, untouched): (Vec<Cluster>, Vec<Cluster>) =
             self.clusters.into_iter().partition(|c| c.touched);
-        Outcome {
+        Deduplicated {
             leads: touched.into_iter().map(|c| c.record).collect(),
             untouched: untouched.into_iter().map(|c| c.record).collect(),
             merges: self.merges,

@@ -194,12 +194,7 @@ impl Images {
         let result = fetcher
             .fetch_file(&url, self.max_bytes)
             .and_then(|(bytes, content_type)| {
-                let mime = content_type
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
+                let mime = crate::web::media_type(&content_type);
                 if !matches!(
                     mime.as_str(),
                     "image/jpeg" | "image/png" | "image/gif" | "image/webp"

@@ -316,11 +316,10 @@ impl Taxonomy {
 
 /// Lower case, separators as spaces, runs of spaces as one.
 fn fold(s: &str) -> String {
-    s.to_lowercase()
-        .replace(['_', '-', '=', '/', ',', ';', '(', ')', '&'], " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::text::collapse_ws(
+        &s.to_lowercase()
+            .replace(['_', '-', '=', '/', ',', ';', '(', ')', '&'], " "),
+    )
 }
 
 #[cfg(test)]

@@ -276,12 +276,7 @@ impl Fetcher {
 
     fn get(&self, url: &Url, timeout: Duration) -> Result<(Url, Body), ureq::Error> {
         let (final_url, bytes, content_type, truncated) = self.get_bytes(url, timeout)?;
-        let mime = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let mime = crate::web::media_type(&content_type);
         if !(mime.is_empty() || mime == "text/html" || mime == "application/xhtml+xml") {
             return Ok((final_url, Body::Other(mime)));
         }
