@@ -186,6 +186,16 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
             }
             in_indent = false;
         }
+        if PLAIN[usize::from(c)] {
+            // A run of bytes that start nothing (letters, digits, most punctuation, the bytes of
+            // non-ASCII characters): what its last byte leaves is all that counts.
+            while i < bytes.len() && PLAIN[usize::from(bytes[i])] {
+                i += 1;
+            }
+            prev = bytes[i - 1];
+            at_start = false;
+            continue;
+        }
         let next_blank = bytes.get(i).is_none_or(|&n| blank(n));
         let after_blank = blank(prev);
         prev = c;
@@ -272,6 +282,19 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
     }
     Ok(())
 }
+
+/// The bytes [`check_yaml`]'s scan passes over: all but blanks and the characters that may start,
+/// end or mark something in YAML.
+const PLAIN: [bool; 256] = {
+    let mut plain = [true; 256];
+    let special = b" \t\r\n,-?:&!#\"'[]{}*";
+    let mut i = 0;
+    while i < special.len() {
+        plain[special[i] as usize] = false;
+        i += 1;
+    }
+    plain
+};
 
 /// Whether `text` may hold an anchor: an `&` followed by a character an anchor's name may
 /// start with (not blank, not a flow indicator). "Smith & Sons" holds none; "R&D" is read as if
@@ -457,6 +480,12 @@ mod tests {
         check_yaml("name: A & Sons\nabout: \"*bold* and **more**\"\nx: [\n", p).unwrap();
         assert!(!has_anchor("a: Smith & Sons\nb: [a, &]\n"));
         assert!(has_anchor("a: R&D\n") && has_anchor("a: &x 1\n"));
+        // Plain runs are skipped, not missed: what follows them still counts.
+        assert!(check_yaml(&format!("a: x{}\n", "[".repeat(70)), p).is_ok());
+        let deep = format!("a: {}\n", "[".repeat(70));
+        assert!(check_yaml(&deep, p).is_err());
+        let aliases = format!("a: &a x\nb: [{}]\n", vec!["*a"; MAX_ALIASES + 1].join(", "));
+        assert!(check_yaml(&aliases, p).is_err());
     }
 
     #[test]

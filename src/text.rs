@@ -131,22 +131,40 @@ pub fn push_unique(list: &mut Vec<String>, value: &str) {
 /// `/` alone, so URLs stay readable.
 pub fn escape_html(input: &str) -> String {
     let mut out = String::with_capacity(input.len() + 8);
-    for c in input.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+    // The text between the characters to escape is copied in runs (every page's every value
+    // goes through here).
+    let mut from = 0;
+    for (i, b) in input.bytes().enumerate() {
+        let entity = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        out.push_str(&input[from..i]);
+        out.push_str(entity);
+        from = i + 1;
     }
+    out.push_str(&input[from..]);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn html_is_escaped_around_any_text() {
+        assert_eq!(
+            escape_html("Tom & Jerry's <b>\"Café\"</b>"),
+            "Tom &amp; Jerry&#39;s &lt;b&gt;&quot;Café&quot;&lt;/b&gt;"
+        );
+        assert_eq!(escape_html(""), "");
+        assert_eq!(escape_html("Καφέ"), "Καφέ");
+        assert_eq!(escape_html("&"), "&amp;");
+    }
 
     #[test]
     fn hidden_characters_never_reach_a_page() {

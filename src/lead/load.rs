@@ -121,15 +121,18 @@ fn is_lead_file(path: &Path) -> bool {
 
 /// Reads and parses one lead file.
 pub fn load_file(path: &Path) -> (Option<LeadFile>, Vec<InputError>) {
-    match crate::limits::read_text(path, crate::limits::MAX_TEXT_FILE)
-        .and_then(|text| crate::limits::check_yaml(&text, path).map(|()| text))
-    {
-        Ok(text) => {
-            let (file, errors) = parse_str(&text, path);
-            (Some(file), errors)
-        }
-        Err(e) => (None, vec![e]),
+    let text = match crate::limits::read_text(path, crate::limits::MAX_TEXT_FILE) {
+        Ok(text) => text,
+        Err(e) => return (None, vec![e]),
+    };
+    // A byte-order mark (editors on Windows write one) is no part of the YAML.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    // A text the guard refuses is not read at all (`None`: its leads are kept as they were).
+    if let Err(e) = crate::limits::check_yaml(text, path) {
+        return (None, vec![e]);
     }
+    let (file, errors) = parse_checked(text, path);
+    (Some(file), errors)
 }
 
 /// Parses the text of a lead file. Returns the leads that parsed and an error for each that did
@@ -137,16 +140,21 @@ pub fn load_file(path: &Path) -> (Option<LeadFile>, Vec<InputError>) {
 pub fn parse_str(text: &str, path: &Path) -> (LeadFile, Vec<InputError>) {
     // A byte-order mark (editors on Windows write one) is no part of the YAML.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut leads = Vec::new();
-    let mut errors = Vec::new();
     if let Err(e) = crate::limits::check_yaml(text, path) {
         let file = LeadFile {
             path: path.to_path_buf(),
             shape: Shape::Single,
-            leads,
+            leads: Vec::new(),
         };
         return (file, vec![e]);
     }
+    parse_checked(text, path)
+}
+
+/// [`parse_str`] of a text the YAML guard has passed (without a byte-order mark).
+fn parse_checked(text: &str, path: &Path) -> (LeadFile, Vec<InputError>) {
+    let mut leads = Vec::new();
+    let mut errors = Vec::new();
     let mut docs = 0;
     let mut shape = Shape::Single;
     // Every document as plain YAML, read once at the first bad one (reading them again for each
