@@ -186,6 +186,11 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
             }
             in_indent = false;
         }
+        if c == b' ' || c == b'\t' {
+            // A blank inside a line only marks what follows it (`#` after a blank is a comment).
+            prev = c;
+            continue;
+        }
         if PLAIN[usize::from(c)] {
             // A run of bytes that start nothing (letters, digits, most punctuation, the bytes of
             // non-ASCII characters): what its last byte leaves is all that counts.
