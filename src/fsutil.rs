@@ -403,8 +403,39 @@ pub fn write_if_changed_via(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => WriteOutcome::Created,
         Err(e) => return Err(io_error(path, e)),
     };
+    if outcome == WriteOutcome::Created && write_new(path, bytes)? {
+        return Ok(outcome);
+    }
     write_atomic_via(path, bytes, false, staging)?;
     Ok(outcome)
+}
+
+/// Writes a file that is not there yet where it belongs, its folder made when missing: no reader
+/// can have had a whole older version of it, so no temp file and rename are needed (a cold build
+/// of 10,000 pages spent a third of its kernel time on them). A crash half-way leaves a file the
+/// next write finds different and replaces atomically. `false` when the file has appeared
+/// meanwhile (then it is replaced as any other).
+fn write_new(path: &Path, bytes: &[u8]) -> Result<bool> {
+    let created = match create_new(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                create_dir_all(dir)?;
+            }
+            create_new(path)
+        }
+        other => other,
+    };
+    let mut file = match created {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(io_error(path, e)),
+    };
+    if let Err(e) = file.write_all(bytes) {
+        drop(file);
+        let _ = fs::remove_file(path);
+        return Err(io_error(path, e));
+    }
+    Ok(true)
 }
 
 /// Appends `line` and a newline to `path` (created when missing) and fsyncs it: a record is
@@ -479,6 +510,32 @@ pub fn resident_mib() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_file_is_written_in_place_and_a_changed_one_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = dir.path().join(".staging");
+        let page = dir.path().join("site/acme/index.html");
+        let write = |b: &[u8]| write_if_changed_via(&page, b, Some(&staging)).unwrap();
+        assert_eq!(write(b"one"), WriteOutcome::Created);
+        assert_eq!(fs::read(&page).unwrap(), b"one");
+        // No temp file left beside it, and none made in the staging folder.
+        assert_eq!(fs::read_dir(page.parent().unwrap()).unwrap().count(), 1);
+        assert!(!staging.exists());
+        assert_eq!(write(b"one"), WriteOutcome::Unchanged);
+        assert_eq!(write(b"two"), WriteOutcome::Updated);
+        assert_eq!(fs::read(&page).unwrap(), b"two");
+        assert_eq!(fs::read_dir(page.parent().unwrap()).unwrap().count(), 1);
+        // A link where a new file would go is not written through.
+        #[cfg(unix)]
+        {
+            let target = dir.path().join("elsewhere");
+            let link = dir.path().join("site/link.html");
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            assert!(write_new(&link, b"x").is_err() || !target.exists());
+            assert!(!target.exists());
+        }
+    }
 
     #[test]
     fn temp_files_of_dead_runs_are_removed_and_live_ones_kept() {
