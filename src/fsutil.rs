@@ -50,7 +50,7 @@ pub fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
     match crate::limits::ensure_regular(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_error(path, e)),
-        Ok(()) => match fs::read(path) {
+        Ok(_) => match fs::read(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             other => other.map(Some).map_err(|e| io_error(path, e)),
         },

@@ -38,8 +38,11 @@ pub const MAX_CSV_ROW_LINES: u64 = 1_000;
 /// refused after `cap` bytes, so no input costs more than `cap` of memory.
 pub fn read_bytes(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
     use std::io::{Error, ErrorKind};
-    let file = open_regular(path)?;
-    let mut bytes = Vec::new();
+    let len = ensure_regular(path)?;
+    let file = std::fs::File::open(path)?;
+    // Room for what the file holds (and the byte that tells it grew past the cap): read in one
+    // go, not in growing steps.
+    let mut bytes = Vec::with_capacity(usize::try_from(len.min(cap)).unwrap_or(0) + 1);
     file.take(cap + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > cap {
         return Err(Error::new(
@@ -58,10 +61,11 @@ pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Refuses what is not a regular file (after following links): a FIFO, socket, device or folder.
-pub fn ensure_regular(path: &Path) -> std::io::Result<()> {
+/// Its size when it is one.
+pub fn ensure_regular(path: &Path) -> std::io::Result<u64> {
     let meta = std::fs::metadata(path)?;
     if meta.is_file() {
-        Ok(())
+        Ok(meta.len())
     } else {
         Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
