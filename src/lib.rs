@@ -6,6 +6,10 @@
 // hot path, so its size is not worth a Box at every call site.
 #![allow(clippy::result_large_err)]
 
+// What is `pub` is what the binary, the integration tests (tests/testsuite, a crate of their
+// own), the fuzz targets and the benches use: the record and its loading, the config, the stages
+// and the backends. A module that none of them reaches is `pub(crate)`, and a new `pub` needs a
+// user outside the crate.
 pub(crate) mod build;
 pub mod cli;
 pub mod config;
