@@ -688,17 +688,7 @@ pub(crate) mod campaign {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string();
+        let (addr, mut stderr) = listening_at(&mut child);
         // The bus's folder becomes a file: nothing can be published.
         let bus = p.path(".leadsite/bus");
         let _ = std::fs::remove_dir_all(&bus);
@@ -1417,12 +1407,18 @@ pub(crate) mod campaign {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        let (addr, _log) = listening_at(&mut child);
+        (child, addr)
+    }
+
+    /// The address a started `leadsite listen` says it listens on (its first line), and the
+    /// rest of what it writes to stderr.
+    fn listening_at(
+        child: &mut std::process::Child,
+    ) -> (String, std::io::BufReader<std::process::ChildStderr>) {
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stderr.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
+        std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
         let addr = line
             .split("http://")
             .nth(1)
@@ -1431,7 +1427,7 @@ pub(crate) mod campaign {
             .next()
             .unwrap()
             .to_string();
-        (child, addr)
+        (addr, stderr)
     }
 
     fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
