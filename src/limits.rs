@@ -143,7 +143,13 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
     while i < bytes.len() {
         let c = bytes[i];
         i += 1;
-        if c == b'\n' {
+        // libyaml also ends a line at NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR (YAML 1.1):
+        // read otherwise, a "comment" could hide a whole document from this scan.
+        let unicode_break = unicode_break_at(bytes, i - 1);
+        if unicode_break > 0 {
+            i += unicode_break - 1;
+        }
+        if c == b'\n' || unicode_break > 0 {
             line += 1;
             comment = false;
             at_start = quote.is_none();
@@ -155,10 +161,9 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
         }
         if comment {
             // The rest of the line: straight to its end.
-            i = bytes[i..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(bytes.len(), |at| i + at);
+            while i < bytes.len() && bytes[i] != b'\n' && unicode_break_at(bytes, i) == 0 {
+                i += 1;
+            }
             continue;
         }
         if let Some(q) = quote {
@@ -292,11 +297,22 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
     Ok(())
 }
 
+/// The length of the line break libyaml reads at `at` beyond `\n` and `\r`: NEL (U+0085),
+/// LINE SEPARATOR (U+2028), PARAGRAPH SEPARATOR (U+2029); 0 when there is none.
+fn unicode_break_at(bytes: &[u8], at: usize) -> usize {
+    match bytes.get(at..at + 3) {
+        Some([0xE2, 0x80, 0xA8 | 0xA9]) => 3,
+        _ if bytes.get(at..at + 2) == Some(&[0xC2, 0x85]) => 2,
+        _ => 0,
+    }
+}
+
 /// The bytes [`check_yaml`]'s scan passes over: all but blanks and the characters that may start,
 /// end or mark something in YAML.
 const PLAIN: [bool; 256] = {
     let mut plain = [true; 256];
-    let special = b" \t\r\n,-?:&!#\"'[]{}*";
+    // 0xC2 and 0xE2 start the Unicode line breaks (see `unicode_break_at`).
+    let special = b" \t\r\n,-?:&!#\"'[]{}*\xC2\xE2";
     let mut i = 0;
     while i < special.len() {
         plain[special[i] as usize] = false;
@@ -339,6 +355,15 @@ pub const MAX_ALIAS_NODES: usize = 100_000;
 /// says where.
 fn check_yaml_events(text: &str, path: &Path, aliases: usize) -> Result<(), InputError> {
     use yaml_rust2::parser::{Event, Parser};
+    // This parser ends lines at `\n` and `\r` only; libyaml at NEL, LS and PS too. It reads
+    // the text as libyaml will.
+    let text: std::borrow::Cow<str> = if text.contains(['\u{85}', '\u{2028}', '\u{2029}']) {
+        text.replace(['\u{85}', '\u{2028}', '\u{2029}'], "\n")
+            .into()
+    } else {
+        text.into()
+    };
+    let text = text.as_ref();
     let refuse =
         |line: usize, msg: String| Err(InputError::new(Location::at_line(path, line as u64), msg));
     let mut parser = Parser::new_from_str(text);
@@ -489,6 +514,24 @@ mod tests {
         check_yaml("name: A & Sons\nabout: \"*bold* and **more**\"\nx: [\n", p).unwrap();
         assert!(!has_anchor("a: Smith & Sons\nb: [a, &]\n"));
         assert!(has_anchor("a: R&D\n") && has_anchor("a: &x 1\n"));
+        // NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR end a line for libyaml: a comment
+        // does not hide what follows them.
+        for brk in ['\u{85}', '\u{2028}', '\u{2029}'] {
+            let deep = format!("# x{brk}a: {}\n", "[".repeat(100));
+            assert!(check_yaml(&deep, p).is_err(), "{brk:?}");
+            let mut bomb = format!("# x{brk}a: &a [x, x, x, x, x, x, x, x, x, x]{brk}");
+            for n in 1..=9 {
+                bomb.push_str(&format!(
+                    "a{n}: &a{n} [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]{brk}"
+                ));
+                bomb = bomb.replace(
+                    &format!("a{n}: &a{n} [*a,"),
+                    &format!("a{n}: &a{n} [*a{},", n - 1),
+                );
+            }
+            assert!(check_yaml(&bomb, p).is_err(), "{brk:?}");
+        }
+        assert!(check_yaml("about: \"caf\u{e9} \u{2014} ok\"\n", p).is_ok());
         // Plain runs are skipped, not missed: what follows them still counts.
         assert!(check_yaml(&format!("a: x{}\n", "[".repeat(70)), p).is_ok());
         let deep = format!("a: {}\n", "[".repeat(70));

@@ -24,7 +24,7 @@ pub struct Limits {
 }
 
 /// Tells a server to stop: it accepts no more connections, closes idle ones, lets the requests
-/// it is serving finish (within `Limits::header_timeout`), and returns.
+/// it is serving finish (within two seconds), and returns.
 #[derive(Clone)]
 pub struct Stop(tokio::sync::watch::Receiver<bool>);
 
@@ -139,10 +139,13 @@ async fn accept_loop(
             drop(permit);
         });
     }
-    // Stopped: the requests being served finish, within the time a request may take to arrive.
+    // Stopped: the requests being served finish, for up to two seconds (what is answered in
+    // that time is answered; a client still sending its request is cut off, and a provider
+    // sends it again, as it does after any failure).
     drop(listener);
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(limits.header_timeout, slots.acquire_many(all)).await;
+    let grace = limits.header_timeout.min(Duration::from_secs(2));
+    let _ = tokio::time::timeout(grace, slots.acquire_many(all)).await;
     Ok(())
 }
 

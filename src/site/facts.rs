@@ -339,6 +339,9 @@ impl Facts {
                 } else {
                     let item = if required {
                         Some("reservations_required")
+                    } else if attribute_key(&name) == "wheelchair accessible entrance" {
+                        // The entrance, no more: not the whole place.
+                        Some("wheelchair_entrance")
                     } else {
                         fact.and_then(fact_string)
                     };

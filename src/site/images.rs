@@ -326,7 +326,13 @@ impl Images {
         limits.max_image_height = Some(MAX_SIDE);
         limits.max_alloc = Some(512 * 1024 * 1024);
         reader.limits(limits);
-        let img: DynamicImage = reader.decode().map_err(|e| e.to_string())?;
+        // A phone's photo is stored sideways with an EXIF orientation that says how to turn it;
+        // the metadata is not written out, so the pixels are turned here.
+        let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
+        let orientation = image::ImageDecoder::orientation(&mut decoder)
+            .unwrap_or(image::metadata::Orientation::NoTransforms);
+        let mut img = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
+        img.apply_orientation(orientation);
         let (sw, sh) = (img.width(), img.height());
         if sw < 16 || sh < 16 {
             return Err(format!("too small ({sw}×{sh})"));
@@ -390,7 +396,7 @@ impl Images {
 }
 
 fn too_narrow(width: u32) -> String {
-    format!("{width} px wide, too narrow for the hero (at least {MIN_HERO_WIDTH}): the theme's own is used")
+    format!("{width} px wide, too narrow for the hero (at least {MIN_HERO_WIDTH}): the theme's own picture is shown instead")
 }
 
 /// The picture's pixels over a white ground (its transparent parts white).

@@ -260,6 +260,55 @@ fn a_portrait_hero_is_shown_whole() {
     assert!(page.contains("sizes=\"(min-width: 60rem) 30rem, 100vw\""));
 }
 
+/// A phone photo stored sideways with an EXIF orientation is turned as the orientation says
+/// (the metadata itself is not written out, so it could not be turned later).
+#[test]
+fn a_sideways_photo_is_turned_upright() {
+    let mut plain = Vec::new();
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(1200, 500, |x, _| {
+        image::Rgb([(x % 256) as u8, 90, 90])
+    }))
+    .write_to(&mut Cursor::new(&mut plain), image::ImageFormat::Jpeg)
+    .unwrap();
+    // An APP1 EXIF block with one tag: Orientation (0x0112) = 6, turn 90° clockwise.
+    let exif: &[u8] = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
+    let mut jpeg = plain[..2].to_vec();
+    jpeg.extend_from_slice(&[0xFF, 0xE1]);
+    jpeg.extend_from_slice(&((exif.len() + 2) as u16).to_be_bytes());
+    jpeg.extend_from_slice(exif);
+    jpeg.extend_from_slice(&plain[2..]);
+    let site = Site::start(vec![
+        (
+            "/robots.txt",
+            Reply::Page("text/plain", b"User-agent: *\nAllow: /\n".to_vec()),
+        ),
+        (
+            "/",
+            html(r#"<html><head><meta property="og:image" content="/side.jpg"></head></html>"#),
+        ),
+        ("/side.jpg", Reply::Page("image/jpeg", jpeg)),
+    ]);
+    let p = Project::with_config(CONFIG);
+    p.write("leads/acme.yaml", &lead("acme", &site.url("/"), ""));
+    p.run(&["build"]).code(0);
+    let largest = img_files(&p)
+        .into_iter()
+        .filter(|f| f.ends_with(".jpg"))
+        .max_by_key(|f| {
+            f.split('-')
+                .nth(1)
+                .unwrap()
+                .trim_end_matches(".jpg")
+                .parse::<u32>()
+                .unwrap()
+        })
+        .expect("a hero");
+    let img = image::open(p.path(&format!("site/img/{largest}"))).unwrap();
+    assert_eq!((img.width(), img.height()), (500, 1200), "{largest}");
+    let page = p.read("site/acme/index.html");
+    assert!(page.contains("class=\"hero-img portrait\""), "{page}");
+}
+
 /// An image address that is refused (a private address while the config does not allow them,
 /// or no http(s) address at all) is named with its lead and the reason on every build, and
 /// nothing is fetched from it.

@@ -647,6 +647,9 @@ pub(crate) mod campaign {
         let mut answer = [0u8; 12];
         idle.read_exact(&mut answer).unwrap();
         assert_eq!(&answer, b"HTTP/1.1 404");
+        // And one that has sent half a request: cut off, not waited for to the header timeout.
+        let mut half = std::net::TcpStream::connect(&addr).unwrap();
+        write!(half, "GET / HTTP/1.1\r\nHo").unwrap();
         let status = interrupt(&mut child);
         assert_eq!(status.code(), Some(130));
         assert!(
