@@ -203,14 +203,7 @@ pub fn write_atomic_via(
         }
     }
     let tmp = temp_path(path);
-    let mut file = match create_new(&tmp) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            create_dir_all(dir)?;
-            create_new(&tmp)
-        }
-        other => other,
-    }
-    .map_err(|e| io_error(&tmp, e))?;
+    let mut file = create_new_in(dir, &tmp)?.map_err(|e| io_error(&tmp, e))?;
     let written = file
         .write_all(bytes)
         .and_then(|()| if durable { file.sync_all() } else { Ok(()) });
@@ -245,6 +238,18 @@ where
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// [`create_new`] of `path` in `dir`, which is made when missing (an error making it is the
+/// outer one; the file's own error is left to the caller).
+fn create_new_in(dir: &Path, path: &Path) -> Result<std::io::Result<fs::File>> {
+    Ok(match create_new(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create_dir_all(dir)?;
+            create_new(path)
+        }
+        other => other,
+    })
 }
 
 fn create_new(path: &Path) -> std::io::Result<fs::File> {
@@ -416,16 +421,11 @@ pub fn write_if_changed_via(
 /// next write finds different and replaces atomically. `false` when the file has appeared
 /// meanwhile (then it is replaced as any other).
 fn write_new(path: &Path, bytes: &[u8]) -> Result<bool> {
-    let created = match create_new(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                create_dir_all(dir)?;
-            }
-            create_new(path)
-        }
-        other => other,
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     };
-    let mut file = match created {
+    let mut file = match create_new_in(dir, path)? {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
         Err(e) => return Err(io_error(path, e)),

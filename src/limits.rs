@@ -145,7 +145,11 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
         i += 1;
         // libyaml also ends a line at NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR (YAML 1.1):
         // read otherwise, a "comment" could hide a whole document from this scan.
-        let unicode_break = unicode_break_at(bytes, i - 1);
+        let unicode_break = if matches!(c, 0xC2 | 0xE2) {
+            unicode_break_at(bytes, i - 1)
+        } else {
+            0
+        };
         if unicode_break > 0 {
             i += unicode_break - 1;
         }
@@ -221,7 +225,6 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
             one_more_value(&mut values, path, line)?;
         }
         match c {
-            b' ' | b'\t' => {}
             // An anchor (`&name`) or a tag (`!!seq`) comes before the value it marks: the value
             // may still start after it (`&a [ …` is a flow sequence, its `*a` aliases).
             b'&' | b'!' if at_start => {

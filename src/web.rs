@@ -30,23 +30,18 @@ pub struct Stop(tokio::sync::watch::Receiver<bool>);
 
 impl Stop {
     /// A stop that comes with the first Ctrl-C (SIGINT, or SIGTERM from a service manager). A
-    /// process has one such
-    /// handler: call this once, and only where nothing else catches Ctrl-C.
-    pub fn on_ctrl_c() -> Result<(Stop, Stopped), ctrlc::Error> {
+    /// process has one such handler: call this once, and only where nothing else catches Ctrl-C.
+    pub fn on_ctrl_c() -> Result<Stop, ctrlc::Error> {
         let (tx, rx) = tokio::sync::watch::channel(false);
-        let stopped = Stopped(Arc::new(std::sync::atomic::AtomicBool::new(false)));
-        let flag = stopped.clone();
         ctrlc::set_handler(move || {
-            flag.0.store(true, std::sync::atomic::Ordering::SeqCst);
             let _ = tx.send(true);
         })?;
-        Ok((Stop(rx), stopped))
+        Ok(Stop(rx))
     }
 
-    /// A stop and the handle that triggers it (for tests and embedding).
-    pub fn new() -> (Stop, tokio::sync::watch::Sender<bool>) {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        (Stop(rx), tx)
+    /// Whether the stop has come.
+    pub fn came(&self) -> bool {
+        *self.0.borrow()
     }
 
     async fn wait(&mut self) {
@@ -54,16 +49,6 @@ impl Stop {
         if self.0.wait_for(|stop| *stop).await.is_err() {
             std::future::pending::<()>().await;
         }
-    }
-}
-
-/// Whether Ctrl-C came (see [`Stop::on_ctrl_c`]).
-#[derive(Clone)]
-pub struct Stopped(Arc<std::sync::atomic::AtomicBool>);
-
-impl Stopped {
-    pub fn get(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -91,7 +76,7 @@ async fn accept_loop(
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     // Without a stop, one whose sender is gone: it never comes.
-    let mut stop = stop.unwrap_or_else(|| Stop::new().0);
+    let mut stop = stop.unwrap_or_else(|| Stop(tokio::sync::watch::channel(false).1));
     loop {
         // At the cap, new connections wait in the backlog until one closes.
         let permit = tokio::select! {

@@ -93,7 +93,7 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     let domain = config.outreach.sender_domain().to_string();
     // Ctrl-C: no new connections; the requests being served finish (an event half-published
     // is never left behind), then exit 130.
-    let (stop, stopped) = crate::web::Stop::on_ctrl_c()
+    let stop = crate::web::Stop::on_ctrl_c()
         .map_err(|e| crate::error::Error::System(format!("cannot catch Ctrl-C: {e}")))?;
     Listener {
         secret,
@@ -106,8 +106,8 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         ),
         twilio,
     }
-    .serve(listener, Some(stop))?;
-    if stopped.get() {
+    .serve(listener, Some(stop.clone()))?;
+    if stop.came() {
         ui.info("stopped (Ctrl-C)");
         return Ok(Outcome::Interrupted);
     }

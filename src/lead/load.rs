@@ -125,30 +125,38 @@ pub fn load_file(path: &Path) -> (Option<LeadFile>, Vec<InputError>) {
         Ok(text) => text,
         Err(e) => return (None, vec![e]),
     };
-    // A byte-order mark (editors on Windows write one) is no part of the YAML.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     // A text the guard refuses is not read at all (`None`: its leads are kept as they were).
-    if let Err(e) = crate::limits::check_yaml(text, path) {
-        return (None, vec![e]);
+    match guarded(&text, path) {
+        Ok(text) => {
+            let (file, errors) = parse_checked(text, path);
+            (Some(file), errors)
+        }
+        Err(e) => (None, vec![e]),
     }
-    let (file, errors) = parse_checked(text, path);
-    (Some(file), errors)
 }
 
 /// Parses the text of a lead file. Returns the leads that parsed and an error for each that did
 /// not.
 pub fn parse_str(text: &str, path: &Path) -> (LeadFile, Vec<InputError>) {
-    // A byte-order mark (editors on Windows write one) is no part of the YAML.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if let Err(e) = crate::limits::check_yaml(text, path) {
-        let file = LeadFile {
-            path: path.to_path_buf(),
-            shape: Shape::Single,
-            leads: Vec::new(),
-        };
-        return (file, vec![e]);
+    match guarded(text, path) {
+        Ok(text) => parse_checked(text, path),
+        Err(e) => {
+            let file = LeadFile {
+                path: path.to_path_buf(),
+                shape: Shape::Single,
+                leads: Vec::new(),
+            };
+            (file, vec![e])
+        }
     }
-    parse_checked(text, path)
+}
+
+/// The YAML of a lead file's text, without a byte-order mark (editors on Windows write one),
+/// once the YAML guard has passed it.
+fn guarded<'a>(text: &'a str, path: &Path) -> Result<&'a str, InputError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    crate::limits::check_yaml(text, path)?;
+    Ok(text)
 }
 
 /// [`parse_str`] of a text the YAML guard has passed (without a byte-order mark).

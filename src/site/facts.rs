@@ -363,43 +363,20 @@ impl Facts {
                 .map(|s| s.trim().to_ascii_lowercase())
         };
         let yes = |v: &str| matches!(v, "yes" | "only" | "required" | "recommended");
-        // (tag, fact, item's string key, group's string key); English in en.yaml.
-        for (key, fact, item_yes, group) in [
-            ("takeaway", "takeout", "takeaway", "group_service"),
-            ("delivery", "delivery", "delivery", "group_service"),
-            (
-                "outdoor_seating",
-                "outdoor_seating",
-                "outdoor_seating",
-                "group_service",
-            ),
-            (
-                "reservation",
-                "reservations",
-                "reservations",
-                "group_planning",
-            ),
-            (
-                "diet:vegetarian",
-                "vegetarian",
-                "vegetarian",
-                "group_offerings",
-            ),
-            ("diet:vegan", "vegan", "vegan", "group_offerings"),
-            (
-                "wheelchair",
-                "wheelchair",
-                "wheelchair",
-                "group_accessibility",
-            ),
-            (
-                "payment:credit_cards",
-                "card_payment",
-                "credit_cards",
-                "group_payments",
-            ),
+        // (tag, fact, group's string key); the item's string key is the fact's
+        // (`fact_string`), English in en.yaml.
+        for (key, fact, group) in [
+            ("takeaway", "takeout", "group_service"),
+            ("delivery", "delivery", "group_service"),
+            ("outdoor_seating", "outdoor_seating", "group_service"),
+            ("reservation", "reservations", "group_planning"),
+            ("diet:vegetarian", "vegetarian", "group_offerings"),
+            ("diet:vegan", "vegan", "group_offerings"),
+            ("wheelchair", "wheelchair", "group_accessibility"),
+            ("payment:credit_cards", "card_payment", "group_payments"),
         ] {
             let Some(v) = tag(key) else { continue };
+            let item_yes = fact_string(fact).unwrap_or(fact);
             let group = locale.t(group, group);
             if yes(&v) {
                 self.flag(fact, true);

@@ -140,6 +140,8 @@ struct Shared<'a> {
     digest: String,
     /// Hours in the 12-hour clock (en-US and its neighbours) or the 24-hour one.
     clock12: bool,
+    /// The site is in English (see `facts::Locale::english`).
+    english: bool,
     /// Each theme's UI strings in the site's language.
     strings: BTreeMap<String, theme::Strings>,
     images: &'a images::Images,
@@ -457,6 +459,7 @@ impl<'a> Shared<'a> {
             staging: staging_dir(config),
             digest,
             clock12: clock12(&config.site.language),
+            english: language::Lang::of(&config.site.language).is_english(),
             strings: themes
                 .themes
                 .keys()

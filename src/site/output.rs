@@ -269,23 +269,27 @@ impl Writer<'_, '_> {
 fn write_lists(w: &mut Writer, chosen: &[&Lead]) -> Result<Vec<listing::ListPage>> {
     let s = w.s;
     let (root, base) = (&s.site.root, &s.site.base_url);
+    // The site's word for each trade (`industry_<key>` in the theme's strings), else the key:
+    // "Auto repair"; once a trade, not once a lead.
+    let mut titles: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
     let listed: Vec<listing::Listed> = chosen
         .iter()
         .map(|l| {
-            let key = industry_of(l).unwrap_or("other").to_string();
-            // The site's word for the trade (`industry_<key>` in the theme's strings), else
-            // the key: "Auto repair".
-            let mut title = if key == "other" {
-                w.text("other_businesses", "Other businesses")
-            } else {
-                w.text(&format!("industry_{key}"), &key.replace('-', " "))
-            };
-            if let Some(f) = title.get(..1) {
-                title = f.to_uppercase() + &title[1..];
-            }
+            let key = industry_of(l).unwrap_or("other");
+            let title = titles.entry(key).or_insert_with(|| {
+                let title = if key == "other" {
+                    w.text("other_businesses", "Other businesses")
+                } else {
+                    w.text(&format!("industry_{key}"), &key.replace('-', " "))
+                };
+                match title.get(..1) {
+                    Some(f) => f.to_uppercase() + &title[1..],
+                    None => title,
+                }
+            });
             listing::Listed {
                 lead: l,
-                industry: (key, title),
+                industry: (key.to_string(), title.clone()),
             }
         })
         .collect();

@@ -235,7 +235,7 @@ pub(super) fn render_lead(
         &facts::Locale {
             strings: t,
             clock12: s.clock12,
-            english: language::Lang::of(&s.site.language).is_english(),
+            english: s.english,
         },
     );
     let (imgs, img_warnings) = s.images.for_lead(lead);
