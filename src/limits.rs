@@ -165,9 +165,7 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
         }
         if comment {
             // The rest of the line: straight to its end.
-            while i < bytes.len() && bytes[i] != b'\n' && unicode_break_at(bytes, i) == 0 {
-                i += 1;
-            }
+            i = line_end(bytes, i);
             continue;
         }
         if let Some(q) = quote {
@@ -182,7 +180,13 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
                 } else {
                     quote = None;
                     at_start = false;
+                    continue;
                 }
+            }
+            // Straight to the next byte that may end the quote or the line.
+            while i < bytes.len() && !matches!(bytes[i], b'\n' | b'\\' | b'"' | b'\'' | 0xC2 | 0xE2)
+            {
+                i += 1;
             }
             continue;
         }
@@ -199,19 +203,18 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
             }
             in_indent = false;
         }
-        if c == b' ' || c == b'\t' {
-            // A blank inside a line only marks what follows it (`#` after a blank is a comment).
-            prev = c;
-            continue;
-        }
-        if PLAIN[usize::from(c)] {
-            // A run of bytes that start nothing (letters, digits, most punctuation, the bytes of
-            // non-ASCII characters): what its last byte leaves is all that counts.
-            while i < bytes.len() && PLAIN[usize::from(bytes[i])] {
+        if PLAIN_OR_BLANK[usize::from(c)] {
+            // A run of blanks and of bytes that start nothing (letters, digits, most punctuation,
+            // the bytes of non-ASCII characters): what its last byte leaves counts (`#` after a
+            // blank starts a comment), and a value has begun if any byte was not blank.
+            let start = i - 1;
+            while i < bytes.len() && PLAIN_OR_BLANK[usize::from(bytes[i])] {
                 i += 1;
             }
             prev = bytes[i - 1];
-            at_start = false;
+            if at_start && bytes[start..i].iter().any(|&b| PLAIN[usize::from(b)]) {
+                at_start = false;
+            }
             continue;
         }
         let next_blank = bytes.get(i).is_none_or(|&n| blank(n));
@@ -293,7 +296,9 @@ pub fn check_yaml(text: &str, path: &Path) -> Result<(), InputError> {
     // it is read once more as the parser sees it.
     // An alias can only repeat what an anchor (`&name`) marked: a text with no anchor has none
     // to expand (a `*` in Markdown, `*bold*`, costs no second reading).
-    let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+    // `[` (0x5B) and `{` (0x7B) are the two bytes that are `{` with bit 0x20 set: a test the
+    // compiler turns into vector instructions.
+    let brackets: usize = text.bytes().map(|b| usize::from(b | 0x20 == b'{')).sum();
     if (text.contains('*') && has_anchor(text)) || brackets > MAX_FLOW_DEPTH {
         return check_yaml_events(text, path, aliases);
     }
@@ -324,14 +329,38 @@ const PLAIN: [bool; 256] = {
     plain
 };
 
+/// [`PLAIN`] and the blanks inside a line (space, tab).
+const PLAIN_OR_BLANK: [bool; 256] = {
+    let mut table = PLAIN;
+    table[b' ' as usize] = true;
+    table[b'\t' as usize] = true;
+    table
+};
+
+/// Where the line that `at` is in ends: at its `\n` or Unicode line break, or the text's end.
+fn line_end(bytes: &[u8], mut at: usize) -> usize {
+    loop {
+        while at < bytes.len() && !matches!(bytes[at], b'\n' | 0xC2 | 0xE2) {
+            at += 1;
+        }
+        if at < bytes.len() && bytes[at] != b'\n' && unicode_break_at(bytes, at) == 0 {
+            at += 1;
+            continue;
+        }
+        return at;
+    }
+}
+
 /// Whether `text` may hold an anchor: an `&` followed by a character an anchor's name may
 /// start with (not blank, not a flow indicator). "Smith & Sons" holds none; "R&D" is read as if
 /// it might.
 fn has_anchor(text: &str) -> bool {
-    text.as_bytes().windows(2).any(|w| {
-        w[0] == b'&'
-            && !w[1].is_ascii_whitespace()
-            && !matches!(w[1], b',' | b'[' | b']' | b'{' | b'}')
+    let bytes = text.as_bytes();
+    // `match_indices` of a char looks for it with memchr, not byte by byte.
+    text.match_indices('&').any(|(at, _)| {
+        bytes.get(at + 1).is_some_and(|&n| {
+            !n.is_ascii_whitespace() && !matches!(n, b',' | b'[' | b']' | b'{' | b'}')
+        })
     })
 }
 

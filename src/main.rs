@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
+// Pages, leads and Tera's lookups allocate many small strings; mimalloc does that in fewer
+// instructions than glibc's malloc (docs/benchmarks.md, cold-build CPU).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let matches = leadsite::cli::Cli::command().get_matches();
     // Given on the command line, even as the default's name, the config file must exist.

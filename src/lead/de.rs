@@ -96,9 +96,9 @@ impl<'de, T: Record> Visitor<'de> for RecordVisitor<T> {
         let mut rest: Vec<(Value, Value)> = Vec::new();
         let mut names: Option<HashSet<String>> = None;
         while let Some(Key(key)) = map.next_key::<Key>()? {
-            let name = match &key {
-                Value::String(s) => s.clone(),
-                other => super::key_name(other),
+            let name: std::borrow::Cow<str> = match &key {
+                Value::String(s) => s.as_str().into(),
+                other => super::key_name(other).into(),
             };
             if let Some(i) = T::FIELDS.iter().position(|f| *f == name) {
                 if seen & (1 << i) != 0 {
@@ -111,13 +111,13 @@ impl<'de, T: Record> Visitor<'de> for RecordVisitor<T> {
             // Repeated unknown names: a scan while there are few, a set past that (an import
             // row may carry thousands of columns).
             let repeated = match names.as_mut() {
-                Some(set) => !set.insert(name.clone()),
+                Some(set) => !set.insert(name.to_string()),
                 None => {
                     let found = rest.iter().any(|(k, _)| key_is(k, &name));
                     if !found && rest.len() >= 16 {
                         let mut set: HashSet<String> =
                             rest.iter().map(|(k, _)| super::key_name(k)).collect();
-                        set.insert(name.clone());
+                        set.insert(name.to_string());
                         names = Some(set);
                     }
                     found

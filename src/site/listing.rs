@@ -22,6 +22,9 @@ pub struct Entry {
     pub name: String,
     pub category: String,
     pub city: Option<String>,
+    /// What and where, as a list shows it: "Auto Repair, Dayton" (one lookup for a template, where
+    /// category and city are three).
+    pub place: String,
     pub url: String,
 }
 
@@ -85,11 +88,21 @@ pub fn pages(
 ) -> Vec<ListPage> {
     let t = |k: &str, fallback: &str| super::theme::text(strings, k, fallback);
     let per_page = per_page.max(1);
-    let entry = |l: &Lead| Entry {
-        name: clean_text(&l.name),
-        category: clean_text(l.category.as_deref().unwrap_or("")),
-        city: l.city().map(clean_text).filter(|c| !c.is_empty()),
-        url: format!("{root}{}/", l.dedup_key),
+    let entry = |l: &Lead| {
+        let category = clean_text(l.category.as_deref().unwrap_or(""));
+        let city = l.city().map(clean_text).filter(|c| !c.is_empty());
+        let place = match (&city, category.is_empty()) {
+            (Some(city), false) => format!("{category}, {city}"),
+            (Some(city), true) => city.clone(),
+            (None, _) => category.clone(),
+        };
+        Entry {
+            name: clean_text(&l.name),
+            category,
+            city,
+            place,
+            url: format!("{root}{}/", l.dedup_key),
+        }
     };
     let mut all: Vec<(Entry, &Listed)> = listed.iter().map(|x| (entry(x.lead), x)).collect();
     all.sort_by(|a, b| a.0.name.cmp(&b.0.name).then(a.0.url.cmp(&b.0.url)));
@@ -323,5 +336,27 @@ mod tests {
         assert_eq!(pager.prev.as_deref(), Some("/"));
         assert_eq!(pager.next.as_deref(), Some("/page/3/"));
         assert!(pager.pages[1].current);
+    }
+
+    #[test]
+    fn an_entry_says_what_and_where_without_a_stray_comma() {
+        let mut leads = [
+            lead("a", "Springfield"),
+            lead("b", "Peoria"),
+            lead("c", "x"),
+        ];
+        leads[0].category = Some("Auto Repair".into());
+        leads[2].category = Some("Bakery".into());
+        leads[2].address = None;
+        let listed: Vec<Listed> = leads
+            .iter()
+            .map(|l| Listed {
+                lead: l,
+                industry: ("other".into(), "Other".into()),
+            })
+            .collect();
+        let pages = pages(&listed, "/", 10, "Site", &Default::default());
+        let places: Vec<&str> = pages[0].entries.iter().map(|e| e.place.as_str()).collect();
+        assert_eq!(places, ["Auto Repair, Springfield", "Peoria", "Bakery"]);
     }
 }

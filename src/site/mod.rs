@@ -581,8 +581,9 @@ fn render_all(
     let results: Vec<Rendered> = chosen
         .par_iter()
         .zip(titles.par_iter())
-        .filter_map(|(lead, title)| {
-            let r = render_lead(shared, lead, title, old.get(&lead.dedup_key));
+        // Each worker keeps its own copy of each theme's shared context, page after page.
+        .map_init(BTreeMap::new, |contexts, (lead, title)| {
+            let r = render_lead(shared, lead, title, old.get(&lead.dedup_key), contexts);
             progress.advance();
             match r {
                 Ok(v) => Some(v),
@@ -592,6 +593,7 @@ fn render_all(
                 }
             }
         })
+        .flatten()
         .collect();
     progress.finish();
     match first_error.into_inner().unwrap() {

@@ -40,6 +40,9 @@ pub struct Business {
     pub review_count: Option<u64>,
     pub social: Vec<Social>,
     pub schema_type: String,
+    /// Whether the data comes from OpenStreetMap (its tags or its export): the page then credits
+    /// OpenStreetMap's contributors (ODbL).
+    pub osm_data: bool,
 }
 
 /// What the business is, in a title: its category as the source said it, else its industry.
@@ -222,6 +225,7 @@ pub(super) fn render_lead(
     lead: &Lead,
     title: &str,
     old_digest: Option<&String>,
+    contexts: &mut BTreeMap<String, tera::Context>,
 ) -> Result<Rendered> {
     let industry_key = industry_of(lead);
     let theme = s
@@ -254,19 +258,21 @@ pub(super) fn render_lead(
             MAX_ABOUT / 1024
         ));
     }
-    let lead_json = serde_json::to_string(lead).unwrap_or_default();
-    let digest = fingerprint(
-        format!(
-            "{}|{}|{title}|{}|{}|{lead_json}",
-            s.digest,
-            theme,
-            s.themes.digest(&theme),
-            serde_json::to_string(&imgs).unwrap_or_default()
-        )
-        .as_bytes(),
-    );
+    // The page's inputs, streamed into the digest (a lead is not made into a text for it).
+    let mut inputs = fsutil::Fingerprint::default();
+    for part in [&s.digest, &theme, title, &s.themes.digest(&theme)] {
+        inputs.add(part.as_bytes());
+        inputs.add(b"|");
+    }
+    let digest = match serde_json::to_writer(&mut inputs, &imgs)
+        .and_then(|()| serde_json::to_writer(&mut inputs, lead))
+    {
+        Ok(()) => inputs.hex(),
+        // Never the digest of an earlier build: the page is rendered again.
+        Err(_) => String::new(),
+    };
     let path = s.site_dir.join(&lead.dedup_key).join("index.html");
-    if old_digest == Some(&digest) && path.is_file() {
+    if !digest.is_empty() && old_digest == Some(&digest) && path.is_file() {
         return Ok(Rendered {
             key: lead.dedup_key.clone(),
             theme,
@@ -341,18 +347,24 @@ pub(super) fn render_lead(
             .clone()
             .unwrap_or_else(|| theme::text(t, "claim_cta", "Claim this page")),
     };
-    // What every page of the theme shares was made into a context once.
-    let mut ctx = s.contexts[&theme].clone();
+    // What every page of the theme shares was made into a context once; a worker copies it
+    // once and reuses it for each page of the theme it renders. Every page sets the same keys
+    // below, so nothing of the page before stays in it.
+    let ctx = contexts
+        .entry(theme.clone())
+        .or_insert_with(|| s.contexts[&theme].clone());
     ctx.insert("seo", &seo);
     ctx.insert("business", &business);
     ctx.insert("industry", &industry);
     ctx.insert("facts", &facts);
     ctx.insert("images", &imgs);
-    ctx.insert("lead", lead);
+    if s.themes.names_lead {
+        ctx.insert("lead", lead);
+    }
     ctx.insert("about_html", &about_html);
     ctx.insert("cta", &cta);
     ctx.insert("page_url", &format!("{}{}/", s.site.root, lead.dedup_key));
-    let html = render(s, &theme, "landing.html", &ctx, Some(lead.label()))?;
+    let html = render(s, &theme, "landing.html", ctx, Some(lead.label()))?;
     let outcome = fsutil::write_if_changed_via(&path, html.as_bytes(), Some(&s.staging))?;
     Ok(Rendered {
         key: lead.dedup_key.clone(),
@@ -490,6 +502,14 @@ pub(super) fn business(lead: &Lead, industry: &content::Industry) -> Business {
         review_count: lead.review_count,
         social,
         schema_type: schema_type.to_string(),
+        osm_data: lead.source.as_ref().is_some_and(|s| s.kind == "osm")
+            || lead.extra.get("osm").as_deref().is_some_and(|v| match v {
+                serde_yaml_ng::Value::Null | serde_yaml_ng::Value::Bool(false) => false,
+                serde_yaml_ng::Value::String(s) => !s.is_empty(),
+                serde_yaml_ng::Value::Sequence(s) => !s.is_empty(),
+                serde_yaml_ng::Value::Mapping(m) => !m.is_empty(),
+                _ => true,
+            }),
     }
 }
 

@@ -57,6 +57,9 @@ type ThemeFiles = Vec<(PathBuf, Vec<u8>)>;
 pub struct Themes {
     pub tera: Tera,
     pub themes: BTreeMap<String, Theme>,
+    /// Whether a template names `lead` (the whole record) or `__tera_context`: only then is the
+    /// record put into a page's context, which costs a copy of every field per page.
+    pub names_lead: bool,
 }
 
 impl Themes {
@@ -90,9 +93,16 @@ impl Themes {
                 }
             }
         }
+        let names_lead = templates
+            .iter()
+            .any(|(_, source)| names_variable(source, "lead") || source.contains("__tera_context"));
         let tera = compile(templates, &themes, &mut errors);
         if errors.is_empty() {
-            Ok(Themes { tera, themes })
+            Ok(Themes {
+                tera,
+                themes,
+                names_lead,
+            })
         } else {
             Err(errors)
         }
@@ -176,6 +186,33 @@ impl Themes {
             .collect::<Vec<_>>()
             .join("")
     }
+}
+
+/// Whether `name` appears as a word inside a `{{ … }}` or `{% … %}` tag of a template's source
+/// (a mention in a string or a comment tag counts too: it costs a copy, never a wrong page).
+fn names_variable(source: &str, name: &str) -> bool {
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut rest = source;
+    while let Some(open) = rest.find(['{']) {
+        rest = &rest[open + 1..];
+        let close = match rest.as_bytes().first() {
+            Some(b'{') => "}}",
+            Some(b'%') => "%}",
+            _ => continue,
+        };
+        let end = rest.find(close).unwrap_or(rest.len());
+        let tag = &rest.as_bytes()[..end];
+        let found = tag.windows(name.len()).enumerate().any(|(i, w)| {
+            w == name.as_bytes()
+                && (i == 0 || !is_word(tag[i - 1]))
+                && tag.get(i + name.len()).is_none_or(|&b| !is_word(b))
+        });
+        if found {
+            return true;
+        }
+        rest = &rest[end..];
+    }
+    false
 }
 
 /// A Tera error with every cause after it (Tera puts the useful part in the causes).
@@ -498,6 +535,27 @@ mod tests {
         );
         assert!(bounded_range(&args(&[("end", 1_000_000_000)])).is_err());
         assert!(bounded_range(&args(&[("end", 5), ("step_by", 0)])).is_err());
+    }
+
+    #[test]
+    fn a_variable_is_named_only_as_a_word_inside_a_tag() {
+        for named in [
+            "{{ lead.name }}",
+            "{%- if lead %}x{% endif %}",
+            "{% for k in lead.extra %}{% endfor %}",
+            "{{ x | default(value=lead) }}",
+            "{{lead}}",
+        ] {
+            assert!(names_variable(named, "lead"), "{named}");
+        }
+        for not_named in [
+            "lead outside a tag {{ business.name }}",
+            "{{ leads }} {{ mislead }} {% if lead_time %}{% endif %}",
+            "{ lead } {{ unclosed",
+            "{# lead in a comment #}",
+        ] {
+            assert!(!names_variable(not_named, "lead"), "{not_named}");
+        }
     }
 
     #[test]

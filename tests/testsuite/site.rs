@@ -367,6 +367,31 @@ fn a_template_error_names_the_theme_file_line_and_lead() {
 }
 
 #[test]
+fn a_template_that_names_the_lead_record_gets_it() {
+    // The record is put into a page only when a template names it; a project's theme that does
+    // still sees every field, its own extra ones too.
+    let p = project();
+    p.write(
+        "leads/acme-auto.yaml",
+        &format!(
+            "{}crm_note: ask for Dana\n",
+            lead("acme-auto", "Acme Auto", "Auto repair shop")
+        ),
+    );
+    p.write(
+        "themes/auto-repair/theme.yaml",
+        "extends: default\nindustries: [auto-repair]\n",
+    );
+    p.write(
+        "themes/auto-repair/templates/landing.html",
+        "{% extends \"default/landing.html\" %}\n{% block hero %}\n<h1>{{ lead.name }} ({{ lead.crm_note }})</h1>\n{% endblock %}\n",
+    );
+    p.run(&["build", "--offline"]).code(0);
+    let html = p.read("site/acme-auto/index.html");
+    assert!(html.contains("<h1>Acme Auto (ask for Dana)</h1>"), "{html}");
+}
+
+#[test]
 fn bad_front_matter_is_a_clear_error() {
     let p = project();
     p.write(
