@@ -506,6 +506,10 @@ impl Fingerprint {
     pub fn hex(&self) -> String {
         format!("{:016x}", self.0)
     }
+
+    pub fn value(&self) -> u64 {
+        self.0
+    }
 }
 
 impl std::io::Write for Fingerprint {

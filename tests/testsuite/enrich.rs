@@ -36,11 +36,17 @@ fn artefact(p: &Project, name: &str) -> std::collections::BTreeMap<String, Value
 
 /// The page log the cache keeps of one site: `(url path, outcome)`.
 fn page_log(p: &Project, site: &Site) -> Vec<(String, String)> {
-    let cache: Value = serde_json::from_str(&p.read(".leadsite/cache/website.json")).unwrap();
-    let entry = &cache["sites"][site.url("/")];
+    // The cache's shards, merged: a site is in one of them.
+    let mut sites = serde_json::Map::new();
+    for shard in std::fs::read_dir(p.path(".leadsite/cache/website")).unwrap() {
+        let shard: Value =
+            serde_json::from_slice(&std::fs::read(shard.unwrap().path()).unwrap()).unwrap();
+        sites.extend(shard["sites"].as_object().unwrap().clone());
+    }
+    let entry = &sites[&site.url("/")];
     entry["pages"]
         .as_array()
-        .unwrap_or_else(|| panic!("no cache entry for {}: {cache}", site.url("/")))
+        .unwrap_or_else(|| panic!("no cache entry for {}: {sites:?}", site.url("/")))
         .iter()
         .map(|pg| {
             let url = pg["url"].as_str().unwrap();

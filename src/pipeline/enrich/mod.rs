@@ -172,8 +172,8 @@ fn read_sites(
     stats: &mut Stats,
 ) -> Result<Cache> {
     let cfg = &config.enrichment;
-    let (mut cache, warning) = Cache::open(Cache::path_in(&config.work_dir()));
-    stats.warnings.extend(warning);
+    let (mut cache, warnings) = Cache::open(Cache::dir_in(&config.work_dir()), &urls);
+    stats.warnings.extend(warnings);
     let ttl = chrono::Duration::seconds((cfg.cache_ttl_days * 86_400.0) as i64);
     let mut to_fetch = Vec::new();
     for url in urls {
@@ -185,6 +185,8 @@ fn read_sites(
         }
     }
     if to_fetch.is_empty() {
+        // Writes only what a one-file cache moved into shards, if anything.
+        cache.save()?;
         return Ok(cache);
     }
     let pool = rayon::ThreadPoolBuilder::new()
