@@ -23,6 +23,11 @@ pub fn read_to_string(path: &Path) -> Result<String> {
 /// yet. What is not a regular file (a link, FIFO or device: `/dev/zero` never ends) is an error,
 /// never waited on or read without end.
 pub fn read_state(path: &Path) -> Result<Option<Vec<u8>>> {
+    read_state_capped(path, u64::MAX)
+}
+
+/// [`read_state`] of a file of at most `cap` bytes (a larger one is an error, read no further).
+pub fn read_state_capped(path: &Path, cap: u64) -> Result<Option<Vec<u8>>> {
     match fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_error(path, e)),
@@ -31,13 +36,18 @@ pub fn read_state(path: &Path) -> Result<Option<Vec<u8>>> {
                 path,
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
-                    "not a regular file (a link, FIFO or device): not read",
+                    "not a regular file (a folder, link, FIFO or device): not read",
                 ),
             ))
         }
         Ok(_) => {}
     }
-    fs::read(path).map(Some).map_err(|e| io_error(path, e))
+    if cap == u64::MAX {
+        return fs::read(path).map(Some).map_err(|e| io_error(path, e));
+    }
+    crate::limits::read_bytes(path, cap)
+        .map(Some)
+        .map_err(|e| io_error(path, e))
 }
 
 pub fn read(path: &Path) -> Result<Vec<u8>> {

@@ -188,29 +188,47 @@ impl Themes {
     }
 }
 
-/// Whether `name` appears as a word inside a `{{ … }}` or `{% … %}` tag of a template's source
-/// (a mention in a string or a comment tag counts too: it costs a copy, never a wrong page).
+/// Whether `name` appears as a word inside a `{{ … }}` or `{% … %}` tag of a template's source.
+/// A tag ends at the first `}}` / `%}` outside a string literal (Tera's `"…"`, `'…'`, `` `…` ``
+/// hold no escapes), so `{{ "}}" ~ lead.name }}` is one tag. A mention inside a string or a
+/// `{% raw %}` block counts too: it costs a copy, never a wrong page.
 fn names_variable(source: &str, name: &str) -> bool {
+    let bytes = source.as_bytes();
     let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    let mut rest = source;
-    while let Some(open) = rest.find(['{']) {
-        rest = &rest[open + 1..];
-        let close = match rest.as_bytes().first() {
-            Some(b'{') => "}}",
-            Some(b'%') => "%}",
-            _ => continue,
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        let close = match (bytes[i], bytes[i + 1]) {
+            (b'{', b'{') => b'}',
+            (b'{', b'%') => b'%',
+            _ => {
+                i += 1;
+                continue;
+            }
         };
-        let end = rest.find(close).unwrap_or(rest.len());
-        let tag = &rest.as_bytes()[..end];
-        let found = tag.windows(name.len()).enumerate().any(|(i, w)| {
+        let start = i + 2;
+        let mut end = start;
+        while end < bytes.len() {
+            match bytes[end] {
+                q @ (b'"' | b'\'' | b'`') => {
+                    end = bytes[end + 1..]
+                        .iter()
+                        .position(|&b| b == q)
+                        .map_or(bytes.len(), |p| end + 1 + p + 1);
+                }
+                b if b == close && bytes.get(end + 1) == Some(&b'}') => break,
+                _ => end += 1,
+            }
+        }
+        let tag = &bytes[start..end.min(bytes.len())];
+        let found = tag.windows(name.len()).enumerate().any(|(k, w)| {
             w == name.as_bytes()
-                && (i == 0 || !is_word(tag[i - 1]))
-                && tag.get(i + name.len()).is_none_or(|&b| !is_word(b))
+                && (k == 0 || !is_word(tag[k - 1]))
+                && tag.get(k + name.len()).is_none_or(|&b| !is_word(b))
         });
         if found {
             return true;
         }
-        rest = &rest[end..];
+        i = end + 2;
     }
     false
 }
@@ -545,6 +563,12 @@ mod tests {
             "{% for k in lead.extra %}{% endfor %}",
             "{{ x | default(value=lead) }}",
             "{{lead}}",
+            // A closing delimiter inside a string does not end the tag.
+            r#"{{ "}}" ~ lead.name }}"#,
+            r#"{% set label = "50%} off at " ~ lead.name %}"#,
+            r#"{% if "%}" and lead.phone %}x{% endif %}"#,
+            r#"{{ '}}' ~ `%}` ~ lead.name }}"#,
+            r#"{{ x | replace(from="{{owner}}", to=lead.name) }}"#,
         ] {
             assert!(names_variable(named, "lead"), "{named}");
         }

@@ -15,13 +15,14 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::website::SiteFindings;
-use crate::error::Result;
 use crate::fsutil;
 
 const VERSION: u32 = 2;
 /// The one-file cache this replaces (version 1), moved into shards when found.
 const OLD_FILE: &str = "website.json";
 const SHARDS: usize = 4096;
+/// A shard holds ~25 sites at 100,000 (~20 KB); a bigger file than this is not a shard of ours.
+const MAX_SHARD: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Stored {
@@ -87,11 +88,12 @@ impl Cache {
                     for url in s.sites.keys() {
                         wanted[shard_of(url)] = true;
                     }
+                    cache.moved_from = Some(old.clone());
                     s.sites
                 }
                 Ok(s) => {
                     warnings.push(format!(
-                        "{}: cache version {} is not 1; not used",
+                        "{}: cache version {} is not 1; not used, left as it is",
                         old.display(),
                         s.version
                     ));
@@ -99,14 +101,14 @@ impl Cache {
                 }
                 Err(e) => {
                     warnings.push(format!(
-                        "{}: not a readable cache ({e}); not used",
+                        "{}: not a readable cache ({e}); not used, left as it is",
                         old.display()
                     ));
                     BTreeMap::new()
                 }
             },
             Err(e) => {
-                warnings.push(format!("{e}; not used"));
+                warnings.push(format!("{e}; not used, left as it is"));
                 BTreeMap::new()
             }
             Ok(None) => BTreeMap::new(),
@@ -115,13 +117,10 @@ impl Cache {
             wanted[shard_of(url)] = true;
         }
         warnings.extend(cache.load(&wanted));
-        if !moved.is_empty() || old.is_file() {
-            for (url, findings) in moved {
-                let shard = &mut cache.shards[shard_of(&url)];
-                shard.sites.entry(url).or_insert(findings);
-                shard.dirty = true;
-            }
-            cache.moved_from = Some(old);
+        for (url, findings) in moved {
+            let shard = &mut cache.shards[shard_of(&url)];
+            shard.sites.entry(url).or_insert(findings);
+            shard.dirty = true;
         }
         (cache, warnings)
     }
@@ -140,7 +139,9 @@ impl Cache {
             shard.loaded = true;
             match sites {
                 Ok(sites) => shard.sites = sites,
-                Err(e) => warnings.push(format!("{e}; starting this shard anew")),
+                Err(e) => warnings.push(format!(
+                    "{e}; not used: its sites count as not cached (read again unless --offline)"
+                )),
             }
         }
         warnings
@@ -172,8 +173,16 @@ impl Cache {
         shard.dirty = true;
     }
 
-    /// Writes the shards that changed; then removes a one-file cache moved into them.
-    pub fn save(&mut self) -> Result<()> {
+    /// Writes the shards that changed; then removes a one-file cache moved into them. A cache
+    /// only saves work: a shard that cannot be written is a warning (its sites are read again
+    /// next time), never a failed build. Temp files a killed run left are removed first.
+    pub fn save(&mut self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if !self.shards.iter().any(|s| s.dirty) && self.moved_from.is_none() {
+            return warnings;
+        }
+        fsutil::remove_stale_temps(&self.dir);
+        let mut all_saved = true;
         for i in 0..SHARDS {
             if !self.shards[i].dirty {
                 continue;
@@ -183,15 +192,28 @@ impl Cache {
                 sites: &self.shards[i].sites,
             };
             let bytes = serde_json::to_vec(&stored).expect("findings always serialize");
+            let path = self.shard_path(i);
             // Not fsync'd: thousands of shards would each wait for the disk, and a shard a power
-            // cut left empty is read as unreadable, started anew and its sites read again.
-            fsutil::write_atomic(&self.shard_path(i), &bytes, false)?;
-            self.shards[i].dirty = false;
+            // cut left empty is read as unreadable and its sites read again.
+            match fsutil::write_atomic(&path, &bytes, false) {
+                Ok(()) => self.shards[i].dirty = false,
+                Err(e) => {
+                    all_saved = false;
+                    warnings.push(format!(
+                        "{}: cache not written ({e}); its sites will be read again",
+                        path.display()
+                    ));
+                }
+            }
         }
-        if let Some(old) = self.moved_from.take() {
-            fsutil::remove_file(&old)?;
+        if all_saved {
+            if let Some(old) = self.moved_from.take() {
+                if let Err(e) = fsutil::remove_file(&old) {
+                    warnings.push(format!("{e}: moved into shards, but not removed"));
+                }
+            }
         }
-        Ok(())
+        warnings
     }
 }
 
@@ -200,7 +222,7 @@ type ShardRead = std::result::Result<BTreeMap<String, SiteFindings>, String>;
 
 /// One shard's sites; a missing file is none.
 fn read_shard(path: &Path) -> ShardRead {
-    match fsutil::read_state(path) {
+    match fsutil::read_state_capped(path, MAX_SHARD) {
         Ok(Some(bytes)) => match serde_json::from_slice::<Stored>(&bytes) {
             Ok(s) if s.version == VERSION => Ok(s.sites),
             Ok(s) => Err(format!(
@@ -248,7 +270,7 @@ mod tests {
         assert!(warnings.is_empty(), "{warnings:?}");
         c.put(all[0].clone(), findings(now - Duration::days(40)));
         c.put(all[1].clone(), findings(now));
-        c.save().unwrap();
+        assert!(c.save().is_empty());
         let (c, _) = Cache::open(path, &urls(&all));
         let ttl = Duration::days(30);
         assert!(matches!(c.get(&all[0], now, ttl), Lookup::Stale));
@@ -268,7 +290,7 @@ mod tests {
         for u in &all {
             c.put(u.clone(), findings(now));
         }
-        c.save().unwrap();
+        assert!(c.save().is_empty());
         let mut used: Vec<usize> = all.iter().map(|u| shard_of(u)).collect();
         used.sort_unstable();
         used.dedup();
@@ -290,7 +312,7 @@ mod tests {
         let stamp = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
         let (other_before, written_before) = (stamp(&other_path), stamp(&shard_path));
         std::thread::sleep(std::time::Duration::from_millis(20));
-        c.save().unwrap();
+        assert!(c.save().is_empty());
         assert_eq!(
             stamp(&other_path),
             other_before,
@@ -311,7 +333,7 @@ mod tests {
         for u in &all {
             c.put(u.clone(), findings(now));
         }
-        c.save().unwrap();
+        assert!(c.save().is_empty());
         let bad = shard_of(&all[0]);
         std::fs::write(c.shard_path(bad), b"{not json").unwrap();
         let (c, warnings) = Cache::open(path, &urls(&all));
@@ -343,10 +365,61 @@ mod tests {
         std::fs::write(&old, serde_json::to_vec(&v1).unwrap()).unwrap();
         let (mut c, warnings) = Cache::open(path.clone(), &[]);
         assert!(warnings.is_empty(), "{warnings:?}");
-        c.save().unwrap();
+        assert!(c.save().is_empty());
         assert!(!old.exists());
         let keys: Vec<&String> = sites.keys().collect();
         let (c, _) = Cache::open(path, &keys);
         assert!(sites.keys().all(|u| c.entry(u) == sites.get(u)));
+    }
+
+    #[test]
+    fn a_cache_that_cannot_be_written_is_a_warning_and_killed_runs_temps_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Cache::dir_in(dir.path());
+        let url = "https://a.example/".to_string();
+        let (mut c, _) = Cache::open(path.clone(), &[&url]);
+        let shard = c.shard_path(shard_of(&url));
+        std::fs::create_dir_all(&shard).unwrap();
+        let left = path.join(".000.json.4194399.0.tmp");
+        std::fs::write(&left, b"half").unwrap();
+        c.put(url.clone(), findings(Utc::now()));
+        let warnings = c.save();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains(&shard.display().to_string())
+                && warnings[0].contains("read again"),
+            "{warnings:?}"
+        );
+        assert!(!left.exists(), "a dead run's temp file is removed");
+        assert_eq!(std::fs::read_dir(&path).unwrap().count(), 1, "no temp left");
+    }
+
+    #[test]
+    fn an_unusable_one_file_cache_is_left_as_it_is_and_a_huge_shard_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Cache::dir_in(dir.path());
+        let old = path.with_file_name(OLD_FILE);
+        std::fs::create_dir_all(&path).unwrap();
+        let url = "https://a.example/".to_string();
+        for text in [&b"{not json"[..], br#"{"version":3,"sites":{}}"#] {
+            std::fs::write(&old, text).unwrap();
+            let (mut c, warnings) = Cache::open(path.clone(), &[&url]);
+            assert!(
+                warnings.len() == 1 && warnings[0].contains("left as it is"),
+                "{warnings:?}"
+            );
+            c.put(url.clone(), findings(Utc::now()));
+            assert!(c.save().is_empty());
+            assert_eq!(std::fs::read(&old).unwrap(), text);
+        }
+        let shard = path.join(format!("{:03x}.json", shard_of(&url)));
+        let huge = std::fs::File::create(&shard).unwrap();
+        huge.set_len(MAX_SHARD + 1).unwrap();
+        let (c, warnings) = Cache::open(path, &[&url]);
+        assert!(c.entry(&url).is_none());
+        assert!(
+            warnings.iter().any(|w| w.contains("larger than")),
+            "{warnings:?}"
+        );
     }
 }

@@ -186,7 +186,7 @@ fn read_sites(
     }
     if to_fetch.is_empty() {
         // Writes only what a one-file cache moved into shards, if anything.
-        cache.save()?;
+        stats.warnings.extend(cache.save());
         return Ok(cache);
     }
     let pool = rayon::ThreadPoolBuilder::new()
@@ -229,7 +229,7 @@ fn read_sites(
         }
         cache.put(url, findings);
     }
-    cache.save()?;
+    stats.warnings.extend(cache.save());
     Ok(cache)
 }
 
