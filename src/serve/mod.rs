@@ -53,7 +53,7 @@ pub fn run(load: &dyn Fn() -> Result<Config>, opts: &Options, say: Say, warn: Sa
     let site_dir = config.site_dir();
     let clients = Clients::default();
 
-    rebuild(load, opts, &clients, say, warn);
+    let mut waiting = rebuild(load, opts, &clients, say, warn, true);
 
     let (tx, rx) = mpsc::channel::<Msg>();
     let stop = tx.clone();
@@ -119,7 +119,24 @@ pub fn run(load: &dyn Fn() -> Result<Config>, opts: &Options, say: Say, warn: Sa
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let ignore = [abs(&site_dir), abs(&config.work_dir())];
     let config_file = config.file.as_deref().map(abs);
-    while let Ok(msg) = rx.recv() {
+    loop {
+        // While another command holds the project, try again every 250 ms (a change it made
+        // may send no further event).
+        let msg = if waiting {
+            match rx.recv_timeout(Duration::from_millis(250)) {
+                Ok(msg) => msg,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    waiting = rebuild(load, opts, &clients, say, warn, false);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(msg) => msg,
+                Err(_) => break,
+            }
+        };
         match msg {
             Msg::Stop => break,
             Msg::Changed(paths) => {
@@ -138,7 +155,7 @@ pub fn run(load: &dyn Fn() -> Result<Config>, opts: &Options, say: Say, warn: Sa
                             || config_file.as_deref().and_then(Path::file_name) == p.file_name())
                 });
                 if relevant {
-                    rebuild(load, opts, &clients, say, warn);
+                    waiting = rebuild(load, opts, &clients, say, warn, !waiting);
                 }
             }
         }
@@ -165,15 +182,24 @@ fn watch_list(config: &Config) -> Vec<(PathBuf, RecursiveMode)> {
     list
 }
 
+/// Builds the site again; `true` when another leadsite command holds the project (a `build`,
+/// `ingest` …): nothing was done, and the caller tries again soon. Two writers of `site/` and
+/// `.leadsite/` at once could publish a mix of both. `announce` says so in the terminal.
 fn rebuild(
     load: &dyn Fn() -> Result<Config>,
     opts: &Options,
     clients: &Clients,
     say: Say,
     warn: Say,
-) {
+    announce: bool,
+) -> bool {
     let started = Instant::now();
     let result = load().and_then(|config| {
+        let _lock = crate::fsutil::ProjectLock::take(
+            &config.work_dir(),
+            &config.resolve(&config.paths.leads),
+            "serve",
+        )?;
         let build_opts = build::Options {
             until: Until::Render,
             offline: opts.offline,
@@ -183,6 +209,12 @@ fn rebuild(
         build::run(&config, &build_opts, &Silent)
     });
     match result {
+        Err(Error::Locked(_)) => {
+            if announce {
+                say("another leadsite command is changing the project: building when it ends");
+            }
+            return true;
+        }
         Ok((report, _)) => {
             let site = report.site.unwrap_or_default();
             say(&format!(
@@ -202,4 +234,5 @@ fn rebuild(
             clients.send("failed", &text);
         }
     }
+    false
 }

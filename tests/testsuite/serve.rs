@@ -162,3 +162,45 @@ fn rename_saves_and_bursts_of_edits_are_picked_up() {
         server.log.lock().unwrap()
     );
 }
+
+#[test]
+fn serve_waits_for_another_command_holding_the_project_then_builds() {
+    let p = Project::with_config(CONFIG);
+    p.write("leads/acme.yaml", &lead("acme", "Acme Auto"));
+    // Another command (a `build`, an `ingest`) holds the project's lock.
+    std::fs::create_dir_all(p.path(".leadsite")).unwrap();
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(p.path(".leadsite/project.lock"))
+        .unwrap();
+    held.try_lock().unwrap();
+    let server = p.serve(&[]);
+    assert!(
+        server.log.lock().unwrap().contains("building when it ends"),
+        "{}",
+        server.log.lock().unwrap()
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        !p.path("site/acme/index.html").exists(),
+        "nothing is written while the other command runs"
+    );
+    // It ends; serve builds without any further change to the files.
+    drop(held);
+    wait_for("the page after the lock is released", || {
+        server.get("/acme/").2.contains("Acme Auto")
+    });
+    assert_eq!(
+        server
+            .log
+            .lock()
+            .unwrap()
+            .matches("building when it ends")
+            .count(),
+        1,
+        "said once: {}",
+        server.log.lock().unwrap()
+    );
+}
