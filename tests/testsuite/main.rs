@@ -11,6 +11,7 @@ mod fuzz;
 mod harness;
 mod hostile;
 mod images;
+mod incremental;
 mod ingest;
 mod layers;
 mod malformed;
