@@ -118,7 +118,7 @@ fn apply(op: &str, step: usize, m: &mut Model, p: &Project) {
             m.write(p, &f);
         }
         "theme" => {
-            if p.path("themes/auto-repair").exists() && step % 3 == 0 {
+            if p.path("themes/auto-repair").exists() && step.is_multiple_of(3) {
                 fs::remove_dir_all(p.path("themes/auto-repair")).unwrap();
             } else {
                 p.write(
