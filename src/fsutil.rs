@@ -28,19 +28,8 @@ pub fn read_state(path: &Path) -> Result<Option<Vec<u8>>> {
 
 /// [`read_state`] of a file of at most `cap` bytes (a larger one is an error, read no further).
 pub fn read_state_capped(path: &Path, cap: u64) -> Result<Option<Vec<u8>>> {
-    match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error(path, e)),
-        Ok(m) if !m.file_type().is_file() => {
-            return Err(io_error(
-                path,
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "not a regular file (a folder, link, FIFO or device): not read",
-                ),
-            ))
-        }
-        Ok(_) => {}
+    if !is_state_file(path)? {
+        return Ok(None);
     }
     if cap == u64::MAX {
         return fs::read(path).map(Some).map_err(|e| io_error(path, e));
@@ -48,6 +37,33 @@ pub fn read_state_capped(path: &Path, cap: u64) -> Result<Option<Vec<u8>>> {
     crate::limits::read_bytes(path, cap)
         .map(Some)
         .map_err(|e| io_error(path, e))
+}
+
+/// A state file opened to be read as a stream (a big one, a line at a time): `None` when it is
+/// not there; what is not a regular file is an error, as in [`read_state`].
+pub fn open_state(path: &Path) -> Result<Option<fs::File>> {
+    if !is_state_file(path)? {
+        return Ok(None);
+    }
+    fs::File::open(path)
+        .map(Some)
+        .map_err(|e| io_error(path, e))
+}
+
+/// Whether `path` is a regular file (not followed through a link); `false` when it is not there.
+fn is_state_file(path: &Path) -> Result<bool> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error(path, e)),
+        Ok(m) if !m.file_type().is_file() => Err(io_error(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file (a folder, link, FIFO or device): not read",
+            ),
+        )),
+        Ok(_) => Ok(true),
+    }
 }
 
 pub fn read(path: &Path) -> Result<Vec<u8>> {

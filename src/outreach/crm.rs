@@ -100,7 +100,7 @@ fn inert(cell: &str) -> String {
 /// One CRM pass over the bus.
 pub fn run(
     config: &Config,
-    leads: &BTreeMap<String, Lead>,
+    leads: &super::orchestrator::Leads,
     pages: &BTreeMap<String, String>,
     bus: &dyn MessageBus,
     store: &mut dyn StateStore,

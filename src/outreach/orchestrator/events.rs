@@ -2,13 +2,10 @@
 //! lead (a bounce, complaint or opt-out wins over everything else), and an event naming a step in
 //! doubt settles it.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 
 use super::{backoff, note, record_sent};
 use crate::error::Result;
-use crate::lead::Lead;
 use crate::outreach::bus::Message;
 use crate::outreach::sequence::Sequence;
 use crate::outreach::store::{LeadState, StateStore, Status};
@@ -43,7 +40,7 @@ fn stops(m: &Message) -> bool {
 /// Applies one event; `Some(why)` when it changed nothing.
 pub(super) fn apply_event(
     store: &mut dyn StateStore,
-    leads: &BTreeMap<String, Lead>,
+    leads: &super::Leads,
     m: &Message,
     rules: &Rules,
 ) -> Result<Option<String>> {

@@ -98,8 +98,12 @@ impl Run<'_> {
     /// each start at another lead (from their run id), so that together they get through more
     /// than one worker's run cap instead of all claiming the same first leads.
     fn order(&self, store: &dyn StateStore) -> Vec<(&String, &Lead)> {
-        let mut order: Vec<(&String, &Lead)> =
-            self.leads.iter().filter(|(_, l)| eligible(l)).collect();
+        let mut order: Vec<(&String, &Lead)> = self
+            .leads
+            .iter()
+            .map(|(k, l)| (k, &**l))
+            .filter(|(_, l)| eligible(l))
+            .collect();
         if self.shared && !order.is_empty() {
             let at = crate::fsutil::fingerprint(store.run().as_bytes())
                 .bytes()
