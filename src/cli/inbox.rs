@@ -65,7 +65,13 @@ fn contacts(
     states: &std::collections::BTreeMap<String, crate::outreach::store::LeadState>,
 ) -> anyhow::Result<Contacts> {
     let mut contacts = Contacts::default();
-    let leads = orchestrator::scored_leads(config).unwrap_or_default();
+    // A reply is matched to its lead by address: without the leads it would match nothing and
+    // be taken out of new/ for good. No campaign yet is no leads; an unreadable list stops.
+    let leads = if states.is_empty() {
+        Default::default()
+    } else {
+        orchestrator::scored_leads(config)?
+    };
     for (key, state) in states {
         if let Some(i) = &state.in_flight {
             contacts.in_doubt.insert(i.message_id.clone());

@@ -54,26 +54,24 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
                     let config = config.clone();
                     Box::new(move |number: &str| {
                         let region = config.ingest.default_region.clone();
-                        orchestrator::scored_leads(&config)
-                            .map(|leads| {
-                                leads
-                                    .into_values()
-                                    .filter(|l| {
-                                        l.phone
-                                            .as_deref()
-                                            .and_then(|p| {
-                                                crate::lead::value::phone_e164(
-                                                    p,
-                                                    l.country().unwrap_or(&region),
-                                                )
-                                            })
-                                            .as_deref()
-                                            == Some(number)
-                                    })
-                                    .map(|l| l.dedup_key)
-                                    .collect()
-                            })
-                            .unwrap_or_default()
+                        orchestrator::scored_leads(&config).map(|leads| {
+                            leads
+                                .into_values()
+                                .filter(|l| {
+                                    l.phone
+                                        .as_deref()
+                                        .and_then(|p| {
+                                            crate::lead::value::phone_e164(
+                                                p,
+                                                l.country().unwrap_or(&region),
+                                            )
+                                        })
+                                        .as_deref()
+                                        == Some(number)
+                                })
+                                .map(|l| l.dedup_key)
+                                .collect()
+                        })
                     })
                 },
             })

@@ -92,8 +92,9 @@ pub struct TwilioHook {
     pub leads_at: LeadsAt,
 }
 
-/// The leads whose phone is a number (E.164).
-pub type LeadsAt = Box<dyn Fn(&str) -> Vec<String> + Send + Sync>;
+/// The leads whose phone is a number (E.164); an error when the leads cannot be read (the
+/// request then fails, and the provider sends it again: an opt-out is never dropped).
+pub type LeadsAt = Box<dyn Fn(&str) -> crate::error::Result<Vec<String>> + Send + Sync>;
 
 const PAGE: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Unsubscribe</title></head><body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem\">";
 
@@ -196,7 +197,10 @@ impl Listener {
         } else {
             let texted = records.leads_texted_at(&event.from);
             if texted.is_empty() && event.topic == "lead.unsubscribed" {
-                (hook.leads_at)(&event.from)
+                match (hook.leads_at)(&event.from) {
+                    Ok(leads) => leads,
+                    Err(e) => return internal_error(&e),
+                }
             } else {
                 texted
             }

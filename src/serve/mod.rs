@@ -139,7 +139,19 @@ pub fn run(load: &dyn Fn() -> Result<Config>, opts: &Options, say: Say, warn: Sa
         };
         match msg {
             Msg::Stop => break,
-            Msg::Changed(paths) => {
+            Msg::Changed(mut paths) => {
+                // Changes that queued up while the last build ran (a long ingest sends many):
+                // one build for all of them.
+                let mut stop = false;
+                while let Ok(more) = rx.try_recv() {
+                    match more {
+                        Msg::Changed(p) => paths.extend(p),
+                        Msg::Stop => stop = true,
+                    }
+                }
+                if stop {
+                    break;
+                }
                 let relevant = paths.iter().any(|p| {
                     let in_root = p.parent().map(Path::to_path_buf)
                         == config_file

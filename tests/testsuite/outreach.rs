@@ -741,6 +741,17 @@ pub(crate) mod campaign {
                 std::fs::copy(e.path(), maildir.join("new").join(e.file_name())).unwrap();
             }
         }
+        // Unreadable scored leads: a reply could be matched to no lead and be taken out of
+        // new/ for good. The command stops instead, and every message stays.
+        let scored = p.read(".leadsite/build/scored_leads.jsonl");
+        p.write(".leadsite/build/scored_leads.jsonl", "{\"dedup_key\": 7}\n");
+        let in_new = || std::fs::read_dir(maildir.join("new")).unwrap().count();
+        let before = in_new();
+        p.run(&["inbox", "--maildir", "mail"])
+            .code(1)
+            .says("scored_leads.jsonl:1");
+        assert_eq!(in_new(), before, "no message is taken out of new/");
+        p.write(".leadsite/build/scored_leads.jsonl", &scored);
         let run = p.run(&["-v", "inbox", "--maildir", "mail"]);
         run.code(3);
         assert!(
@@ -1934,6 +1945,12 @@ pub(crate) mod campaign {
         );
         let (mut child, again) = listen(&p, &env);
         let stop = reply("SMr9", "+12175550199", "STOP");
+        // While the scored leads cannot be read, the STOP is refused (Twilio sends it again),
+        // never accepted and matched to no lead.
+        let scored = p.read(".leadsite/build/scored_leads.jsonl");
+        p.write(".leadsite/build/scored_leads.jsonl", "{\"dedup_key\": 7}\n");
+        assert_eq!(post_to(&again, &stop, &sign(&stop)).0, 500);
+        p.write(".leadsite/build/scored_leads.jsonl", &scored);
         let (status, text) = post_to(&again, &stop, &sign(&stop));
         let _ = child.kill();
         let _ = child.wait();

@@ -74,6 +74,10 @@ pub fn bus_dir(config: &Config) -> PathBuf {
 /// inline and half full, which cost twice a lead's size each (100,000 leads: 99 MB of nodes).
 pub type Leads = BTreeMap<String, Box<Lead>>;
 
+/// A line of `scored_leads.jsonl` read at most: a lead file is at most 16 MiB, and what a build
+/// adds to it is small.
+const MAX_SCORED_LINE: u64 = 32 * 1024 * 1024;
+
 /// The scored leads of the last build, read a line at a time (the file is never held whole).
 pub fn scored_leads(config: &Config) -> Result<Leads> {
     use std::io::BufRead;
@@ -85,20 +89,33 @@ pub fn scored_leads(config: &Config) -> Result<Leads> {
         )));
     };
     let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
-    let mut out = BTreeMap::new();
+    let mut out: Leads = BTreeMap::new();
+    let mut first_line: BTreeMap<String, u64> = BTreeMap::new();
     let mut line = String::new();
     for i in 1u64.. {
         line.clear();
-        let read = reader.read_line(&mut line).map_err(|e| {
-            let why = if e.kind() == std::io::ErrorKind::InvalidData {
-                format!("not UTF-8 text: {e}")
-            } else {
-                e.to_string()
-            };
-            Error::from(InputError::new(Location::at_line(&path, i), why))
-        })?;
+        let read = std::io::Read::take(&mut reader, MAX_SCORED_LINE + 1)
+            .read_line(&mut line)
+            .map_err(|e| {
+                let why = if e.kind() == std::io::ErrorKind::InvalidData {
+                    format!("not UTF-8 text: {e}")
+                } else {
+                    e.to_string()
+                };
+                Error::from(InputError::new(Location::at_line(&path, i), why))
+            })?;
         if read == 0 {
             break;
+        }
+        if read as u64 > MAX_SCORED_LINE {
+            return Err(InputError::new(
+                Location::at_line(&path, i),
+                format!(
+                    "a line over {} MiB: not a lead leadsite wrote",
+                    MAX_SCORED_LINE >> 20
+                ),
+            )
+            .into());
         }
         if line.trim().is_empty() {
             continue;
@@ -109,6 +126,19 @@ pub fn scored_leads(config: &Config) -> Result<Leads> {
                 format!("not a lead: {e}"),
             ))
         })?;
+        // A build writes each lead once: a second one is a file edited or mixed by hand, and
+        // which of the two to email is not for a guess.
+        if let Some(first) = first_line.insert(lead.dedup_key.clone(), i) {
+            return Err(InputError::new(
+                Location::at_line(&path, i),
+                format!(
+                    "{} again (first on line {first}): not the list one build wrote; run \
+                     `leadsite build`",
+                    lead.dedup_key
+                ),
+            )
+            .into());
+        }
         out.insert(lead.dedup_key.clone(), Box::new(lead));
     }
     Ok(out)
@@ -618,6 +648,23 @@ mod tests {
         let err = scored_leads(&config).unwrap_err().to_string();
         assert!(
             err.contains("scored_leads.jsonl:2") && err.contains("not UTF-8"),
+            "{err}"
+        );
+        std::fs::write(&file, format!("{}{}{}", good("a"), good("b"), good("a"))).unwrap();
+        let err = scored_leads(&config).unwrap_err().to_string();
+        assert!(
+            err.contains("scored_leads.jsonl:3") && err.contains("first on line 1"),
+            "{err}"
+        );
+        let long = format!(
+            "{}{{\"dedup_key\":\"x\",\"name\":\"{}\"}}\n",
+            good("a"),
+            "n".repeat(MAX_SCORED_LINE as usize)
+        );
+        std::fs::write(&file, long).unwrap();
+        let err = scored_leads(&config).unwrap_err().to_string();
+        assert!(
+            err.contains("scored_leads.jsonl:2") && err.contains("MiB"),
             "{err}"
         );
     }
