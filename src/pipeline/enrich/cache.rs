@@ -52,6 +52,11 @@ pub enum Lookup {
     Missing,
 }
 
+/// The file of shard `i` in the cache folder `dir`.
+fn shard_file(dir: &Path, i: usize) -> PathBuf {
+    dir.join(format!("{i:03x}.json"))
+}
+
 /// The shard a site's URL is kept in.
 fn shard_of(url: &str) -> usize {
     let mut h = fsutil::Fingerprint::default();
@@ -66,7 +71,7 @@ impl Cache {
     }
 
     fn shard_path(&self, shard: usize) -> PathBuf {
-        self.dir.join(format!("{shard:03x}.json"))
+        shard_file(&self.dir, shard)
     }
 
     /// Opens the cache in `dir`, reading the shards that hold `urls` (a missing shard is empty).
@@ -131,7 +136,7 @@ impl Cache {
         let read: Vec<(usize, ShardRead)> = (0..SHARDS)
             .into_par_iter()
             .filter(|&i| wanted[i] && !self.shards[i].loaded)
-            .map(|i| (i, read_shard(&dir.join(format!("{i:03x}.json")))))
+            .map(|i| (i, read_shard(&shard_file(dir, i))))
             .collect();
         let mut warnings = Vec::new();
         for (i, sites) in read {
