@@ -31,9 +31,6 @@ pub fn read_state_capped(path: &Path, cap: u64) -> Result<Option<Vec<u8>>> {
     if !is_state_file(path)? {
         return Ok(None);
     }
-    if cap == u64::MAX {
-        return fs::read(path).map(Some).map_err(|e| io_error(path, e));
-    }
     crate::limits::read_bytes(path, cap)
         .map(Some)
         .map_err(|e| io_error(path, e))

@@ -43,7 +43,7 @@ pub fn read_bytes(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
     // Room for what the file holds (and the byte that tells it grew past the cap): read in one
     // go, not in growing steps.
     let mut bytes = Vec::with_capacity(usize::try_from(len.min(cap)).unwrap_or(0) + 1);
-    file.take(cap + 1).read_to_end(&mut bytes)?;
+    file.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > cap {
         return Err(Error::new(
             ErrorKind::InvalidData,

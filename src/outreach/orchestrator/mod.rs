@@ -90,7 +90,6 @@ pub fn scored_leads(config: &Config) -> Result<Leads> {
     };
     let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
     let mut out: Leads = BTreeMap::new();
-    let mut first_line: BTreeMap<String, u64> = BTreeMap::new();
     let mut line = String::new();
     for i in 1u64.. {
         line.clear();
@@ -128,20 +127,41 @@ pub fn scored_leads(config: &Config) -> Result<Leads> {
         })?;
         // A build writes each lead once: a second one is a file edited or mixed by hand, and
         // which of the two to email is not for a guess.
-        if let Some(first) = first_line.insert(lead.dedup_key.clone(), i) {
-            return Err(InputError::new(
-                Location::at_line(&path, i),
-                format!(
-                    "{} again (first on line {first}): not the list one build wrote; run \
-                     `leadsite build`",
-                    lead.dedup_key
-                ),
-            )
-            .into());
+        match out.entry(lead.dedup_key.clone()) {
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(Box::new(lead));
+            }
+            std::collections::btree_map::Entry::Occupied(slot) => {
+                let key = slot.key();
+                let first = first_line_of(&path, key).unwrap_or(0);
+                return Err(InputError::new(
+                    Location::at_line(&path, i),
+                    format!(
+                        "{key} again (first on line {first}): not the list one build wrote; \
+                         run `leadsite build`"
+                    ),
+                )
+                .into());
+            }
         }
-        out.insert(lead.dedup_key.clone(), Box::new(lead));
     }
     Ok(out)
+}
+
+/// The first line of `scored_leads.jsonl` whose lead is `key` (read again only to name it in an
+/// error: no line numbers are kept while the file is read).
+fn first_line_of(path: &std::path::Path, key: &str) -> Option<u64> {
+    use std::io::BufRead;
+    #[derive(serde::Deserialize)]
+    struct Key {
+        dedup_key: String,
+    }
+    let file = fsutil::open_state(path).ok()??;
+    std::io::BufReader::new(file)
+        .lines()
+        .map_while(std::result::Result::ok)
+        .position(|l| serde_json::from_str::<Key>(&l).is_ok_and(|k| k.dedup_key == key))
+        .map(|at| at as u64 + 1)
 }
 
 fn eligible(lead: &Lead) -> bool {
