@@ -1,10 +1,10 @@
 //! The enrichment cache: what each website gave, with the time it was fetched, under
 //! `.leadsite/cache/website/XXX.json` — 4,096 shards, a site in the shard named by the top 12 bits
-//! of its URL's FNV-1a digest (at 100,000 sites, ~25 a shard). Entries younger than the TTL are used instead of the network;
-//! `--offline` uses any entry. A command reads only the shards that hold the sites it asks
-//! about (in parallel), and writes (atomically) only the shards it changed: a build of ten leads
-//! does not read a hundred thousand sites' findings, and one newly read site does not rewrite
-//! them all. (One file per site would cost more to open than the enrichment itself at 100k.)
+//! of its URL's FNV-1a digest (at 100,000 sites, ~25 a shard). Entries younger than the TTL are
+//! used instead of the network; `--offline` uses any entry. A command reads only the shards that
+//! hold the sites it asks about (in parallel), and writes (atomically) only the shards it
+//! changed: a build of ten leads does not read a hundred thousand sites' findings, and one newly
+//! read site does not rewrite them all. (One file per site would cost more to open than the enrichment itself at 100k.)
 //! A cache of the first form, one `website.json`, is moved into shards the first time.
 
 use std::collections::BTreeMap;
