@@ -71,6 +71,8 @@ pub struct Report {
     /// What LandingPageGenerator did, when it ran.
     pub site: Option<crate::site::Report>,
     pub timings: Vec<(&'static str, std::time::Duration)>,
+    /// What the leads' snapshot saved (files taken from it, files parsed).
+    pub snapshot: lead::snapshot::Stats,
 }
 
 /// Runs the build; returns the report and the leads as the last stage left them.
@@ -82,13 +84,16 @@ pub fn run(
     let mut report = Report::default();
     // What a killed build left half-written is removed before anything else (nobody may
     // publish site/ with temp files in it).
-    for dir in [
-        config.site_dir(),
+    // (site/ is tidied by LandingPageGenerator, in its one walk of it, when the build renders
+    // one language.)
+    let renders_all = opts.until == Until::Render && config.site.languages.is_empty();
+    let site = (!renders_all).then(|| config.site_dir());
+    for dir in site.into_iter().chain([
         config.work_dir().join("build"),
         crate::site::staging_dir(config),
         // And what a killed ingest left beside the lead files.
         config.resolve(&config.paths.leads),
-    ] {
+    ]) {
         crate::fsutil::remove_stale_temps(&dir);
     }
     let mut clock = Instant::now();
@@ -160,7 +165,11 @@ pub fn run(
 /// The leads under `leads/`, in dedup_key order; a second lead with a key already seen is
 /// reported and left out (its page would overwrite the first one's).
 fn load(config: &Config, report: &mut Report) -> Vec<Record> {
-    let loaded = lead::load_dir(&config.leads_dir());
+    let (loaded, stats) = lead::snapshot::load_dir(
+        &config.leads_dir(),
+        &lead::snapshot::path_in(&config.work_dir()),
+    );
+    report.snapshot = stats;
     report.errors.extend(loaded.errors.iter().cloned());
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
     let mut records = Vec::new();
@@ -194,24 +203,28 @@ fn load(config: &Config, report: &mut Report) -> Vec<Record> {
 
 /// One JSON object per line, in dedup_key order, streamed to the file (atomically: a reader sees
 /// the old file or the new one): a hundred thousand leads are never one buffer.
-fn write_jsonl(path: &Path, records: &[Record], keep: impl Fn(&Lead) -> bool) -> Result<PathBuf> {
+fn write_jsonl(
+    path: &Path,
+    records: &[Record],
+    keep: impl Fn(&Lead) -> bool + Sync,
+) -> Result<PathBuf> {
     fsutil::write_atomic_with(path, |out| write_lines(path, records, keep, out))?;
     Ok(path.to_path_buf())
 }
 
-/// One lead a line. A failed write (a full disk) is the artefact's error, not the lead's: only
-/// a lead that cannot be turned into JSON is named.
+/// One lead a line, made on all cores. A failed write (a full disk) is the artefact's error, not
+/// the lead's: only a lead that cannot be turned into JSON is named.
 fn write_lines(
     path: &Path,
     records: &[Record],
-    keep: impl Fn(&Lead) -> bool,
+    keep: impl Fn(&Lead) -> bool + Sync,
     out: &mut dyn Write,
 ) -> Result<()> {
-    for rec in records.iter().filter(|r| keep(&r.lead)) {
-        serde_json::to_writer(&mut *out, &rec.lead).map_err(|e| {
-            if e.is_io() {
-                return fsutil::io_error(path, std::io::Error::from(e));
-            }
+    fsutil::write_in_parallel(out, path, records, |rec, buf| {
+        if !keep(&rec.lead) {
+            return Ok(());
+        }
+        serde_json::to_writer(&mut *buf, &rec.lead).map_err(|e| {
             Error::from(
                 InputError::new(
                     rec.origin.clone(),
@@ -220,10 +233,9 @@ fn write_lines(
                 .with_lead(rec.lead.label()),
             )
         })?;
-        out.write_all(b"\n")
-            .map_err(|e| fsutil::io_error(path, e))?;
-    }
-    Ok(())
+        buf.push(b'\n');
+        Ok(())
+    })
 }
 
 #[cfg(test)]

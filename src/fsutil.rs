@@ -263,6 +263,40 @@ where
     result
 }
 
+/// Writes a line (or any bytes) per item to `out`, in order, the lines made in parallel a window
+/// at a time: all cores serialize, and never more than a window of lines is in memory. `make`
+/// appends an item's bytes to a buffer; its error stops the writing. A write error names `path`.
+pub fn write_in_parallel<T, F>(
+    out: &mut dyn std::io::Write,
+    path: &Path,
+    items: &[T],
+    make: F,
+) -> Result<()>
+where
+    T: Sync,
+    F: Fn(&T, &mut Vec<u8>) -> Result<()> + Sync,
+{
+    use rayon::prelude::*;
+    const WINDOW: usize = 4096;
+    const CHUNK: usize = 128;
+    for window in items.chunks(WINDOW) {
+        let parts: Vec<Result<Vec<u8>>> = window
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                let mut buf = Vec::new();
+                for item in chunk {
+                    make(item, &mut buf)?;
+                }
+                Ok(buf)
+            })
+            .collect();
+        for part in parts {
+            out.write_all(&part?).map_err(|e| io_error(path, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// [`create_new`] of `path` in `dir`, which is made when missing (an error making it is the
 /// outer one; the file's own error is left to the caller).
 fn create_new_in(dir: &Path, path: &Path) -> Result<std::io::Result<fs::File>> {
@@ -354,32 +388,34 @@ pub fn lock_holder(path: &Path) -> Option<String> {
 /// an hour. A live process's temp file is kept: it is about to become a file. Returns how many
 /// were removed. Symlinks are not followed.
 pub fn remove_stale_temps(dir: &Path) -> usize {
-    let proc_fs = Path::new("/proc/self").exists();
-    let me = std::process::id().to_string();
     let mut removed = 0;
     for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let name = entry.file_name().to_string_lossy();
-        let Some(pid) = temp_owner(&name) else {
-            continue;
-        };
-        let stale = if proc_fs {
-            pid != me && !Path::new("/proc").join(pid).exists()
-        } else {
-            entry
-                .metadata()
-                .ok()
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > std::time::Duration::from_secs(3600))
-        };
-        if stale && fs::remove_file(entry.path()).is_ok() {
+        if is_stale_temp(&entry) && fs::remove_file(entry.path()).is_ok() {
             removed += 1;
         }
     }
     removed
+}
+
+/// Whether a walked entry is a temp file a killed run left (see [`remove_stale_temps`]).
+pub fn is_stale_temp(entry: &walkdir::DirEntry) -> bool {
+    if !entry.file_type().is_file() {
+        return false;
+    }
+    let name = entry.file_name().to_string_lossy();
+    let Some(pid) = temp_owner(&name) else {
+        return false;
+    };
+    if Path::new("/proc/self").exists() {
+        pid != std::process::id().to_string() && !Path::new("/proc").join(pid).exists()
+    } else {
+        entry
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(3600))
+    }
 }
 
 /// The process id in a temp file's name `.NAME.PID.N.tmp`, when it is one.
@@ -500,6 +536,16 @@ pub fn short_name(name: &str, max: usize) -> String {
     let digest = fingerprint(name.as_bytes());
     let keep = max.saturating_sub(digest.len() + 1);
     format!("{}-{digest}", crate::text::cut(name, keep))
+}
+
+/// The running binary's size and modification time: a rebuilt leadsite may read and render
+/// differently, so what it made before is made again (pages, the leads' snapshot).
+pub fn binary_id() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| metadata(&exe).ok())
+        .map(|m| format!("{}:{:?}", m.len(), m.modified().ok()))
+        .unwrap_or_default()
 }
 
 pub fn fingerprint(bytes: &[u8]) -> String {

@@ -46,9 +46,26 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         strict: false,
     };
     let (report, leads) = build::run(config, &opts, &crate::cli::ui::Bar::new(ui))?;
-    for w in &report.enrich.warnings {
+    for w in report
+        .snapshot
+        .warnings
+        .iter()
+        .chain(&report.enrich.warnings)
+    {
         ui.info(&format!("warning: {w}"));
     }
+    let snap = &report.snapshot;
+    ui.detail(&format!(
+        "lead files: {} parsed, {} unchanged (from {}){}",
+        snap.parsed,
+        snap.reused,
+        crate::lead::snapshot::path_in(&config.work_dir()).display(),
+        if snap.written {
+            ", snapshot updated"
+        } else {
+            ""
+        }
+    ));
     ui.problems(&report.errors, 20);
     if args.json {
         ui.json(&json_summary(&report, args.until));

@@ -13,7 +13,8 @@ use super::Lead;
 use crate::error::{yaml_error, InputError, Location};
 
 /// How a file lays out its leads, so a rewrite keeps the same shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Shape {
     /// One mapping.
     Single,
@@ -53,6 +54,22 @@ impl LoadedLeads {
 /// Loads every `*.yaml` / `*.yml` file under `dir`, in sorted path order, in parallel. A missing
 /// folder holds no leads.
 pub fn load_dir(dir: &Path) -> LoadedLeads {
+    let (paths, errors) = lead_paths(dir);
+    let results: Vec<_> = paths.par_iter().map(|p| load_file(p)).collect();
+    let mut loaded = LoadedLeads {
+        files: Vec::with_capacity(results.len()),
+        errors,
+    };
+    for (file, errs) in results {
+        loaded.files.extend(file);
+        loaded.errors.extend(errs);
+    }
+    loaded
+}
+
+/// The lead files under `dir` in sorted path order, and an error for each entry named like one
+/// that is not read (a link, a FIFO) or cannot be listed.
+pub(crate) fn lead_paths(dir: &Path) -> (Vec<PathBuf>, Vec<InputError>) {
     let mut paths = Vec::new();
     let mut errors = Vec::new();
     if dir.exists() {
@@ -98,16 +115,7 @@ pub fn load_dir(dir: &Path) -> LoadedLeads {
             }
         }
     }
-    let results: Vec<_> = paths.par_iter().map(|p| load_file(p)).collect();
-    let mut loaded = LoadedLeads {
-        files: Vec::with_capacity(results.len()),
-        errors,
-    };
-    for (file, errs) in results {
-        loaded.files.extend(file);
-        loaded.errors.extend(errs);
-    }
-    loaded
+    (paths, errors)
 }
 
 fn is_lead_file(path: &Path) -> bool {
@@ -121,12 +129,21 @@ fn is_lead_file(path: &Path) -> bool {
 
 /// Reads and parses one lead file.
 pub fn load_file(path: &Path) -> (Option<LeadFile>, Vec<InputError>) {
-    let text = match crate::limits::read_text(path, crate::limits::MAX_TEXT_FILE) {
-        Ok(text) => text,
-        Err(e) => return (None, vec![e]),
-    };
+    match read_file(path) {
+        Ok(text) => load_text(&text, path),
+        Err(e) => (None, vec![e]),
+    }
+}
+
+/// The text of a lead file, within the size a lead file may have.
+pub(crate) fn read_file(path: &Path) -> Result<String, InputError> {
+    crate::limits::read_text(path, crate::limits::MAX_TEXT_FILE)
+}
+
+/// Parses the text of lead file `path` as [`load_file`] does.
+pub(crate) fn load_text(text: &str, path: &Path) -> (Option<LeadFile>, Vec<InputError>) {
     // A text the guard refuses is not read at all (`None`: its leads are kept as they were).
-    match guarded(&text, path) {
+    match guarded(text, path) {
         Ok(text) => {
             let (file, errors) = parse_checked(text, path);
             (Some(file), errors)

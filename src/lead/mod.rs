@@ -6,6 +6,7 @@ mod de;
 pub mod extra;
 pub mod load;
 pub mod save;
+pub mod snapshot;
 pub(crate) mod value;
 
 use chrono::{DateTime, Utc};

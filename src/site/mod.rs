@@ -435,7 +435,7 @@ impl<'a> Shared<'a> {
             format!(
                 "{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{}",
                 env!("CARGO_PKG_VERSION"),
-                binary_id(),
+                fsutil::binary_id(),
                 content.fingerprint,
                 serde_json::to_string(&site).unwrap_or_default(),
                 config.site.cta_url,
@@ -642,16 +642,6 @@ fn record(
         manifest.insert(key, digest);
     }
     manifest
-}
-
-/// The running binary's size and modification time: a rebuilt leadsite may render differently,
-/// so its pages are made again.
-fn binary_id() -> String {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| fsutil::metadata(&exe).ok())
-        .map(|m| format!("{}:{:?}", m.len(), m.modified().ok()))
-        .unwrap_or_default()
 }
 
 /// Why a lead gets no page, if it does not.

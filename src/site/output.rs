@@ -14,7 +14,9 @@ pub fn staging_dir(config: &Config) -> PathBuf {
 }
 
 /// Nothing is written through a symbolic link: `site/` itself may not be one, and links inside it
-/// (which a build never makes) are removed — the links, never what they point at.
+/// (which a build never makes) are removed — the links, never what they point at. Temp files a
+/// killed build left (when `site/` is on another device than the staging folder) go in the same
+/// walk, which runs over the top folders in parallel (10,000 pages are 10,000 folders).
 pub(super) fn unlink_site(site: &Path) -> Result<()> {
     if fsutil::is_symlink(site) {
         return Err(Error::from(InputError::new(
@@ -22,15 +24,18 @@ pub(super) fn unlink_site(site: &Path) -> Result<()> {
             "is a symbolic link: the build does not write through it (set paths.site to the folder itself)",
         )));
     }
-    if site.is_dir() {
-        for e in walkdir::WalkDir::new(site) {
+    if !site.is_dir() {
+        return Ok(());
+    }
+    fsutil::list_dir(site)?.par_iter().try_for_each(|top| {
+        for e in walkdir::WalkDir::new(top) {
             let e = e.map_err(fsutil::walk_error)?;
-            if e.path_is_symlink() {
+            if e.path_is_symlink() || fsutil::is_stale_temp(&e) {
                 fsutil::remove_file(e.path())?;
             }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 pub(super) fn json_bytes<T: Serialize>(v: &T) -> Vec<u8> {
