@@ -208,7 +208,8 @@ fn write_jsonl(
     records: &[Record],
     keep: impl Fn(&Lead) -> bool + Sync,
 ) -> Result<PathBuf> {
-    fsutil::write_atomic_with(path, |out| write_lines(path, records, keep, out))?;
+    // Unchanged (a rebuild): compared, not rewritten.
+    fsutil::write_atomic_with_if_changed(path, |out| write_lines(path, records, &keep, out))?;
     Ok(path.to_path_buf())
 }
 

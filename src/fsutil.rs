@@ -99,6 +99,11 @@ pub fn metadata(path: &Path) -> Result<fs::Metadata> {
     fs::metadata(path).map_err(|e| io_error(path, e))
 }
 
+/// What is at `path` itself (a link is not followed).
+pub fn symlink_metadata(path: &Path) -> Result<fs::Metadata> {
+    fs::symlink_metadata(path).map_err(|e| io_error(path, e))
+}
+
 /// The paths in folder `dir`, sorted; a missing folder has none. An entry that cannot be read is
 /// an error, never passed over.
 pub fn list_dir(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
@@ -261,6 +266,64 @@ where
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// [`write_atomic_with`] only when the bytes `fill` writes differ from the file's: they are first
+/// compared with the file as they are made (stopping at the first difference), and written only
+/// then, by running `fill` again. An artefact of a hundred megabytes that did not change is read,
+/// not rewritten, and keeps its modification time. Returns whether it was written.
+pub fn write_atomic_with_if_changed<F>(path: &Path, fill: F) -> Result<bool>
+where
+    F: Fn(&mut dyn std::io::Write) -> Result<()>,
+{
+    if let Ok(Some(old)) = open_state(path) {
+        let mut same = Same {
+            old: std::io::BufReader::with_capacity(1 << 16, old),
+            differs: false,
+            buf: Vec::new(),
+        };
+        let filled = fill(&mut same);
+        if filled.is_ok() && !same.differs && same.at_end() {
+            return Ok(false);
+        }
+        if filled.is_err() && !same.differs {
+            return filled.map(|()| false);
+        }
+    }
+    write_atomic_with(path, |out| fill(out))?;
+    Ok(true)
+}
+
+/// A writer that compares what it is given with a file's bytes; the first difference stops it
+/// (an error, with `differs` set).
+struct Same<R> {
+    old: R,
+    differs: bool,
+    buf: Vec<u8>,
+}
+
+impl<R: std::io::Read> Same<R> {
+    /// Whether the file has nothing past what was compared.
+    fn at_end(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.old.read(&mut byte), Ok(0))
+    }
+}
+
+impl<R: std::io::Read> std::io::Write for Same<R> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buf.resize(bytes.len(), 0);
+        let equal = self.old.read_exact(&mut self.buf).is_ok() && self.buf == bytes;
+        if !equal {
+            self.differs = true;
+            return Err(std::io::Error::other("differs"));
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Writes a line (or any bytes) per item to `out`, in order, the lines made in parallel a window
@@ -614,6 +677,50 @@ pub fn resident_mib() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_big_file_is_compared_as_it_is_made_and_written_only_when_it_differs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        let lines = |n: usize, odd: Option<usize>| -> Vec<String> {
+            (0..n)
+                .map(|i| match odd {
+                    Some(j) if i == j => format!("{{\"changed\":{i}}}\n"),
+                    _ => format!("{{\"line\":{i}}}\n"),
+                })
+                .collect()
+        };
+        let write = |items: &[String]| {
+            write_atomic_with_if_changed(&path, |out| {
+                write_in_parallel(out, &path, items, |l, buf| {
+                    buf.extend_from_slice(l.as_bytes());
+                    Ok(())
+                })
+            })
+            .unwrap()
+        };
+        let all = lines(10_000, None);
+        assert!(write(&all), "a new file is written");
+        let stamp = fs::metadata(&path).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!write(&all), "the same bytes: not written");
+        assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), stamp);
+        for items in [
+            lines(10_000, Some(5_000)),
+            lines(9_999, None),
+            lines(10_001, None),
+            lines(0, None),
+        ] {
+            assert!(write(&items));
+            assert_eq!(fs::read_to_string(&path).unwrap(), items.concat());
+        }
+        // An error that is not a difference is the caller's, and the file stays as it was.
+        let err = write_atomic_with_if_changed(&path, |_| {
+            Err(io_error(&path, std::io::Error::other("no")))
+        });
+        assert!(err.is_err());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "");
+    }
 
     #[test]
     fn a_new_file_is_written_in_place_and_a_changed_one_replaced() {

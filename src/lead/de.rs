@@ -44,6 +44,82 @@ impl<'de> Visitor<'de> for OptString {
     }
 }
 
+/// A number field that must be finite, read with its name: YAML reads `.nan` and `.inf` as
+/// numbers, but no rating or coordinate is one (and NaN is not even equal to itself, so a stage
+/// could not tell it was kept). The check is made in the visitor, inside the parser's call, so the
+/// error has the field's line; the name is in the message for a lead read from a plain value.
+pub struct Finite<T>(pub &'static str, pub std::marker::PhantomData<T>);
+
+/// What [`Finite`] reads: a number or, for an optional field, nothing.
+pub trait FiniteValue: Sized {
+    fn finite<'de, D: Deserializer<'de>>(d: D, field: &'static str) -> Result<Self, D::Error>;
+}
+
+struct FiniteNumber(&'static str);
+
+impl<'de> Visitor<'de> for FiniteNumber {
+    type Value = f64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number")
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(E::custom(format_args!(
+                "{} is {v}: it must be a finite number",
+                self.0
+            )))
+        }
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+}
+
+struct OptionalFinite(&'static str);
+
+impl<'de> Visitor<'de> for OptionalFinite {
+    type Value = Option<f64>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_f64(FiniteNumber(self.0)).map(Some)
+    }
+}
+
+impl FiniteValue for f64 {
+    fn finite<'de, D: Deserializer<'de>>(d: D, field: &'static str) -> Result<Self, D::Error> {
+        d.deserialize_f64(FiniteNumber(field))
+    }
+}
+
+impl FiniteValue for Option<f64> {
+    fn finite<'de, D: Deserializer<'de>>(d: D, field: &'static str) -> Result<Self, D::Error> {
+        d.deserialize_option(OptionalFinite(field))
+    }
+}
+
+impl<'de, T: FiniteValue> de::DeserializeSeed<'de> for Finite<T> {
+    type Value = T;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        T::finite(d, self.0)
+    }
+}
+
 /// A text field written by hand that YAML may read as a number (`postal_code: 62701`).
 pub struct Lenient(pub Option<String>);
 
@@ -297,7 +373,7 @@ macro_rules! record {
                 map: &mut A,
             ) -> Result<(), A::Error> {
                 match field {
-                    $(stringify!($field) => self.$field = record!(@value map $($lenient)?),)*
+                    $(stringify!($field) => self.$field = record!(@value map $field $($lenient)?),)*
                     other => return Err(de::Error::unknown_field(other, Self::FIELDS)),
                 }
                 Ok(())
@@ -308,19 +384,22 @@ macro_rules! record {
             }
         }
     };
-    (@value $map:ident) => { $map.next_value()? };
-    (@value $map:ident lenient) => { $map.next_value::<Lenient>()?.0 };
+    (@value $map:ident $field:ident) => { $map.next_value()? };
+    (@value $map:ident $field:ident lenient) => { $map.next_value::<Lenient>()?.0 };
+    (@value $map:ident $field:ident finite) => {
+        $map.next_value_seed(Finite(stringify!($field), std::marker::PhantomData))?
+    };
 }
 
 record!(Lead, "a lead (a mapping of fields)", required [dedup_key, name], [
     dedup_key, name, category (lenient), address, location, phone (lenient), website, email,
-    rating, review_count, timezone, description, about, source, route, route_reason,
+    rating (finite), review_count, timezone, description, about, source, route, route_reason,
     enrichment, quality,
 ]);
 record!(Address, "an address (a mapping of fields)", required [], [
     street (lenient), city (lenient), region (lenient), postal_code (lenient), country (lenient),
 ]);
-record!(GeoPoint, "a location (lat and lng)", required [lat, lng], [lat, lng, accuracy]);
+record!(GeoPoint, "a location (lat and lng)", required [lat, lng], [lat (finite), lng (finite), accuracy]);
 record!(
     Source,
     "a source (a mapping with a kind)",

@@ -437,6 +437,35 @@ mod tests {
     }
 
     #[test]
+    fn a_rating_or_coordinate_that_is_not_a_finite_number_is_an_error_naming_it() {
+        // NaN is not equal to itself: kept, it made every build fail its stage contracts.
+        let text = "- dedup_key: a\n  name: A\n  rating: .nan\n- dedup_key: b\n  name: B\n  location: {lat: .inf, lng: 1}\n- dedup_key: c\n  name: C\n  rating: 4.5\n  location: {lat: -0.0, lng: 1e2}\n- dedup_key: d\n  name: D\n  rating: ~\n";
+        let (f, e) = parse(text);
+        let keys: Vec<_> = f.leads.iter().map(|l| l.dedup_key.as_str()).collect();
+        assert_eq!(keys, ["c", "d"]);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].field.as_deref().is_some_and(|f| f.ends_with("rating")),
+            "{}",
+            e[0]
+        );
+        assert_eq!(e[0].location.line, Some(3), "{}", e[0]);
+        assert!(
+            e[0].to_string()
+                .contains("rating is NaN: it must be a finite number"),
+            "{}",
+            e[0]
+        );
+        assert_eq!(e[1].lead.as_deref(), Some("b"), "{}", e[1]);
+        assert!(
+            e[1].to_string()
+                .contains("lat is inf: it must be a finite number"),
+            "{}",
+            e[1]
+        );
+    }
+
+    #[test]
     fn good_leads_of_a_list_survive_a_bad_one() {
         let text = "- dedup_key: a\n  name: A\n- dedup_key: b\n  name: B\n  review_count: many\n- dedup_key: c\n  name: C\n";
         let (f, e) = parse(text);

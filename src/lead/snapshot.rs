@@ -165,7 +165,7 @@ fn load_dir_within(dir: &Path, snapshot: &Path, racy: Duration) -> (LoadedLeads,
         .par_iter()
         .map(|p| {
             let rel = p.strip_prefix(dir).ok()?.to_str()?.to_string();
-            let meta = std::fs::symlink_metadata(p).ok()?;
+            let meta = fsutil::symlink_metadata(p).ok()?;
             Some((rel, Stamp::of(&meta)))
         })
         .collect();

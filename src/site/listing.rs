@@ -41,6 +41,31 @@ pub struct PageNumber {
     pub number: usize,
     pub url: String,
     pub current: bool,
+    /// Pages between the one before and this one are not linked ("…").
+    pub gap_before: bool,
+}
+
+/// Page numbers linked on each side of the current page (besides the first and the last): a
+/// list of 2,000 pages links 7 of them, not 2,000 from each of its 2,000 pages (which took
+/// seconds and megabytes a page at 100,000 leads). Every page is still reached by prev/next.
+const PAGER_SPAN: usize = 2;
+
+/// The page numbers page `i` of `n` links: the first, the last and [`PAGER_SPAN`] around `i`.
+fn pager_pages(i: usize, n: usize, path: impl Fn(usize) -> String) -> Vec<PageNumber> {
+    let mut shown = Vec::new();
+    let mut last = None;
+    for j in 0..n {
+        if j == 0 || j + 1 == n || j.abs_diff(i) <= PAGER_SPAN {
+            shown.push(PageNumber {
+                number: j + 1,
+                url: path(j),
+                current: j == i,
+                gap_before: last.is_some_and(|l: usize| j > l + 1),
+            });
+            last = Some(j);
+        }
+    }
+    shown
 }
 
 /// Links between the pages of one list.
@@ -270,13 +295,7 @@ fn paginate(
                 pager: (n > 1).then(|| Pager {
                     prev: (i > 0).then(|| path(i - 1)),
                     next: (i + 1 < n).then(|| path(i + 1)),
-                    pages: (0..n)
-                        .map(|j| PageNumber {
-                            number: j + 1,
-                            url: path(j),
-                            current: j == i,
-                        })
-                        .collect(),
+                    pages: pager_pages(i, n, path),
                 }),
                 industries: Vec::new(),
                 cities: Vec::new(),
@@ -336,6 +355,28 @@ mod tests {
         assert_eq!(pager.prev.as_deref(), Some("/"));
         assert_eq!(pager.next.as_deref(), Some("/page/3/"));
         assert!(pager.pages[1].current);
+    }
+
+    #[test]
+    fn a_long_list_links_the_first_last_and_nearby_pages_and_marks_the_gaps() {
+        let shown = |i: usize, n: usize| -> Vec<String> {
+            pager_pages(i, n, |j| format!("/p{j}/"))
+                .iter()
+                .map(|p| {
+                    let gap = if p.gap_before { "…" } else { "" };
+                    let cur = if p.current { "*" } else { "" };
+                    format!("{gap}{}{cur}", p.number)
+                })
+                .collect()
+        };
+        assert_eq!(
+            shown(49, 2000),
+            ["1", "…48", "49", "50*", "51", "52", "…2000"]
+        );
+        assert_eq!(shown(0, 2000), ["1*", "2", "3", "…2000"]);
+        assert_eq!(shown(1999, 2000), ["1", "…1998", "1999", "2000*"]);
+        assert_eq!(shown(3, 7), ["1", "2", "3", "4*", "5", "6", "7"]);
+        assert_eq!(shown(0, 2), ["1*", "2"]);
     }
 
     #[test]

@@ -199,6 +199,7 @@ fn generate_languages(
         .map(|l| (l.clone(), format!("{base}{}/", l.to_ascii_lowercase())))
         .collect();
     let mut total = Report::default();
+    unlink_site_top(&config.site_dir())?;
     for (i, (lang, lang_base)) in languages.iter().enumerate() {
         let mut c = config.clone();
         let folder = lang.to_ascii_lowercase();
@@ -549,7 +550,7 @@ fn page_titles(
         IN_CITY,
     );
     let candidates: Vec<Vec<String>> = chosen
-        .iter()
+        .par_iter()
         .map(|l| {
             // Titles need the name, category and place only: no need to clean the rest.
             let l = presentable(&Lead {

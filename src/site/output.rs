@@ -18,24 +18,50 @@ pub fn staging_dir(config: &Config) -> PathBuf {
 /// killed build left (when `site/` is on another device than the staging folder) go in the same
 /// walk, which runs over the top folders in parallel (10,000 pages are 10,000 folders).
 pub(super) fn unlink_site(site: &Path) -> Result<()> {
+    if !site_is_folder(site)? {
+        return Ok(());
+    }
+    fsutil::list_dir(site)?
+        .par_iter()
+        .try_for_each(|top| tidy(top, usize::MAX))
+}
+
+/// [`unlink_site`] of only what is directly in `site` (a site of several languages: each
+/// language's folder is tidied by its own build).
+pub(super) fn unlink_site_top(site: &Path) -> Result<()> {
+    if !site_is_folder(site)? {
+        return Ok(());
+    }
+    fsutil::list_dir(site)?
+        .iter()
+        .try_for_each(|top| tidy(top, 0))
+}
+
+/// Whether `site` is a folder to tidy; a link there is an error.
+fn site_is_folder(site: &Path) -> Result<bool> {
     if fsutil::is_symlink(site) {
         return Err(Error::from(InputError::new(
             Location::file(site),
             "is a symbolic link: the build does not write through it (set paths.site to the folder itself)",
         )));
     }
-    if !site.is_dir() {
-        return Ok(());
-    }
-    fsutil::list_dir(site)?.par_iter().try_for_each(|top| {
-        for e in walkdir::WalkDir::new(top) {
-            let e = e.map_err(fsutil::walk_error)?;
-            if e.path_is_symlink() || fsutil::is_stale_temp(&e) {
-                fsutil::remove_file(e.path())?;
-            }
+    Ok(site.is_dir())
+}
+
+/// Removes the links and stale temp files at `top` and below it, `depth` folders deep. A link at
+/// the top is removed, never followed (a dangling one or a loop would fail every build; one to a
+/// folder would be walked after it is gone).
+fn tidy(top: &Path, depth: usize) -> Result<()> {
+    for e in walkdir::WalkDir::new(top)
+        .follow_root_links(false)
+        .max_depth(depth)
+    {
+        let e = e.map_err(fsutil::walk_error)?;
+        if e.path_is_symlink() || fsutil::is_stale_temp(&e) {
+            fsutil::remove_file(e.path())?;
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 pub(super) fn json_bytes<T: Serialize>(v: &T) -> Vec<u8> {
@@ -214,13 +240,19 @@ struct Writer<'s, 'a> {
 
 impl Writer<'_, '_> {
     fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<()> {
-        let s = self.s;
-        if fsutil::write_if_changed_via(&s.site_dir.join(rel), bytes, Some(&s.staging))?
-            != WriteOutcome::Unchanged
-        {
+        if self.write_shared(rel, bytes)? {
             self.written += 1;
         }
         Ok(())
+    }
+
+    /// [`Writer::write`] from many threads: whether the file was written (the caller counts).
+    fn write_shared(&self, rel: &str, bytes: &[u8]) -> Result<bool> {
+        let s = self.s;
+        Ok(
+            fsutil::write_if_changed_via(&s.site_dir.join(rel), bytes, Some(&s.staging))?
+                != WriteOutcome::Unchanged,
+        )
     }
 
     /// The context of a page of the default theme with this title, description and address.
@@ -305,41 +337,47 @@ fn write_lists(w: &mut Writer, chosen: &[&Lead]) -> Result<Vec<listing::ListPage
         &s.site.title,
         &s.strings["default"],
     );
-    let mut list_files: Vec<String> = Vec::new();
-    for list in &lists {
-        let title = if list.is_root {
-            s.site.title.clone()
-        } else {
-            format!("{} | {}", list.heading, s.site.title)
-        };
-        let canonical = format!(
-            "{base}{}",
-            list.path.strip_prefix(root.as_str()).unwrap_or("")
-        );
-        let mut ctx = w.page_ctx(
-            &title,
-            &format!("{} – {}", list.heading, list.intro),
-            canonical,
-            false,
-        );
-        ctx.insert("list", list);
-        let template = if list.is_root {
-            "index.html"
-        } else {
-            "list.html"
-        };
-        w.write(
-            &list.rel,
-            render(s, "default", template, &ctx, None)?.as_bytes(),
-        )?;
-        list_files.push(list.rel.clone());
-    }
+    // Rendered and written on all cores (a list of 100,000 leads is thousands of pages).
+    let reader = &*w;
+    let written: Vec<bool> = lists
+        .par_iter()
+        .map(|list| {
+            let title = if list.is_root {
+                s.site.title.clone()
+            } else {
+                format!("{} | {}", list.heading, s.site.title)
+            };
+            let canonical = format!(
+                "{base}{}",
+                list.path.strip_prefix(root.as_str()).unwrap_or("")
+            );
+            let mut ctx = reader.page_ctx(
+                &title,
+                &format!("{} – {}", list.heading, list.intro),
+                canonical,
+                false,
+            );
+            ctx.insert("list", list);
+            let template = if list.is_root {
+                "index.html"
+            } else {
+                "list.html"
+            };
+            reader.write_shared(
+                &list.rel,
+                render(s, "default", template, &ctx, None)?.as_bytes(),
+            )
+        })
+        .collect::<Result<_>>()?;
+    w.written += written.iter().filter(|w| **w).count();
+    let list_files: Vec<String> = lists.iter().map(|l| l.rel.clone()).collect();
+    let listed_now: HashSet<&String> = list_files.iter().collect();
     let lists_manifest = s.config.build_dir().join("lists.json");
     // What the last build wrote (a manifest lost or spoiled: its old list pages stay).
     let old_lists: Vec<String> = fsutil::read_cache(&lists_manifest)
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    for rel in old_lists.iter().filter(|r| !list_files.contains(r)) {
+    for rel in old_lists.iter().filter(|r| !listed_now.contains(r)) {
         // Only what this generator wrote: list pages under the reserved folders.
         let first = rel.split('/').next().unwrap_or("");
         if listing::RESERVED.contains(&first) && !rel.contains("..") {

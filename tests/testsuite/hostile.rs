@@ -409,6 +409,23 @@ fn symlinks_are_never_followed_out_of_the_project_nor_written_through() {
         "outside the project"
     );
 
+    // Links at the top of site/ that cannot be followed (dangling, a loop) or lead to a folder
+    // with folders in it: removed, never followed, and the build goes on.
+    std::fs::create_dir_all(outside.path().join("sub/deeper")).unwrap();
+    symlink("/nonexistent/leadsite", p.path("site/dangling")).unwrap();
+    symlink("loop", p.path("site/loop")).unwrap();
+    symlink(outside.path(), p.path("site/alias")).unwrap();
+    symlink(outside.path(), p.path("site/good/nested")).unwrap();
+    let (code, err) = bounded(&p, &["build", "--offline"]);
+    assert_eq!(code, 3, "{err}");
+    for link in ["dangling", "loop", "alias", "good/nested"] {
+        assert!(
+            std::fs::symlink_metadata(p.path("site").join(link)).is_err(),
+            "site/{link} is still there: {err}"
+        );
+    }
+    assert!(outside.path().join("sub/deeper").is_dir());
+
     // site/ itself a link: refused.
     let q = Project::new();
     q.write("leads/good.yaml", GOOD);

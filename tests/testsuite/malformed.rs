@@ -130,7 +130,7 @@ fn a_broken_lead_file_in_leads_is_reported_left_alone_and_the_ingest_goes_on() {
     let run = p.run(&["ingest", &input]);
     run.code(3);
     run.says(
-        "leads/acme.yaml:3:9: lead acme: field rating: invalid type: string \"lots\", expected f64",
+        "leads/acme.yaml:3:9: lead acme: field rating: invalid type: string \"lots\", expected a number",
     );
     assert_eq!(p.read("leads/acme.yaml"), broken, "never rewritten");
     assert_eq!(p.lead_files().len(), 3);
