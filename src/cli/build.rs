@@ -94,6 +94,11 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
     }
     for (stage, took) in &report.timings {
         ui.detail(&format!("  {stage:<22} {took:>10.2?}"));
+        if *stage == "render site/" {
+            for (part, took) in report.site.iter().flat_map(|s| &s.timings) {
+                ui.detail(&format!("    {part:<24} {took:>8.2?}"));
+            }
+        }
     }
     let explained = explain(&args.explain, &leads, config, ui);
     Ok(if report.errors.is_empty() && explained {

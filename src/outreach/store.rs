@@ -441,6 +441,12 @@ impl FileStore {
                 }
             }
         }
+        // A list read from JSON grows to four entries for its first one: a state's history and
+        // message ids hold one or two (100,000 states: 26 MB of unused room).
+        for state in states.values_mut() {
+            state.history.shrink_to_fit();
+            state.message_ids.shrink_to_fit();
+        }
         Ok((states, good, lines))
     }
 

@@ -124,6 +124,9 @@ pub struct Report {
     pub images: images::ImageStats,
     #[serde(skip)]
     pub pages: BTreeMap<String, PageRef>,
+    /// How long each part took (shown by `build -v`).
+    #[serde(skip)]
+    pub timings: Vec<(&'static str, std::time::Duration)>,
 }
 
 /// Everything a landing page is made from, but the lead.
@@ -309,17 +312,26 @@ pub fn generate(
     if !config.site.languages.is_empty() {
         return generate_languages(config, leads, inputs, progress);
     }
+    let mut clock = std::time::Instant::now();
+    let mut lap = |report: &mut Report, name: &'static str| {
+        report.timings.push((name, clock.elapsed()));
+        clock = std::time::Instant::now();
+    };
+    let mut report = Report::default();
     let (themes, content) = load_design(config)?;
+    lap(&mut report, "themes and content");
     let site_dir = config.site_dir();
     unlink_site(&site_dir)?;
     fsutil::create_dir_all(&site_dir)?;
-    let mut report = Report::default();
+    lap(&mut report, "tidy site/");
     let images = images::Images::new(config, &site_root(config), inputs.offline);
     let shared = Shared::new(config, &themes, &content, &images, inputs, &mut report)?;
+    lap(&mut report, "assets");
 
     let chosen = choose(leads, &content, &mut report);
     report.warnings = site_warnings(config, &themes, &content, &chosen);
     let titles = page_titles(config, &themes, &content, &chosen);
+    lap(&mut report, "choose, warnings, titles");
 
     let manifest_path = config.build_dir().join("pages.json");
     // Marks a build that is writing pages. Found at the start, it says the last build stopped
@@ -341,6 +353,7 @@ pub fn generate(
         .images
         .prefetch(&chosen, config.enrichment.website.concurrency);
     let results = render_all(&shared, &chosen, &titles, &old, progress)?;
+    lap(&mut report, "pages");
     let mut manifest = record(&shared, results, &mut report);
     // A page whose lead file cannot be read now stays as it was (not removed as a lead gone).
     for (key, digest) in &old {
@@ -357,8 +370,10 @@ pub fn generate(
     write_redirects(&shared, &chosen, &old, &manifest, redirects, &mut report)?;
     shared.images.sweep()?;
     report.images = shared.images.stats();
+    lap(&mut report, "redirects, images");
 
     write_site_files(&shared, &chosen, &mut report)?;
+    lap(&mut report, "lists, sitemap");
     let build = config.build_dir();
     fsutil::write_if_changed(&manifest_path, &json_bytes(&manifest))?;
     fsutil::write_if_changed(
@@ -367,6 +382,7 @@ pub fn generate(
     )?;
     fsutil::write_if_changed(&build.join("landing_stats.json"), &json_bytes(&report))?;
     fsutil::remove_file(&building)?;
+    lap(&mut report, "manifests");
     Ok(report)
 }
 
