@@ -38,7 +38,11 @@ pub fn run(args: Args, config_path: &Path, explicit: bool, ui: &Ui) -> anyhow::R
         }
         Err(e) => return Err(e.into()),
     };
-    let loaded = lead::load_dir(&config.leads_dir());
+    // The leads' snapshot is used when there is one, never written (check changes nothing).
+    let (loaded, _) = lead::snapshot::read_dir(
+        &config.leads_dir(),
+        &lead::snapshot::path_in(&config.work_dir()),
+    );
     problems.extend(loaded.errors.iter().cloned());
     problems.extend(lead_problems(&loaded));
     let themes = crate::site::theme::Themes::load(&config.resolve(&config.paths.themes));

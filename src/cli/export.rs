@@ -35,7 +35,10 @@ fn parse_route(s: &str) -> Result<Route, String> {
 }
 
 pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
-    let loaded = lead::load_dir(&config.leads_dir());
+    let (loaded, _) = lead::snapshot::read_dir(
+        &config.leads_dir(),
+        &lead::snapshot::path_in(&config.work_dir()),
+    );
     ui.problems(&loaded.errors, 20);
     let mut leads: Vec<&lead::Lead> = loaded
         .leads()

@@ -69,6 +69,9 @@ pub fn run(args: Args, config: &Config, ui: &Ui) -> anyhow::Result<Outcome> {
         dry_run: args.dry_run,
     };
     let report = ingest::run(config, &args.files, &opts)?;
+    for w in &report.warnings {
+        ui.info(&format!("warning: {w}"));
+    }
     ui.problems(&report.errors, 20);
 
     let mut shown = 0;

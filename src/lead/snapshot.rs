@@ -152,11 +152,23 @@ enum Found {
 /// [`super::load_dir`], parsing only the files that changed since the snapshot at `snapshot`
 /// was written; the snapshot is then brought up to date.
 pub fn load_dir(dir: &Path, snapshot: &Path) -> (LoadedLeads, Stats) {
-    load_dir_within(dir, snapshot, RACY)
+    load_dir_within(dir, snapshot, RACY, true)
 }
 
-/// [`load_dir`] with files changed within `racy` of being read checked by their content.
-fn load_dir_within(dir: &Path, snapshot: &Path, racy: Duration) -> (LoadedLeads, Stats) {
+/// [`load_dir`] that never writes the snapshot: for a command that changes nothing (`check`,
+/// `export`, a dry run) or runs without the project lock.
+pub fn read_dir(dir: &Path, snapshot: &Path) -> (LoadedLeads, Stats) {
+    load_dir_within(dir, snapshot, RACY, false)
+}
+
+/// [`load_dir`] with files changed within `racy` of being read checked by their content; the
+/// snapshot is written only with `save`.
+fn load_dir_within(
+    dir: &Path,
+    snapshot: &Path,
+    racy: Duration,
+    save: bool,
+) -> (LoadedLeads, Stats) {
     let mut stats = Stats::default();
     let (paths, errors) = lead_paths(dir);
     // Each file's name under `dir` and stamp, taken before it is read; a file that cannot be
@@ -253,7 +265,7 @@ fn load_dir_within(dir: &Path, snapshot: &Path, racy: Duration) -> (LoadedLeads,
     changed |= stats.reused != old_lines;
     let keep_any = heads.iter().any(Option::is_some);
     let write_it = if usable { changed } else { keep_any || spoiled };
-    if write_it {
+    if write_it && save {
         match write(snapshot, &Header::of(dir), &loaded.files, &heads) {
             Ok(()) => stats.written = true,
             Err(e) => stats.warnings.push(format!(
@@ -466,7 +478,7 @@ mod tests {
 
     /// Loads with the snapshot and checks the result is what parsing every file gives.
     fn load(d: &Dir, racy: Duration) -> Stats {
-        let (loaded, stats) = load_dir_within(&d.leads, &d.snapshot, racy);
+        let (loaded, stats) = load_dir_within(&d.leads, &d.snapshot, racy, true);
         let plain = super::super::load_dir(&d.leads);
         assert_eq!(loaded.files, plain.files);
         assert_eq!(
@@ -558,6 +570,21 @@ mod tests {
         let s = load(&d, NONE);
         assert_eq!(counts(&s), (2, 0, true));
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn reading_without_saving_uses_the_snapshot_and_never_writes_it() {
+        let d = project(&[("a.yaml", &lead("a")), ("b.yaml", &lead("b"))]);
+        let (_, s) = read_dir(&d.leads, &d.snapshot);
+        assert_eq!(counts(&s), (2, 0, false));
+        assert!(!d.snapshot.exists());
+        load(&d, NONE);
+        fs::write(d.leads.join("a.yaml"), lead("a").replace("4.5", "1.5")).unwrap();
+        let before = fs::read(&d.snapshot).unwrap();
+        let (loaded, s) = read_dir(&d.leads, &d.snapshot);
+        assert_eq!(counts(&s), (1, 1, false));
+        assert_eq!(loaded.files, super::super::load_dir(&d.leads).files);
+        assert_eq!(fs::read(&d.snapshot).unwrap(), before);
     }
 
     #[test]

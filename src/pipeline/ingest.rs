@@ -58,6 +58,9 @@ pub struct Report {
     pub route_totals: BTreeMap<Route, usize>,
     /// How long each step took, in order.
     pub timings: Vec<Timing>,
+    /// A snapshot of the leads that could not be read or written (a saving only: the leads were
+    /// read from their files).
+    pub warnings: Vec<String>,
 }
 
 /// Times the steps of a run.
@@ -117,7 +120,8 @@ pub fn run(config: &Config, inputs: &[PathBuf], opts: &Options) -> Result<Report
     // The leads already written: Dedup starts from them.
     let leads_dir = config.leads_dir();
     crate::fsutil::remove_stale_temps(&leads_dir);
-    let (mut existing, records) = Existing::load(&leads_dir, &mut report);
+    let snapshot = crate::lead::snapshot::path_in(&config.work_dir());
+    let (mut existing, records) = Existing::load(&leads_dir, &snapshot, opts.dry_run, &mut report);
     let first_id = records.len();
     let mut dedup = dedup::Dedup::new(records);
     clock.lap(&mut report, "load leads/");
@@ -170,12 +174,37 @@ struct Existing {
     home: HashMap<usize, (usize, usize)>,
     /// Files that could not be read whole: never rewritten.
     broken: HashSet<PathBuf>,
+    /// Record id → a digest of the lead as it was read: a lead that comes back from Dedup and
+    /// Route the same leaves its file alone (a re-ingest of 100,000 unchanged leads spent 7 s
+    /// writing each as YAML only to find the file the same).
+    digests: Vec<u64>,
+}
+
+/// A digest of a lead's fields (its JSON form).
+fn lead_digest(lead: &crate::lead::Lead) -> u64 {
+    let mut f = crate::fsutil::Fingerprint::default();
+    // A lead that cannot be written as JSON gets no digest to match: its file is written.
+    match serde_json::to_writer(&mut f, lead) {
+        Ok(()) => f.value(),
+        Err(_) => 0,
+    }
 }
 
 impl Existing {
-    /// Loads `leads/` (its problems into the report); the leads as records, ids from 0.
-    fn load(leads_dir: &Path, report: &mut Report) -> (Existing, Vec<Record>) {
-        let loaded = lead::load_dir(leads_dir);
+    /// Loads `leads/` (its problems into the report), parsing only the files changed since the
+    /// leads' snapshot (written unless `dry`); the leads as records, ids from 0.
+    fn load(
+        leads_dir: &Path,
+        snapshot: &Path,
+        dry: bool,
+        report: &mut Report,
+    ) -> (Existing, Vec<Record>) {
+        let (loaded, stats) = if dry {
+            lead::snapshot::read_dir(leads_dir, snapshot)
+        } else {
+            lead::snapshot::load_dir(leads_dir, snapshot)
+        };
+        report.warnings.extend(stats.warnings);
         let broken: HashSet<PathBuf> = loaded
             .errors
             .iter()
@@ -195,11 +224,13 @@ impl Existing {
                 records.push(Record::new(records.len(), Location::file(&file.path), l));
             }
         }
+        let digests = records.par_iter().map(|r| lead_digest(&r.lead)).collect();
         (
             Existing {
                 files,
                 home,
                 broken,
+                digests,
             },
             records,
         )
@@ -230,8 +261,17 @@ impl Existing {
             })
             .collect();
         let mut dirty: HashSet<usize> = HashSet::new();
+        // Files a lead came back to unchanged (counted unchanged unless another lead changed).
+        let mut same: HashSet<usize> = HashSet::new();
         let mut new_files = Vec::new();
-        for rec in routed {
+        let after: Vec<u64> = routed
+            .par_iter()
+            .map(|r| match self.home.contains_key(&r.id) {
+                true => lead_digest(&r.lead),
+                false => 0,
+            })
+            .collect();
+        for (rec, digest) in routed.into_iter().zip(after) {
             if let Some(&(fi, li)) = self.home.get(&rec.id) {
                 // A file leadsite could not read whole is never rewritten: its unread leads
                 // (and fields) would be lost. The merge waits until the file is fixed.
@@ -252,7 +292,11 @@ impl Existing {
                     continue;
                 }
                 self.files[fi].leads[li] = rec.lead;
-                dirty.insert(fi);
+                if digest != 0 && self.digests.get(rec.id) == Some(&digest) {
+                    same.insert(fi);
+                } else {
+                    dirty.insert(fi);
+                }
                 continue;
             }
             // A new lead that an unreadable file may already hold (its key, phone or website
@@ -282,6 +326,7 @@ impl Existing {
             });
         }
         recount_merged(report);
+        report.unchanged += same.difference(&dirty).count();
         Ok((dirty, new_files))
     }
 }
